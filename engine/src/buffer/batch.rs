@@ -1,0 +1,111 @@
+//! Fixed-capacity batches of packets, reused in place from burst to burst.
+
+use super::pool::Packet;
+
+/// Most packets one batch holds (VPP's vector size).
+pub const BATCH_SIZE: usize = 256;
+
+/// Up to [`BATCH_SIZE`] packets that walk the pipeline stages together.
+/// Its storage is allocated once; `push` never grows it.
+#[derive(Debug)]
+pub struct Batch {
+    pkts: Vec<Packet>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Batch {
+    /// An empty batch with room for [`BATCH_SIZE`] packets.
+    pub fn new() -> Self {
+        Batch {
+            pkts: Vec::with_capacity(BATCH_SIZE),
+        }
+    }
+
+    /// Packets in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.pkts.len()
+    }
+
+    /// True when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.pkts.is_empty()
+    }
+
+    /// Room left.
+    #[inline]
+    pub fn space(&self) -> usize {
+        BATCH_SIZE - self.pkts.len()
+    }
+
+    /// Adds a packet; gives it back when the batch is full.
+    #[inline]
+    pub fn push(&mut self, p: Packet) -> Result<(), Packet> {
+        if self.pkts.len() >= BATCH_SIZE {
+            return Err(p);
+        }
+        self.pkts.push(p);
+        Ok(())
+    }
+
+    /// The packets, for a stage to walk.
+    #[inline]
+    pub fn packets(&self) -> &[Packet] {
+        &self.pkts
+    }
+
+    /// The packets, writable.
+    #[inline]
+    pub fn packets_mut(&mut self) -> &mut [Packet] {
+        &mut self.pkts
+    }
+
+    /// Takes every packet out, leaving the batch empty (storage kept).
+    #[inline]
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Packet> {
+        self.pkts.drain(..)
+    }
+
+    /// Drops every packet (buffers go back to their pool).
+    #[inline]
+    pub fn clear(&mut self) {
+        self.pkts.clear();
+    }
+
+    /// Removes the first `n` packets (after a partial transmit).
+    #[inline]
+    pub fn consume_front(&mut self, n: usize) {
+        self.pkts.drain(..n.min(self.pkts.len()));
+    }
+
+    /// Removes and returns the last packet.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Packet> {
+        self.pkts.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buffer::PacketPool;
+
+    #[test]
+    fn push_stops_at_capacity_and_clear_returns_buffers() {
+        let mut pool = PacketPool::new(BATCH_SIZE as u32 + 1);
+        let mut b = Batch::new();
+        for _ in 0..BATCH_SIZE {
+            b.push(pool.alloc().unwrap()).unwrap();
+        }
+        assert!(b.push(pool.alloc().unwrap()).is_err());
+        assert_eq!(pool.available(), 1); // the refused one was dropped back
+        b.clear();
+        assert_eq!(pool.available(), BATCH_SIZE + 1);
+    }
+}

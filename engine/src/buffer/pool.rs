@@ -1,0 +1,385 @@
+//! A per-worker pool of fixed-size packet buffers, allocated once at start-up.
+//!
+//! Every buffer is `BUF_HEADROOM + BUF_DATA_ROOM` bytes; a packet's data starts
+//! after the headroom so tunnels can prepend headers without copying. A
+//! [`Packet`] is a small handle (pool, index, data offset, length) and gives
+//! its buffer back to the pool when dropped. Per-packet metadata lives in a
+//! side table indexed like the buffers, the way DPDK keeps it in `rte_mbuf`:
+//! a later DPDK port can put an `rte_mbuf` behind the same handle (buffer
+//! address, `data_off`, `data_len`, metadata) and free it with
+//! `rte_pktmbuf_free` instead of pushing it back here.
+//!
+//! The pool is single-threaded on purpose (per-core ownership): neither the
+//! pool nor its packets are `Send`, so a worker creates its pool on its own
+//! thread and nothing on the packet path takes a lock or allocates.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::meta::PacketMeta;
+
+/// Bytes reserved in front of the data of every fresh packet.
+pub const BUF_HEADROOM: usize = 128;
+/// Bytes of data room after the headroom: one full Ethernet frame with VLAN tags.
+pub const BUF_DATA_ROOM: usize = 2048;
+/// Total size of one buffer.
+pub const BUF_SIZE: usize = BUF_HEADROOM + BUF_DATA_ROOM;
+
+struct PoolInner {
+    mem: Box<[UnsafeCell<u8>]>,
+    meta: Box<[UnsafeCell<PacketMeta>]>,
+    free: UnsafeCell<Vec<u32>>,
+    outstanding: UnsafeCell<u32>,
+    /// Set when the [`PacketPool`] handle is dropped while packets are still
+    /// out: the last packet to come back frees the memory.
+    orphaned: UnsafeCell<bool>,
+}
+
+/// The pool handle a worker owns.
+pub struct PacketPool {
+    inner: NonNull<PoolInner>,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl std::fmt::Debug for PacketPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketPool")
+            .field("capacity", &self.capacity())
+            .field("available", &self.available())
+            .finish()
+    }
+}
+
+impl PacketPool {
+    /// Allocates `nbufs` buffers up front. This is the only allocation the
+    /// pool ever makes.
+    pub fn new(nbufs: u32) -> Self {
+        assert!(nbufs > 0, "a packet pool needs at least one buffer");
+        let n = nbufs as usize;
+        let mem: Box<[UnsafeCell<u8>]> = (0..n * BUF_SIZE).map(|_| UnsafeCell::new(0)).collect();
+        let meta: Box<[UnsafeCell<PacketMeta>]> = (0..n)
+            .map(|_| UnsafeCell::new(PacketMeta::default()))
+            .collect();
+        // Reverse order so the first allocations hand out low indices.
+        let free: Vec<u32> = (0..nbufs).rev().collect();
+        let inner = Box::new(PoolInner {
+            mem,
+            meta,
+            free: UnsafeCell::new(free),
+            outstanding: UnsafeCell::new(0),
+            orphaned: UnsafeCell::new(false),
+        });
+        PacketPool {
+            inner: NonNull::from(Box::leak(inner)),
+            _not_send: PhantomData,
+        }
+    }
+
+    fn inner(&self) -> &PoolInner {
+        // SAFETY: `inner` came from `Box::leak` and is freed only when both the
+        // pool handle and every packet are gone; we hold the handle.
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// Number of buffers in the pool.
+    pub fn capacity(&self) -> usize {
+        self.inner().meta.len()
+    }
+
+    /// Number of buffers free right now.
+    pub fn available(&self) -> usize {
+        // SAFETY: single-threaded (the pool is !Send/!Sync); no `&mut` to the
+        // free list is alive across this call.
+        unsafe { (*self.inner().free.get()).len() }
+    }
+
+    /// Takes a buffer: empty data (`len == 0`) starting after the headroom,
+    /// metadata reset. `None` when the pool is exhausted.
+    #[inline]
+    pub fn alloc(&mut self) -> Option<Packet> {
+        let inner = self.inner();
+        // SAFETY: single-threaded; the free list and counter are only touched
+        // inside these short non-reentrant blocks.
+        let idx = unsafe { (*inner.free.get()).pop()? };
+        // SAFETY: as above.
+        unsafe { *inner.outstanding.get() += 1 };
+        let i = idx as usize;
+        // SAFETY: `i < nbufs`, so the buffer lies inside `mem`.
+        let buf = unsafe { NonNull::new_unchecked(inner.mem[i * BUF_SIZE].get()) };
+        // SAFETY: buffer `i` was free, so no packet refers to its metadata.
+        unsafe { *inner.meta[i].get() = PacketMeta::default() };
+        Some(Packet {
+            pool: self.inner,
+            buf,
+            idx,
+            head: BUF_HEADROOM as u16,
+            len: 0,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Allocates a packet holding a copy of `data`.
+    pub fn alloc_from(&mut self, data: &[u8]) -> Option<Packet> {
+        let mut p = self.alloc()?;
+        if p.append(data.len()).is_none() {
+            return None;
+        }
+        p.data_mut().copy_from_slice(data);
+        Some(p)
+    }
+}
+
+impl Drop for PacketPool {
+    fn drop(&mut self) {
+        let inner = self.inner.as_ptr();
+        // SAFETY: single-threaded; see `alloc`.
+        unsafe {
+            if *(*inner).outstanding.get() == 0 {
+                drop(Box::from_raw(inner));
+            } else {
+                *(*inner).orphaned.get() = true;
+            }
+        }
+    }
+}
+
+/// A packet: a handle on one pool buffer. Returned to the pool on drop.
+pub struct Packet {
+    pool: NonNull<PoolInner>,
+    buf: NonNull<u8>,
+    idx: u32,
+    head: u16,
+    len: u16,
+    _not_send: PhantomData<*mut u8>,
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Packet")
+            .field("idx", &self.idx)
+            .field("head", &self.head)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl Packet {
+    /// The packet's bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `head + len <= BUF_SIZE` is kept by every method that moves
+        // them, and this handle is the only owner of the buffer.
+        unsafe {
+            std::slice::from_raw_parts(self.buf.as_ptr().add(self.head as usize), self.len as usize)
+        }
+    }
+
+    /// The packet's bytes, writable.
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`; `&mut self` makes the access unique.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.buf.as_ptr().add(self.head as usize),
+                self.len as usize,
+            )
+        }
+    }
+
+    /// Length of the data.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when the packet holds no data.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Free bytes in front of the data.
+    #[inline]
+    pub fn headroom(&self) -> usize {
+        self.head as usize
+    }
+
+    /// Free bytes after the data.
+    #[inline]
+    pub fn tailroom(&self) -> usize {
+        BUF_SIZE - self.head as usize - self.len as usize
+    }
+
+    /// Grows the data at the front by `n` bytes (uninitialised content is the
+    /// buffer's old bytes) and returns the new front; `None` without headroom.
+    #[inline]
+    pub fn prepend(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.headroom() {
+            return None;
+        }
+        self.head -= n as u16;
+        self.len += n as u16;
+        Some(&mut self.data_mut()[..n])
+    }
+
+    /// Removes `n` bytes from the front (e.g. a header that was consumed).
+    #[inline]
+    pub fn strip_front(&mut self, n: usize) -> Option<()> {
+        if n > self.len() {
+            return None;
+        }
+        self.head += n as u16;
+        self.len -= n as u16;
+        Some(())
+    }
+
+    /// Grows the data at the end by `n` bytes and returns the new tail.
+    #[inline]
+    pub fn append(&mut self, n: usize) -> Option<&mut [u8]> {
+        if n > self.tailroom() {
+            return None;
+        }
+        let old = self.len();
+        self.len += n as u16;
+        Some(&mut self.data_mut()[old..])
+    }
+
+    /// Shortens the data to `len` bytes (no-op when already shorter).
+    #[inline]
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len() {
+            self.len = len as u16;
+        }
+    }
+
+    /// Sets the data length, keeping the start; fails past the buffer's end.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) -> Option<()> {
+        if self.head as usize + len > BUF_SIZE {
+            return None;
+        }
+        self.len = len as u16;
+        Some(())
+    }
+
+    /// Empties the packet and puts the data start back after the headroom.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.head = BUF_HEADROOM as u16;
+        self.len = 0;
+    }
+
+    /// The whole buffer from the data start to its end (for ports that write
+    /// a received frame straight in, then call [`Packet::set_len`]).
+    #[inline]
+    pub fn room_mut(&mut self) -> &mut [u8] {
+        let room = BUF_SIZE - self.head as usize;
+        // SAFETY: the range lies inside this packet's buffer, owned uniquely.
+        unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.head as usize), room) }
+    }
+
+    /// Per-packet metadata (ports, offsets, pipeline decisions).
+    #[inline]
+    pub fn meta(&self) -> &PacketMeta {
+        // SAFETY: metadata slot `idx` belongs to this packet while it lives.
+        unsafe { &*self.pool.as_ref().meta[self.idx as usize].get() }
+    }
+
+    /// Per-packet metadata, writable.
+    #[inline]
+    pub fn meta_mut(&mut self) -> &mut PacketMeta {
+        // SAFETY: as in `meta`; `&mut self` makes the access unique.
+        unsafe { &mut *self.pool.as_ref().meta[self.idx as usize].get() }
+    }
+
+    /// The buffer's index in its pool (stable for the packet's life).
+    #[inline]
+    pub fn index(&self) -> u32 {
+        self.idx
+    }
+}
+
+impl Drop for Packet {
+    #[inline]
+    fn drop(&mut self) {
+        let inner = self.pool.as_ptr();
+        // SAFETY: the pool memory outlives every packet (see `PacketPool::drop`);
+        // single-threaded. The free list was created with capacity for every
+        // buffer, so this push never reallocates.
+        unsafe {
+            (*(*inner).free.get()).push(self.idx);
+            let out = (*inner).outstanding.get();
+            *out -= 1;
+            if *out == 0 && *(*inner).orphaned.get() {
+                drop(Box::from_raw(inner));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_and_return() {
+        let mut pool = PacketPool::new(4);
+        let a = pool.alloc().unwrap();
+        let b = pool.alloc().unwrap();
+        assert_eq!(pool.available(), 2);
+        assert_eq!(a.headroom(), BUF_HEADROOM);
+        assert_eq!(a.tailroom(), BUF_DATA_ROOM);
+        drop(a);
+        drop(b);
+        assert_eq!(pool.available(), 4);
+    }
+
+    #[test]
+    fn exhaustion_returns_none() {
+        let mut pool = PacketPool::new(2);
+        let _a = pool.alloc().unwrap();
+        let _b = pool.alloc().unwrap();
+        assert!(pool.alloc().is_none());
+    }
+
+    #[test]
+    fn prepend_uses_headroom_and_strip_gives_it_back() {
+        let mut pool = PacketPool::new(1);
+        let mut p = pool.alloc_from(&[1, 2, 3]).unwrap();
+        p.prepend(2).unwrap().copy_from_slice(&[9, 8]);
+        assert_eq!(p.data(), &[9, 8, 1, 2, 3]);
+        assert!(p.prepend(BUF_HEADROOM).is_none());
+        p.strip_front(2).unwrap();
+        assert_eq!(p.data(), &[1, 2, 3]);
+        assert!(p.strip_front(4).is_none());
+    }
+
+    #[test]
+    fn append_respects_buffer_end() {
+        let mut pool = PacketPool::new(1);
+        let mut p = pool.alloc().unwrap();
+        assert!(p.append(BUF_DATA_ROOM).is_some());
+        assert!(p.append(1).is_none());
+        assert!(p.set_len(BUF_DATA_ROOM + 1).is_none());
+    }
+
+    #[test]
+    fn metadata_is_reset_on_alloc() {
+        let mut pool = PacketPool::new(1);
+        let mut p = pool.alloc().unwrap();
+        p.meta_mut().rx_port = 7;
+        drop(p);
+        let p = pool.alloc().unwrap();
+        assert_eq!(p.meta().rx_port, 0);
+    }
+
+    #[test]
+    fn pool_dropped_before_packets_is_freed_by_last_packet() {
+        let mut pool = PacketPool::new(2);
+        let p = pool.alloc_from(&[1; 60]).unwrap();
+        drop(pool);
+        assert_eq!(p.data()[0], 1);
+        drop(p);
+    }
+}

@@ -1,0 +1,213 @@
+//! Per-worker counters: packets and bytes per port, drops by reason.
+//!
+//! Each worker is the only writer of its own counters (plain load + store on
+//! relaxed atomics, no read-modify-write), and other threads only read them,
+//! so counting costs the same as a plain increment. Workers add up a batch's
+//! counts locally and publish once per batch.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $name:ident = $label:literal, )*) => {
+        /// Why a packet was dropped. Every drop in the engine is counted
+        /// under one of these.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason { $( $(#[$doc])* $name, )* }
+
+        impl DropReason {
+            /// All reasons, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// Number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+            /// Stable snake_case name (metrics labels, reports).
+            pub const fn label(self) -> &'static str {
+                match self { $(DropReason::$name => $label,)* }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Frame shorter than an Ethernet header, or a truncated VLAN tag.
+    EthTruncated = "eth_truncated",
+    /// EtherType the engine does not handle.
+    EthUnsupportedType = "eth_unsupported_type",
+    /// Frame addressed to another station's MAC.
+    EthNotForUs = "eth_not_for_us",
+    /// VLAN with no interface configured on this port.
+    VlanUnknown = "vlan_unknown",
+    /// ARP packet malformed or not Ethernet/IPv4.
+    ArpMalformed = "arp_malformed",
+    /// ARP request for an address that is not ours (consumed, not an error).
+    ArpNotForUs = "arp_not_for_us",
+    /// IPv4 header shorter than 20 bytes or than the frame claims.
+    Ipv4Truncated = "ipv4_truncated",
+    /// IP version field is not 4.
+    Ipv4BadVersion = "ipv4_bad_version",
+    /// IHL below 5 or past the packet.
+    Ipv4BadIhl = "ipv4_bad_ihl",
+    /// Total length below the header or past the frame.
+    Ipv4BadLength = "ipv4_bad_length",
+    /// Header checksum does not verify.
+    Ipv4BadChecksum = "ipv4_bad_checksum",
+    /// Source address that must never appear on the wire (martian).
+    Ipv4Martian = "ipv4_martian",
+    /// TTL reached zero (time exceeded sent, rate allowing).
+    TtlExpired = "ttl_expired",
+    /// No route to the destination.
+    NoRoute = "no_route",
+    /// Route says blackhole / prohibit.
+    Blackhole = "blackhole",
+    /// Larger than the egress MTU with DF set (frag-needed sent).
+    MtuExceeded = "mtu_exceeded",
+    /// Next hop did not answer ARP in time.
+    ArpUnresolved = "arp_unresolved",
+    /// Queue of packets awaiting ARP resolution was full.
+    ArpQueueFull = "arp_queue_full",
+    /// Addressed to us with a protocol we do not serve.
+    LocalUnsupported = "local_unsupported",
+    /// ICMP to us that we do not answer (or malformed).
+    IcmpUnsupported = "icmp_unsupported",
+    /// ICMP error suppressed by the rate limiter.
+    IcmpRateLimited = "icmp_rate_limited",
+    /// No free buffer to build a reply or error.
+    NoBuffer = "no_buffer",
+    /// Port's transmit queue was full.
+    TxFull = "tx_full",
+    /// Frame too large for a buffer, or an offload we cannot complete.
+    RxOversize = "rx_oversize",
+    /// Multicast/broadcast IPv4 destination that we do not forward.
+    NotForwardable = "not_forwardable",
+}
+
+/// Counters of one port as seen by one worker.
+#[derive(Debug, Default)]
+pub struct PortCounters {
+    pub rx_packets: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_packets: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    /// Frames the port itself could not take (ring full, kernel refused).
+    pub tx_errors: AtomicU64,
+}
+
+/// Adds `n` to a counter this thread alone writes.
+#[inline]
+pub fn bump(c: &AtomicU64, n: u64) {
+    if n != 0 {
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+/// Reads a counter.
+#[inline]
+pub fn read(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// All counters of one worker.
+#[derive(Debug)]
+pub struct WorkerCounters {
+    pub ports: Vec<PortCounters>,
+    pub drops: [AtomicU64; DropReason::COUNT],
+    /// Bursts polled that returned packets, and ones that returned none.
+    pub busy_polls: AtomicU64,
+    pub idle_polls: AtomicU64,
+    /// ICMP messages the engine generated (echo replies and errors).
+    pub icmp_sent: AtomicU64,
+    /// ARP requests sent and replies given.
+    pub arp_requests_sent: AtomicU64,
+    pub arp_replies_sent: AtomicU64,
+}
+
+impl WorkerCounters {
+    /// Zeroed counters for `nports` ports.
+    pub fn new(nports: usize) -> Self {
+        WorkerCounters {
+            ports: (0..nports).map(|_| PortCounters::default()).collect(),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            busy_polls: AtomicU64::new(0),
+            idle_polls: AtomicU64::new(0),
+            icmp_sent: AtomicU64::new(0),
+            arp_requests_sent: AtomicU64::new(0),
+            arp_replies_sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Drops counted under `r`.
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        read(&self.drops[r as usize])
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().map(read).sum()
+    }
+}
+
+/// Drop counts of one batch, kept on the stack and published at its end.
+#[derive(Debug, Clone)]
+pub struct DropTally {
+    counts: [u32; DropReason::COUNT],
+    any: bool,
+}
+
+impl Default for DropTally {
+    fn default() -> Self {
+        DropTally {
+            counts: [0; DropReason::COUNT],
+            any: false,
+        }
+    }
+}
+
+impl DropTally {
+    /// Counts one drop.
+    #[inline]
+    pub fn add(&mut self, r: DropReason) {
+        self.counts[r as usize] += 1;
+        self.any = true;
+    }
+
+    /// Adds the tally into the worker's counters and resets it.
+    pub fn publish(&mut self, into: &WorkerCounters) {
+        if !self.any {
+            return;
+        }
+        for (i, c) in self.counts.iter_mut().enumerate() {
+            bump(&into.drops[i], *c as u64);
+            *c = 0;
+        }
+        self.any = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for r in DropReason::ALL {
+            assert!(seen.insert(r.label()), "duplicate label {}", r.label());
+        }
+        assert_eq!(
+            DropReason::ALL[DropReason::NoRoute as usize],
+            DropReason::NoRoute
+        );
+    }
+
+    #[test]
+    fn tally_publishes_and_resets() {
+        let c = WorkerCounters::new(1);
+        let mut t = DropTally::default();
+        t.add(DropReason::NoRoute);
+        t.add(DropReason::NoRoute);
+        t.publish(&c);
+        t.publish(&c);
+        assert_eq!(c.drop_count(DropReason::NoRoute), 2);
+        assert_eq!(c.total_drops(), 2);
+    }
+}

@@ -1,0 +1,1 @@
+//! DIR-24-8 longest-prefix-match table.

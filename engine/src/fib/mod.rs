@@ -1,0 +1,2 @@
+//! The IPv4 FIB: longest-prefix match and next hops.
+pub mod lpm;

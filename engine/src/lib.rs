@@ -1,0 +1,21 @@
+//! Patronus engine: the user-space, poll-mode data plane.
+//!
+//! How the parts fit: [`config`] describes ports, interfaces and routes;
+//! [`worker`] starts one pinned thread per core, each owning a
+//! [`buffer::PacketPool`], its queue of every [`ports::Port`] and its own
+//! pipeline state. A worker receives a [`buffer::Batch`] of up to 256
+//! packets, walks it through the [`pipeline`] stages (Ethernet/VLAN, ARP,
+//! IPv4 checks, local delivery and ICMP, route lookup in the [`fib`], next-hop
+//! resolution by [`neighbor`], rewrite) and transmits. Headers are read and
+//! written through the zero-copy views of [`wire`]. Every drop is counted in
+//! [`counters`] under a [`counters::DropReason`].
+
+pub mod buffer;
+pub mod config;
+pub mod counters;
+pub mod fib;
+pub mod neighbor;
+pub mod pipeline;
+pub mod ports;
+pub mod wire;
+pub mod worker;

@@ -1,0 +1,2 @@
+//! `patronus-engine --config FILE`: runs the data plane.
+fn main() {}

@@ -1,0 +1,103 @@
+//! Ports: where packets enter and leave the engine, all behind one trait.
+//!
+//! A configured port is opened once per worker ("a queue of the port"): each
+//! worker owns its queue of every port, receives from it and transmits on
+//! it, so no two threads ever touch one queue. Drivers:
+//! - [`mem`]: synthetic generator and sink, for benchmarks and demos;
+//! - [`pcap`]: read a capture (pcap or pcapng), write what leaves to a pcap;
+//! - [`afpacket`]: a Linux interface through a TPACKET_V3 ring, fanned out
+//!   across workers with PACKET_FANOUT.
+
+pub mod afpacket;
+pub mod mem;
+pub mod pcap;
+
+use crate::buffer::{Batch, PacketPool};
+use crate::config::{PortConfig, PortDriver};
+
+/// Link state of a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Carrier / operational state.
+    pub up: bool,
+    /// MTU of the L3 payload (1500 on plain Ethernet).
+    pub mtu: u16,
+    /// The port's own MAC address.
+    pub mac: [u8; 6],
+    /// Link speed if the driver knows it.
+    pub speed_mbps: Option<u32>,
+}
+
+/// Counters only the driver can see (the engine counts the rest itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames the driver or kernel dropped before the engine saw them
+    /// (ring full, PACKET_STATISTICS drops).
+    pub rx_missed: u64,
+    /// Frames received that could not be handed over (oversize, no buffer,
+    /// offload that could not be completed).
+    pub rx_errors: u64,
+    /// Frames the driver could not send.
+    pub tx_errors: u64,
+}
+
+/// One worker's queue of a port.
+pub trait Port {
+    /// The configured port name.
+    fn name(&self) -> &str;
+
+    /// Receives up to `batch.space()` frames, allocating their buffers from
+    /// `pool` and appending them to `batch`; returns how many were added.
+    /// Never blocks.
+    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize;
+
+    /// Sends every packet in `batch`, leaving it empty; returns how many the
+    /// driver accepted (the rest were dropped and are counted by the caller).
+    /// Never blocks.
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize;
+
+    /// Link state and address.
+    fn link(&self) -> LinkInfo;
+
+    /// Driver-level counters.
+    fn stats(&self) -> PortStats {
+        PortStats::default()
+    }
+
+    /// True once an input that ends (a pcap file) has been read entirely.
+    fn rx_exhausted(&self) -> bool {
+        false
+    }
+
+    /// Flushes buffered output (files); called when a worker stops.
+    fn flush(&mut self) {}
+}
+
+/// Errors opening a port.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("port {port}: interface {iface}: {source}")]
+    Interface {
+        port: String,
+        iface: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("port {port}: {path}: {msg}")]
+    File {
+        port: String,
+        path: String,
+        msg: String,
+    },
+    #[error("port {port}: {msg}")]
+    Other { port: String, msg: String },
+}
+
+/// Opens queue `queue` (of `nqueues`, one per worker) of a configured port.
+pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Box<dyn Port>, PortError> {
+    match cfg.driver {
+        PortDriver::Mem => Ok(Box::new(mem::MemPort::open(cfg, queue, nqueues)?)),
+        PortDriver::Pcap => Ok(Box::new(pcap::PcapPort::open(cfg, queue, nqueues)?)),
+        PortDriver::Afpacket => Ok(Box::new(afpacket::AfPacketPort::open(cfg, queue, nqueues)?)),
+    }
+}
