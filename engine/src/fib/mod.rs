@@ -11,7 +11,7 @@ use crate::config::{parse_prefix, EngineConfig, ViaConfig};
 use lpm::{Dir24_8, LpmError};
 
 /// Where a matching packet goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NextHop {
     /// One of our own addresses, on this interface.
     Local { iface: u16 },

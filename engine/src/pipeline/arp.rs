@@ -70,7 +70,7 @@ impl Pipeline {
             return;
         };
         let l2 = if itf.vlan != 0 { 18 } else { 14 };
-        let Some(buf) = p.append(MIN_FRAME_LEN.max(l2 + arp::LEN)) else {
+        let Some(buf) = p.append(MIN_FRAME_LEN.max(l2 + ArpPacket::<&[u8]>::LEN)) else {
             return;
         };
         buf.fill(0);
