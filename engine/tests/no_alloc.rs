@@ -51,10 +51,10 @@ pool_size = 4096
 name = "gen"
 driver = "mem"
 [port.generator]
-flows = 64
+flows = 128
 pattern = "random"
 sizes = [64, 512, 1500]
-src = "10.1.0.0/24"
+src = "10.1.0.4/30"
 dst = "10.2.0.0/16"
 [[port]]
 name = "sink"
@@ -66,7 +66,7 @@ address = "10.1.0.1/24"
 port = "sink"
 address = "10.9.0.1/24"
 [[route]]
-prefix = "10.2.0.0/17"
+prefix = "10.2.0.0/27"
 via = "10.9.0.2"
 [[neighbor]]
 port = "sink"
@@ -97,7 +97,7 @@ fn packet_path_allocates_nothing_after_start() {
     COUNTING.store(false, Ordering::SeqCst);
     let allocs = ALLOCS.load(Ordering::SeqCst);
     let forwarded = read(&counters.ports[1].tx_packets);
-    // Half the destinations (10.2.128.0/17) have no route: those exercise the
+    // Half the destinations (10.2.0.32 and up) have no route: those exercise the
     // ICMP error path (rate-limited) and the drop counters.
     let no_route = counters.drop_count(DropReason::NoRoute);
     assert!(forwarded > 100_000, "traffic flowed: {forwarded}");
