@@ -35,7 +35,10 @@ fn write_json(path: &Option<PathBuf>, snap: &Snapshot) {
     if let Some(p) = path {
         // Write then rename so readers never see half a file.
         let tmp = p.with_extension("tmp");
-        if std::fs::write(&tmp, snap.json()).and_then(|_| std::fs::rename(&tmp, p)).is_err() {
+        if std::fs::write(&tmp, snap.json())
+            .and_then(|_| std::fs::rename(&tmp, p))
+            .is_err()
+        {
             eprintln!("patronus-engine: cannot write {}", p.display());
         }
     }
@@ -66,7 +69,10 @@ fn main() -> ExitCode {
         PortDriver::Afpacket => false,
         PortDriver::Pcap => true,
         PortDriver::Mem => p.generator.as_ref().is_none_or(|g| g.count > 0),
-    }) && cfg.ports.iter().any(|p| p.input.is_some() || p.generator.is_some());
+    }) && cfg
+        .ports
+        .iter()
+        .any(|p| p.input.is_some() || p.generator.is_some());
     let names: Vec<String> = cfg.ports.iter().map(|p| p.name.clone()).collect();
     let interval = cfg.engine.stats_interval_secs;
 
@@ -99,7 +105,11 @@ fn main() -> ExitCode {
                 "{}({:?} {} mtu {} {})",
                 p.name,
                 p.driver,
-                l.mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
+                l.mac
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
                 l.mtu,
                 if l.up { "up" } else { "down" }
             ))
@@ -113,7 +123,10 @@ fn main() -> ExitCode {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        if args.duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d) {
+        if args
+            .duration
+            .is_some_and(|d| start.elapsed().as_secs_f64() >= d)
+        {
             break;
         }
         if finite && engine.all_done() {

@@ -118,13 +118,29 @@ impl Snapshot {
         let _ = writeln!(
             o,
             "elapsed {:.3} s, {} worker(s)\n{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9} {:>9}",
-            self.elapsed_secs, self.workers, "port", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes", "tx_err", "rx_miss", "rx_err"
+            self.elapsed_secs,
+            self.workers,
+            "port",
+            "rx_pkts",
+            "rx_bytes",
+            "tx_pkts",
+            "tx_bytes",
+            "tx_err",
+            "rx_miss",
+            "rx_err"
         );
         for p in &self.ports {
             let _ = writeln!(
                 o,
                 "{:<10} {:>12} {:>14} {:>12} {:>14} {:>9} {:>9} {:>9}",
-                p.name, p.rx_packets, p.rx_bytes, p.tx_packets, p.tx_bytes, p.tx_errors, p.rx_missed, p.rx_errors
+                p.name,
+                p.rx_packets,
+                p.rx_bytes,
+                p.tx_packets,
+                p.tx_bytes,
+                p.tx_errors,
+                p.rx_missed,
+                p.rx_errors
             );
         }
         let _ = writeln!(

@@ -70,7 +70,8 @@ impl Engine {
         for (w, sync) in syncs.into_iter().enumerate() {
             let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
             let done = Arc::new(AtomicBool::new(false));
-            let (cfg, fib, stop, ready) = (cfg.clone(), fib.clone(), stop.clone(), ready_tx.clone());
+            let (cfg, fib, stop, ready) =
+                (cfg.clone(), fib.clone(), stop.clone(), ready_tx.clone());
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
             let thread = std::thread::Builder::new()
                 .name(format!("patronus-w{w}"))

@@ -91,7 +91,12 @@ impl Fib {
     }
 
     /// Adds an ECMP route over several gateways.
-    pub fn add_ecmp_route(&mut self, prefix: u32, len: u8, members: &[NextHop]) -> Result<(), LpmError> {
+    pub fn add_ecmp_route(
+        &mut self,
+        prefix: u32,
+        len: u8,
+        members: &[NextHop],
+    ) -> Result<(), LpmError> {
         if members.len() == 1 {
             return self.add_route(prefix, len, members[0]);
         }
@@ -115,10 +120,16 @@ impl Fib {
         let mut subnets: Vec<(u32, u8, u16)> = Vec::new();
         for (i, itf) in cfg.interfaces.iter().enumerate() {
             let key = format!("interface[{i}].address");
-            let (a, len) = parse_prefix(&itf.address, false).map_err(|msg| FibError::Route { key: key.clone(), msg })?;
+            let (a, len) = parse_prefix(&itf.address, false).map_err(|msg| FibError::Route {
+                key: key.clone(),
+                msg,
+            })?;
             let a = u32::from(a);
             let iface = i as u16;
-            let lpm_err = |source| FibError::Lpm { key: key.clone(), source };
+            let lpm_err = |source| FibError::Lpm {
+                key: key.clone(),
+                source,
+            };
             fib.add_route(a & mask(len), len, NextHop::Connected { iface })
                 .map_err(lpm_err)?;
             if len < 31 {
@@ -143,7 +154,10 @@ impl Fib {
                 msg,
             })?;
             let p = u32::from(p);
-            let lpm_err = |source| FibError::Lpm { key: key.clone(), source };
+            let lpm_err = |source| FibError::Lpm {
+                key: key.clone(),
+                source,
+            };
             if r.blackhole {
                 fib.add_route(p, len, NextHop::Blackhole).map_err(lpm_err)?;
                 continue;
@@ -168,7 +182,10 @@ impl Fib {
                     .map(|(_, _, i)| *i)
                     .ok_or_else(|| FibError::Route {
                         key: format!("{key}.via"),
-                        msg: format!("next hop {} is not on a connected subnet", Ipv4Addr::from(gw)),
+                        msg: format!(
+                            "next hop {} is not on a connected subnet",
+                            Ipv4Addr::from(gw)
+                        ),
                     })?;
                 members.push(NextHop::Via { iface, gw });
             }
@@ -262,9 +279,18 @@ address = "10.2.0.1/24"
             "[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"10.2.0.254\"\n[[route]]\nprefix = \"192.0.2.0/24\"\nblackhole = true\n",
         ))
         .unwrap();
-        assert_eq!(fib.lookup(ip("10.1.0.1")), Some(NextHop::Local { iface: 0 }));
-        assert_eq!(fib.lookup(ip("10.1.0.9")), Some(NextHop::Connected { iface: 0 }));
-        assert_eq!(fib.lookup(ip("10.1.0.255")), Some(NextHop::Broadcast { iface: 0 }));
+        assert_eq!(
+            fib.lookup(ip("10.1.0.1")),
+            Some(NextHop::Local { iface: 0 })
+        );
+        assert_eq!(
+            fib.lookup(ip("10.1.0.9")),
+            Some(NextHop::Connected { iface: 0 })
+        );
+        assert_eq!(
+            fib.lookup(ip("10.1.0.255")),
+            Some(NextHop::Broadcast { iface: 0 })
+        );
         assert_eq!(
             fib.lookup(ip("8.8.8.8")),
             Some(NextHop::Via {

@@ -20,7 +20,12 @@ impl Pipeline {
         let iface_idx = p.meta().rx_iface;
         let itf = *self.ifaces.get(iface_idx);
         let (op, sha, spa, tpa) = match ArpPacket::new_checked(&p.data()[l3..]) {
-            Ok(a) => (a.operation(), a.sender_hw(), u32::from(a.sender_ip()), u32::from(a.target_ip())),
+            Ok(a) => (
+                a.operation(),
+                a.sender_hw(),
+                u32::from(a.sender_ip()),
+                u32::from(a.target_ip()),
+            ),
             Err(_) => {
                 p.meta_mut().disposition = Disposition::Drop(DropReason::ArpMalformed);
                 return;
@@ -29,7 +34,11 @@ impl Pipeline {
         let for_us = tpa == itf.addr;
         // Learn from any ARP on the subnet (RFC 826: create only when it is
         // addressed to us, update otherwise). Probes with sender 0 teach nothing.
-        if spa != 0 && spa != itf.addr && itf.on_subnet(spa) && !crate::wire::ethernet::is_multicast(&sha) {
+        if spa != 0
+            && spa != itf.addr
+            && itf.on_subnet(spa)
+            && !crate::wire::ethernet::is_multicast(&sha)
+        {
             if let Some(slot) = self.neigh.learn(iface_idx, spa, sha, now, for_us) {
                 self.release_pending(slot, now);
             }
@@ -108,7 +117,13 @@ impl Pipeline {
     pub(super) fn fail_pending(&mut self, slot: u32, now: u64) {
         let mut pending = std::mem::replace(&mut self.pending, PendingQueue::new(0));
         pending.release(slot, |p| {
-            self.icmp_error(&p, crate::wire::icmpv4::TYPE_DEST_UNREACHABLE, crate::wire::icmpv4::CODE_HOST_UNREACHABLE, 0, now);
+            self.icmp_error(
+                &p,
+                crate::wire::icmpv4::TYPE_DEST_UNREACHABLE,
+                crate::wire::icmpv4::CODE_HOST_UNREACHABLE,
+                0,
+                now,
+            );
             self.drop_packet(p, DropReason::ArpUnresolved);
         });
         self.pending = pending;

@@ -17,7 +17,9 @@ impl Pipeline {
                     continue;
                 }
             };
-            let dst: [u8; 6] = p.data()[..6].try_into().expect("parse_l2 checked the length");
+            let dst: [u8; 6] = p.data()[..6]
+                .try_into()
+                .expect("parse_l2 checked the length");
             if dst != self.ifaces.port_mac(port) && !ethernet::is_broadcast(&dst) {
                 p.meta_mut().disposition = Disposition::Drop(DropReason::EthNotForUs);
                 continue;

@@ -9,7 +9,8 @@ pub fn symmetric(src: u32, dst: u32, proto: u8, sport: u16, dport: u16) -> u32 {
     } else {
         ((dst, dport), (src, sport))
     };
-    let x = ((a.0 as u64) << 32 | b.0 as u64) ^ ((a.1 as u64) << 48 | (b.1 as u64) << 32 | proto as u64);
+    let x = ((a.0 as u64) << 32 | b.0 as u64)
+        ^ ((a.1 as u64) << 48 | (b.1 as u64) << 32 | proto as u64);
     let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     let x = (x ^ (x >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     (x ^ (x >> 33)) as u32

@@ -30,7 +30,11 @@ impl Pipeline {
         let dst = u32::from(ip.dst_addr());
         // Never about a non-first fragment, a broadcast/multicast, a martian
         // source, or another ICMP error (RFC 1812 4.3.2.7).
-        if ip.frag_offset() != 0 || dst >> 28 == 0xe || dst == u32::MAX || super::ipv4_input::is_martian_source(src) {
+        if ip.frag_offset() != 0
+            || dst >> 28 == 0xe
+            || dst == u32::MAX
+            || super::ipv4_input::is_martian_source(src)
+        {
             return;
         }
         if ip.protocol() == PROTO_ICMP {
@@ -45,7 +49,9 @@ impl Pipeline {
         }
         let iface = self.ifaces.get(orig.meta().rx_iface);
         let our_addr = Ipv4Addr::from(iface.addr);
-        let quote = (ip.total_len() as usize).min(MAX_QUOTE).min(orig.len() - l3);
+        let quote = (ip.total_len() as usize)
+            .min(MAX_QUOTE)
+            .min(orig.len() - l3);
         let Some(mut p) = self.pool.alloc() else {
             self.tally.add(DropReason::NoBuffer);
             return;

@@ -54,7 +54,10 @@ impl Interfaces {
             let port = cfg.port_index(&itf.port).expect("config validated") as u16;
             let (a, len) = parse_prefix(&itf.address, false).expect("config validated");
             let link = links[port as usize];
-            let mtu = cfg.ports[port as usize].mtu.unwrap_or(link.mtu).min(link.mtu.max(576));
+            let mtu = cfg.ports[port as usize]
+                .mtu
+                .unwrap_or(link.mtu)
+                .min(link.mtu.max(576));
             t.list.push(Interface {
                 port,
                 vlan: itf.vlan.unwrap_or(0),

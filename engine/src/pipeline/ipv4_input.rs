@@ -28,7 +28,9 @@ impl Pipeline {
                 Err(WireError::BadTotalLen) => Err(DropReason::Ipv4BadLength),
                 Err(_) => Err(DropReason::Ipv4Truncated),
                 Ok(ip) if !ip.verify_checksum() => Err(DropReason::Ipv4BadChecksum),
-                Ok(ip) if is_martian_source(u32::from(ip.src_addr())) => Err(DropReason::Ipv4Martian),
+                Ok(ip) if is_martian_source(u32::from(ip.src_addr())) => {
+                    Err(DropReason::Ipv4Martian)
+                }
                 Ok(ip) => {
                     let dst = u32::from(ip.dst_addr());
                     if dst >> 28 == 0xe || dst == u32::MAX {

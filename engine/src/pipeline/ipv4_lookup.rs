@@ -15,7 +15,10 @@ use crate::wire::ipv4::{Ipv4Packet, PROTO_TCP, PROTO_UDP};
 pub(super) fn packet_flow_hash(ip: &Ipv4Packet<&[u8]>) -> u32 {
     let (mut sport, mut dport) = (0, 0);
     let payload = ip.payload();
-    if (ip.protocol() == PROTO_TCP || ip.protocol() == PROTO_UDP) && ip.frag_offset() == 0 && payload.len() >= 4 {
+    if (ip.protocol() == PROTO_TCP || ip.protocol() == PROTO_UDP)
+        && ip.frag_offset() == 0
+        && payload.len() >= 4
+    {
         sport = u16::from_be_bytes([payload[0], payload[1]]);
         dport = u16::from_be_bytes([payload[2], payload[3]]);
     }
@@ -52,7 +55,13 @@ impl Pipeline {
             let idx = self.nh[j];
             j += 1;
             if idx == LPM_MISS {
-                self.icmp_error(p, icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::CODE_NET_UNREACHABLE, 0, now);
+                self.icmp_error(
+                    p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_NET_UNREACHABLE,
+                    0,
+                    now,
+                );
                 p.meta_mut().disposition = Disposition::Drop(DropReason::NoRoute);
                 continue;
             }
@@ -96,13 +105,25 @@ impl Pipeline {
             (ip.ttl(), ip.total_len(), ip.dont_frag())
         };
         if ttl <= 1 {
-            self.icmp_error(p, icmpv4::TYPE_TIME_EXCEEDED, icmpv4::CODE_TTL_EXCEEDED, 0, now);
+            self.icmp_error(
+                p,
+                icmpv4::TYPE_TIME_EXCEEDED,
+                icmpv4::CODE_TTL_EXCEEDED,
+                0,
+                now,
+            );
             return Err(DropReason::TtlExpired);
         }
         let mtu = self.ifaces.get(iface).mtu;
         if total > mtu {
             if df {
-                self.icmp_error(p, icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::CODE_FRAG_NEEDED, mtu, now);
+                self.icmp_error(
+                    p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_FRAG_NEEDED,
+                    mtu,
+                    now,
+                );
             }
             return Err(DropReason::MtuExceeded);
         }

@@ -35,12 +35,24 @@ impl Pipeline {
                 }
             }
             PROTO_UDP => {
-                self.icmp_error(&p, icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::CODE_PORT_UNREACHABLE, 0, now);
+                self.icmp_error(
+                    &p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_PORT_UNREACHABLE,
+                    0,
+                    now,
+                );
                 self.drop_packet(p, DropReason::LocalUnsupported);
             }
             PROTO_TCP => self.drop_packet(p, DropReason::LocalUnsupported),
             _ => {
-                self.icmp_error(&p, icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::CODE_PROTO_UNREACHABLE, 0, now);
+                self.icmp_error(
+                    &p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_PROTO_UNREACHABLE,
+                    0,
+                    now,
+                );
                 self.drop_packet(p, DropReason::LocalUnsupported);
             }
         }
@@ -58,7 +70,10 @@ impl Pipeline {
             let Ok(icmp) = Icmpv4Packet::new_checked(&ip.payload_mut()[..]) else {
                 return false;
             };
-            if icmp.msg_type() != icmpv4::TYPE_ECHO_REQUEST || icmp.code() != 0 || !icmp.verify_checksum() {
+            if icmp.msg_type() != icmpv4::TYPE_ECHO_REQUEST
+                || icmp.code() != 0
+                || !icmp.verify_checksum()
+            {
                 return false;
             }
         }
@@ -80,12 +95,17 @@ impl Pipeline {
         let l3 = p.meta().l3_offset as usize;
         let (dst, hash) = {
             let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
-            (u32::from(ip.dst_addr()), super::ipv4_lookup::packet_flow_hash(&ip))
+            (
+                u32::from(ip.dst_addr()),
+                super::ipv4_lookup::packet_flow_hash(&ip),
+            )
         };
         let (iface, nh) = match self.fib.route(dst, hash) {
             Some(NextHop::Connected { iface }) => (iface, dst),
             Some(NextHop::Via { iface, gw }) => (iface, gw),
-            Some(NextHop::Local { .. }) => return self.drop_packet(p, DropReason::LocalUnsupported),
+            Some(NextHop::Local { .. }) => {
+                return self.drop_packet(p, DropReason::LocalUnsupported)
+            }
             Some(NextHop::Blackhole) => return self.drop_packet(p, DropReason::Blackhole),
             _ => return self.drop_packet(p, DropReason::NoRoute),
         };

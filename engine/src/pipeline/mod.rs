@@ -54,7 +54,9 @@ pub struct NeighborSync {
 impl NeighborSync {
     /// One connected set of queues per worker.
     pub fn mesh(workers: usize, depth: usize) -> Vec<NeighborSync> {
-        let inboxes: Vec<_> = (0..workers).map(|_| Arc::new(ArrayQueue::new(depth))).collect();
+        let inboxes: Vec<_> = (0..workers)
+            .map(|_| Arc::new(ArrayQueue::new(depth)))
+            .collect();
         (0..workers)
             .map(|w| NeighborSync {
                 inbox: inboxes[w].clone(),
@@ -200,7 +202,10 @@ impl Pipeline {
         let sent = self.ports[port].tx_burst(batch);
         let pc = &self.counters.ports[port];
         bump(&pc.tx_packets, sent as u64);
-        bump(&pc.tx_bytes, bytes[..sent.min(n)].iter().map(|b| *b as u64).sum());
+        bump(
+            &pc.tx_bytes,
+            bytes[..sent.min(n)].iter().map(|b| *b as u64).sum(),
+        );
         if sent < n {
             bump(&pc.tx_errors, (n - sent) as u64);
             for _ in sent..n {

@@ -35,7 +35,13 @@ impl Pipeline {
                 }
             }
             Resolve::Failed => {
-                self.icmp_error(&p, icmpv4::TYPE_DEST_UNREACHABLE, icmpv4::CODE_HOST_UNREACHABLE, 0, now);
+                self.icmp_error(
+                    &p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_HOST_UNREACHABLE,
+                    0,
+                    now,
+                );
                 self.drop_packet(p, DropReason::ArpUnresolved);
             }
             Resolve::TableFull => self.drop_packet(p, DropReason::ArpUnresolved),

@@ -31,7 +31,9 @@ impl Port for VecPort {
     fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
         let mut n = 0;
         while batch.space() > 0 {
-            let Some(f) = self.rx.borrow_mut().pop_front() else { break };
+            let Some(f) = self.rx.borrow_mut().pop_front() else {
+                break;
+            };
             let p = pool.alloc_from(&f).expect("pool");
             let _ = batch.push(p);
             n += 1;
@@ -93,7 +95,9 @@ burst = 100
 fn rig(extra: &str) -> Rig {
     let cfg = EngineConfig::parse(&format!("{CFG}{extra}")).unwrap();
     let fib = Arc::new(Fib::build(&cfg).unwrap());
-    let wires: Vec<Wire> = (0..4).map(|_| Rc::new(RefCell::new(VecDeque::new()))).collect();
+    let wires: Vec<Wire> = (0..4)
+        .map(|_| Rc::new(RefCell::new(VecDeque::new())))
+        .collect();
     let ports: Vec<Box<dyn Port>> = vec![
         Box::new(VecPort {
             name: "a".into(),
@@ -111,7 +115,14 @@ fn rig(extra: &str) -> Rig {
     let counters = Arc::new(WorkerCounters::new(2));
     let sync = NeighborSync::mesh(1, 16).pop().unwrap();
     Rig {
-        p: Pipeline::new(&cfg, fib, ports, PacketPool::new(1024), sync, counters.clone()),
+        p: Pipeline::new(
+            &cfg,
+            fib,
+            ports,
+            PacketPool::new(1024),
+            sync,
+            counters.clone(),
+        ),
         rx: Batch::new(),
         a_in: wires[0].clone(),
         a_out: wires[1].clone(),
@@ -135,7 +146,14 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 /// An Ethernet + IPv4 + UDP frame.
-fn udp_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: &str, dst: &str, ttl: u8, payload: usize) -> Vec<u8> {
+fn udp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: &str,
+    dst: &str,
+    ttl: u8,
+    payload: usize,
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&src_mac);
@@ -171,7 +189,14 @@ fn icmp_echo(dst_mac: [u8; 6], src_mac: [u8; 6], src: &str, dst: &str, ttl: u8) 
     f
 }
 
-fn arp_frame(op: u16, dst_mac: [u8; 6], sha: [u8; 6], spa: &str, tha: [u8; 6], tpa: &str) -> Vec<u8> {
+fn arp_frame(
+    op: u16,
+    dst_mac: [u8; 6],
+    sha: [u8; 6],
+    spa: &str,
+    tha: [u8; 6],
+    tpa: &str,
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&sha);
@@ -192,9 +217,9 @@ fn pop(w: &Wire) -> Vec<u8> {
 #[test]
 fn answers_arp_for_own_address() {
     let mut r = rig("");
-    r.a_in
-        .borrow_mut()
-        .push_back(arp_frame(1, [0xff; 6], HOST1, "10.1.0.2", [0; 6], "10.1.0.1"));
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1, [0xff; 6], HOST1, "10.1.0.2", [0; 6], "10.1.0.1",
+    ));
     r.run(1);
     let f = pop(&r.a_out);
     assert_eq!(&f[0..6], &HOST1);
@@ -205,9 +230,14 @@ fn answers_arp_for_own_address() {
     assert_eq!(&f[32..38], &HOST1);
     assert_eq!(&f[38..42], &[10, 1, 0, 2]);
     // Not for us: not answered, counted.
-    r.a_in
-        .borrow_mut()
-        .push_back(arp_frame(1, [0xff; 6], HOST1, "10.1.0.2", [0; 6], "10.1.0.77"));
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1,
+        [0xff; 6],
+        HOST1,
+        "10.1.0.2",
+        [0; 6],
+        "10.1.0.77",
+    ));
     r.run(2);
     assert!(r.a_out.borrow().is_empty());
     assert_eq!(r.drops(DropReason::ArpNotForUs), 1);
@@ -235,7 +265,11 @@ fn forwards_after_arp_resolution_with_ttl_decremented() {
     assert_eq!(&f[0..6], &HOST2);
     assert_eq!(&f[6..12], &MAC_B);
     assert_eq!(f[14 + 8], 63);
-    assert_eq!(checksum::checksum(&f[14..34]), 0, "header checksum still valid");
+    assert_eq!(
+        checksum::checksum(&f[14..34]),
+        0,
+        "header checksum still valid"
+    );
     assert_eq!(f.len(), 14 + 128);
     // Later packets go straight through.
     r.a_in
@@ -244,7 +278,12 @@ fn forwards_after_arp_resolution_with_ttl_decremented() {
     r.run(3);
     let f = pop(&r.b_out);
     assert_eq!(f[14 + 8], 8);
-    assert_eq!(r.counters.ports[1].tx_packets.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        r.counters.ports[1]
+            .tx_packets
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
 }
 
 #[test]
@@ -269,7 +308,8 @@ fn vlan_egress_gets_tagged() {
 
 #[test]
 fn ttl_expiry_sends_time_exceeded() {
-    let mut r = rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
     r.a_in
         .borrow_mut()
         .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 1, 10));
@@ -278,7 +318,11 @@ fn ttl_expiry_sends_time_exceeded() {
     let f = pop(&r.a_out);
     assert_eq!(&f[0..6], &HOST1);
     assert_eq!(f[14 + 9], 1, "ICMP");
-    assert_eq!(&f[14 + 12..14 + 16], &[10, 1, 0, 1], "from the ingress interface");
+    assert_eq!(
+        &f[14 + 12..14 + 16],
+        &[10, 1, 0, 1],
+        "from the ingress interface"
+    );
     assert_eq!(&f[14 + 16..14 + 20], &[10, 1, 0, 2]);
     assert_eq!(f[34], 11, "time exceeded");
     assert_eq!(checksum::checksum(&f[34..]), 0, "ICMP checksum valid");
@@ -289,7 +333,8 @@ fn ttl_expiry_sends_time_exceeded() {
 
 #[test]
 fn no_route_sends_net_unreachable_and_counts() {
-    let mut r = rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
     r.a_in
         .borrow_mut()
         .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "8.8.8.8", 64, 10));
@@ -301,7 +346,8 @@ fn no_route_sends_net_unreachable_and_counts() {
 
 #[test]
 fn ping_to_own_address_is_answered() {
-    let mut r = rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
     // Also the address of the other interface, reached through this one.
     for dst in ["10.1.0.1", "10.2.0.1"] {
         r.a_in
@@ -357,7 +403,8 @@ fn malformed_frames_are_counted_by_reason() {
 
 #[test]
 fn arp_failure_drops_held_packets_and_says_host_unreachable() {
-    let mut r = rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
     r.a_in
         .borrow_mut()
         .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.77", 64, 10));
@@ -369,7 +416,12 @@ fn arp_failure_drops_held_packets_and_says_host_unreachable() {
     }
     assert_eq!(r.p.pending_len(), 0);
     assert_eq!(r.drops(DropReason::ArpUnresolved), 1);
-    let reqs = r.b_out.borrow().iter().filter(|f| f[12..14] == [8, 6]).count();
+    let reqs = r
+        .b_out
+        .borrow()
+        .iter()
+        .filter(|f| f[12..14] == [8, 6])
+        .count();
     assert_eq!(reqs, 3, "default retries");
     let f = pop(&r.a_out);
     assert_eq!((f[34], f[35]), (3, 1));
