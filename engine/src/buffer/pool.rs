@@ -33,7 +33,7 @@ const META_ROOM: usize = 64;
 const BUF_STRIDE: usize = META_ROOM + BUF_SIZE;
 const _: () = assert!(std::mem::size_of::<PacketMeta>() <= META_ROOM);
 const _: () = assert!(std::mem::align_of::<PacketMeta>() <= 64);
-const _: () = assert!(BUF_STRIDE % 64 == 0);
+const _: () = assert!(BUF_STRIDE.is_multiple_of(64));
 
 struct PoolInner {
     mem: NonNull<u8>,
