@@ -15,7 +15,7 @@ use patronus_engine::config::EngineConfig;
 use patronus_engine::counters::WorkerCounters;
 use patronus_engine::fib::Fib;
 use patronus_engine::pipeline::{NeighborSync, Pipeline};
-use patronus_engine::ports::{LinkInfo, Port};
+use patronus_engine::ports::{LinkInfo, Port, TxDone};
 
 type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
@@ -39,10 +39,10 @@ impl Port for FuzzPort {
         }
         n
     }
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
         let n = batch.len();
         batch.clear();
-        n
+        TxDone { packets: n, bytes: 0 }
     }
     fn link(&self) -> LinkInfo {
         LinkInfo { up: true, mtu: 1500, mac: self.mac, speed_mbps: None }

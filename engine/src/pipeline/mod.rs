@@ -91,7 +91,7 @@ pub struct Pipeline {
     last_housekeeping: u64,
     /// The last next hop resolved in this batch: (interface, address, MAC).
     /// Consecutive packets mostly share a next hop; valid within one batch.
-    adj_cache: Option<(u16, u32, [u8; 6])>,
+    adj_cache: Option<rewrite::Adjacency>,
     /// IPv4 identification of packets we originate.
     ip_ident: u16,
 }
@@ -199,18 +199,11 @@ impl Pipeline {
         if n == 0 {
             return;
         }
-        // Ports send in order, so the first `sent` packets are the ones that left.
-        let mut bytes = [0u16; BATCH_SIZE];
-        for (b, p) in bytes.iter_mut().zip(batch.packets()) {
-            *b = p.len() as u16;
-        }
-        let sent = self.ports[port].tx_burst(batch);
+        let done = self.ports[port].tx_burst(batch);
+        let sent = done.packets.min(n);
         let pc = &self.counters.ports[port];
         bump(&pc.tx_packets, sent as u64);
-        bump(
-            &pc.tx_bytes,
-            bytes[..sent.min(n)].iter().map(|b| *b as u64).sum(),
-        );
+        bump(&pc.tx_bytes, done.bytes);
         if sent < n {
             bump(&pc.tx_errors, (n - sent) as u64);
             for _ in sent..n {
