@@ -17,7 +17,17 @@ for p in rdpcap(sys.argv[1]):
         d.update(proto="arp", op=a.op, hwsrc=a.hwsrc, psrc=a.psrc, hwdst=a.hwdst, pdst=a.pdst)
     elif IP in p:
         ip = p[IP]
-        d.update(proto="ipv4", src=ip.src, dst=ip.dst, ttl=ip.ttl, ip_proto=ip.proto)
+        hdr = bytes(ip)[: ip.ihl * 4]
+        fixed = IP(hdr)
+        del fixed.chksum
+        d.update(
+            proto="ipv4",
+            src=ip.src,
+            dst=ip.dst,
+            ttl=ip.ttl,
+            ip_proto=ip.proto,
+            chksum_ok=IP(bytes(fixed)).chksum == ip.chksum,
+        )
         if ICMP in p:
             d.update(icmp_type=p[ICMP].type, icmp_code=p[ICMP].code)
         if UDP in p:

@@ -39,7 +39,11 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
 pub fn engine_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("PATRONUS_ENGINE") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "PATRONUS_ENGINE={} does not exist", p.display());
+        assert!(
+            p.is_file(),
+            "PATRONUS_ENGINE={} does not exist",
+            p.display()
+        );
         return p;
     }
     let root = workspace_root();
@@ -59,7 +63,8 @@ pub fn engine_binary() -> PathBuf {
                 target.display()
             )
         });
-    let sources = newest_mtime(&root.join("engine/src")).max(mtime(&root.join("engine/Cargo.toml")));
+    let sources =
+        newest_mtime(&root.join("engine/src")).max(mtime(&root.join("engine/Cargo.toml")));
     if let Some(src) = sources {
         assert!(
             best.0 >= src,
@@ -183,7 +188,11 @@ impl Engine {
     pub fn stop(&mut self) -> (ExitStatus, EngineStats) {
         self.wait_ready();
         let (status, clean) = self.proc.stop(libc::SIGINT, Duration::from_secs(10));
-        assert!(clean, "the engine ignored SIGINT for 10 s: {}", self.proc.report());
+        assert!(
+            clean,
+            "the engine ignored SIGINT for 10 s: {}",
+            self.proc.report()
+        );
         (status, self.final_stats())
     }
 

@@ -120,7 +120,16 @@ impl Netns {
 /// the host's namespace.
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     a.ip(&[
-        "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b.name(),
+        "link",
+        "add",
+        a_if,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b_if,
+        "netns",
+        b.name(),
     ]);
     a.link_up(a_if);
     b.link_up(b_if);

@@ -30,8 +30,7 @@ pub fn send_malformed(
         PYTHON,
         &["-c", MALFORMED_PY, iface, dst_mac, src_ip, dst_ip, &n],
     );
-    serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("malformed.py printed {out:?}: {e}"))
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("malformed.py printed {out:?}: {e}"))
 }
 
 /// The frames of a pcap file, summarised (see `py/pcap_summary.py`).

@@ -46,7 +46,10 @@ impl EngineStats {
 
     /// Drops counted under a reason label (`ipv4_bad_checksum`, …).
     pub fn drop_count(&self, reason: &str) -> u64 {
-        self.get(&self.json["drops"][reason], &format!("drop reason {reason:?}"))
+        self.get(
+            &self.json["drops"][reason],
+            &format!("drop reason {reason:?}"),
+        )
     }
 
     /// A counter of a named port (`rx_packets`, `tx_packets`, …).

@@ -118,7 +118,8 @@ impl Topology {
                 for i in ["lan0", "wan0"] {
                     r.disable_ipv6(i);
                 }
-                let mut e = Engine::start(Some(&r), &router_config(extra), dir.path(), "engine", &[]);
+                let mut e =
+                    Engine::start(Some(&r), &router_config(extra), dir.path(), "engine", &[]);
                 e.wait_ready();
                 Some(e)
             }

@@ -37,7 +37,12 @@ fn reply_ttls(out: &str) -> Vec<u8> {
 
 /// Starts `iperf3 -s -1` in `ns` and waits until it listens.
 fn iperf_server(t: &Topology, ns: &Netns) -> BgProcess {
-    let mut s = ns.spawn("iperf3", &["-s", "-1", "-p", "5201"], t.dir.path(), "iperf3-server");
+    let mut s = ns.spawn(
+        "iperf3",
+        &["-s", "-1", "-p", "5201"],
+        t.dir.path(),
+        "iperf3-server",
+    );
     for _ in 0..250 {
         let ss = ns.exec("ss", &["-Hltn", "sport = :5201"]);
         if !ss.trim().is_empty() {
@@ -53,7 +58,11 @@ fn iperf_server(t: &Topology, ns: &Netns) -> BgProcess {
 fn iperf_json(out: &str) -> Value {
     let v: Value =
         serde_json::from_str(out).unwrap_or_else(|e| panic!("iperf3 -J output: {e}: {out}"));
-    assert!(v.get("error").is_none(), "iperf3 reported an error: {}", v["error"]);
+    assert!(
+        v.get("error").is_none(),
+        "iperf3 reported an error: {}",
+        v["error"]
+    );
     v
 }
 
@@ -70,11 +79,19 @@ fn ping_both_ways_decrements_ttl_and_resolves_arp() {
     let (ok, out) = ping(&t.h1, H2, 3, &[]);
     assert!(ok, "h1 -> h2 ping failed:\n{out}");
     let ttls = reply_ttls(&out);
-    assert_eq!(ttls, vec![63; 3], "h2's replies (TTL 64) cross one hop:\n{out}");
+    assert_eq!(
+        ttls,
+        vec![63; 3],
+        "h2's replies (TTL 64) cross one hop:\n{out}"
+    );
 
     let (ok, out) = ping(&t.h2, H1, 3, &[]);
     assert!(ok, "h2 -> h1 ping failed:\n{out}");
-    assert_eq!(reply_ttls(&out), vec![63; 3], "h1's replies cross one hop:\n{out}");
+    assert_eq!(
+        reply_ttls(&out),
+        vec![63; 3],
+        "h1's replies cross one hop:\n{out}"
+    );
 
     // The engine answered h1's ARP for its gateway with its own MAC.
     let neigh = t.h1.ip(&["neigh", "show", R_LAN, "dev", "eth0"]);
@@ -128,9 +145,10 @@ fn iperf3_tcp_with_offloads_on() {
     );
 
     let mut server = iperf_server(&t, &t.h2);
-    let out = t
-        .h1
-        .exec_output("timeout", &["60", "iperf3", "-c", H2, "-p", "5201", "-t", "10", "-J"]);
+    let out = t.h1.exec_output(
+        "timeout",
+        &["60", "iperf3", "-c", H2, "-p", "5201", "-t", "10", "-J"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -140,10 +158,17 @@ fn iperf3_tcp_with_offloads_on() {
     );
     let v = iperf_json(&text);
     let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
-    let bps = v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap_or(0.0);
-    eprintln!("iperf3 TCP through the engine: {received} bytes, {:.1} Mbit/s", bps / 1e6);
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0);
+    eprintln!(
+        "iperf3 TCP through the engine: {received} bytes, {:.1} Mbit/s",
+        bps / 1e6
+    );
     assert!(received > 0, "no bytes received: {text}");
-    assert!(server.wait_timeout(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    assert!(server
+        .wait_timeout(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
 
     let s = t.stats();
     assert!(s.port("wan0", "tx_bytes") >= received, "{}", s.json);
@@ -184,10 +209,17 @@ fn udp_stream_survives_malformed_frames() {
     assert_eq!(lost, Some(0), "datagrams lost: {}", v["end"]);
 
     let leaked = leak.finish();
-    assert!(leaked.is_empty(), "malformed frames were forwarded: {leaked:?}");
+    assert!(
+        leaked.is_empty(),
+        "malformed frames were forwarded: {leaked:?}"
+    );
 
     let after = t.stats();
-    let n = |k: &str| sent.get(k).copied().unwrap_or_else(|| panic!("no kind {k}: {sent:?}"));
+    let n = |k: &str| {
+        sent.get(k)
+            .copied()
+            .unwrap_or_else(|| panic!("no kind {k}: {sent:?}"))
+    };
     let mut failures = BTreeMap::new();
     let mut expect = |what: &str, got: u64, want: u64| {
         if got < want {
@@ -271,7 +303,11 @@ fn engine_answers_ping_to_its_addresses() {
             last = out;
             ok && last.contains(" 0% packet loss")
         });
-        assert!(answered, "ping {} -> {dst} not answered:\n{last}", ns.name());
+        assert!(
+            answered,
+            "ping {} -> {dst} not answered:\n{last}",
+            ns.name()
+        );
     }
     let after = t.stats();
     assert!(
