@@ -66,6 +66,21 @@ fn iperf_json(out: &str) -> Value {
     v
 }
 
+/// The kernel's UDP counters in a namespace (`RcvbufErrors` tells whether a
+/// loss happened at the receiving socket rather than on the way).
+fn udp_snmp(ns: &Netns) -> BTreeMap<String, u64> {
+    let snmp = ns.exec("cat", &["/proc/net/snmp"]);
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(keys), Some(vals)) = (udp.next(), udp.next()) else {
+        return BTreeMap::new();
+    };
+    keys.split_whitespace()
+        .zip(vals.split_whitespace())
+        .skip(1)
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
 fn delta(before: &EngineStats, after: &EngineStats, reason: &str) -> u64 {
     after.drop_count(reason) - before.drop_count(reason)
 }
@@ -184,12 +199,13 @@ fn udp_stream_survives_malformed_frames() {
     // Nothing malformed may come out on h2's side.
     let leak = Capture::start(&t.h2, "eth0", "udp port 9999", t.dir.path(), "h2-leak");
     let before = t.stats();
+    let h2_udp_before = udp_snmp(&t.h2);
 
     let mut client = t.h1.spawn(
         "timeout",
         &[
             "60", "iperf3", "-c", H2, "-p", "5201", "-u", "-b", "20M", "-l", "1400", "-t", "10",
-            "-J",
+            "-w", "4M", "-J",
         ],
         t.dir.path(),
         "iperf3-udp",
@@ -205,8 +221,18 @@ fn udp_stream_survives_malformed_frames() {
     let packets = sum["packets"].as_u64().unwrap_or(0);
     let lost = sum["lost_packets"].as_u64();
     eprintln!("iperf3 UDP: {packets} datagrams, lost {lost:?}; malformed sent: {sent:?}");
+    let after = t.stats();
     assert!(packets > 0, "no datagrams: {}", v["end"]);
-    assert_eq!(lost, Some(0), "datagrams lost: {}", v["end"]);
+    assert_eq!(
+        lost,
+        Some(0),
+        "datagrams lost: {}\nh2's UDP counters before: {h2_udp_before:?}\nafter: {:?}\n\
+         engine before: {}\nengine after: {}",
+        v["end"]["sum"],
+        udp_snmp(&t.h2),
+        before.json,
+        after.json
+    );
 
     let leaked = leak.finish();
     assert!(
@@ -214,7 +240,6 @@ fn udp_stream_survives_malformed_frames() {
         "malformed frames were forwarded: {leaked:?}"
     );
 
-    let after = t.stats();
     let n = |k: &str| {
         sent.get(k)
             .copied()
