@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Demo: h1 — patronus-engine — h2 in network namespaces; ping both ways and
 # a 10 s iperf3 while the engine's counters are shown every 2 s. Everything
-# is torn down on exit or Ctrl-C. Without root it runs the engine on
-# in-memory ports instead (a generator and a sink, 5 s).
+# is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -74,8 +74,12 @@ echo "==> building the release engine"
 cargo build --release -p patronus-engine
 ENGINE="$ROOT/target/release/patronus-engine"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "==> not root: no namespaces; running the engine on mem ports for 5 s"
+# PATRONUS_DEMO_MEM=1 picks the in-memory demo even as root.
+if [ "$(id -u)" -ne 0 ] || [ "${PATRONUS_DEMO_MEM:-0}" = 1 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "==> not root: cannot create network namespaces"
+    fi
+    echo "==> running the engine on mem ports for 5 s (generator gen0 -> sink sink0)"
     cat > "$WORK/engine.toml" <<EOF
 [engine]
 workers = 1
