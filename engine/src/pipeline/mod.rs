@@ -89,6 +89,9 @@ pub struct Pipeline {
     dst: Box<[u32; BATCH_SIZE]>,
     nh: Box<[u32; BATCH_SIZE]>,
     last_housekeeping: u64,
+    /// The last next hop resolved in this batch: (interface, address, MAC).
+    /// Consecutive packets mostly share a next hop; valid within one batch.
+    adj_cache: Option<(u16, u32, [u8; 6])>,
     /// IPv4 identification of packets we originate.
     ip_ident: u16,
 }
@@ -138,6 +141,7 @@ impl Pipeline {
             dst: Box::new([0; BATCH_SIZE]),
             nh: Box::new([0; BATCH_SIZE]),
             last_housekeeping: 0,
+            adj_cache: None,
             ip_ident: 1,
             ports,
         }
@@ -175,6 +179,7 @@ impl Pipeline {
 
     /// Runs one received batch through every stage and hands each packet on.
     pub fn process(&mut self, batch: &mut Batch, now: u64) {
+        self.adj_cache = None;
         self.ethernet_input(batch, now);
         self.ipv4_input(batch);
         self.ipv4_lookup(batch, now);

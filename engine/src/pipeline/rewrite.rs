@@ -14,10 +14,18 @@ impl Pipeline {
     pub(super) fn forward(&mut self, mut p: Packet, now: u64) {
         let iface = p.meta().tx_iface;
         let nh = p.meta().next_hop;
+        if let Some((ci, cn, mac)) = self.adj_cache {
+            if ci == iface && cn == nh && self.rewrite_l2(&mut p, iface, mac) {
+                let port = self.ifaces.get(iface).port;
+                return self.enqueue_tx(port, p);
+            }
+        }
         match self.neigh.resolve(iface, nh, now) {
             Resolve::Mac { mac, refresh } => {
                 if refresh {
                     self.send_arp_request(iface, nh);
+                } else {
+                    self.adj_cache = Some((iface, nh, mac));
                 }
                 if self.rewrite_l2(&mut p, iface, mac) {
                     let port = self.ifaces.get(iface).port;
