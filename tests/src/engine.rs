@@ -32,10 +32,10 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
     newest
 }
 
-/// The engine binary under test: `$PATRONUS_ENGINE` if set, otherwise the
-/// newer of `target/release` and `target/debug`. Fails clearly if it is
-/// missing or older than the engine's sources, so a stale build is never
-/// tested by mistake.
+/// The engine binary under test: `$PATRONUS_ENGINE` if set, otherwise
+/// `target/release/patronus-engine`, or `target/debug/…` if only that one is
+/// up to date. Fails clearly if none is newer than the engine's sources, so
+/// a stale build is never tested by mistake.
 pub fn engine_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("PATRONUS_ENGINE") {
         let p = PathBuf::from(p);
@@ -51,29 +51,32 @@ pub fn engine_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
     let mtime = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
-    let best = ["release", "debug"]
-        .iter()
-        .map(|prof| target.join(prof).join("patronus-engine"))
-        .filter_map(|p| mtime(&p).map(|t| (t, p)))
-        .max()
-        .unwrap_or_else(|| {
-            panic!(
-                "no engine binary in {}/{{release,debug}}: run `cargo build -p patronus-engine` \
-                 first, or set PATRONUS_ENGINE",
-                target.display()
-            )
-        });
     let sources =
         newest_mtime(&root.join("engine/src")).max(mtime(&root.join("engine/Cargo.toml")));
-    if let Some(src) = sources {
-        assert!(
-            best.0 >= src,
-            "{} is older than the engine's sources: rebuild it (`cargo build -p patronus-engine`, \
-             with --release if that is the one you use) or set PATRONUS_ENGINE",
-            best.1.display()
-        );
-    }
-    best.1
+    let candidates: Vec<(PathBuf, SystemTime)> = ["release", "debug"]
+        .iter()
+        .map(|prof| target.join(prof).join("patronus-engine"))
+        .filter_map(|p| mtime(&p).map(|t| (p, t)))
+        .collect();
+    assert!(
+        !candidates.is_empty(),
+        "no engine binary in {}/{{release,debug}}: run `cargo build --release -p \
+         patronus-engine` first, or set PATRONUS_ENGINE",
+        target.display()
+    );
+    // Release first: a debug engine is too slow for the streaming tests
+    // (its RX ring overflows under a burst).
+    candidates
+        .iter()
+        .find(|(_, t)| sources.is_none_or(|s| *t >= s))
+        .map(|(p, _)| p.clone())
+        .unwrap_or_else(|| {
+            panic!(
+                "every engine binary in {} is older than the engine's sources: rebuild \
+                 (`cargo build --release -p patronus-engine`) or set PATRONUS_ENGINE",
+                target.display()
+            )
+        })
 }
 
 /// Runs `patronus-engine --config FILE --check`.

@@ -226,8 +226,10 @@ fn udp_stream_survives_malformed_frames() {
     assert_eq!(
         lost,
         Some(0),
-        "datagrams lost: {}\nh2's UDP counters before: {h2_udp_before:?}\nafter: {:?}\n\
+        "datagrams lost (engine lan0 rx_missed grew by {}: its RX ring overflowed if > 0): \
+         {}\nh2's UDP counters before: {h2_udp_before:?}\nafter: {:?}\n\
          engine before: {}\nengine after: {}",
+        after.port("lan0", "rx_missed") - before.port("lan0", "rx_missed"),
         v["end"]["sum"],
         udp_snmp(&t.h2),
         before.json,
