@@ -1,1 +1,36 @@
-//! Helpers for end-to-end tests: network namespaces that clean up after themselves.
+//! Helpers for end-to-end tests: network namespaces that clean up after
+//! themselves, background processes killed on drop, the engine binary and its
+//! JSON counters, and the scapy scripts that craft and read frames.
+//!
+//! Everything here panics with a clear message on failure: it only ever runs
+//! inside tests.
+
+pub mod capture;
+pub mod cmd;
+pub mod engine;
+pub mod netns;
+pub mod process;
+pub mod scapy;
+pub mod stats;
+pub mod tempdir;
+pub mod topology;
+
+pub use capture::Capture;
+pub use engine::{engine_binary, Engine};
+pub use netns::Netns;
+pub use process::BgProcess;
+pub use stats::EngineStats;
+pub use tempdir::TempDir;
+pub use topology::{RouterKind, Topology};
+
+/// Fails the test unless it runs as root: namespace tests cannot run
+/// otherwise, and a skipped test must not look like a passed one.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "end-to-end tests create network namespaces and must run as root \
+         (e.g. `sudo -E cargo test -p patronus-e2e`); euid is {euid}"
+    );
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and the demo need, if missing.
+# Idempotent and quick when everything is there. Rust (rustup/cargo) is
+# assumed to be installed already.
+set -euo pipefail
+
+PACKAGES=(
+    iproute2 iputils-ping nftables iperf3 tcpdump tshark python3-scapy
+    ethtool procps clang libpcap-dev
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: not root; checking packages only" >&2
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup.sh: all packages present"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
