@@ -44,7 +44,10 @@ if [ -d engine/fuzz/fuzz_targets ]; then
     for t in "${targets[@]}"; do
         name="$(basename "$t" .rs)"
         step "fuzz $name"
-        (cd engine && cargo fuzz run -s none "$name" -- -max_total_time=30)
+        # New inputs go to a scratch directory; the committed seeds are read only.
+        scratch="$(mktemp -d)"
+        (cd engine && cargo fuzz run -s none "$name" "$scratch" "fuzz/corpus/$name" -- -max_total_time=30)
+        rm -rf "$scratch"
     done
 fi
 

@@ -176,6 +176,22 @@ fn run_worker(
     drop(ready);
 
     let mut rx = Batch::new();
+    // Ports that can wake us; only when every port can is sleeping in poll(2) safe.
+    let fds: Vec<libc::pollfd> = pipeline
+        .ports()
+        .iter()
+        .filter_map(|p| p.wait_fd())
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let mut wait_fds = if fds.len() == pipeline.ports().len() {
+        fds
+    } else {
+        Vec::new()
+    };
     let mut idle_polls: u32 = 0;
     let mut last_driver_stats = 0u64;
     let adaptive = cfg.engine.poll == PollMode::Adaptive;
@@ -196,7 +212,7 @@ fn run_worker(
                 done.store(true, Ordering::Release);
             }
             if adaptive {
-                back_off(idle_polls);
+                back_off(idle_polls, &mut wait_fds);
             } else {
                 std::hint::spin_loop();
             }
@@ -210,11 +226,17 @@ fn run_worker(
     publish_driver_stats(&pipeline, &counters);
 }
 
-/// Idle back-off of the adaptive mode.
-fn back_off(idle_polls: u32) {
+/// Idle back-off of the adaptive mode: spin, then yield, then sleep — in
+/// poll(2) on the ports' descriptors when they all have one (woken as soon
+/// as the kernel hands over frames), else in short growing sleeps.
+fn back_off(idle_polls: u32, fds: &mut [libc::pollfd]) {
     match idle_polls {
         0..=256 => std::hint::spin_loop(),
         257..=1024 => std::thread::yield_now(),
+        _ if !fds.is_empty() => {
+            // SAFETY: `fds` is a valid, exclusively borrowed array of pollfd.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1) };
+        }
         n => {
             let us = ((n - 1024) as u64).min(1000);
             std::thread::sleep(Duration::from_micros(us.max(10)));

@@ -41,9 +41,12 @@ use offload::{VnetHdr, VNET_F_NEEDS_CSUM};
 use ring::RxRing;
 
 /// Default RX ring block: holds a 64 KiB GSO superframe with room to spare.
-pub const DEFAULT_RING_BLOCK_SIZE: u32 = 1 << 20;
-/// Default RX ring blocks per queue.
-pub const DEFAULT_RING_BLOCKS: u32 = 16;
+pub const DEFAULT_RING_BLOCK_SIZE: u32 = 1 << 17;
+/// Default RX ring blocks per queue. Many small blocks rather than a few big
+/// ones: under light traffic the kernel retires a block every millisecond
+/// however empty, so the block count is what bounds how long a descheduled
+/// worker may be away before frames are lost (128 blocks ≈ 128 ms).
+pub const DEFAULT_RING_BLOCKS: u32 = 128;
 /// `link()` asks the kernel at most this often.
 const LINK_REFRESH: Duration = Duration::from_secs(1);
 /// Largest frame the kernel hands over (64 KiB GSO + headers + VLAN).
@@ -264,6 +267,10 @@ impl Port for AfPacketPort {
             self.ring.advance();
         }
         batch.len() - start
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.fd.as_raw_fd())
     }
 
     fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {

@@ -80,6 +80,12 @@ pub trait Port {
 
     /// Flushes buffered output (files); called when a worker stops.
     fn flush(&mut self) {}
+
+    /// A descriptor that becomes readable when frames arrive, so an idle
+    /// worker can sleep in poll(2) instead of spinning (None: no such thing).
+    fn wait_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// Errors opening a port.
