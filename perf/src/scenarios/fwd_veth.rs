@@ -1,0 +1,453 @@
+//! `fwd-veth`: gen — R — sink namespaces joined by veth pairs; a 64 B UDP
+//! flood from gen to sink through R, forwarded by (a) the Linux kernel and
+//! (b) the Patronus engine, in the same run, after calibrating the generator
+//! against a directly attached sink.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::Options;
+use crate::engine::{self, EngineProcess, EngineStats};
+use crate::generator::{GenConfig, Generator};
+use crate::netns::{sleep_checked, End, Lab};
+use crate::report::{Report, Row};
+use crate::sysstat::{self, CpuTimes, ProcStat};
+
+const FRAME_LEN: usize = 64;
+const FLOWS: u32 = 64;
+const GEN_SRC: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
+/// Not local to the sink, which does not forward: it counts and drops them.
+const GEN_DST: Ipv4Addr = Ipv4Addr::new(10, 3, 0, 1);
+const SINK_ADDR: &str = "10.2.0.2";
+
+/// CPU ticks per second of the machine's background load, by category.
+#[derive(Clone, Copy, Debug, Default)]
+struct Background {
+    busy: f64,
+    kernel: f64,
+}
+
+/// What one measured window saw.
+#[derive(Debug)]
+struct Window {
+    secs: f64,
+    sent: u64,
+    delivered: u64,
+    cpu: ProcStat,
+    engine_ticks: Option<u64>,
+}
+
+impl Window {
+    fn core_busy_pct(&self, core: usize) -> f64 {
+        self.cpu
+            .cores
+            .get(core)
+            .map(|c| {
+                let all = c.busy() + c.idle + c.steal;
+                if all == 0 {
+                    0.0
+                } else {
+                    100.0 * c.busy() as f64 / all as f64
+                }
+            })
+            .unwrap_or(0.0)
+    }
+}
+
+/// The generator's own CPU per frame sent (from the calibration run), in ticks.
+#[derive(Clone, Copy, Debug, Default)]
+struct GenCost {
+    busy_per_sent: f64,
+    kernel_per_sent: f64,
+}
+
+pub fn run(opts: &Options) -> anyhow::Result<Report> {
+    let mut report = Report::new("fwd-veth");
+    let tick_ns = 1e9 / sysstat::ticks_per_sec();
+    let bg = background()?;
+    report.notes.push(format!(
+        "background load before the runs: {:.0}% of one core (subtracted from the machine-wide CPU figures)",
+        bg.busy / sysstat::ticks_per_sec() * 100.0
+    ));
+
+    // 1. The generator alone, into a directly attached sink.
+    let (cal_row, cost) = calibrate(opts, &bg, tick_ns)?;
+    let cal_pps = cal_row.pps.unwrap_or(0.0);
+    report.rows.push(cal_row);
+
+    // 2. The kernel forwarding in R.
+    let row = match kernel_router(opts, &bg, &cost, cal_pps, tick_ns) {
+        Ok(r) => r,
+        Err(e) if crate::netns::stop_requested() => return Err(e),
+        Err(e) => Row::not_run("linux-kernel", FRAME_LEN, format!("{e:#}")),
+    };
+    report.rows.push(row);
+
+    // 3. Patronus in R.
+    let row = match patronus_router(opts, &bg, &cost, cal_pps, tick_ns) {
+        Ok(r) => r,
+        Err(e) if crate::netns::stop_requested() => return Err(e),
+        Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
+    };
+    report.rows.push(row);
+
+    report.set_ratio("patronus", "linux-kernel");
+    report.notes.push(format!(
+        "{FLOWS} UDP flows, {FRAME_LEN} B frames; delivered = rx_packets of the sink's veth over the window; \
+         generator on core {}, router (engine worker) on core {}",
+        opts.gen_core, opts.router_core
+    ));
+    report.notes.push(
+        "cpu_ns_per_packet: linux-kernel = (system+irq+softirq ticks on all cores - background - generator's own \
+         kernel cost per frame x frames sent) / delivered; patronus = engine process utime+stime / delivered \
+         (a busy-polling worker shows 100% of its core whatever the load); generator-only = the generator's \
+         whole cost per frame. machine_cpu_ns_per_packet = (all busy ticks - background - generator cost) / delivered."
+            .into(),
+    );
+    Ok(report)
+}
+
+/// Busy ticks per second over one idle second.
+fn background() -> anyhow::Result<Background> {
+    let a = ProcStat::read()?;
+    let t = Instant::now();
+    sleep_checked(std::time::Duration::from_secs(1))?;
+    let d = ProcStat::read()?.delta(&a);
+    let secs = t.elapsed().as_secs_f64();
+    Ok(Background {
+        busy: d.total.busy() as f64 / secs,
+        kernel: d.total.kernel() as f64 / secs,
+    })
+}
+
+fn gen_config(opts: &Options, from: &End, to_mac: [u8; 6]) -> GenConfig {
+    GenConfig {
+        netns: Some(from.netns.clone()),
+        iface: from.iface.clone(),
+        src_mac: from.mac_bytes(),
+        dst_mac: to_mac,
+        frame_len: FRAME_LEN,
+        flows: FLOWS,
+        src_base: GEN_SRC,
+        dst_base: GEN_DST,
+        core: Some(opts.gen_core),
+    }
+}
+
+/// Warm-up, then one window of `opts.duration`.
+fn measure(
+    opts: &Options,
+    gen: &Generator,
+    sink: &End,
+    engine_pid: Option<u32>,
+) -> anyhow::Result<Window> {
+    sleep_checked(opts.warmup)?;
+    let snap = || -> anyhow::Result<_> {
+        Ok((
+            Instant::now(),
+            gen.sent(),
+            sysstat::if_counters(&sink.netns, &sink.iface)?.rx_packets,
+            ProcStat::read()?,
+            engine_pid.map(sysstat::process_cpu_ticks).transpose()?,
+        ))
+    };
+    let (t0, s0, d0, c0, e0) = snap()?;
+    sleep_checked(opts.duration)?;
+    let (t1, s1, d1, c1, e1) = snap()?;
+    Ok(Window {
+        secs: (t1 - t0).as_secs_f64(),
+        sent: s1 - s0,
+        delivered: d1 - d0,
+        cpu: c1.delta(&c0),
+        engine_ticks: e0.zip(e1).map(|(a, b)| b.saturating_sub(a)),
+    })
+}
+
+/// Machine-wide CPU ticks of the window minus background and generator.
+fn forwarding_ticks(w: &Window, bg: &Background, cost: &GenCost) -> (f64, f64) {
+    let t: &CpuTimes = &w.cpu.total;
+    let busy = t.busy() as f64 - bg.busy * w.secs - cost.busy_per_sent * w.sent as f64;
+    let kernel = t.kernel() as f64 - bg.kernel * w.secs - cost.kernel_per_sent * w.sent as f64;
+    (busy.max(0.0), kernel.max(0.0))
+}
+
+fn calibrate(opts: &Options, bg: &Background, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
+    let mut lab = Lab::new("c");
+    let gen_ns = lab.add_netns("gen")?;
+    let sink_ns = lab.add_netns("sink")?;
+    let g0 = End::new(&gen_ns, "g0", [1, 1]);
+    let s0 = End::new(&sink_ns, "s0", [1, 2]);
+    lab.veth(&g0, &s0)?;
+    lab.ip(&sink_ns, &["addr", "add", "10.2.0.2/24", "dev", &s0.iface])?;
+
+    let gen = Generator::start(gen_config(opts, &g0, s0.mac_bytes()))?;
+    let w = measure(opts, &gen, &s0, None)?;
+    gen.stop()?;
+
+    let sent = w.sent.max(1) as f64;
+    let cost = GenCost {
+        busy_per_sent: (w.cpu.total.busy() as f64 - bg.busy * w.secs).max(0.0) / sent,
+        kernel_per_sent: (w.cpu.total.kernel() as f64 - bg.kernel * w.secs).max(0.0) / sent,
+    };
+    let mut row = Row {
+        system: "generator-only".into(),
+        packet_size: FRAME_LEN,
+        offered_pps: Some(w.sent as f64 / w.secs),
+        cpu_ns_per_packet: Some(cost.busy_per_sent * tick_ns),
+        limited_by: format!(
+            "generator (its core {} was {:.0}% busy)",
+            opts.gen_core,
+            w.core_busy_pct(opts.gen_core)
+        ),
+        ..Row::default()
+    };
+    row.set_rate(w.delivered, w.secs);
+    row.notes.push(format!(
+        "AF_PACKET TX ring (TPACKET_V2, qdisc bypass, {} frames per send) straight into the sink's veth; \
+         cpu = whole machine minus background per frame ({:.0} ns of it in the kernel)",
+        256,
+        cost.kernel_per_sent * tick_ns
+    ));
+    Ok((row, cost))
+}
+
+/// gen — R — sink; returns the lab and the four veth ends (g0, r0, r1, s0).
+fn router_lab(tag: &str) -> anyhow::Result<(Lab, [End; 4])> {
+    let mut lab = Lab::new(tag);
+    let gen_ns = lab.add_netns("gen")?;
+    let r_ns = lab.add_netns("r")?;
+    let sink_ns = lab.add_netns("sink")?;
+    let g0 = End::new(&gen_ns, "g0", [2, 1]);
+    let r0 = End::new(&r_ns, "r0", [2, 2]);
+    let r1 = End::new(&r_ns, "r1", [3, 1]);
+    let s0 = End::new(&sink_ns, "s0", [3, 2]);
+    lab.veth(&g0, &r0)?;
+    lab.veth(&r1, &s0)?;
+    lab.ip(&sink_ns, &["addr", "add", "10.2.0.2/24", "dev", &s0.iface])?;
+    Ok((lab, [g0, r0, r1, s0]))
+}
+
+/// `Some("router: lost X% ...")` when the router dropped over 10% of what
+/// the generator sent during the window.
+fn router_loss(w: &Window) -> Option<String> {
+    let lost = w.sent.saturating_sub(w.delivered);
+    if w.sent == 0 || (lost as f64) <= 0.1 * w.sent as f64 {
+        return None;
+    }
+    Some(format!(
+        "router: lost {:.1}% of the offered {:.3} Mpps",
+        100.0 * lost as f64 / w.sent as f64,
+        w.sent as f64 / w.secs / 1e6
+    ))
+}
+
+fn kernel_router(
+    opts: &Options,
+    bg: &Background,
+    cost: &GenCost,
+    cal_pps: f64,
+    tick_ns: f64,
+) -> anyhow::Result<Row> {
+    let (lab, [g0, r0, r1, s0]) = router_lab("k")?;
+    let r_ns = &r0.netns;
+    lab.sysctl(r_ns, "net.ipv4.ip_forward", "1")?;
+    lab.ip(r_ns, &["addr", "add", "10.1.0.1/24", "dev", &r0.iface])?;
+    lab.ip(r_ns, &["addr", "add", "10.2.0.1/24", "dev", &r1.iface])?;
+    lab.ip(r_ns, &["route", "add", "10.3.0.0/16", "via", SINK_ADDR])?;
+    lab.ip(
+        r_ns,
+        &[
+            "neigh",
+            "replace",
+            SINK_ADDR,
+            "lladdr",
+            &s0.mac,
+            "dev",
+            &r1.iface,
+            "nud",
+            "permanent",
+        ],
+    )?;
+
+    let gen = Generator::start(gen_config(opts, &g0, r0.mac_bytes()))?;
+    let w = measure(opts, &gen, &s0, None)?;
+    gen.stop()?;
+
+    let (busy, kernel) = forwarding_ticks(&w, bg, cost);
+    let mut row = Row {
+        system: "linux-kernel".into(),
+        packet_size: FRAME_LEN,
+        offered_pps: Some(w.sent as f64 / w.secs),
+        ..Row::default()
+    };
+    row.set_rate(w.delivered, w.secs);
+    let delivered = w.delivered.max(1) as f64;
+    row.cpu_ns_per_packet = Some(kernel * tick_ns / delivered);
+    row.machine_cpu_ns_per_packet = Some(busy * tick_ns / delivered);
+    row.limited_by = router_loss(&w).unwrap_or_else(|| {
+        format!(
+            "generator core: the kernel forwards in the sender's softirq, so generation and forwarding \
+             share core {} ({:.0}% busy; generator alone {:.3} Mpps)",
+            opts.gen_core,
+            w.core_busy_pct(opts.gen_core),
+            cal_pps / 1e6
+        )
+    });
+    row.notes.push(format!(
+        "ip_forward=1, static neighbour; core busy: gen core {:.0}%, other core {:.0}%",
+        w.core_busy_pct(opts.gen_core),
+        w.core_busy_pct(opts.router_core)
+    ));
+    Ok(row)
+}
+
+/// Engine config for R: afpacket ports on r0/r1, a route to the sink.
+fn engine_config(opts: &Options, r0: &End, r1: &End) -> String {
+    format!(
+        r#"# fwd-veth: Patronus as the router R
+[engine]
+workers = 1
+poll = "busy"
+cores = [{core}]
+
+[[port]]
+name = "lan0"
+driver = "afpacket"
+iface = "{r0}"
+
+[[port]]
+name = "wan0"
+driver = "afpacket"
+iface = "{r1}"
+
+[[interface]]
+port = "lan0"
+address = "10.1.0.1/24"
+
+[[interface]]
+port = "wan0"
+address = "10.2.0.1/24"
+
+[[route]]
+prefix = "10.3.0.0/16"
+via = "{SINK_ADDR}"
+"#,
+        core = opts.router_core,
+        r0 = r0.iface,
+        r1 = r1.iface,
+    )
+}
+
+fn patronus_router(
+    opts: &Options,
+    bg: &Background,
+    cost: &GenCost,
+    cal_pps: f64,
+    tick_ns: f64,
+) -> anyhow::Result<Row> {
+    let engine_bin = engine::locate(opts.engine.as_deref())?;
+    let (lab, [g0, r0, r1, s0]) = router_lab("p")?;
+    // The engine owns R's veth ends: no kernel address, no IPv6, no forwarding.
+    for end in [&r0, &r1] {
+        lab.sysctl(
+            &end.netns,
+            &format!("net.ipv6.conf.{}.disable_ipv6", end.iface),
+            "1",
+        )?;
+    }
+    let dir = &opts.workdir;
+    let config = dir.join("fwd-veth-engine.toml");
+    std::fs::write(&config, engine_config(opts, &r0, &r1))?;
+    engine::check_config(&engine_bin, &config)?;
+    let stats_path = dir.join("fwd-veth-stats.json");
+    let mut eng = EngineProcess::spawn(
+        &engine_bin,
+        &config,
+        &stats_path,
+        Some(&r0.netns),
+        &[],
+        &dir.join("fwd-veth-engine.log"),
+    )?;
+    sleep_checked(std::time::Duration::from_millis(500))?;
+    if let Some(info) = eng.exited()? {
+        anyhow::bail!(
+            "engine exited at start-up (code {:?}): {}",
+            info.code,
+            info.output.trim()
+        );
+    }
+
+    let gen = Generator::start(gen_config(opts, &g0, r0.mac_bytes()))?;
+    let measured = measure(opts, &gen, &s0, Some(eng.pid()));
+    gen.stop()?;
+    let info = eng.stop()?;
+    let w = measured?;
+    let stats = read_stats(&stats_path);
+
+    let (busy, _kernel) = forwarding_ticks(&w, bg, cost);
+    let mut row = Row {
+        system: "patronus".into(),
+        packet_size: FRAME_LEN,
+        offered_pps: Some(w.sent as f64 / w.secs),
+        ..Row::default()
+    };
+    row.set_rate(w.delivered, w.secs);
+    let delivered = w.delivered.max(1) as f64;
+    row.cpu_ns_per_packet = w.engine_ticks.map(|t| t as f64 * tick_ns / delivered);
+    row.machine_cpu_ns_per_packet = Some(busy * tick_ns / delivered);
+    let offered = w.sent as f64 / w.secs;
+    row.limited_by = router_loss(&w).unwrap_or_else(|| {
+        if offered >= 0.9 * cal_pps {
+            format!(
+                "generator: the engine delivered what the generator offered ({:.3} Mpps, its solo rate {:.3} Mpps)",
+                offered / 1e6,
+                cal_pps / 1e6
+            )
+        } else {
+            format!(
+                "generator core: offered load fell to {:.0}% of the generator's solo rate (AF_PACKET delivery \
+                 to the engine's socket runs in the sender's softirq on core {})",
+                100.0 * offered / cal_pps.max(1.0),
+                opts.gen_core
+            )
+        }
+    });
+    row.notes.push(format!(
+        "engine process CPU over the window: {:.0}% of one core (busy poll); core busy: gen core {:.0}%, engine core {:.0}%",
+        w.engine_ticks.unwrap_or(0) as f64 * tick_ns / 1e9 / w.secs * 100.0,
+        w.core_busy_pct(opts.gen_core),
+        w.core_busy_pct(opts.router_core)
+    ));
+    match stats {
+        Ok(st) => {
+            let missed: u64 = st.ports.iter().map(|p| p.rx_missed).sum();
+            let tx_errors: u64 = st.ports.iter().map(|p| p.tx_errors).sum();
+            row.notes.push(format!(
+                "engine counters over its whole run: lan0 rx {}, wan0 tx {}, rx_missed {}, tx_errors {}, drops {} ({})",
+                st.port("lan0").map_or(0, |p| p.rx_packets),
+                st.port("wan0").map_or(0, |p| p.tx_packets),
+                missed,
+                tx_errors,
+                st.drops_total,
+                st.drops_summary()
+            ));
+        }
+        Err(e) => row.notes.push(format!("no engine stats: {e:#}")),
+    }
+    if !info.success {
+        row.notes
+            .push(format!("engine exit code {:?} on SIGINT", info.code));
+    }
+    row.notes.push(
+        "per-packet busy time of the worker (excluding empty polls) is not reported by the engine yet".into(),
+    );
+    drop(lab);
+    Ok(row)
+}
+
+fn read_stats(path: &Path) -> anyhow::Result<EngineStats> {
+    EngineStats::read(path).context("engine --stats-json")
+}
