@@ -4,7 +4,7 @@
 
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
@@ -39,7 +39,7 @@ const BLOCK_NR: usize = 64;
 const FRAMES_PER_BLOCK: usize = BLOCK_SIZE / FRAME_SIZE;
 const FRAME_NR: usize = BLOCK_NR * FRAMES_PER_BLOCK;
 /// Frames handed to the kernel per `send()`.
-const SEND_BATCH: usize = 256;
+pub const SEND_BATCH: usize = 256;
 
 /// What to send.
 #[derive(Clone, Debug)]
@@ -64,6 +64,7 @@ pub struct GenConfig {
 pub struct Generator {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
+    tid: Arc<AtomicI32>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -75,12 +76,15 @@ impl Generator {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
+        let tid = Arc::new(AtomicI32::new(0));
         let (ready_tx, ready_rx) = mpsc::channel();
         let handle = {
-            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            let (stop, sent, tid) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&tid));
             std::thread::Builder::new()
                 .name("perf-gen".into())
                 .spawn(move || {
+                    // SAFETY: gettid has no preconditions.
+                    tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
                     let ring = match TxRing::open(&cfg) {
                         Ok(r) => {
                             let _ = ready_tx.send(Ok(()));
@@ -99,6 +103,7 @@ impl Generator {
             Ok(Ok(())) => Ok(Generator {
                 stop,
                 sent,
+                tid,
                 handle: Some(handle),
             }),
             Ok(Err(e)) => {
@@ -112,6 +117,12 @@ impl Generator {
     /// Frames the kernel accepted so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// utime + stime of the generator thread, in ticks: its own work plus
+    /// the softirq work its sends trigger on its core.
+    pub fn cpu_ticks(&self) -> anyhow::Result<u64> {
+        crate::sysstat::thread_cpu_ticks(self.tid.load(Ordering::Relaxed))
     }
 
     /// Stops the thread and reports its error, if any.

@@ -33,10 +33,6 @@ impl CpuTimes {
     pub fn busy(&self) -> u64 {
         self.user + self.system + self.irq
     }
-    /// Kernel work: system + irq + softirq.
-    pub fn kernel(&self) -> u64 {
-        self.system + self.irq
-    }
     pub fn delta(&self, earlier: &CpuTimes) -> CpuTimes {
         CpuTimes {
             user: self.user.saturating_sub(earlier.user),
@@ -115,6 +111,31 @@ fn parse_pid_stat(text: &str) -> anyhow::Result<u64> {
         bail!("too few fields");
     }
     Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+}
+
+/// utime + stime of one thread of this process, in ticks. Without
+/// IRQ_TIME_ACCOUNTING the softirq work a thread triggers (e.g. the kernel
+/// forwarding a frame it sent over veth) is charged to its stime.
+pub fn thread_cpu_ticks(tid: i32) -> anyhow::Result<u64> {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_pid_stat(&text).with_context(|| format!("parsing {path}"))
+}
+
+/// Summed utime + stime of all `ksoftirqd/N` threads (softirq work deferred
+/// out of the sender's context lands there).
+pub fn ksoftirqd_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+        })
+        .filter_map(|pid| process_cpu_ticks(pid).ok())
+        .sum()
 }
 
 /// Receive/transmit counters of one interface.

@@ -14,7 +14,7 @@ use crate::engine::{self, EngineProcess, EngineStats};
 use crate::generator::{GenConfig, Generator};
 use crate::netns::{sleep_checked, End, Lab};
 use crate::report::{Report, Row};
-use crate::sysstat::{self, CpuTimes, ProcStat};
+use crate::sysstat::{self, ProcStat};
 
 const FRAME_LEN: usize = 64;
 const FLOWS: u32 = 64;
@@ -22,21 +22,22 @@ const GEN_SRC: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 /// Not local to the sink, which does not forward: it counts and drops them.
 const GEN_DST: Ipv4Addr = Ipv4Addr::new(10, 3, 0, 1);
 const SINK_ADDR: &str = "10.2.0.2";
-
-/// CPU ticks per second of the machine's background load, by category.
-#[derive(Clone, Copy, Debug, Default)]
-struct Background {
-    busy: f64,
-    kernel: f64,
-}
+const SEND_BATCH: usize = crate::generator::SEND_BATCH;
 
 /// What one measured window saw.
 #[derive(Debug)]
 struct Window {
     secs: f64,
+    /// Frames the generator handed to the kernel.
     sent: u64,
+    /// Frames counted at the sink's veth.
     delivered: u64,
+    /// Per-core time split (for the busy percentages only: the machine is
+    /// shared, so whole-machine deltas include other people's work).
     cpu: ProcStat,
+    /// Generator thread utime+stime (includes softirq work on its core).
+    gen_ticks: u64,
+    ksoftirqd_ticks: u64,
     engine_ticks: Option<u64>,
 }
 
@@ -55,31 +56,33 @@ impl Window {
             })
             .unwrap_or(0.0)
     }
+
+    /// CPU ticks attributable to the router: what the generator thread spent
+    /// beyond its solo cost per frame (the softirq work its sends triggered
+    /// in R), plus ksoftirqd, plus the engine process.
+    fn router_ticks(&self, gen_cost_per_sent: f64) -> f64 {
+        let gen_excess = self.gen_ticks as f64 - gen_cost_per_sent * self.sent as f64;
+        gen_excess.max(0.0) + self.ksoftirqd_ticks as f64 + self.engine_ticks.unwrap_or(0) as f64
+    }
 }
 
-/// The generator's own CPU per frame sent (from the calibration run), in ticks.
+/// Generator-thread ticks per frame sent in the calibration run.
 #[derive(Clone, Copy, Debug, Default)]
 struct GenCost {
-    busy_per_sent: f64,
-    kernel_per_sent: f64,
+    per_sent: f64,
 }
 
 pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("fwd-veth");
     let tick_ns = 1e9 / sysstat::ticks_per_sec();
-    let bg = background()?;
-    report.notes.push(format!(
-        "background load before the runs: {:.0}% of one core (subtracted from the machine-wide CPU figures)",
-        bg.busy / sysstat::ticks_per_sec() * 100.0
-    ));
 
     // 1. The generator alone, into a directly attached sink.
-    let (cal_row, cost) = calibrate(opts, &bg, tick_ns)?;
+    let (cal_row, cost) = calibrate(opts, tick_ns)?;
     let cal_pps = cal_row.pps.unwrap_or(0.0);
     report.rows.push(cal_row);
 
     // 2. The kernel forwarding in R.
-    let row = match kernel_router(opts, &bg, &cost, cal_pps, tick_ns) {
+    let row = match kernel_router(opts, &cost, cal_pps, tick_ns) {
         Ok(r) => r,
         Err(e) if crate::netns::stop_requested() => return Err(e),
         Err(e) => Row::not_run("linux-kernel", FRAME_LEN, format!("{e:#}")),
@@ -87,7 +90,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     report.rows.push(row);
 
     // 3. Patronus in R.
-    let row = match patronus_router(opts, &bg, &cost, cal_pps, tick_ns) {
+    let row = match patronus_router(opts, &cost, cal_pps, tick_ns) {
         Ok(r) => r,
         Err(e) if crate::netns::stop_requested() => return Err(e),
         Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
@@ -101,26 +104,15 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         opts.gen_core, opts.router_core
     ));
     report.notes.push(
-        "cpu_ns_per_packet: linux-kernel = (system+irq+softirq ticks on all cores - background - generator's own \
-         kernel cost per frame x frames sent) / delivered; patronus = engine process utime+stime / delivered \
-         (a busy-polling worker shows 100% of its core whatever the load); generator-only = the generator's \
-         whole cost per frame. machine_cpu_ns_per_packet = (all busy ticks - background - generator cost) / delivered."
+        "CPU is charged per thread (no IRQ_TIME_ACCOUNTING here, so softirq work is charged to the thread it \
+         interrupts): linux-kernel cpu = (generator thread ticks - its solo ticks per frame x frames sent \
+         + ksoftirqd ticks) / delivered; patronus cpu = engine process utime+stime / delivered (a \
+         busy-polling worker shows 100% of its core whatever the load); machine_cpu adds, for patronus, the \
+         generator's excess (AF_PACKET delivery into R in the sender's softirq) and ksoftirqd; \
+         generator-only cpu = generator thread ticks per frame."
             .into(),
     );
     Ok(report)
-}
-
-/// Busy ticks per second over one idle second.
-fn background() -> anyhow::Result<Background> {
-    let a = ProcStat::read()?;
-    let t = Instant::now();
-    sleep_checked(std::time::Duration::from_secs(1))?;
-    let d = ProcStat::read()?.delta(&a);
-    let secs = t.elapsed().as_secs_f64();
-    Ok(Background {
-        busy: d.total.busy() as f64 / secs,
-        kernel: d.total.kernel() as f64 / secs,
-    })
 }
 
 fn gen_config(opts: &Options, from: &End, to_mac: [u8; 6]) -> GenConfig {
@@ -151,30 +143,26 @@ fn measure(
             gen.sent(),
             sysstat::if_counters(&sink.netns, &sink.iface)?.rx_packets,
             ProcStat::read()?,
+            gen.cpu_ticks()?,
+            sysstat::ksoftirqd_ticks(),
             engine_pid.map(sysstat::process_cpu_ticks).transpose()?,
         ))
     };
-    let (t0, s0, d0, c0, e0) = snap()?;
+    let (t0, s0, d0, c0, g0, k0, e0) = snap()?;
     sleep_checked(opts.duration)?;
-    let (t1, s1, d1, c1, e1) = snap()?;
+    let (t1, s1, d1, c1, g1, k1, e1) = snap()?;
     Ok(Window {
         secs: (t1 - t0).as_secs_f64(),
         sent: s1 - s0,
         delivered: d1 - d0,
         cpu: c1.delta(&c0),
+        gen_ticks: g1.saturating_sub(g0),
+        ksoftirqd_ticks: k1.saturating_sub(k0),
         engine_ticks: e0.zip(e1).map(|(a, b)| b.saturating_sub(a)),
     })
 }
 
-/// Machine-wide CPU ticks of the window minus background and generator.
-fn forwarding_ticks(w: &Window, bg: &Background, cost: &GenCost) -> (f64, f64) {
-    let t: &CpuTimes = &w.cpu.total;
-    let busy = t.busy() as f64 - bg.busy * w.secs - cost.busy_per_sent * w.sent as f64;
-    let kernel = t.kernel() as f64 - bg.kernel * w.secs - cost.kernel_per_sent * w.sent as f64;
-    (busy.max(0.0), kernel.max(0.0))
-}
-
-fn calibrate(opts: &Options, bg: &Background, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
+fn calibrate(opts: &Options, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
     let mut lab = Lab::new("c");
     let gen_ns = lab.add_netns("gen")?;
     let sink_ns = lab.add_netns("sink")?;
@@ -187,18 +175,18 @@ fn calibrate(opts: &Options, bg: &Background, tick_ns: f64) -> anyhow::Result<(R
     let w = measure(opts, &gen, &s0, None)?;
     gen.stop()?;
 
-    let sent = w.sent.max(1) as f64;
     let cost = GenCost {
-        busy_per_sent: (w.cpu.total.busy() as f64 - bg.busy * w.secs).max(0.0) / sent,
-        kernel_per_sent: (w.cpu.total.kernel() as f64 - bg.kernel * w.secs).max(0.0) / sent,
+        per_sent: w.gen_ticks as f64 / w.sent.max(1) as f64,
     };
+    let gen_share = w.gen_ticks as f64 * tick_ns / 1e9 / w.secs;
     let mut row = Row {
         system: "generator-only".into(),
         packet_size: FRAME_LEN,
         offered_pps: Some(w.sent as f64 / w.secs),
-        cpu_ns_per_packet: Some(cost.busy_per_sent * tick_ns),
+        cpu_ns_per_packet: Some(cost.per_sent * tick_ns),
         limited_by: format!(
-            "generator (its core {} was {:.0}% busy)",
+            "generator (its thread got {:.0}% of core {}, which was {:.0}% busy)",
+            gen_share * 100.0,
             opts.gen_core,
             w.core_busy_pct(opts.gen_core)
         ),
@@ -206,10 +194,10 @@ fn calibrate(opts: &Options, bg: &Background, tick_ns: f64) -> anyhow::Result<(R
     };
     row.set_rate(w.delivered, w.secs);
     row.notes.push(format!(
-        "AF_PACKET TX ring (TPACKET_V2, qdisc bypass, {} frames per send) straight into the sink's veth; \
-         cpu = whole machine minus background per frame ({:.0} ns of it in the kernel)",
-        256,
-        cost.kernel_per_sent * tick_ns
+        "AF_PACKET TX ring (TPACKET_V2, qdisc bypass, {SEND_BATCH} frames per send) straight into the \
+         sink's veth; cpu = generator thread ticks per frame (incl. the sink's receive softirq); \
+         at 100% of a core it would send {:.3} Mpps",
+        1e3 / (cost.per_sent * tick_ns).max(1e-9)
     ));
     Ok((row, cost))
 }
@@ -246,7 +234,6 @@ fn router_loss(w: &Window) -> Option<String> {
 
 fn kernel_router(
     opts: &Options,
-    bg: &Background,
     cost: &GenCost,
     cal_pps: f64,
     tick_ns: f64,
@@ -276,7 +263,7 @@ fn kernel_router(
     let w = measure(opts, &gen, &s0, None)?;
     gen.stop()?;
 
-    let (busy, kernel) = forwarding_ticks(&w, bg, cost);
+    let router = w.router_ticks(cost.per_sent);
     let mut row = Row {
         system: "linux-kernel".into(),
         packet_size: FRAME_LEN,
@@ -285,8 +272,8 @@ fn kernel_router(
     };
     row.set_rate(w.delivered, w.secs);
     let delivered = w.delivered.max(1) as f64;
-    row.cpu_ns_per_packet = Some(kernel * tick_ns / delivered);
-    row.machine_cpu_ns_per_packet = Some(busy * tick_ns / delivered);
+    row.cpu_ns_per_packet = Some(router * tick_ns / delivered);
+    row.machine_cpu_ns_per_packet = row.cpu_ns_per_packet;
     row.limited_by = router_loss(&w).unwrap_or_else(|| {
         format!(
             "generator core: the kernel forwards in the sender's softirq, so generation and forwarding \
@@ -297,9 +284,16 @@ fn kernel_router(
         )
     });
     row.notes.push(format!(
-        "ip_forward=1, static neighbour; core busy: gen core {:.0}%, other core {:.0}%",
+        "ip_forward=1, static neighbour; generator thread (which also runs R's forwarding softirq) got \
+         {:.0}% of core {}; core busy: gen core {:.0}%, other core {:.0}%; ksoftirqd {:.0} ms; at {:.0} ns \
+         per packet one dedicated core would forward ≈ {:.2} Mpps",
+        w.gen_ticks as f64 * tick_ns / 1e7 / w.secs,
+        opts.gen_core,
         w.core_busy_pct(opts.gen_core),
-        w.core_busy_pct(opts.router_core)
+        w.core_busy_pct(opts.router_core),
+        w.ksoftirqd_ticks as f64 * tick_ns / 1e6,
+        router * tick_ns / delivered,
+        1e3 / (router * tick_ns / delivered).max(1e-9)
     ));
     Ok(row)
 }
@@ -343,7 +337,6 @@ via = "{SINK_ADDR}"
 
 fn patronus_router(
     opts: &Options,
-    bg: &Background,
     cost: &GenCost,
     cal_pps: f64,
     tick_ns: f64,
@@ -387,7 +380,7 @@ fn patronus_router(
     let w = measured?;
     let stats = read_stats(&stats_path);
 
-    let (busy, _kernel) = forwarding_ticks(&w, bg, cost);
+    let router = w.router_ticks(cost.per_sent);
     let mut row = Row {
         system: "patronus".into(),
         packet_size: FRAME_LEN,
@@ -397,7 +390,7 @@ fn patronus_router(
     row.set_rate(w.delivered, w.secs);
     let delivered = w.delivered.max(1) as f64;
     row.cpu_ns_per_packet = w.engine_ticks.map(|t| t as f64 * tick_ns / delivered);
-    row.machine_cpu_ns_per_packet = Some(busy * tick_ns / delivered);
+    row.machine_cpu_ns_per_packet = Some(router * tick_ns / delivered);
     let offered = w.sent as f64 / w.secs;
     row.limited_by = router_loss(&w).unwrap_or_else(|| {
         if offered >= 0.9 * cal_pps {
