@@ -170,6 +170,23 @@ impl EngineProcess {
         }
     }
 
+    /// Asks for a fresh `--stats-json` (SIGUSR1) and reads it once rewritten.
+    pub fn snapshot(&self, stats: &Path) -> anyhow::Result<EngineStats> {
+        let before = std::fs::read_to_string(stats).unwrap_or_default();
+        self.signal(libc::SIGUSR1);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(5));
+            if let Ok(now) = std::fs::read_to_string(stats) {
+                if now != before && !now.is_empty() {
+                    return EngineStats::parse(&now)
+                        .with_context(|| format!("parsing {}", stats.display()));
+                }
+            }
+        }
+        bail!("engine did not rewrite {} on SIGUSR1", stats.display())
+    }
+
     /// SIGINT, then SIGKILL if it has not exited after 10 s.
     pub fn stop(mut self) -> anyhow::Result<ExitInfo> {
         self.signal(libc::SIGINT);
@@ -199,6 +216,9 @@ pub struct EngineStats {
     pub drops_total: u64,
     /// Non-zero drop reasons.
     pub drops: Vec<(String, u64)>,
+    /// Worker loop iterations that found packets / found none (summed).
+    pub busy_polls: u64,
+    pub idle_polls: u64,
 }
 
 #[derive(Debug, Default)]
@@ -246,7 +266,11 @@ impl EngineStats {
                     .collect()
             })
             .unwrap_or_default();
+        let per_worker = v.get("per_worker").and_then(|w| w.as_array());
+        let sum = |k: &str| per_worker.map_or(0, |ws| ws.iter().map(|w| u(w, k)).sum());
         Ok(EngineStats {
+            busy_polls: sum("busy_polls"),
+            idle_polls: sum("idle_polls"),
             elapsed_secs: v
                 .get("elapsed_secs")
                 .and_then(|x| x.as_f64())
@@ -283,12 +307,14 @@ mod tests {
         let s = r#"{"elapsed_secs": 1.5, "workers": 1, "ports": [
             {"name": "lan0", "rx_packets": 10, "rx_bytes": 640, "tx_packets": 0, "tx_bytes": 0, "tx_errors": 0, "rx_missed": 2, "rx_errors": 0},
             {"name": "wan0", "rx_packets": 0, "rx_bytes": 0, "tx_packets": 9, "tx_bytes": 576, "tx_errors": 1, "rx_missed": 0, "rx_errors": 0}],
-            "drops": {"no_route": 1, "ttl_exceeded": 0}, "drops_total": 1, "icmp_sent": 0}"#;
+            "drops": {"no_route": 1, "ttl_exceeded": 0}, "drops_total": 1, "icmp_sent": 0,
+            "per_worker": [{"worker": 0, "busy_polls": 5, "idle_polls": 7}, {"worker": 1, "busy_polls": 1, "idle_polls": 0}]}"#;
         let st = EngineStats::parse(s).unwrap();
         assert_eq!(st.elapsed_secs, 1.5);
         assert_eq!(st.port("wan0").unwrap().tx_packets, 9);
         assert_eq!(st.port("lan0").unwrap().rx_missed, 2);
         assert_eq!(st.drops_summary(), "no_route=1");
+        assert_eq!((st.busy_polls, st.idle_polls), (6, 7));
         assert!(EngineStats::parse("{}").is_err());
     }
 }

@@ -26,6 +26,10 @@ pub struct Row {
     /// and the background load (same method for every system).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub machine_cpu_ns_per_packet: Option<f64>,
+    /// Estimated CPU per packet of the engine's non-empty polls only: its CPU
+    /// minus its empty polls times the cost of one empty poll (measured idle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_cpu_ns_per_packet: Option<f64>,
     /// Packets per second the generator handed to the kernel in this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offered_pps: Option<f64>,
