@@ -119,10 +119,10 @@ impl Generator {
         self.sent.load(Ordering::Relaxed)
     }
 
-    /// utime + stime of the generator thread, in ticks: its own work plus
-    /// the softirq work its sends trigger on its core.
-    pub fn cpu_ticks(&self) -> anyhow::Result<u64> {
-        crate::sysstat::thread_cpu_ticks(self.tid.load(Ordering::Relaxed))
+    /// CPU nanoseconds of the generator thread: its own work plus the
+    /// softirq work its sends trigger on its core.
+    pub fn cpu_ns(&self) -> anyhow::Result<u64> {
+        crate::sysstat::thread_cpu_ns(self.tid.load(Ordering::Relaxed))
     }
 
     /// Stops the thread and reports its error, if any.

@@ -95,46 +95,50 @@ fn parse_proc_stat(text: &str) -> anyhow::Result<ProcStat> {
     Ok(out)
 }
 
-/// utime + stime of a process (all its threads), in ticks.
-pub fn process_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    parse_pid_stat(&text).with_context(|| format!("parsing /proc/{pid}/stat"))
+/// Nanoseconds on CPU of one task (first field of `schedstat`). Without
+/// IRQ_TIME_ACCOUNTING this includes the softirq work that ran in the
+/// task's context (e.g. the kernel forwarding a frame the task sent over veth).
+fn schedstat_ns(path: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    text.split_whitespace()
+        .next()
+        .and_then(|f| f.parse().ok())
+        .with_context(|| format!("parsing {path}"))
 }
 
-fn parse_pid_stat(text: &str) -> anyhow::Result<u64> {
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ')' field 0 is state (overall field 3); utime/stime are overall 14/15.
-    if fields.len() < 13 {
-        bail!("too few fields");
+/// CPU nanoseconds of one thread of this process.
+pub fn thread_cpu_ns(tid: i32) -> anyhow::Result<u64> {
+    schedstat_ns(&format!("/proc/self/task/{tid}/schedstat"))
+}
+
+/// CPU nanoseconds of a process, summed over its live threads.
+pub fn process_cpu_ns(pid: u32) -> anyhow::Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for e in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let name = e?.file_name();
+        // A thread may exit between listing and reading.
+        total += schedstat_ns(&format!("{dir}/{}/schedstat", name.to_string_lossy())).unwrap_or(0);
     }
-    Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
+    Ok(total)
 }
 
-/// utime + stime of one thread of this process, in ticks. Without
-/// IRQ_TIME_ACCOUNTING the softirq work a thread triggers (e.g. the kernel
-/// forwarding a frame it sent over veth) is charged to its stime.
-pub fn thread_cpu_ticks(tid: i32) -> anyhow::Result<u64> {
-    let path = format!("/proc/self/task/{tid}/stat");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_pid_stat(&text).with_context(|| format!("parsing {path}"))
-}
-
-/// Summed utime + stime of all `ksoftirqd/N` threads (softirq work deferred
-/// out of the sender's context lands there).
-pub fn ksoftirqd_ticks() -> u64 {
+/// CPU nanoseconds of the `ksoftirqd/N` threads (softirq work deferred out
+/// of the sender's context lands there): all of them, or core N's.
+pub fn ksoftirqd_ns(core: Option<usize>) -> u64 {
+    let want = core.map(|c| format!("ksoftirqd/{c}\n"));
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
     dir.filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.starts_with("ksoftirqd/"))
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| match &want {
+                Some(w) => c == *w,
+                None => c.starts_with("ksoftirqd/"),
+            })
         })
-        .filter_map(|pid| process_cpu_ticks(pid).ok())
+        .filter_map(|pid| schedstat_ns(&format!("/proc/{pid}/schedstat")).ok())
         .sum()
 }
 
@@ -209,9 +213,18 @@ mod tests {
     }
 
     #[test]
-    fn pid_stat_with_odd_name() {
-        let s = "123 (a) b) R 1 2 3 4 5 6 7 8 9 10 111 222 0 0 20 0 1";
-        assert_eq!(parse_pid_stat(s).unwrap(), 333);
+    fn own_cpu_time_grows() {
+        let pid = std::process::id();
+        let a = process_cpu_ns(pid).unwrap();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        let b = process_cpu_ns(pid).unwrap();
+        assert!(b > a, "{a} -> {b} ({x})");
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        assert!(thread_cpu_ns(tid).unwrap() > 0);
     }
 
     #[test]

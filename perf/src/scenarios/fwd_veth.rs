@@ -36,9 +36,11 @@ struct Window {
     /// shared, so whole-machine deltas include other people's work).
     cpu: ProcStat,
     /// Generator thread utime+stime (includes softirq work on its core).
-    gen_ticks: u64,
-    ksoftirqd_ticks: u64,
-    engine_ticks: Option<u64>,
+    gen_ns: u64,
+    ksoftirqd_ns: u64,
+    /// ksoftirqd/<router core> alone (part of `ksoftirqd_ns`).
+    router_core_ksoftirqd: u64,
+    engine_ns: Option<u64>,
     /// Engine (busy_polls, idle_polls) over the window.
     engine_polls: Option<(u64, u64)>,
 }
@@ -59,16 +61,16 @@ impl Window {
             .unwrap_or(0.0)
     }
 
-    /// CPU ticks attributable to the router: what the generator thread spent
+    /// CPU nanoseconds attributable to the router: what the generator thread spent
     /// beyond its solo cost per frame (the softirq work its sends triggered
     /// in R), plus ksoftirqd, plus the engine process.
-    fn router_ticks(&self, gen_cost_per_sent: f64) -> f64 {
-        let gen_excess = self.gen_ticks as f64 - gen_cost_per_sent * self.sent as f64;
-        gen_excess.max(0.0) + self.ksoftirqd_ticks as f64 + self.engine_ticks.unwrap_or(0) as f64
+    fn router_ns(&self, gen_cost_per_sent: f64) -> f64 {
+        let gen_excess = self.gen_ns as f64 - gen_cost_per_sent * self.sent as f64;
+        gen_excess.max(0.0) + self.ksoftirqd_ns as f64 + self.engine_ns.unwrap_or(0) as f64
     }
 }
 
-/// Generator-thread ticks per frame sent in the calibration run.
+/// Generator-thread CPU nanoseconds per frame sent in the calibration run.
 #[derive(Clone, Copy, Debug, Default)]
 struct GenCost {
     per_sent: f64,
@@ -79,20 +81,28 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let tick_ns = 1e9 / sysstat::ticks_per_sec();
 
     // 1. The generator alone, into a directly attached sink.
-    let (cal_row, cost) = calibrate(opts, tick_ns)?;
+    let (cal_row, cost) = calibrate(opts)?;
     let cal_pps = cal_row.pps.unwrap_or(0.0);
     report.rows.push(cal_row);
 
-    // 2. The kernel forwarding in R.
-    let row = match kernel_router(opts, &cost, cal_pps, tick_ns) {
-        Ok(r) => r,
-        Err(e) if crate::netns::stop_requested() => return Err(e),
-        Err(e) => Row::not_run("linux-kernel", FRAME_LEN, format!("{e:#}")),
-    };
-    report.rows.push(row);
+    // 2. The kernel forwarding in R: defaults (forwarding in the sender's
+    // softirq), then with RPS steering R's receive work to the router core.
+    for rps in [false, true] {
+        let name = if rps {
+            "linux-kernel-rps"
+        } else {
+            "linux-kernel"
+        };
+        let row = match kernel_router(opts, &cost, cal_pps, tick_ns, rps) {
+            Ok(r) => r,
+            Err(e) if crate::netns::stop_requested() => return Err(e),
+            Err(e) => Row::not_run(name, FRAME_LEN, format!("{e:#}")),
+        };
+        report.rows.push(row);
+    }
 
     // 3. Patronus in R.
-    let row = match patronus_router(opts, &cost, cal_pps, tick_ns) {
+    let row = match patronus_router(opts, &cost, cal_pps) {
         Ok(r) => r,
         Err(e) if crate::netns::stop_requested() => return Err(e),
         Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
@@ -100,6 +110,26 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     report.rows.push(row);
 
     report.set_ratio("patronus", "linux-kernel");
+    if let Some(r) = report.ratio {
+        report
+            .notes
+            .push(format!("ratio patronus / linux-kernel (defaults) = {r:.3}"));
+    }
+    let pps = |n: &str| {
+        report
+            .rows
+            .iter()
+            .find(|r| r.system == n)
+            .and_then(|r| r.pps)
+    };
+    if let (Some(p), Some(k)) = (pps("patronus"), pps("linux-kernel-rps")) {
+        if k > 0.0 {
+            report.notes.push(format!(
+                "ratio patronus / linux-kernel-rps (kernel given the router core too) = {:.3}",
+                p / k
+            ));
+        }
+    }
     report.notes.push(format!(
         "{FLOWS} UDP flows, {FRAME_LEN} B frames; delivered = rx_packets of the sink's veth over the window; \
          generator on core {}, router (engine worker) on core {}",
@@ -107,11 +137,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     ));
     report.notes.push(
         "CPU is charged per thread (no IRQ_TIME_ACCOUNTING here, so softirq work is charged to the thread it \
-         interrupts): linux-kernel cpu = (generator thread ticks - its solo ticks per frame x frames sent \
-         + ksoftirqd ticks) / delivered; patronus cpu = engine process utime+stime / delivered (a \
+         interrupts): linux-kernel cpu = (generator thread CPU - its solo CPU per frame x frames sent \
+         + ksoftirqd CPU) / delivered; patronus cpu = engine process CPU / delivered (a \
          busy-polling worker shows 100% of its core whatever the load); machine_cpu adds, for patronus, the \
          generator's excess (AF_PACKET delivery into R in the sender's softirq) and ksoftirqd; \
-         generator-only cpu = generator thread ticks per frame."
+         generator-only cpu = generator thread CPU per frame. Thread CPU times come from /proc/*/schedstat (ns)."
             .into(),
     );
     Ok(report)
@@ -148,17 +178,18 @@ fn measure(
             gen.sent(),
             sysstat::if_counters(&sink.netns, &sink.iface)?.rx_packets,
             ProcStat::read()?,
-            gen.cpu_ticks()?,
-            sysstat::ksoftirqd_ticks(),
+            gen.cpu_ns()?,
+            sysstat::ksoftirqd_ns(None),
+            sysstat::ksoftirqd_ns(Some(opts.router_core)),
             engine
-                .map(|(e, _)| sysstat::process_cpu_ticks(e.pid()))
+                .map(|(e, _)| sysstat::process_cpu_ns(e.pid()))
                 .transpose()?,
             polls,
         ))
     };
-    let (t0, s0, d0, c0, g0, k0, e0, p0) = snap()?;
+    let (t0, s0, d0, c0, g0, k0, q0, e0, p0) = snap()?;
     sleep_checked(opts.duration)?;
-    let (t1, s1, d1, c1, g1, k1, e1, p1) = snap()?;
+    let (t1, s1, d1, c1, g1, k1, q1, e1, p1) = snap()?;
     Ok(Window {
         engine_polls: p0
             .zip(p1)
@@ -167,13 +198,14 @@ fn measure(
         sent: s1 - s0,
         delivered: d1 - d0,
         cpu: c1.delta(&c0),
-        gen_ticks: g1.saturating_sub(g0),
-        ksoftirqd_ticks: k1.saturating_sub(k0),
-        engine_ticks: e0.zip(e1).map(|(a, b)| b.saturating_sub(a)),
+        gen_ns: g1.saturating_sub(g0),
+        ksoftirqd_ns: k1.saturating_sub(k0),
+        router_core_ksoftirqd: q1.saturating_sub(q0),
+        engine_ns: e0.zip(e1).map(|(a, b)| b.saturating_sub(a)),
     })
 }
 
-fn calibrate(opts: &Options, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
+fn calibrate(opts: &Options) -> anyhow::Result<(Row, GenCost)> {
     let mut lab = Lab::new("c");
     let gen_ns = lab.add_netns("gen")?;
     let sink_ns = lab.add_netns("sink")?;
@@ -187,14 +219,14 @@ fn calibrate(opts: &Options, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
     gen.stop()?;
 
     let cost = GenCost {
-        per_sent: w.gen_ticks as f64 / w.sent.max(1) as f64,
+        per_sent: w.gen_ns as f64 / w.sent.max(1) as f64,
     };
-    let gen_share = w.gen_ticks as f64 * tick_ns / 1e9 / w.secs;
+    let gen_share = w.gen_ns as f64 / 1e9 / w.secs;
     let mut row = Row {
         system: "generator-only".into(),
         packet_size: FRAME_LEN,
         offered_pps: Some(w.sent as f64 / w.secs),
-        cpu_ns_per_packet: Some(cost.per_sent * tick_ns),
+        cpu_ns_per_packet: Some(cost.per_sent),
         limited_by: format!(
             "generator (its thread got {:.0}% of core {}, which was {:.0}% busy)",
             gen_share * 100.0,
@@ -206,9 +238,9 @@ fn calibrate(opts: &Options, tick_ns: f64) -> anyhow::Result<(Row, GenCost)> {
     row.set_rate(w.delivered, w.secs);
     row.notes.push(format!(
         "AF_PACKET TX ring (TPACKET_V2, qdisc bypass, {SEND_BATCH} frames per send) straight into the \
-         sink's veth; cpu = generator thread ticks per frame (incl. the sink's receive softirq); \
+         sink's veth; cpu = generator thread CPU per frame (incl. the sink's receive softirq); \
          at 100% of a core it would send {:.3} Mpps",
-        1e3 / (cost.per_sent * tick_ns).max(1e-9)
+        1e3 / (cost.per_sent).max(1e-9)
     ));
     Ok((row, cost))
 }
@@ -248,9 +280,27 @@ fn kernel_router(
     cost: &GenCost,
     cal_pps: f64,
     tick_ns: f64,
+    rps: bool,
 ) -> anyhow::Result<Row> {
-    let (lab, [g0, r0, r1, s0]) = router_lab("k")?;
+    let (lab, [g0, r0, r1, s0]) = router_lab(if rps { "q" } else { "k" })?;
     let r_ns = &r0.netns;
+    if rps {
+        // Receive Packet Steering: r0's receive processing (and with it R's
+        // forwarding) moves to the router core's backlog.
+        let mask = format!("{:x}", 1u64 << opts.router_core);
+        let file = format!("/sys/class/net/{}/queues/rx-0/rps_cpus", r0.iface);
+        crate::netns::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                r_ns,
+                "sh",
+                "-c",
+                &format!("echo {mask} > {file}"),
+            ],
+        )?;
+    }
     lab.sysctl(r_ns, "net.ipv4.ip_forward", "1")?;
     lab.ip(r_ns, &["addr", "add", "10.1.0.1/24", "dev", &r0.iface])?;
     lab.ip(r_ns, &["addr", "add", "10.2.0.1/24", "dev", &r1.iface])?;
@@ -274,18 +324,40 @@ fn kernel_router(
     let w = measure(opts, &gen, &s0, None)?;
     gen.stop()?;
 
-    let router = w.router_ticks(cost.per_sent);
+    let mut router = w.router_ns(cost.per_sent);
+    if rps {
+        // Steered work runs in softirq on the router core, charged to
+        // whichever task is there; count that core's irq+softirq ticks
+        // (ksoftirqd on it is already inside them).
+        router += w.cpu.cores.get(opts.router_core).map_or(0, |c| c.irq) as f64 * tick_ns;
+        router -= w.router_core_ksoftirqd as f64;
+    }
     let mut row = Row {
-        system: "linux-kernel".into(),
+        system: if rps {
+            "linux-kernel-rps"
+        } else {
+            "linux-kernel"
+        }
+        .into(),
         packet_size: FRAME_LEN,
         offered_pps: Some(w.sent as f64 / w.secs),
         ..Row::default()
     };
     row.set_rate(w.delivered, w.secs);
     let delivered = w.delivered.max(1) as f64;
-    row.cpu_ns_per_packet = Some(router * tick_ns / delivered);
+    row.cpu_ns_per_packet = Some(router / delivered);
     row.machine_cpu_ns_per_packet = row.cpu_ns_per_packet;
     row.limited_by = router_loss(&w).unwrap_or_else(|| {
+        if rps {
+            return format!(
+                "generator: forwarding runs on core {} via RPS; the generator thread got {:.0}% of core {} \
+                 (solo rate {:.3} Mpps)",
+                opts.router_core,
+                w.gen_ns as f64 / 1e7 / w.secs,
+                opts.gen_core,
+                cal_pps / 1e6
+            );
+        }
         format!(
             "generator core: the kernel forwards in the sender's softirq, so generation and forwarding \
              share core {} ({:.0}% busy; generator alone {:.3} Mpps)",
@@ -295,16 +367,17 @@ fn kernel_router(
         )
     });
     row.notes.push(format!(
-        "ip_forward=1, static neighbour; generator thread (which also runs R's forwarding softirq) got \
+        "ip_forward=1, static neighbour{}; generator thread (which also runs R's forwarding softirq) got \
          {:.0}% of core {}; core busy: gen core {:.0}%, other core {:.0}%; ksoftirqd {:.0} ms; at {:.0} ns \
          per packet one dedicated core would forward ≈ {:.2} Mpps",
-        w.gen_ticks as f64 * tick_ns / 1e7 / w.secs,
+        if rps { ", RPS on R's ingress veth to the router core" } else { "" },
+        w.gen_ns as f64 / 1e7 / w.secs,
         opts.gen_core,
         w.core_busy_pct(opts.gen_core),
         w.core_busy_pct(opts.router_core),
-        w.ksoftirqd_ticks as f64 * tick_ns / 1e6,
-        router * tick_ns / delivered,
-        1e3 / (router * tick_ns / delivered).max(1e-9)
+        w.ksoftirqd_ns as f64 / 1e6,
+        router / delivered,
+        1e3 / (router / delivered).max(1e-9)
     ));
     Ok(row)
 }
@@ -346,12 +419,7 @@ via = "{SINK_ADDR}"
     )
 }
 
-fn patronus_router(
-    opts: &Options,
-    cost: &GenCost,
-    cal_pps: f64,
-    tick_ns: f64,
-) -> anyhow::Result<Row> {
+fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Result<Row> {
     let engine_bin = engine::locate(opts.engine.as_deref())?;
     let (lab, [g0, r0, r1, s0]) = router_lab("p")?;
     // The engine owns R's veth ends: no kernel address, no IPv6, no forwarding.
@@ -384,7 +452,7 @@ fn patronus_router(
         );
     }
 
-    let idle_poll_ticks = idle_poll_cost(&eng, &stats_path);
+    let idle_poll_ns = idle_poll_cost(&eng, &stats_path);
     let gen = Generator::start(gen_config(opts, &g0, r0.mac_bytes()))?;
     let measured = measure(opts, &gen, &s0, Some((&eng, &stats_path)));
     gen.stop()?;
@@ -392,7 +460,7 @@ fn patronus_router(
     let w = measured?;
     let stats = read_stats(&stats_path);
 
-    let router = w.router_ticks(cost.per_sent);
+    let router = w.router_ns(cost.per_sent);
     let mut row = Row {
         system: "patronus".into(),
         packet_size: FRAME_LEN,
@@ -401,16 +469,16 @@ fn patronus_router(
     };
     row.set_rate(w.delivered, w.secs);
     let delivered = w.delivered.max(1) as f64;
-    row.cpu_ns_per_packet = w.engine_ticks.map(|t| t as f64 * tick_ns / delivered);
-    row.machine_cpu_ns_per_packet = Some(router * tick_ns / delivered);
-    match (&idle_poll_ticks, w.engine_ticks, w.engine_polls) {
+    row.cpu_ns_per_packet = w.engine_ns.map(|t| t as f64 / delivered);
+    row.machine_cpu_ns_per_packet = Some(router / delivered);
+    match (&idle_poll_ns, w.engine_ns, w.engine_polls) {
         (Ok(per_poll), Some(ticks), Some((busy_polls, idle_polls))) => {
             let busy = (ticks as f64 - idle_polls as f64 * per_poll).max(0.0);
-            row.busy_cpu_ns_per_packet = Some(busy * tick_ns / delivered);
+            row.busy_cpu_ns_per_packet = Some(busy / delivered);
             row.notes.push(format!(
                 "busy-time estimate: {busy_polls} non-empty / {idle_polls} empty polls in the window, one \
                  empty poll ≈ {:.0} ns (measured idle before the flood)",
-                per_poll * tick_ns
+                per_poll
             ));
         }
         (Err(e), _, _) => row.notes.push(format!("no busy-time estimate: {e:#}")),
@@ -437,7 +505,7 @@ fn patronus_router(
     });
     row.notes.push(format!(
         "engine process CPU over the window: {:.0}% of one core (busy poll); core busy: gen core {:.0}%, engine core {:.0}%",
-        w.engine_ticks.unwrap_or(0) as f64 * tick_ns / 1e9 / w.secs * 100.0,
+        w.engine_ns.unwrap_or(0) as f64 / 1e9 / w.secs * 100.0,
         w.core_busy_pct(opts.gen_core),
         w.core_busy_pct(opts.router_core)
     ));
@@ -465,14 +533,14 @@ fn patronus_router(
     Ok(row)
 }
 
-/// CPU ticks per empty poll of the idle engine, over one second before any
+/// CPU nanoseconds per empty poll of the idle engine, over one second before any
 /// traffic (the worker busy-polls, so nearly all its time is empty polls).
 fn idle_poll_cost(eng: &EngineProcess, stats: &Path) -> anyhow::Result<f64> {
     let a = eng.snapshot(stats)?;
-    let ta = sysstat::process_cpu_ticks(eng.pid())?;
+    let ta = sysstat::process_cpu_ns(eng.pid())?;
     sleep_checked(std::time::Duration::from_secs(1))?;
     let b = eng.snapshot(stats)?;
-    let tb = sysstat::process_cpu_ticks(eng.pid())?;
+    let tb = sysstat::process_cpu_ns(eng.pid())?;
     let idle = b.idle_polls.saturating_sub(a.idle_polls);
     if idle == 0 {
         anyhow::bail!("engine reported no empty polls while idle");
