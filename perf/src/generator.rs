@@ -64,6 +64,8 @@ pub struct GenConfig {
 pub struct Generator {
     stop: Arc<AtomicBool>,
     sent: Arc<AtomicU64>,
+    /// Nanoseconds spent waiting for the kernel to free ring slots.
+    wait_ns: Arc<AtomicU64>,
     tid: Arc<AtomicI32>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -77,9 +79,11 @@ impl Generator {
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let tid = Arc::new(AtomicI32::new(0));
+        let wait_ns = Arc::new(AtomicU64::new(0));
         let (ready_tx, ready_rx) = mpsc::channel();
         let handle = {
             let (stop, sent, tid) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&tid));
+            let wait = Arc::clone(&wait_ns);
             std::thread::Builder::new()
                 .name("perf-gen".into())
                 .spawn(move || {
@@ -96,13 +100,14 @@ impl Generator {
                             bail!("{msg}");
                         }
                     };
-                    ring.run(&stop, &sent)
+                    ring.run(&stop, &sent, &wait)
                 })?
         };
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(Generator {
                 stop,
                 sent,
+                wait_ns,
                 tid,
                 handle: Some(handle),
             }),
@@ -117,6 +122,12 @@ impl Generator {
     /// Frames the kernel accepted so far.
     pub fn sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Nanoseconds the thread spun waiting for ring slots the kernel had not
+    /// released yet (frames still queued downstream).
+    pub fn wait_ns(&self) -> u64 {
+        self.wait_ns.load(Ordering::Relaxed)
     }
 
     /// CPU nanoseconds of the generator thread: its own work plus the
@@ -260,7 +271,7 @@ impl TxRing {
         unsafe { libc::send(self.fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT) }
     }
 
-    fn run(&self, stop: &AtomicBool, sent: &AtomicU64) -> anyhow::Result<()> {
+    fn run(&self, stop: &AtomicBool, sent: &AtomicU64, wait: &AtomicU64) -> anyhow::Result<()> {
         let mut idx = 0usize;
         let mut pending = 0usize;
         let mut total = 0u64;
@@ -274,7 +285,16 @@ impl TxRing {
                     total += self.flush(&mut pending)?;
                     sent.store(total, Ordering::Relaxed);
                 } else {
-                    std::hint::spin_loop();
+                    // Slots are freed when skbs are consumed downstream.
+                    let t = std::time::Instant::now();
+                    while status.load(Ordering::Acquire)
+                        & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING)
+                        != 0
+                        && !stop.load(Ordering::Relaxed)
+                    {
+                        std::hint::spin_loop();
+                    }
+                    wait.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 }
                 continue;
             }

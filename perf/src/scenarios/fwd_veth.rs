@@ -37,6 +37,8 @@ struct Window {
     cpu: ProcStat,
     /// Generator thread utime+stime (includes softirq work on its core).
     gen_ns: u64,
+    /// Part of `gen_ns` spent waiting for free ring slots.
+    gen_wait_ns: u64,
     ksoftirqd_ns: u64,
     /// ksoftirqd/<router core> alone (part of `ksoftirqd_ns`).
     router_core_ksoftirqd: u64,
@@ -61,11 +63,21 @@ impl Window {
             .unwrap_or(0.0)
     }
 
+    /// Generator thread CPU minus its waits for ring slots.
+    fn gen_work_ns(&self) -> f64 {
+        self.gen_ns.saturating_sub(self.gen_wait_ns) as f64
+    }
+
+    /// Share of the window the generator waited for ring slots, in %.
+    fn gen_wait_pct(&self) -> f64 {
+        self.gen_wait_ns as f64 / 1e7 / self.secs
+    }
+
     /// CPU nanoseconds attributable to the router: what the generator thread spent
     /// beyond its solo cost per frame (the softirq work its sends triggered
     /// in R), plus ksoftirqd, plus the engine process.
     fn router_ns(&self, gen_cost_per_sent: f64) -> f64 {
-        let gen_excess = self.gen_ns as f64 - gen_cost_per_sent * self.sent as f64;
+        let gen_excess = self.gen_work_ns() - gen_cost_per_sent * self.sent as f64;
         gen_excess.max(0.0) + self.ksoftirqd_ns as f64 + self.engine_ns.unwrap_or(0) as f64
     }
 }
@@ -179,6 +191,7 @@ fn measure(
             sysstat::if_counters(&sink.netns, &sink.iface)?.rx_packets,
             ProcStat::read()?,
             gen.cpu_ns()?,
+            gen.wait_ns(),
             sysstat::ksoftirqd_ns(None),
             sysstat::ksoftirqd_ns(Some(opts.router_core)),
             engine
@@ -187,9 +200,9 @@ fn measure(
             polls,
         ))
     };
-    let (t0, s0, d0, c0, g0, k0, q0, e0, p0) = snap()?;
+    let (t0, s0, d0, c0, g0, w0, k0, q0, e0, p0) = snap()?;
     sleep_checked(opts.duration)?;
-    let (t1, s1, d1, c1, g1, k1, q1, e1, p1) = snap()?;
+    let (t1, s1, d1, c1, g1, w1, k1, q1, e1, p1) = snap()?;
     Ok(Window {
         engine_polls: p0
             .zip(p1)
@@ -199,6 +212,7 @@ fn measure(
         delivered: d1 - d0,
         cpu: c1.delta(&c0),
         gen_ns: g1.saturating_sub(g0),
+        gen_wait_ns: w1.saturating_sub(w0),
         ksoftirqd_ns: k1.saturating_sub(k0),
         router_core_ksoftirqd: q1.saturating_sub(q0),
         engine_ns: e0.zip(e1).map(|(a, b)| b.saturating_sub(a)),
@@ -219,7 +233,7 @@ fn calibrate(opts: &Options) -> anyhow::Result<(Row, GenCost)> {
     gen.stop()?;
 
     let cost = GenCost {
-        per_sent: w.gen_ns as f64 / w.sent.max(1) as f64,
+        per_sent: w.gen_work_ns() / w.sent.max(1) as f64,
     };
     let gen_share = w.gen_ns as f64 / 1e9 / w.secs;
     let mut row = Row {
@@ -261,9 +275,16 @@ fn router_lab(tag: &str) -> anyhow::Result<(Lab, [End; 4])> {
     Ok((lab, [g0, r0, r1, s0]))
 }
 
-/// `Some("router: lost X% ...")` when the router dropped over 10% of what
-/// the generator sent during the window.
+/// `Some("router: ...")` when the router dropped over 10% of what the
+/// generator sent, or held the generator back (it waited over 20% of the
+/// window for ring slots, which free only as frames are consumed downstream).
 fn router_loss(w: &Window) -> Option<String> {
+    if w.gen_wait_pct() > 20.0 {
+        return Some(format!(
+            "router: the generator waited {:.0}% of the window for TX-ring slots held by frames queued downstream",
+            w.gen_wait_pct()
+        ));
+    }
     let lost = w.sent.saturating_sub(w.delivered);
     if w.sent == 0 || (lost as f64) <= 0.1 * w.sent as f64 {
         return None;
@@ -368,11 +389,12 @@ fn kernel_router(
     });
     row.notes.push(format!(
         "ip_forward=1, static neighbour{}; generator thread (which also runs R's forwarding softirq) got \
-         {:.0}% of core {}; core busy: gen core {:.0}%, other core {:.0}%; ksoftirqd {:.0} ms; at {:.0} ns \
+         {:.0}% of core {} (waiting for ring slots {:.0}%); core busy: gen core {:.0}%, other core {:.0}%; ksoftirqd {:.0} ms; at {:.0} ns \
          per packet one dedicated core would forward ≈ {:.2} Mpps",
         if rps { ", RPS on R's ingress veth to the router core" } else { "" },
         w.gen_ns as f64 / 1e7 / w.secs,
         opts.gen_core,
+        w.gen_wait_pct(),
         w.core_busy_pct(opts.gen_core),
         w.core_busy_pct(opts.router_core),
         w.ksoftirqd_ns as f64 / 1e6,
@@ -504,8 +526,12 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
         }
     });
     row.notes.push(format!(
-        "engine process CPU over the window: {:.0}% of one core (busy poll); core busy: gen core {:.0}%, engine core {:.0}%",
+        "engine process CPU over the window: {:.0}% of one core (busy poll); generator thread got {:.0}% of core {} \
+         (waiting for ring slots {:.0}%); core busy: gen core {:.0}%, engine core {:.0}%",
         w.engine_ns.unwrap_or(0) as f64 / 1e9 / w.secs * 100.0,
+        w.gen_ns as f64 / 1e7 / w.secs,
+        opts.gen_core,
+        w.gen_wait_pct(),
         w.core_busy_pct(opts.gen_core),
         w.core_busy_pct(opts.router_core)
     ));
