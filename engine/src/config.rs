@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub interfaces: Vec<InterfaceConfig>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<NeighborConfig>,
     #[serde(default)]
     pub arp: ArpSection,
     #[serde(default)]
@@ -231,6 +233,20 @@ pub struct RouteConfig {
     /// Drop matching packets (counted as blackhole).
     #[serde(default)]
     pub blackhole: bool,
+}
+
+/// `[[neighbor]]`: a permanent ARP entry (never expires, never probed).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborConfig {
+    /// Port the neighbor is reached on.
+    pub port: String,
+    /// Its IPv4 address (on a subnet of one of the port's interfaces).
+    pub address: String,
+    /// Its MAC address.
+    pub mac: String,
+    /// VLAN of the interface (absent = untagged).
+    pub vlan: Option<u16>,
 }
 
 /// `[arp]`.
@@ -585,6 +601,38 @@ impl EngineConfig {
                         format!("next hop {nh} is not on any interface's subnet"),
                     ));
                 }
+            }
+        }
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let key = |k: &str| format!("neighbor[{i}].{k}");
+            if self.port_index(&n.port).is_none() {
+                return Err(invalid(
+                    key("port"),
+                    format!("no [[port]] named {:?}", n.port),
+                ));
+            }
+            let a: Ipv4Addr = n.address.parse().map_err(|_| {
+                invalid(
+                    key("address"),
+                    format!("{:?} is not an IPv4 address", n.address),
+                )
+            })?;
+            parse_mac(&n.mac).map_err(|m| invalid(key("mac"), m))?;
+            let on_subnet = self.interfaces.iter().any(|itf| {
+                itf.port == n.port
+                    && itf.vlan == n.vlan
+                    && parse_prefix(&itf.address, false)
+                        .map(|(ia, l)| {
+                            let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+                            u32::from(ia) & m == u32::from(a) & m
+                        })
+                        .unwrap_or(false)
+            });
+            if !on_subnet {
+                return Err(invalid(
+                    key("address"),
+                    format!("{a} is not on a subnet of port {:?}", n.port),
+                ));
             }
         }
         if self.arp.queue_len == 0 || self.arp.queue_len > 65536 {

@@ -90,6 +90,10 @@ pub struct PortCounters {
     pub tx_bytes: AtomicU64,
     /// Frames the port itself could not take (ring full, kernel refused).
     pub tx_errors: AtomicU64,
+    /// Driver view, refreshed by the worker now and then: frames lost before
+    /// the engine saw them, frames it could not hand over.
+    pub rx_missed: AtomicU64,
+    pub rx_errors: AtomicU64,
 }
 
 /// Adds `n` to a counter this thread alone writes.
@@ -119,6 +123,10 @@ pub struct WorkerCounters {
     /// ARP requests sent and replies given.
     pub arp_requests_sent: AtomicU64,
     pub arp_replies_sent: AtomicU64,
+    /// Engine-clock times (ns) of the first and the latest burst that
+    /// carried packets (0 = none yet).
+    pub first_rx_ns: AtomicU64,
+    pub last_rx_ns: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -132,6 +140,8 @@ impl WorkerCounters {
             icmp_sent: AtomicU64::new(0),
             arp_requests_sent: AtomicU64::new(0),
             arp_replies_sent: AtomicU64::new(0),
+            first_rx_ns: AtomicU64::new(0),
+            last_rx_ns: AtomicU64::new(0),
         }
     }
 

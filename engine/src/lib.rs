@@ -17,5 +17,6 @@ pub mod fib;
 pub mod neighbor;
 pub mod pipeline;
 pub mod ports;
+pub mod stats;
 pub mod wire;
 pub mod worker;

@@ -1,1 +1,231 @@
-//! Worker threads.
+//! Worker threads: one per core, pinned, each owning its pool, its queue of
+//! every port and its pipeline, polling until told to stop.
+//!
+//! `poll = "busy"` spins like DPDK; `poll = "adaptive"` spins while traffic
+//! flows and backs off when idle (spin hints, then yields, then sleeps that
+//! grow to 1 ms) so a small box stays usable.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::buffer::{Batch, PacketPool};
+use crate::config::{EngineConfig, PollMode};
+use crate::counters::{bump, WorkerCounters};
+use crate::fib::Fib;
+use crate::pipeline::{NeighborSync, Pipeline};
+use crate::ports::{self, LinkInfo};
+
+/// How often driver statistics are copied into the shared counters (ns).
+const DRIVER_STATS_INTERVAL_NS: u64 = 100_000_000;
+/// Depth of each worker's inbox of learnt neighbors.
+const NEIGHBOR_SYNC_DEPTH: usize = 1024;
+
+/// A running worker.
+#[derive(Debug)]
+pub struct Worker {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub counters: Arc<WorkerCounters>,
+    /// Set by the worker once every finite input has ended and nothing is pending.
+    pub done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// All workers of the engine.
+#[derive(Debug)]
+pub struct Engine {
+    pub workers: Vec<Worker>,
+    pub stop: Arc<AtomicBool>,
+    /// Link state of every port as worker 0 saw it at start.
+    pub links: Vec<LinkInfo>,
+    /// The engine clock's origin.
+    pub started: Instant,
+}
+
+/// Failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("worker {worker}: {msg}")]
+    Worker { worker: usize, msg: String },
+}
+
+impl Engine {
+    /// Starts `cfg.engine.workers` pinned workers over the shared FIB and
+    /// waits until every one has opened its ports (or one failed).
+    pub fn start(cfg: Arc<EngineConfig>, fib: Arc<Fib>) -> Result<Engine, StartError> {
+        let n = cfg.engine.workers;
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let cores: Vec<Option<usize>> = if cfg.engine.cores.is_empty() {
+            let avail = core_affinity::get_core_ids().map(|c| c.len()).unwrap_or(0);
+            (0..n).map(|i| (avail > 0).then_some(i % avail)).collect()
+        } else {
+            cfg.engine.cores.iter().map(|c| Some(*c)).collect()
+        };
+        let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
+        let mut workers = Vec::with_capacity(n);
+        for (w, sync) in syncs.into_iter().enumerate() {
+            let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
+            let done = Arc::new(AtomicBool::new(false));
+            let (cfg, fib, stop, ready) =
+                (cfg.clone(), fib.clone(), stop.clone(), ready_tx.clone());
+            let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
+            let thread = std::thread::Builder::new()
+                .name(format!("patronus-w{w}"))
+                .spawn(move || run_worker(w, core, &cfg, fib, sync, c2, d2, stop, started, ready))
+                .map_err(|e| StartError::Worker {
+                    worker: w,
+                    msg: e.to_string(),
+                })?;
+            workers.push(Worker {
+                index: w,
+                core,
+                counters,
+                done,
+                thread: Some(thread),
+            });
+        }
+        drop(ready_tx);
+        let mut links = Vec::new();
+        let mut failure = None;
+        for _ in 0..n {
+            match ready_rx.recv() {
+                Ok((0, Ok(l))) => links = l,
+                Ok((_, Ok(_))) => {}
+                Ok((w, Err(msg))) => {
+                    failure.get_or_insert(StartError::Worker { worker: w, msg });
+                }
+                Err(_) => {
+                    failure.get_or_insert(StartError::Worker {
+                        worker: 0,
+                        msg: "worker exited during start-up".into(),
+                    });
+                    break;
+                }
+            }
+        }
+        let mut engine = Engine {
+            workers,
+            stop,
+            links,
+            started,
+        };
+        if let Some(e) = failure {
+            engine.shutdown();
+            return Err(e);
+        }
+        Ok(engine)
+    }
+
+    /// True when every worker's inputs are finite and exhausted.
+    pub fn all_done(&self) -> bool {
+        self.workers.iter().all(|w| w.done.load(Ordering::Acquire))
+    }
+
+    /// Stops and joins every worker (they flush their outputs first).
+    pub fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_worker(
+    w: usize,
+    core: Option<usize>,
+    cfg: &EngineConfig,
+    fib: Arc<Fib>,
+    sync: NeighborSync,
+    counters: Arc<WorkerCounters>,
+    done: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    started: Instant,
+    ready: mpsc::Sender<(usize, Result<Vec<LinkInfo>, String>)>,
+) {
+    if let Some(c) = core {
+        // Pinning can fail in a restricted cpuset; the worker still runs.
+        let _ = core_affinity::set_for_current(core_affinity::CoreId { id: c });
+    }
+    let n = cfg.engine.workers;
+    let mut opened = Vec::with_capacity(cfg.ports.len());
+    for p in &cfg.ports {
+        match ports::open(p, w, n) {
+            Ok(port) => opened.push(port),
+            Err(e) => {
+                let _ = ready.send((w, Err(e.to_string())));
+                return;
+            }
+        }
+    }
+    let pool = PacketPool::new(cfg.engine.pool_size);
+    let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
+    let _ = ready.send((w, Ok(pipeline.links().to_vec())));
+    drop(ready);
+
+    let mut rx = Batch::new();
+    let mut idle_polls: u32 = 0;
+    let mut last_driver_stats = 0u64;
+    let adaptive = cfg.engine.poll == PollMode::Adaptive;
+    while !stop.load(Ordering::Relaxed) {
+        let now = started.elapsed().as_nanos() as u64;
+        let got = pipeline.poll(&mut rx, now);
+        if got > 0 {
+            idle_polls = 0;
+            bump(&counters.busy_polls, 1);
+            if counters.first_rx_ns.load(Ordering::Relaxed) == 0 {
+                counters.first_rx_ns.store(now.max(1), Ordering::Relaxed);
+            }
+            counters.last_rx_ns.store(now.max(1), Ordering::Relaxed);
+        } else {
+            idle_polls = idle_polls.saturating_add(1);
+            bump(&counters.idle_polls, 1);
+            if pipeline.inputs_exhausted() && pipeline.pending_len() == 0 {
+                done.store(true, Ordering::Release);
+            }
+            if adaptive {
+                back_off(idle_polls);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        if now.wrapping_sub(last_driver_stats) >= DRIVER_STATS_INTERVAL_NS {
+            last_driver_stats = now;
+            publish_driver_stats(&pipeline, &counters);
+        }
+    }
+    pipeline.flush_ports();
+    publish_driver_stats(&pipeline, &counters);
+}
+
+/// Idle back-off of the adaptive mode.
+fn back_off(idle_polls: u32) {
+    match idle_polls {
+        0..=256 => std::hint::spin_loop(),
+        257..=1024 => std::thread::yield_now(),
+        n => {
+            let us = ((n - 1024) as u64).min(1000);
+            std::thread::sleep(Duration::from_micros(us.max(10)));
+        }
+    }
+}
+
+fn publish_driver_stats(p: &Pipeline, c: &WorkerCounters) {
+    for (i, port) in p.ports().iter().enumerate() {
+        let s = port.stats();
+        c.ports[i].rx_missed.store(s.rx_missed, Ordering::Relaxed);
+        c.ports[i].rx_errors.store(s.rx_errors, Ordering::Relaxed);
+    }
+}

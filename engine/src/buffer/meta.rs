@@ -12,8 +12,14 @@ pub enum Disposition {
     Tx(u16),
     /// Drop and count under this reason.
     Drop(DropReason),
-    /// A stage kept the packet (e.g. queued awaiting ARP); nothing to do.
+    /// Handled entirely by a stage (e.g. an ARP reply learnt): free it
+    /// without counting a drop.
     Consumed,
+    /// Addressed to one of our own addresses: local delivery decides.
+    Local,
+    /// Next hop not resolved yet: hold in the ARP queue under this
+    /// neighbor-table slot.
+    AwaitArp(u32),
 }
 
 /// Metadata a stage reads or writes; reset when a buffer is allocated.
@@ -29,8 +35,12 @@ pub struct PacketMeta {
     pub rx_iface: u16,
     /// Flow hash (symmetric in the 5-tuple) for ECMP and fan-out.
     pub flow_hash: u32,
-    /// Next-hop adjacency chosen by the route lookup.
-    pub adjacency: u32,
+    /// Index of the egress interface chosen by the route lookup.
+    pub tx_iface: u16,
+    /// Next hop (host-order IPv4) to resolve on the egress interface.
+    pub next_hop: u32,
+    /// Set for packets the engine built itself (no TTL decrement).
+    pub local_origin: bool,
     /// The pipeline's decision.
     pub disposition: Disposition,
 }

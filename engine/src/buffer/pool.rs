@@ -122,9 +122,7 @@ impl PacketPool {
     /// Allocates a packet holding a copy of `data`.
     pub fn alloc_from(&mut self, data: &[u8]) -> Option<Packet> {
         let mut p = self.alloc()?;
-        if p.append(data.len()).is_none() {
-            return None;
-        }
+        p.append(data.len())?;
         p.data_mut().copy_from_slice(data);
         Some(p)
     }

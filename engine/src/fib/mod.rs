@@ -1,2 +1,331 @@
-//! The IPv4 FIB: longest-prefix match and next hops.
+//! The IPv4 FIB: a DIR-24-8 longest-prefix-match table whose values index a
+//! table of next hops (local, connected, via a gateway, ECMP group,
+//! blackhole). Built once from the configuration and shared read-only by
+//! every worker.
+
 pub mod lpm;
+
+use std::net::Ipv4Addr;
+
+use crate::config::{parse_prefix, EngineConfig, ViaConfig};
+use lpm::{Dir24_8, LpmError};
+
+/// Where a matching packet goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NextHop {
+    /// One of our own addresses, on this interface.
+    Local { iface: u16 },
+    /// A directed broadcast address of a connected subnet.
+    Broadcast { iface: u16 },
+    /// A connected subnet: the destination itself is the next hop.
+    Connected { iface: u16 },
+    /// Through a gateway on a connected subnet.
+    Via { iface: u16, gw: u32 },
+    /// Several `Via` next hops (indices `first..first+count` of the ECMP
+    /// member list); one is chosen by flow hash.
+    Ecmp { first: u32, count: u32 },
+    /// Drop.
+    Blackhole,
+}
+
+/// Errors building the FIB.
+#[derive(Debug, thiserror::Error)]
+pub enum FibError {
+    #[error("{key}: {msg}")]
+    Route { key: String, msg: String },
+    #[error("{key}: LPM table: {source}")]
+    Lpm {
+        key: String,
+        #[source]
+        source: LpmError,
+    },
+}
+
+/// The forwarding table.
+pub struct Fib {
+    lpm: Dir24_8,
+    nexthops: Vec<NextHop>,
+    ecmp_members: Vec<NextHop>,
+}
+
+impl std::fmt::Debug for Fib {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fib")
+            .field("routes", &self.lpm.len())
+            .field("nexthops", &self.nexthops.len())
+            .finish()
+    }
+}
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len)
+    }
+}
+
+impl Fib {
+    /// An empty table.
+    pub fn new(tbl8_groups: u32) -> Self {
+        Fib {
+            lpm: Dir24_8::new(tbl8_groups),
+            nexthops: Vec::new(),
+            ecmp_members: Vec::new(),
+        }
+    }
+
+    /// Interned index of a next hop.
+    fn intern(&mut self, nh: NextHop) -> u32 {
+        if let Some(i) = self.nexthops.iter().position(|n| *n == nh) {
+            return i as u32;
+        }
+        self.nexthops.push(nh);
+        (self.nexthops.len() - 1) as u32
+    }
+
+    /// Adds (or replaces) a route.
+    pub fn add_route(&mut self, prefix: u32, len: u8, nh: NextHop) -> Result<(), LpmError> {
+        let idx = self.intern(nh);
+        self.lpm.insert(prefix & mask(len), len, idx)
+    }
+
+    /// Adds an ECMP route over several gateways.
+    pub fn add_ecmp_route(
+        &mut self,
+        prefix: u32,
+        len: u8,
+        members: &[NextHop],
+    ) -> Result<(), LpmError> {
+        if members.len() == 1 {
+            return self.add_route(prefix, len, members[0]);
+        }
+        let first = self.ecmp_members.len() as u32;
+        self.ecmp_members.extend_from_slice(members);
+        self.add_route(
+            prefix,
+            len,
+            NextHop::Ecmp {
+                first,
+                count: members.len() as u32,
+            },
+        )
+    }
+
+    /// Builds the table from the configuration: connected subnets, our own
+    /// addresses, directed broadcasts and the static routes. Interface
+    /// indices are positions in `cfg.interfaces`.
+    pub fn build(cfg: &EngineConfig) -> Result<Fib, FibError> {
+        let mut fib = Fib::new(cfg.engine.fib_tbl8_groups);
+        let mut subnets: Vec<(u32, u8, u16)> = Vec::new();
+        for (i, itf) in cfg.interfaces.iter().enumerate() {
+            let key = format!("interface[{i}].address");
+            let (a, len) = parse_prefix(&itf.address, false).map_err(|msg| FibError::Route {
+                key: key.clone(),
+                msg,
+            })?;
+            let a = u32::from(a);
+            let iface = i as u16;
+            let lpm_err = |source| FibError::Lpm {
+                key: key.clone(),
+                source,
+            };
+            fib.add_route(a & mask(len), len, NextHop::Connected { iface })
+                .map_err(lpm_err)?;
+            if len < 31 {
+                fib.add_route(a | !mask(len), 32, NextHop::Broadcast { iface })
+                    .map_err(lpm_err)?;
+            }
+            subnets.push((a & mask(len), len, iface));
+        }
+        // Own addresses last so a /32 always wins over the connected subnet.
+        for (i, itf) in cfg.interfaces.iter().enumerate() {
+            let (a, _) = parse_prefix(&itf.address, false).expect("validated above");
+            fib.add_route(u32::from(a), 32, NextHop::Local { iface: i as u16 })
+                .map_err(|source| FibError::Lpm {
+                    key: format!("interface[{i}].address"),
+                    source,
+                })?;
+        }
+        for (i, r) in cfg.routes.iter().enumerate() {
+            let key = format!("route[{i}]");
+            let (p, len) = parse_prefix(&r.prefix, true).map_err(|msg| FibError::Route {
+                key: format!("{key}.prefix"),
+                msg,
+            })?;
+            let p = u32::from(p);
+            let lpm_err = |source| FibError::Lpm {
+                key: key.clone(),
+                source,
+            };
+            if r.blackhole {
+                fib.add_route(p, len, NextHop::Blackhole).map_err(lpm_err)?;
+                continue;
+            }
+            let vias: Vec<&String> = match &r.via {
+                Some(ViaConfig::One(v)) => vec![v],
+                Some(ViaConfig::Many(v)) => v.iter().collect(),
+                None => Vec::new(),
+            };
+            let mut members = Vec::with_capacity(vias.len());
+            for v in vias {
+                let gw: Ipv4Addr = v.parse().map_err(|_| FibError::Route {
+                    key: format!("{key}.via"),
+                    msg: format!("{v:?} is not an IPv4 address"),
+                })?;
+                let gw = u32::from(gw);
+                // The most specific connected subnet holding the gateway.
+                let iface = subnets
+                    .iter()
+                    .filter(|(net, l, _)| gw & mask(*l) == *net)
+                    .max_by_key(|(_, l, _)| *l)
+                    .map(|(_, _, i)| *i)
+                    .ok_or_else(|| FibError::Route {
+                        key: format!("{key}.via"),
+                        msg: format!(
+                            "next hop {} is not on a connected subnet",
+                            Ipv4Addr::from(gw)
+                        ),
+                    })?;
+                members.push(NextHop::Via { iface, gw });
+            }
+            fib.add_ecmp_route(p, len, &members).map_err(lpm_err)?;
+        }
+        Ok(fib)
+    }
+
+    /// Looks up a batch of destinations (host order): next-hop indices or
+    /// [`lpm::LPM_MISS`].
+    #[inline]
+    pub fn lookup_batch(&self, addrs: &[u32], out: &mut [u32]) {
+        self.lpm.lookup_batch(addrs, out)
+    }
+
+    /// Looks up one destination.
+    #[inline]
+    pub fn lookup(&self, addr: u32) -> Option<NextHop> {
+        self.lpm.lookup(addr).map(|i| self.nexthops[i as usize])
+    }
+
+    /// Routes one destination, with ECMP resolved by `flow_hash`.
+    #[inline]
+    pub fn route(&self, addr: u32, flow_hash: u32) -> Option<NextHop> {
+        self.lpm.lookup(addr).map(|i| self.next_hop(i, flow_hash))
+    }
+
+    /// The next hop behind an index from [`Fib::lookup_batch`], with ECMP
+    /// resolved by `flow_hash`.
+    #[inline]
+    pub fn next_hop(&self, idx: u32, flow_hash: u32) -> NextHop {
+        match self.nexthops[idx as usize] {
+            NextHop::Ecmp { first, count } => {
+                // Multiply-shift maps the hash onto 0..count without a division.
+                let pick = ((flow_hash as u64 * count as u64) >> 32) as u32;
+                self.ecmp_members[(first + pick) as usize]
+            }
+            nh => nh,
+        }
+    }
+
+    /// True when the index names an ECMP group (the caller then needs a flow hash).
+    #[inline]
+    pub fn is_ecmp(&self, idx: u32) -> bool {
+        matches!(self.nexthops[idx as usize], NextHop::Ecmp { .. })
+    }
+
+    /// Routes in the table.
+    pub fn len(&self) -> usize {
+        self.lpm.len()
+    }
+
+    /// True when there are no routes.
+    pub fn is_empty(&self) -> bool {
+        self.lpm.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> EngineConfig {
+        EngineConfig::parse(&format!(
+            r#"
+[[port]]
+name = "a"
+driver = "mem"
+[[port]]
+name = "b"
+driver = "mem"
+[[interface]]
+port = "a"
+address = "10.1.0.1/24"
+[[interface]]
+port = "b"
+address = "10.2.0.1/24"
+{extra}
+"#
+        ))
+        .unwrap()
+    }
+
+    fn ip(s: &str) -> u32 {
+        u32::from(s.parse::<Ipv4Addr>().unwrap())
+    }
+
+    #[test]
+    fn connected_local_broadcast_and_static() {
+        let fib = Fib::build(&cfg(
+            "[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"10.2.0.254\"\n[[route]]\nprefix = \"192.0.2.0/24\"\nblackhole = true\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            fib.lookup(ip("10.1.0.1")),
+            Some(NextHop::Local { iface: 0 })
+        );
+        assert_eq!(
+            fib.lookup(ip("10.1.0.9")),
+            Some(NextHop::Connected { iface: 0 })
+        );
+        assert_eq!(
+            fib.lookup(ip("10.1.0.255")),
+            Some(NextHop::Broadcast { iface: 0 })
+        );
+        assert_eq!(
+            fib.lookup(ip("8.8.8.8")),
+            Some(NextHop::Via {
+                iface: 1,
+                gw: ip("10.2.0.254")
+            })
+        );
+        assert_eq!(fib.lookup(ip("192.0.2.7")), Some(NextHop::Blackhole));
+    }
+
+    #[test]
+    fn no_default_means_miss() {
+        let fib = Fib::build(&cfg("")).unwrap();
+        assert_eq!(fib.lookup(ip("8.8.8.8")), None);
+        let mut out = [0u32; 2];
+        fib.lookup_batch(&[ip("8.8.8.8"), ip("10.2.0.5")], &mut out);
+        assert_eq!(out[0], lpm::LPM_MISS);
+        assert_eq!(fib.next_hop(out[1], 0), NextHop::Connected { iface: 1 });
+    }
+
+    #[test]
+    fn ecmp_spreads_by_hash() {
+        let fib = Fib::build(&cfg(
+            "[[route]]\nprefix = \"0.0.0.0/0\"\nvia = [\"10.2.0.254\", \"10.2.0.253\", \"10.1.0.254\"]\n",
+        ))
+        .unwrap();
+        let mut out = [0u32; 1];
+        fib.lookup_batch(&[ip("8.8.8.8")], &mut out);
+        assert!(fib.is_ecmp(out[0]));
+        let mut seen = std::collections::HashSet::new();
+        for h in 0..3000u32 {
+            seen.insert(fib.next_hop(out[0], h.wrapping_mul(0x9E37_79B9)));
+        }
+        assert_eq!(seen.len(), 3);
+        // The same hash always picks the same member.
+        assert_eq!(fib.next_hop(out[0], 12345), fib.next_hop(out[0], 12345));
+    }
+}

@@ -1,1 +1,304 @@
-//! Pipeline stages.
+//! The forwarding pipeline of one worker.
+//!
+//! A batch walks the stages together (VPP style); each stage handles the
+//! whole batch and sets a [`Disposition`] per packet:
+//! [`ethernet`] (L2, VLAN, ARP in [`arp`]) → [`ipv4_input`] (header checks)
+//! → [`ipv4_lookup`] (LPM a batch at a time, TTL, ECMP) → [`dispatch`]
+//! (drop counting, local delivery in [`local`], next-hop resolution and
+//! L2 rewrite in [`rewrite`], per-port TX batches). ICMP errors are built in
+//! [`icmp_error`] and rate-limited.
+//!
+//! [`Pipeline`] owns everything a worker touches: its pool, its queue of each
+//! port, its neighbor table, counters and scratch space. Nothing here locks
+//! or allocates after [`Pipeline::new`].
+
+mod arp;
+mod dispatch;
+mod ethernet;
+pub mod flow_hash;
+mod icmp_error;
+pub mod icmp_limit;
+pub mod iface;
+mod ipv4_input;
+mod ipv4_lookup;
+mod local;
+mod rewrite;
+
+use std::sync::Arc;
+
+use crossbeam_queue::ArrayQueue;
+
+use crate::buffer::{Batch, Packet, PacketPool, BATCH_SIZE};
+use crate::config::{parse_mac, EngineConfig};
+use crate::counters::{bump, DropReason, DropTally, WorkerCounters};
+use crate::fib::Fib;
+use crate::neighbor::{ArpTimers, NeighborEvent, NeighborTable, NeighborUpdate, PendingQueue};
+use crate::ports::{LinkInfo, Port};
+use icmp_limit::TokenBucket;
+use iface::Interfaces;
+
+/// How often timers run (ns).
+const HOUSEKEEPING_INTERVAL_NS: u64 = 10_000_000;
+/// Neighbor-table slots per worker.
+const NEIGHBOR_SLOTS: usize = 4096;
+
+/// Queues that carry learnt neighbors between workers.
+#[derive(Debug, Clone)]
+pub struct NeighborSync {
+    /// Where other workers post to us.
+    pub inbox: Arc<ArrayQueue<NeighborUpdate>>,
+    /// The other workers' inboxes.
+    pub peers: Vec<Arc<ArrayQueue<NeighborUpdate>>>,
+}
+
+impl NeighborSync {
+    /// One connected set of queues per worker.
+    pub fn mesh(workers: usize, depth: usize) -> Vec<NeighborSync> {
+        let inboxes: Vec<_> = (0..workers)
+            .map(|_| Arc::new(ArrayQueue::new(depth)))
+            .collect();
+        (0..workers)
+            .map(|w| NeighborSync {
+                inbox: inboxes[w].clone(),
+                peers: inboxes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != w)
+                    .map(|(_, q)| q.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// One worker's forwarding state.
+pub struct Pipeline {
+    pool: PacketPool,
+    ports: Vec<Box<dyn Port>>,
+    links: Vec<LinkInfo>,
+    ifaces: Interfaces,
+    fib: Arc<Fib>,
+    neigh: NeighborTable,
+    pending: PendingQueue,
+    sync: NeighborSync,
+    icmp_limit: TokenBucket,
+    tx: Vec<Batch>,
+    counters: Arc<WorkerCounters>,
+    tally: DropTally,
+    /// Per-batch scratch: destination addresses and LPM results.
+    dst: Box<[u32; BATCH_SIZE]>,
+    nh: Box<[u32; BATCH_SIZE]>,
+    last_housekeeping: u64,
+    /// IPv4 identification of packets we originate.
+    ip_ident: u16,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("ports", &self.ports.len())
+            .field("ifaces", &self.ifaces.len())
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Builds a worker's pipeline over its opened port queues.
+    pub fn new(
+        cfg: &EngineConfig,
+        fib: Arc<Fib>,
+        ports: Vec<Box<dyn Port>>,
+        pool: PacketPool,
+        sync: NeighborSync,
+        counters: Arc<WorkerCounters>,
+    ) -> Self {
+        let links: Vec<LinkInfo> = ports.iter().map(|p| p.link()).collect();
+        let ifaces = Interfaces::build(cfg, &links);
+        let mut neigh = NeighborTable::new(NEIGHBOR_SLOTS, ArpTimers::from_config(&cfg.arp));
+        for n in &cfg.neighbors {
+            let port = cfg.port_index(&n.port).expect("validated") as u16;
+            let ip: std::net::Ipv4Addr = n.address.parse().expect("validated");
+            let mac = parse_mac(&n.mac).expect("validated");
+            if let Some(i) = ifaces.lookup(port, n.vlan.unwrap_or(0)) {
+                neigh.add_permanent(i, u32::from(ip), mac);
+            }
+        }
+        Pipeline {
+            tx: (0..ports.len()).map(|_| Batch::new()).collect(),
+            pool,
+            links,
+            ifaces,
+            fib,
+            neigh,
+            pending: PendingQueue::new(cfg.arp.queue_len),
+            sync,
+            icmp_limit: TokenBucket::new(cfg.icmp.errors_per_sec, cfg.icmp.burst),
+            counters,
+            tally: DropTally::default(),
+            dst: Box::new([0; BATCH_SIZE]),
+            nh: Box::new([0; BATCH_SIZE]),
+            last_housekeeping: 0,
+            ip_ident: 1,
+            ports,
+        }
+    }
+
+    /// Polls every port once: receive a burst, run it through the stages,
+    /// transmit. Returns the packets received. `rx` is the worker's reusable
+    /// batch; `now` is the engine clock in nanoseconds.
+    pub fn poll(&mut self, rx: &mut Batch, now: u64) -> usize {
+        let mut total = 0;
+        for port in 0..self.ports.len() {
+            let n = self.ports[port].rx_burst(&mut self.pool, rx);
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            let mut bytes = 0u64;
+            for p in rx.packets_mut() {
+                p.meta_mut().rx_port = port as u16;
+                bytes += p.len() as u64;
+            }
+            let pc = &self.counters.ports[port];
+            bump(&pc.rx_packets, n as u64);
+            bump(&pc.rx_bytes, bytes);
+            self.process(rx, now);
+        }
+        self.flush_tx();
+        self.drain_neighbor_updates(now);
+        if now.wrapping_sub(self.last_housekeeping) >= HOUSEKEEPING_INTERVAL_NS {
+            self.housekeeping(now);
+        }
+        self.tally.publish(&self.counters);
+        total
+    }
+
+    /// Runs one received batch through every stage and hands each packet on.
+    pub fn process(&mut self, batch: &mut Batch, now: u64) {
+        self.ethernet_input(batch, now);
+        self.ipv4_input(batch);
+        self.ipv4_lookup(batch, now);
+        self.dispatch(batch, now);
+    }
+
+    /// Sends whatever the TX batches hold.
+    pub fn flush_tx(&mut self) {
+        for port in 0..self.tx.len() {
+            self.flush_port(port);
+        }
+    }
+
+    fn flush_port(&mut self, port: usize) {
+        let batch = &mut self.tx[port];
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        // Ports send in order, so the first `sent` packets are the ones that left.
+        let mut bytes = [0u16; BATCH_SIZE];
+        for (b, p) in bytes.iter_mut().zip(batch.packets()) {
+            *b = p.len() as u16;
+        }
+        let sent = self.ports[port].tx_burst(batch);
+        let pc = &self.counters.ports[port];
+        bump(&pc.tx_packets, sent as u64);
+        bump(
+            &pc.tx_bytes,
+            bytes[..sent.min(n)].iter().map(|b| *b as u64).sum(),
+        );
+        if sent < n {
+            bump(&pc.tx_errors, (n - sent) as u64);
+            for _ in sent..n {
+                self.tally.add(DropReason::TxFull);
+            }
+        }
+    }
+
+    /// Queues a finished frame for transmission on `port`.
+    #[inline]
+    fn enqueue_tx(&mut self, port: u16, p: Packet) {
+        let port = port as usize;
+        if let Err(p) = self.tx[port].push(p) {
+            self.flush_port(port);
+            // The batch is empty now; this cannot fail.
+            let _ = self.tx[port].push(p);
+        }
+    }
+
+    #[inline]
+    fn drop_packet(&mut self, _p: Packet, r: DropReason) {
+        self.tally.add(r);
+    }
+
+    fn drain_neighbor_updates(&mut self, now: u64) {
+        while let Some(u) = self.sync.inbox.pop() {
+            if let Some(slot) = self.neigh.learn(u.iface, u.ip, u.mac, now, false) {
+                self.release_pending(slot, now);
+            }
+        }
+    }
+
+    /// Timers: ARP retries and expiry.
+    pub fn housekeeping(&mut self, now: u64) {
+        self.last_housekeeping = now;
+        let mut events = [None; 32];
+        let mut n = 0;
+        let mut more = false;
+        self.neigh.tick(now, |e| {
+            if n < events.len() {
+                events[n] = Some(e);
+                n += 1;
+            } else {
+                more = true;
+            }
+        });
+        for e in events.iter().take(n).flatten() {
+            match *e {
+                NeighborEvent::Request { iface, ip, .. } => self.send_arp_request(iface, ip),
+                NeighborEvent::Failed { slot } => self.fail_pending(slot, now),
+            }
+        }
+        if more {
+            // Come back soon for the events that did not fit.
+            self.last_housekeeping = now.saturating_sub(HOUSEKEEPING_INTERVAL_NS);
+        }
+        self.flush_tx();
+    }
+
+    /// True when every port's input has ended and nothing is held.
+    pub fn inputs_exhausted(&self) -> bool {
+        !self.ports.is_empty() && self.ports.iter().all(|p| p.rx_exhausted())
+    }
+
+    /// Packets waiting for ARP.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Flushes buffered port output (files).
+    pub fn flush_ports(&mut self) {
+        self.flush_tx();
+        for p in &mut self.ports {
+            p.flush();
+        }
+    }
+
+    /// The worker's port queues (for driver statistics).
+    pub fn ports(&self) -> &[Box<dyn Port>] {
+        &self.ports
+    }
+
+    /// Link state of the ports as seen at start.
+    pub fn links(&self) -> &[LinkInfo] {
+        &self.links
+    }
+
+    /// The next IPv4 identification for a packet we originate.
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,44 @@
+//! Stage 1: Ethernet and 802.1Q. Finds the L3 header and the interface a
+//! frame belongs to, hands ARP to [`super::arp`], passes IPv4 on.
+
+use super::Pipeline;
+use crate::buffer::{Batch, Disposition};
+use crate::counters::DropReason;
+use crate::wire::ethernet::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+
+impl Pipeline {
+    pub(super) fn ethernet_input(&mut self, batch: &mut Batch, now: u64) {
+        for p in batch.packets_mut() {
+            let port = p.meta().rx_port;
+            let l2 = match ethernet::parse_l2(p.data()) {
+                Ok(l2) => l2,
+                Err(_) => {
+                    p.meta_mut().disposition = Disposition::Drop(DropReason::EthTruncated);
+                    continue;
+                }
+            };
+            let dst: [u8; 6] = p.data()[..6]
+                .try_into()
+                .expect("parse_l2 checked the length");
+            if dst != self.ifaces.port_mac(port) && !ethernet::is_broadcast(&dst) {
+                p.meta_mut().disposition = Disposition::Drop(DropReason::EthNotForUs);
+                continue;
+            }
+            let vlan = l2.vlan.unwrap_or(0);
+            let Some(iface) = self.ifaces.lookup(port, vlan) else {
+                p.meta_mut().disposition = Disposition::Drop(DropReason::VlanUnknown);
+                continue;
+            };
+            let m = p.meta_mut();
+            m.l3_offset = l2.l3_offset as u16;
+            m.vlan = vlan;
+            m.rx_iface = iface;
+            match l2.ethertype {
+                ETHERTYPE_IPV4 if !ethernet::is_broadcast(&dst) => {}
+                ETHERTYPE_IPV4 => m.disposition = Disposition::Drop(DropReason::NotForwardable),
+                ETHERTYPE_ARP => self.arp_input(p, now),
+                _ => m.disposition = Disposition::Drop(DropReason::EthUnsupportedType),
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Stage 3: route lookup a batch at a time (one LPM pass over every
+//! destination), then per packet: local / drop / forward, ECMP choice by flow
+//! hash, TTL check and decrement, egress MTU.
+
+use super::flow_hash;
+use super::Pipeline;
+use crate::buffer::{Batch, Disposition, Packet};
+use crate::counters::DropReason;
+use crate::fib::lpm::LPM_MISS;
+use crate::fib::NextHop;
+use crate::wire::icmpv4;
+use crate::wire::ipv4::{Ipv4Packet, PROTO_TCP, PROTO_UDP};
+
+/// Flow hash of an IPv4 packet (ports for TCP/UDP first fragments).
+pub(super) fn packet_flow_hash(ip: &Ipv4Packet<&[u8]>) -> u32 {
+    let (mut sport, mut dport) = (0, 0);
+    let payload = ip.payload();
+    if (ip.protocol() == PROTO_TCP || ip.protocol() == PROTO_UDP)
+        && ip.frag_offset() == 0
+        && payload.len() >= 4
+    {
+        sport = u16::from_be_bytes([payload[0], payload[1]]);
+        dport = u16::from_be_bytes([payload[2], payload[3]]);
+    }
+    flow_hash::symmetric(
+        u32::from(ip.src_addr()),
+        u32::from(ip.dst_addr()),
+        ip.protocol(),
+        sport,
+        dport,
+    )
+}
+
+impl Pipeline {
+    pub(super) fn ipv4_lookup(&mut self, batch: &mut Batch, now: u64) {
+        let mut k = 0;
+        for p in batch.packets() {
+            if p.meta().disposition == Disposition::Continue {
+                let l3 = p.meta().l3_offset as usize;
+                let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
+                self.dst[k] = u32::from(ip.dst_addr());
+                k += 1;
+            }
+        }
+        if k == 0 {
+            return;
+        }
+        let fib = self.fib.clone();
+        fib.lookup_batch(&self.dst[..k], &mut self.nh[..k]);
+        let mut j = 0;
+        for p in batch.packets_mut() {
+            if p.meta().disposition != Disposition::Continue {
+                continue;
+            }
+            let idx = self.nh[j];
+            j += 1;
+            if idx == LPM_MISS {
+                self.icmp_error(
+                    p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_NET_UNREACHABLE,
+                    0,
+                    now,
+                );
+                p.meta_mut().disposition = Disposition::Drop(DropReason::NoRoute);
+                continue;
+            }
+            let l3 = p.meta().l3_offset as usize;
+            let hash = if fib.is_ecmp(idx) {
+                packet_flow_hash(&Ipv4Packet::new_unchecked(&p.data()[l3..]))
+            } else {
+                0
+            };
+            let (iface, next_hop) = match fib.next_hop(idx, hash) {
+                NextHop::Local { .. } => {
+                    p.meta_mut().disposition = Disposition::Local;
+                    continue;
+                }
+                NextHop::Broadcast { .. } => {
+                    p.meta_mut().disposition = Disposition::Drop(DropReason::NotForwardable);
+                    continue;
+                }
+                NextHop::Blackhole | NextHop::Ecmp { .. } => {
+                    p.meta_mut().disposition = Disposition::Drop(DropReason::Blackhole);
+                    continue;
+                }
+                NextHop::Connected { iface } => (iface, self.dst[j - 1]),
+                NextHop::Via { iface, gw } => (iface, gw),
+            };
+            if let Err(r) = self.forward_checks(p, iface, now) {
+                p.meta_mut().disposition = Disposition::Drop(r);
+                continue;
+            }
+            let m = p.meta_mut();
+            m.tx_iface = iface;
+            m.next_hop = next_hop;
+        }
+    }
+
+    /// TTL and MTU for a packet leaving through `iface`; decrements the TTL.
+    fn forward_checks(&mut self, p: &mut Packet, iface: u16, now: u64) -> Result<(), DropReason> {
+        let l3 = p.meta().l3_offset as usize;
+        let (ttl, total, df) = {
+            let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
+            (ip.ttl(), ip.total_len(), ip.dont_frag())
+        };
+        if ttl <= 1 {
+            self.icmp_error(
+                p,
+                icmpv4::TYPE_TIME_EXCEEDED,
+                icmpv4::CODE_TTL_EXCEEDED,
+                0,
+                now,
+            );
+            return Err(DropReason::TtlExpired);
+        }
+        let mtu = self.ifaces.get(iface).mtu;
+        if total > mtu {
+            if df {
+                self.icmp_error(
+                    p,
+                    icmpv4::TYPE_DEST_UNREACHABLE,
+                    icmpv4::CODE_FRAG_NEEDED,
+                    mtu,
+                    now,
+                );
+            }
+            return Err(DropReason::MtuExceeded);
+        }
+        Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]).decrement_ttl();
+        Ok(())
+    }
+}

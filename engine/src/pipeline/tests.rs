@@ -1,0 +1,451 @@
+//! Pipeline tests over an in-memory port: frames in, frames out, on a fake clock.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::*;
+use crate::wire::checksum;
+
+const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+const HOST1: [u8; 6] = [2, 0, 0, 0, 1, 1];
+const HOST2: [u8; 6] = [2, 0, 0, 0, 2, 2];
+
+type Wire = Rc<RefCell<VecDeque<Vec<u8>>>>;
+
+/// A port whose RX and TX are queues the test holds.
+struct VecPort {
+    name: String,
+    mac: [u8; 6],
+    rx: Wire,
+    tx: Wire,
+}
+
+impl Port for VecPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
+        let mut n = 0;
+        while batch.space() > 0 {
+            let Some(f) = self.rx.borrow_mut().pop_front() else {
+                break;
+            };
+            let p = pool.alloc_from(&f).expect("pool");
+            let _ = batch.push(p);
+            n += 1;
+        }
+        n
+    }
+    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+        let n = batch.len();
+        for p in batch.drain() {
+            self.tx.borrow_mut().push_back(p.data().to_vec());
+        }
+        n
+    }
+    fn link(&self) -> LinkInfo {
+        LinkInfo {
+            up: true,
+            mtu: 1500,
+            mac: self.mac,
+            speed_mbps: None,
+        }
+    }
+}
+
+struct Rig {
+    p: Pipeline,
+    rx: Batch,
+    a_in: Wire,
+    a_out: Wire,
+    b_in: Wire,
+    b_out: Wire,
+    counters: Arc<WorkerCounters>,
+}
+
+const CFG: &str = r#"
+[[port]]
+name = "a"
+driver = "mem"
+[[port]]
+name = "b"
+driver = "mem"
+[[interface]]
+port = "a"
+address = "10.1.0.1/24"
+[[interface]]
+port = "b"
+address = "10.2.0.1/24"
+[[interface]]
+port = "b"
+vlan = 100
+address = "10.3.0.1/24"
+[[route]]
+prefix = "198.51.100.0/24"
+via = "10.2.0.254"
+[icmp]
+errors_per_sec = 1000
+burst = 100
+"#;
+
+fn rig(extra: &str) -> Rig {
+    let cfg = EngineConfig::parse(&format!("{CFG}{extra}")).unwrap();
+    let fib = Arc::new(Fib::build(&cfg).unwrap());
+    let wires: Vec<Wire> = (0..4)
+        .map(|_| Rc::new(RefCell::new(VecDeque::new())))
+        .collect();
+    let ports: Vec<Box<dyn Port>> = vec![
+        Box::new(VecPort {
+            name: "a".into(),
+            mac: MAC_A,
+            rx: wires[0].clone(),
+            tx: wires[1].clone(),
+        }),
+        Box::new(VecPort {
+            name: "b".into(),
+            mac: MAC_B,
+            rx: wires[2].clone(),
+            tx: wires[3].clone(),
+        }),
+    ];
+    let counters = Arc::new(WorkerCounters::new(2));
+    let sync = NeighborSync::mesh(1, 16).pop().unwrap();
+    Rig {
+        p: Pipeline::new(
+            &cfg,
+            fib,
+            ports,
+            PacketPool::new(1024),
+            sync,
+            counters.clone(),
+        ),
+        rx: Batch::new(),
+        a_in: wires[0].clone(),
+        a_out: wires[1].clone(),
+        b_in: wires[2].clone(),
+        b_out: wires[3].clone(),
+        counters,
+    }
+}
+
+impl Rig {
+    fn run(&mut self, now: u64) {
+        self.p.poll(&mut self.rx, now);
+    }
+    fn drops(&self, r: DropReason) -> u64 {
+        self.counters.drop_count(r)
+    }
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+/// An Ethernet + IPv4 + UDP frame.
+fn udp_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: &str,
+    dst: &str,
+    ttl: u8,
+    payload: usize,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = 20 + 8 + payload;
+    let mut iph = [0u8; 20];
+    iph[0] = 0x45;
+    iph[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    iph[8] = ttl;
+    iph[9] = 17;
+    iph[12..16].copy_from_slice(&ip(src).octets());
+    iph[16..20].copy_from_slice(&ip(dst).octets());
+    let c = checksum::checksum(&iph);
+    iph[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&iph);
+    f.extend_from_slice(&[0x30, 0x39, 0x00, 0x09]);
+    f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend(std::iter::repeat_n(0xab, payload));
+    f
+}
+
+fn icmp_echo(dst_mac: [u8; 6], src_mac: [u8; 6], src: &str, dst: &str, ttl: u8) -> Vec<u8> {
+    let mut f = udp_frame(dst_mac, src_mac, src, dst, ttl, 8);
+    f[14 + 9] = 1;
+    f[24..26].fill(0);
+    let c = checksum::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    let icmp = &mut f[34..];
+    icmp.copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8]);
+    let c = checksum::checksum(icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn arp_frame(
+    op: u16,
+    dst_mac: [u8; 6],
+    sha: [u8; 6],
+    spa: &str,
+    tha: [u8; 6],
+    tpa: &str,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4]);
+    f.extend_from_slice(&op.to_be_bytes());
+    f.extend_from_slice(&sha);
+    f.extend_from_slice(&ip(spa).octets());
+    f.extend_from_slice(&tha);
+    f.extend_from_slice(&ip(tpa).octets());
+    f.resize(60, 0);
+    f
+}
+
+fn pop(w: &Wire) -> Vec<u8> {
+    w.borrow_mut().pop_front().expect("a frame was sent")
+}
+
+#[test]
+fn answers_arp_for_own_address() {
+    let mut r = rig("");
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1, [0xff; 6], HOST1, "10.1.0.2", [0; 6], "10.1.0.1",
+    ));
+    r.run(1);
+    let f = pop(&r.a_out);
+    assert_eq!(&f[0..6], &HOST1);
+    assert_eq!(&f[6..12], &MAC_A);
+    assert_eq!(&f[20..22], &[0, 2]); // reply
+    assert_eq!(&f[22..28], &MAC_A);
+    assert_eq!(&f[28..32], &[10, 1, 0, 1]);
+    assert_eq!(&f[32..38], &HOST1);
+    assert_eq!(&f[38..42], &[10, 1, 0, 2]);
+    // Not for us: not answered, counted.
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1,
+        [0xff; 6],
+        HOST1,
+        "10.1.0.2",
+        [0; 6],
+        "10.1.0.77",
+    ));
+    r.run(2);
+    assert!(r.a_out.borrow().is_empty());
+    assert_eq!(r.drops(DropReason::ArpNotForUs), 1);
+}
+
+#[test]
+fn forwards_after_arp_resolution_with_ttl_decremented() {
+    let mut r = rig("");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 64, 100));
+    r.run(1);
+    // The packet waits; an ARP request goes out of b.
+    let req = pop(&r.b_out);
+    assert_eq!(&req[0..6], &[0xff; 6]);
+    assert_eq!(&req[12..14], &[0x08, 0x06]);
+    assert_eq!(&req[38..42], &[10, 2, 0, 2]);
+    assert_eq!(r.p.pending_len(), 1);
+    // The reply releases it.
+    r.b_in
+        .borrow_mut()
+        .push_back(arp_frame(2, MAC_B, HOST2, "10.2.0.2", MAC_B, "10.2.0.1"));
+    r.run(2);
+    let f = pop(&r.b_out);
+    assert_eq!(&f[0..6], &HOST2);
+    assert_eq!(&f[6..12], &MAC_B);
+    assert_eq!(f[14 + 8], 63);
+    assert_eq!(
+        checksum::checksum(&f[14..34]),
+        0,
+        "header checksum still valid"
+    );
+    assert_eq!(f.len(), 14 + 128);
+    // Later packets go straight through.
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 9, 10));
+    r.run(3);
+    let f = pop(&r.b_out);
+    assert_eq!(f[14 + 8], 8);
+    assert_eq!(
+        r.counters.ports[1]
+            .tx_packets
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+#[test]
+fn vlan_egress_gets_tagged() {
+    let mut r = rig("[[neighbor]]\nport = \"b\"\nvlan = 100\naddress = \"10.3.0.9\"\nmac = \"02:00:00:00:03:09\"\n");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.3.0.9", 64, 10));
+    r.run(1);
+    let f = pop(&r.b_out);
+    assert_eq!(&f[12..14], &[0x81, 0x00]);
+    assert_eq!(u16::from_be_bytes([f[14], f[15]]) & 0xfff, 100);
+    assert_eq!(&f[16..18], &[0x08, 0x00]);
+    assert_eq!(f[18 + 8], 63);
+    // And a tagged frame in on an untagged-only port is refused.
+    let mut tagged = udp_frame(MAC_A, HOST1, "10.1.0.2", "10.3.0.9", 64, 10);
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+    r.a_in.borrow_mut().push_back(tagged);
+    r.run(2);
+    assert_eq!(r.drops(DropReason::VlanUnknown), 1);
+}
+
+#[test]
+fn ttl_expiry_sends_time_exceeded() {
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 1, 10));
+    r.run(1);
+    assert_eq!(r.drops(DropReason::TtlExpired), 1);
+    let f = pop(&r.a_out);
+    assert_eq!(&f[0..6], &HOST1);
+    assert_eq!(f[14 + 9], 1, "ICMP");
+    assert_eq!(
+        &f[14 + 12..14 + 16],
+        &[10, 1, 0, 1],
+        "from the ingress interface"
+    );
+    assert_eq!(&f[14 + 16..14 + 20], &[10, 1, 0, 2]);
+    assert_eq!(f[34], 11, "time exceeded");
+    assert_eq!(checksum::checksum(&f[34..]), 0, "ICMP checksum valid");
+    assert_eq!(checksum::checksum(&f[14..34]), 0);
+    // The quoted header is the original one.
+    assert_eq!(&f[42 + 12..42 + 20], &[10, 1, 0, 2, 10, 2, 0, 2]);
+}
+
+#[test]
+fn no_route_sends_net_unreachable_and_counts() {
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "8.8.8.8", 64, 10));
+    r.run(1);
+    assert_eq!(r.drops(DropReason::NoRoute), 1);
+    let f = pop(&r.a_out);
+    assert_eq!((f[34], f[35]), (3, 0));
+}
+
+#[test]
+fn ping_to_own_address_is_answered() {
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    // Also the address of the other interface, reached through this one.
+    for dst in ["10.1.0.1", "10.2.0.1"] {
+        r.a_in
+            .borrow_mut()
+            .push_back(icmp_echo(MAC_A, HOST1, "10.1.0.2", dst, 64));
+        r.run(1);
+        let f = pop(&r.a_out);
+        assert_eq!(&f[0..6], &HOST1);
+        assert_eq!(&f[14 + 12..14 + 16], &ip(dst).octets());
+        assert_eq!(&f[14 + 16..14 + 20], &[10, 1, 0, 2]);
+        assert_eq!(f[34], 0, "echo reply");
+        assert_eq!(checksum::checksum(&f[34..]), 0);
+        assert_eq!(checksum::checksum(&f[14..34]), 0);
+        assert_eq!(&f[38..42], &[0x12, 0x34, 0, 1]);
+    }
+}
+
+#[test]
+fn malformed_frames_are_counted_by_reason() {
+    let mut r = rig("");
+    let good = udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 64, 10);
+    let mut cases: Vec<(Vec<u8>, DropReason)> = Vec::new();
+    cases.push((good[..10].to_vec(), DropReason::EthTruncated));
+    cases.push((good[..24].to_vec(), DropReason::Ipv4Truncated));
+    let mut f = good.clone();
+    f[24] ^= 0xff;
+    cases.push((f, DropReason::Ipv4BadChecksum));
+    let mut f = good.clone();
+    f[14] = 0x44;
+    cases.push((f, DropReason::Ipv4BadIhl));
+    let mut f = good.clone();
+    f[14] = 0x4f;
+    cases.push((f, DropReason::Ipv4BadIhl));
+    let mut f = good.clone();
+    f[14] = 0x65;
+    cases.push((f, DropReason::Ipv4BadVersion));
+    let mut f = good.clone();
+    f[16..18].copy_from_slice(&2000u16.to_be_bytes());
+    cases.push((f, DropReason::Ipv4BadLength));
+    let mut f = good.clone();
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    cases.push((f, DropReason::EthUnsupportedType));
+    let mut f = good.clone();
+    f[0..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
+    cases.push((f, DropReason::EthNotForUs));
+    for (f, reason) in cases {
+        let before = r.drops(reason);
+        r.a_in.borrow_mut().push_back(f);
+        r.run(1);
+        assert_eq!(r.drops(reason), before + 1, "{reason:?}");
+    }
+}
+
+#[test]
+fn arp_failure_drops_held_packets_and_says_host_unreachable() {
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.77", 64, 10));
+    r.run(1);
+    assert_eq!(r.p.pending_len(), 1);
+    let ms = 1_000_000;
+    for t in 1..=12 {
+        r.run(t * 100 * ms);
+    }
+    assert_eq!(r.p.pending_len(), 0);
+    assert_eq!(r.drops(DropReason::ArpUnresolved), 1);
+    let reqs = r
+        .b_out
+        .borrow()
+        .iter()
+        .filter(|f| f[12..14] == [8, 6])
+        .count();
+    assert_eq!(reqs, 3, "default retries");
+    let f = pop(&r.a_out);
+    assert_eq!((f[34], f[35]), (3, 1));
+}
+
+#[test]
+fn ecmp_keeps_a_flow_on_one_next_hop() {
+    let extra = "[[route]]\nprefix = \"203.0.113.0/24\"\nvia = [\"10.2.0.10\", \"10.2.0.11\"]\n\
+        [[neighbor]]\nport = \"b\"\naddress = \"10.2.0.10\"\nmac = \"02:00:00:00:00:10\"\n\
+        [[neighbor]]\nport = \"b\"\naddress = \"10.2.0.11\"\nmac = \"02:00:00:00:00:11\"\n";
+    let mut r = rig(extra);
+    let mut per_dst = std::collections::HashMap::new();
+    for i in 0..64 {
+        let dst = format!("203.0.113.{}", i + 1);
+        for _ in 0..3 {
+            r.a_in
+                .borrow_mut()
+                .push_back(udp_frame(MAC_A, HOST1, "10.1.0.2", &dst, 64, 10));
+        }
+        r.run(1);
+        let macs: std::collections::HashSet<u8> = (0..3).map(|_| pop(&r.b_out)[5]).collect();
+        assert_eq!(macs.len(), 1, "one flow, one next hop");
+        per_dst.insert(dst, *macs.iter().next().unwrap());
+    }
+    let used: std::collections::HashSet<_> = per_dst.values().collect();
+    assert_eq!(used.len(), 2, "both next hops carry flows");
+}
