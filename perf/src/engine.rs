@@ -83,29 +83,27 @@ pub struct EngineProcess {
 }
 
 impl EngineProcess {
-    /// Starts `engine --config CONFIG --stats-json STATS [extra...]`, inside
-    /// `netns` when given (`ip netns exec` execs, so the pid is the engine's).
+    /// Starts `engine --config CONFIG --stats-json STATS` at nice value
+    /// `nice`, inside `netns` when given.
     pub fn spawn(
         engine: &Path,
         config: &Path,
         stats: &Path,
         netns: Option<&str>,
-        extra: &[&str],
+        nice: i32,
         log: &Path,
     ) -> anyhow::Result<EngineProcess> {
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(engine);
-                c
-            }
-            None => Command::new(engine),
-        };
+        // `nice` and `ip netns exec` both exec, so the pid stays the engine's.
+        let mut cmd = Command::new("nice");
+        cmd.arg("-n").arg(nice.to_string());
+        if let Some(ns) = netns {
+            cmd.args(["ip", "netns", "exec", ns]);
+        }
+        cmd.arg(engine);
         cmd.arg("--config")
             .arg(config)
             .arg("--stats-json")
-            .arg(stats)
-            .args(extra);
+            .arg(stats);
         let logfile = std::fs::File::create(log)?;
         cmd.stdin(Stdio::null())
             .stdout(logfile.try_clone()?)

@@ -58,6 +58,8 @@ pub struct GenConfig {
     pub dst_base: Ipv4Addr,
     /// Core to pin the thread to.
     pub core: Option<usize>,
+    /// Nice value of the thread.
+    pub nice: i32,
 }
 
 /// A running generator; stopped and joined on drop.
@@ -173,6 +175,19 @@ impl TxRing {
         if let Some(core) = cfg.core {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                 bail!("cannot pin generator to core {core}");
+            }
+        }
+        if cfg.nice != 0 {
+            // SAFETY: gettid has no preconditions; setpriority on our own thread id.
+            let rc = unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, cfg.nice)
+            };
+            if rc != 0 {
+                bail!(
+                    "setpriority({}): {}",
+                    cfg.nice,
+                    std::io::Error::last_os_error()
+                );
             }
         }
         let cname = std::ffi::CString::new(cfg.iface.as_str())?;
@@ -409,6 +424,7 @@ mod tests {
             src_base: Ipv4Addr::new(10, 1, 0, 10),
             dst_base: Ipv4Addr::new(10, 3, 0, 0),
             core: None,
+            nice: 0,
         }
     }
 

@@ -37,6 +37,10 @@ struct Args {
     /// Core of the router (engine worker); default: the other core.
     #[arg(long)]
     router_core: Option<usize>,
+    /// Nice value for the generator thread and the engine (e.g. -10 on a
+    /// machine shared with other work).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    nice: i32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 0
             }),
+        nice: args.nice,
         workdir: workdir.path().to_path_buf(),
     };
     let result = match args.scenario.as_str() {

@@ -144,8 +144,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     }
     report.notes.push(format!(
         "{FLOWS} UDP flows, {FRAME_LEN} B frames; delivered = rx_packets of the sink's veth over the window; \
-         generator on core {}, router (engine worker) on core {}",
-        opts.gen_core, opts.router_core
+         generator on core {}, router (engine worker) on core {}; generator thread and engine at nice {}",
+        opts.gen_core, opts.router_core, opts.nice
     ));
     report.notes.push(
         "CPU is charged per thread (no IRQ_TIME_ACCOUNTING here, so softirq work is charged to the thread it \
@@ -170,6 +170,7 @@ fn gen_config(opts: &Options, from: &End, to_mac: [u8; 6]) -> GenConfig {
         src_base: GEN_SRC,
         dst_base: GEN_DST,
         core: Some(opts.gen_core),
+        nice: opts.nice,
     }
 }
 
@@ -462,7 +463,7 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
         &config,
         &stats_path,
         Some(&r0.netns),
-        &[],
+        opts.nice,
         &dir.join("fwd-veth-engine.log"),
     )?;
     sleep_checked(std::time::Duration::from_millis(500))?;

@@ -18,6 +18,9 @@ pub struct Options {
     /// Core for the generator; the router (engine worker) gets the other.
     pub gen_core: usize,
     pub router_core: usize,
+    /// Nice value of the generator thread and the engine (negative = they
+    /// win the CPU over other load on a shared machine).
+    pub nice: i32,
     /// Scratch directory for configs, logs and stats files.
     pub workdir: PathBuf,
 }
