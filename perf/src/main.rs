@@ -37,7 +37,8 @@ struct Args {
     /// Core of the router (engine worker); default: the other core.
     #[arg(long)]
     router_core: Option<usize>,
-    /// Nice value for the generator thread and the engine (e.g. -10 on a
+    /// Nice value for the generator thread and the engine, and of this
+    /// process's scheduler autogroup while the scenario runs (e.g. -10 on a
     /// machine shared with other work).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     nice: i32,
@@ -66,11 +67,13 @@ fn main() -> anyhow::Result<()> {
         nice: args.nice,
         workdir: workdir.path().to_path_buf(),
     };
+    let autogroup = sysstat::AutogroupNice::set(args.nice);
     let result = match args.scenario.as_str() {
         "fwd-mem" => scenarios::fwd_mem::run(&opts),
         "fwd-veth" => scenarios::fwd_veth::run(&opts),
         other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth)"),
     };
+    drop(autogroup);
     let left = netns::leftover_namespaces();
     if !left.is_empty() {
         eprintln!("warning: namespaces left behind: {left:?}");

@@ -142,6 +142,41 @@ pub fn ksoftirqd_ns(core: Option<usize>) -> u64 {
         .sum()
 }
 
+/// Sets the nice value of this process's scheduler autogroup (with
+/// `kernel.sched_autogroup_enabled`, sessions share the CPU as groups, so a
+/// thread's own nice only matters inside its group). Restores the old value
+/// on drop. Children spawned meanwhile (the engine) share the group.
+#[derive(Debug)]
+pub struct AutogroupNice {
+    old: Option<i32>,
+}
+
+impl AutogroupNice {
+    pub fn set(nice: i32) -> AutogroupNice {
+        let path = "/proc/self/autogroup";
+        // "/autogroup-10 nice 0"
+        let old = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.split_whitespace().last()?.parse::<i32>().ok());
+        if old.is_some() && nice != 0 {
+            if let Err(e) = std::fs::write(path, nice.to_string()) {
+                eprintln!("warning: cannot set autogroup nice {nice}: {e}");
+                return AutogroupNice { old: None };
+            }
+            return AutogroupNice { old };
+        }
+        AutogroupNice { old: None }
+    }
+}
+
+impl Drop for AutogroupNice {
+    fn drop(&mut self) {
+        if let Some(old) = self.old {
+            let _ = std::fs::write("/proc/self/autogroup", old.to_string());
+        }
+    }
+}
+
 /// Receive/transmit counters of one interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IfCounters {

@@ -144,7 +144,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     }
     report.notes.push(format!(
         "{FLOWS} UDP flows, {FRAME_LEN} B frames; delivered = rx_packets of the sink's veth over the window; \
-         generator on core {}, router (engine worker) on core {}; generator thread and engine at nice {}",
+         generator on core {}, router (engine worker) on core {}; generator thread, engine and the harness's scheduler autogroup at nice {}",
         opts.gen_core, opts.router_core, opts.nice
     ));
     report.notes.push(
@@ -528,13 +528,14 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
     });
     row.notes.push(format!(
         "engine process CPU over the window: {:.0}% of one core (busy poll); generator thread got {:.0}% of core {} \
-         (waiting for ring slots {:.0}%); core busy: gen core {:.0}%, engine core {:.0}%",
+         (waiting for ring slots {:.0}%); core busy: gen core {:.0}%, engine core {:.0}%; ksoftirqd {:.0} ms",
         w.engine_ns.unwrap_or(0) as f64 / 1e9 / w.secs * 100.0,
         w.gen_ns as f64 / 1e7 / w.secs,
         opts.gen_core,
         w.gen_wait_pct(),
         w.core_busy_pct(opts.gen_core),
-        w.core_busy_pct(opts.router_core)
+        w.core_busy_pct(opts.router_core),
+        w.ksoftirqd_ns as f64 / 1e6
     ));
     match stats {
         Ok(st) => {
