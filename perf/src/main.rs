@@ -42,6 +42,11 @@ struct Args {
     /// machine shared with other work).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     nice: i32,
+    /// fwd-veth: add a linux-kernel-rps row (RPS moves R's forwarding to the
+    /// router core; on a shared machine that core's softirq competes with
+    /// other load, so the row is noisy).
+    #[arg(long)]
+    rps: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +70,7 @@ fn main() -> anyhow::Result<()> {
                 0
             }),
         nice: args.nice,
+        rps: args.rps,
         workdir: workdir.path().to_path_buf(),
     };
     let autogroup = sysstat::AutogroupNice::set(args.nice);

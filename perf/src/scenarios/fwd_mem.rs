@@ -179,6 +179,7 @@ mod tests {
             gen_core: 0,
             router_core: 1,
             nice: 0,
+            rps: false,
             workdir: std::env::temp_dir(),
         };
         let text = engine_config(&opts, 64, 1000);

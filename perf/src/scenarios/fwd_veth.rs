@@ -99,7 +99,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
 
     // 2. The kernel forwarding in R: defaults (forwarding in the sender's
     // softirq), then with RPS steering R's receive work to the router core.
-    for rps in [false, true] {
+    let variants: &[bool] = if opts.rps { &[false, true] } else { &[false] };
+    for &rps in variants {
         let name = if rps {
             "linux-kernel-rps"
         } else {

@@ -21,6 +21,9 @@ pub struct Options {
     /// Nice value of the generator thread and the engine (negative = they
     /// win the CPU over other load on a shared machine).
     pub nice: i32,
+    /// fwd-veth: also run the kernel with RPS steering R's receive work to
+    /// the router core.
+    pub rps: bool,
     /// Scratch directory for configs, logs and stats files.
     pub workdir: PathBuf,
 }
