@@ -122,8 +122,17 @@ impl EngineProcess {
         self.child.id()
     }
 
-    /// Waits for exit up to `timeout` (None = forever); Ok(None) on timeout.
+    /// Waits for exit up to `timeout` (None = forever); Ok(None) on timeout;
+    /// fails early on Ctrl-C.
     pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> anyhow::Result<Option<ExitInfo>> {
+        self.wait_inner(timeout, true)
+    }
+
+    fn wait_inner(
+        &mut self,
+        timeout: Option<Duration>,
+        interruptible: bool,
+    ) -> anyhow::Result<Option<ExitInfo>> {
         let start = Instant::now();
         loop {
             let mut status = 0;
@@ -149,7 +158,7 @@ impl EngineProcess {
             if timeout.is_some_and(|t| start.elapsed() >= t) {
                 return Ok(None);
             }
-            if crate::netns::stop_requested() {
+            if interruptible && crate::netns::stop_requested() {
                 bail!("interrupted");
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -158,7 +167,7 @@ impl EngineProcess {
 
     /// Whether it has already exited (then its exit info).
     pub fn exited(&mut self) -> anyhow::Result<Option<ExitInfo>> {
-        self.wait_timeout(Some(Duration::ZERO))
+        self.wait_inner(Some(Duration::ZERO), false)
     }
 
     fn signal(&self, sig: libc::c_int) {
@@ -188,11 +197,11 @@ impl EngineProcess {
     /// SIGINT, then SIGKILL if it has not exited after 10 s.
     pub fn stop(mut self) -> anyhow::Result<ExitInfo> {
         self.signal(libc::SIGINT);
-        if let Some(info) = self.wait_timeout(Some(Duration::from_secs(10)))? {
+        if let Some(info) = self.wait_inner(Some(Duration::from_secs(10)), false)? {
             return Ok(info);
         }
         self.signal(libc::SIGKILL);
-        self.wait_timeout(None)?
+        self.wait_inner(None, false)?
             .context("engine did not exit after SIGKILL")
     }
 }

@@ -49,7 +49,15 @@ struct Args {
     rps: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("patronus-perf: {e:#}");
+        let code = if netns::stop_requested() { 130 } else { 1 };
+        std::process::exit(code);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if !(args.duration > 0.0 && args.warmup >= 0.0) {
         bail!("--duration must be > 0 and --warmup >= 0");
