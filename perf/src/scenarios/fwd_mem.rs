@@ -12,13 +12,10 @@ const FLOWS: u32 = 64;
 const SINK_NEXT_HOP: &str = "10.2.0.2";
 const SINK_NEXT_HOP_MAC: &str = "02:00:00:00:00:99";
 
-/// Packets per size: enough for a few seconds at the expected rates.
-fn packet_count(size: usize) -> u64 {
-    if size <= 128 {
-        20_000_000
-    } else {
-        5_000_000
-    }
+/// Generated packets per size: 4 M per second of `--duration` (a few
+/// seconds of work at ~10 Mpps for the default 10 s).
+fn packet_count(opts: &Options) -> u64 {
+    ((opts.duration.as_secs_f64() * 4e6) as u64).max(100_000)
 }
 
 /// Generator on gen0 → route 10.3.0.0/16 via a static neighbour on sink0.
@@ -88,11 +85,13 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         report.rows.push(row);
     }
     report.notes.push(format!(
-        "one worker pinned to core {} at nice {}, poll = \"busy\", {FLOWS} flows; pps = sink0 tx_packets / elapsed_secs \
+        "one worker pinned to core {} at nice {}, poll = \"busy\", {FLOWS} flows; {} packets per size; pps = sink0 tx_packets / elapsed_secs \
          from --stats-json; ns_per_packet = 1e9 / pps on that one core; cpu_ns_per_packet = the engine \
          process's user+system CPU (wait4 rusage, start-up included) / forwarded packets; the synthetic \
          generator runs inside the same worker, so its cost is included",
-        opts.router_core, opts.nice
+        opts.router_core,
+        opts.nice,
+        packet_count(opts)
     ));
     report.notes.push(
         "no baseline row: the in-memory pipeline has no kernel equivalent; DPDK testpmd (io/macswap on \
@@ -103,7 +102,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
 }
 
 fn run_size(opts: &Options, bin: &std::path::Path, size: usize) -> anyhow::Result<Row> {
-    let count = packet_count(size);
+    let count = packet_count(opts);
     let dir = &opts.workdir;
     let config = dir.join(format!("fwd-mem-{size}.toml"));
     std::fs::write(&config, engine_config(opts, size, count))?;
