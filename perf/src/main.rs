@@ -47,6 +47,10 @@ struct Args {
     /// other load, so the row is noisy).
     #[arg(long)]
     rps: bool,
+    /// fwd-veth: interleaved rounds (each system's median row and the median
+    /// of the same-round ratios are reported).
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 fn main() {
@@ -79,6 +83,7 @@ fn run() -> anyhow::Result<()> {
             }),
         nice: args.nice,
         rps: args.rps,
+        rounds: args.rounds,
         workdir: workdir.path().to_path_buf(),
     };
     let autogroup = sysstat::AutogroupNice::set(args.nice);

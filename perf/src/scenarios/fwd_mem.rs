@@ -179,6 +179,7 @@ mod tests {
             router_core: 1,
             nice: 0,
             rps: false,
+            rounds: 1,
             workdir: std::env::temp_dir(),
         };
         let text = engine_config(&opts, 64, 1000);

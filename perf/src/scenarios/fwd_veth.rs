@@ -92,37 +92,37 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("fwd-veth");
     let tick_ns = 1e9 / sysstat::ticks_per_sec();
 
-    // 1. The generator alone, into a directly attached sink.
-    let (cal_row, cost) = calibrate(opts)?;
-    let cal_pps = cal_row.pps.unwrap_or(0.0);
-    report.rows.push(cal_row);
-
-    // 2. The kernel forwarding in R: defaults (forwarding in the sender's
-    // softirq), then with RPS steering R's receive work to the router core.
-    let variants: &[bool] = if opts.rps { &[false, true] } else { &[false] };
-    for &rps in variants {
-        let name = if rps {
-            "linux-kernel-rps"
-        } else {
-            "linux-kernel"
-        };
-        let row = match kernel_router(opts, &cost, cal_pps, tick_ns, rps) {
-            Ok(r) => r,
-            Err(e) if crate::netns::stop_requested() => return Err(e),
-            Err(e) => Row::not_run(name, FRAME_LEN, format!("{e:#}")),
-        };
-        report.rows.push(row);
+    // Rounds interleave the systems so slow drifts in the machine's load hit
+    // all of them alike; each round pairs its own rows.
+    let mut rounds: Vec<Vec<Row>> = Vec::new();
+    for _ in 0..opts.rounds.max(1) {
+        rounds.push(one_round(opts, tick_ns)?);
     }
-
-    // 3. Patronus in R.
-    let row = match patronus_router(opts, &cost, cal_pps) {
-        Ok(r) => r,
-        Err(e) if crate::netns::stop_requested() => return Err(e),
-        Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
-    };
-    report.rows.push(row);
+    report.rows = merge_rounds(&rounds, &mut report.notes);
 
     report.set_ratio("patronus", "linux-kernel");
+    if rounds.len() > 1 {
+        // The median of same-round ratios is steadier than a ratio of medians.
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .filter_map(|rows| {
+                let pps = |n: &str| rows.iter().find(|r| r.system == n).and_then(|r| r.pps);
+                match (pps("patronus"), pps("linux-kernel")) {
+                    (Some(p), Some(k)) if k > 0.0 => Some(p / k),
+                    _ => None,
+                }
+            })
+            .collect();
+        report.notes.push(format!(
+            "per-round ratios patronus / linux-kernel: {}",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        report.ratio = median(&mut ratios);
+    }
     if let Some(r) = report.ratio {
         report
             .notes
@@ -173,6 +173,86 @@ fn gen_config(opts: &Options, from: &End, to_mac: [u8; 6]) -> GenConfig {
         core: Some(opts.gen_core),
         nice: opts.nice,
     }
+}
+
+/// One calibration, kernel and Patronus run, in that order.
+fn one_round(opts: &Options, tick_ns: f64) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    // 1. The generator alone, into a directly attached sink.
+    let (cal_row, cost) = calibrate(opts)?;
+    let cal_pps = cal_row.pps.unwrap_or(0.0);
+    rows.push(cal_row);
+
+    // 2. The kernel forwarding in R: defaults (forwarding in the sender's
+    // softirq), then optionally with RPS steering R's receive work to the
+    // router core.
+    let variants: &[bool] = if opts.rps { &[false, true] } else { &[false] };
+    for &rps in variants {
+        let name = if rps {
+            "linux-kernel-rps"
+        } else {
+            "linux-kernel"
+        };
+        rows.push(match kernel_router(opts, &cost, cal_pps, tick_ns, rps) {
+            Ok(r) => r,
+            Err(e) if crate::netns::stop_requested() => return Err(e),
+            Err(e) => Row::not_run(name, FRAME_LEN, format!("{e:#}")),
+        });
+    }
+
+    // 3. Patronus in R.
+    rows.push(match patronus_router(opts, &cost, cal_pps) {
+        Ok(r) => r,
+        Err(e) if crate::netns::stop_requested() => return Err(e),
+        Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
+    });
+    Ok(rows)
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// One row per system: the round whose pps is the median (so its fields stay
+/// consistent with each other), noting every round's pps and CPU.
+fn merge_rounds(rounds: &[Vec<Row>], notes: &mut Vec<String>) -> Vec<Row> {
+    if rounds.len() == 1 {
+        return rounds[0].clone();
+    }
+    let mut out = Vec::new();
+    for (i, first) in rounds[0].iter().enumerate() {
+        let mut all: Vec<&Row> = rounds.iter().filter_map(|r| r.get(i)).collect();
+        all.sort_by(|a, b| a.pps.unwrap_or(-1.0).total_cmp(&b.pps.unwrap_or(-1.0)));
+        let mut row = all[all.len() / 2].clone();
+        let fmt =
+            |v: Option<f64>, scale: f64| v.map_or("-".into(), |x| format!("{:.3}", x / scale));
+        row.notes.insert(
+            0,
+            format!(
+                "median of {} rounds by pps; rounds (Mpps / cpu ns): {}",
+                rounds.len(),
+                rounds
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|r| format!("{} / {}", fmt(r.pps, 1e6), fmt(r.cpu_ns_per_packet, 1.0)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        debug_assert_eq!(row.system, first.system);
+        out.push(row);
+    }
+    notes.push(format!("{} interleaved rounds", rounds.len()));
+    out
 }
 
 /// Warm-up, then one window of `opts.duration`.
@@ -579,4 +659,58 @@ fn idle_poll_cost(eng: &EngineProcess, stats: &Path) -> anyhow::Result<f64> {
 
 fn read_stats(path: &Path) -> anyhow::Result<EngineStats> {
     EngineStats::read(path).context("engine --stats-json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(system: &str, pps: f64) -> Row {
+        let mut r = Row {
+            system: system.into(),
+            packet_size: 64,
+            ..Row::default()
+        };
+        r.set_rate((pps * 10.0) as u64, 10.0);
+        r
+    }
+
+    #[test]
+    fn median_of_rounds() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        let rounds = vec![
+            vec![row("gen", 1e6), row("k", 5e6)],
+            vec![row("gen", 3e6), row("k", 4e6)],
+            vec![row("gen", 2e6), row("k", 6e6)],
+        ];
+        let mut notes = Vec::new();
+        let merged = merge_rounds(&rounds, &mut notes);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].pps, Some(2e6));
+        assert_eq!(merged[1].pps, Some(5e6));
+        assert!(merged[1].notes[0].contains("5.000"));
+    }
+
+    #[test]
+    fn router_loss_names_drops_and_back_pressure() {
+        let w = |sent, delivered, wait_ns| Window {
+            secs: 1.0,
+            sent,
+            delivered,
+            cpu: ProcStat::default(),
+            gen_ns: 0,
+            gen_wait_ns: wait_ns,
+            ksoftirqd_ns: 0,
+            router_core_ksoftirqd: 0,
+            engine_ns: None,
+            engine_polls: None,
+        };
+        assert!(router_loss(&w(100, 95, 0)).is_none());
+        assert!(router_loss(&w(100, 50, 0)).unwrap().contains("lost 50.0%"));
+        assert!(router_loss(&w(100, 100, 500_000_000))
+            .unwrap()
+            .contains("waited 50%"));
+    }
 }

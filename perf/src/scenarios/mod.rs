@@ -24,6 +24,8 @@ pub struct Options {
     /// fwd-veth: also run the kernel with RPS steering R's receive work to
     /// the router core.
     pub rps: bool,
+    /// fwd-veth: interleaved rounds of all systems (medians reported).
+    pub rounds: usize,
     /// Scratch directory for configs, logs and stats files.
     pub workdir: PathBuf,
 }
