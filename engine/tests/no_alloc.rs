@@ -78,10 +78,21 @@ mac = "02:00:00:00:09:02"
 fn packet_path_allocates_nothing_after_start() {
     let cfg = EngineConfig::parse(CFG).unwrap();
     let fib = Arc::new(Fib::build(&cfg).unwrap());
-    let opened: Vec<_> = cfg.ports.iter().map(|p| ports::open(p, 0, 1).unwrap()).collect();
+    let opened: Vec<_> = cfg
+        .ports
+        .iter()
+        .map(|p| ports::open(p, 0, 1).unwrap())
+        .collect();
     let counters = Arc::new(WorkerCounters::new(2));
     let sync = NeighborSync::mesh(1, 16).pop().unwrap();
-    let mut p = Pipeline::new(&cfg, fib, opened, PacketPool::new(4096), sync, counters.clone());
+    let mut p = Pipeline::new(
+        &cfg,
+        fib,
+        opened,
+        PacketPool::new(4096),
+        sync,
+        counters.clone(),
+    );
     let mut rx = Batch::new();
     // Warm up: first ARP requests and ICMP errors, neighbor entries.
     let mut now = 1u64;

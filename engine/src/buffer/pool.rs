@@ -13,6 +13,7 @@
 //! pool nor its packets are `Send`, so a worker creates its pool on its own
 //! thread and nothing on the packet path takes a lock or allocates.
 
+use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -23,17 +24,33 @@ use super::meta::PacketMeta;
 pub const BUF_HEADROOM: usize = 128;
 /// Bytes of data room after the headroom: one full Ethernet frame with VLAN tags.
 pub const BUF_DATA_ROOM: usize = 2048;
-/// Total size of one buffer.
+/// Bytes a packet can use: headroom plus data room.
 pub const BUF_SIZE: usize = BUF_HEADROOM + BUF_DATA_ROOM;
+/// Metadata slot in front of each buffer (like the `rte_mbuf` header in
+/// front of its data), so reaching it needs no lookup through the pool.
+const META_ROOM: usize = 64;
+/// Distance between two buffers in the pool's memory (cache-line multiple).
+const BUF_STRIDE: usize = META_ROOM + BUF_SIZE;
+const _: () = assert!(std::mem::size_of::<PacketMeta>() <= META_ROOM);
+const _: () = assert!(std::mem::align_of::<PacketMeta>() <= 64);
+const _: () = assert!(BUF_STRIDE.is_multiple_of(64));
 
 struct PoolInner {
-    mem: Box<[UnsafeCell<u8>]>,
-    meta: Box<[UnsafeCell<PacketMeta>]>,
+    mem: NonNull<u8>,
+    layout: Layout,
+    nbufs: u32,
     free: UnsafeCell<Vec<u32>>,
     outstanding: UnsafeCell<u32>,
     /// Set when the [`PacketPool`] handle is dropped while packets are still
     /// out: the last packet to come back frees the memory.
     orphaned: UnsafeCell<bool>,
+}
+
+impl Drop for PoolInner {
+    fn drop(&mut self) {
+        // SAFETY: `mem` was allocated in `PacketPool::new` with `layout`.
+        unsafe { dealloc(self.mem.as_ptr(), self.layout) };
+    }
 }
 
 /// The pool handle a worker owns.
@@ -52,20 +69,23 @@ impl std::fmt::Debug for PacketPool {
 }
 
 impl PacketPool {
-    /// Allocates `nbufs` buffers up front. This is the only allocation the
-    /// pool ever makes.
+    /// Allocates `nbufs` buffers up front (zeroed pages, touched lazily).
+    /// This is the only allocation the pool ever makes.
     pub fn new(nbufs: u32) -> Self {
         assert!(nbufs > 0, "a packet pool needs at least one buffer");
-        let n = nbufs as usize;
-        let mem: Box<[UnsafeCell<u8>]> = (0..n * BUF_SIZE).map(|_| UnsafeCell::new(0)).collect();
-        let meta: Box<[UnsafeCell<PacketMeta>]> = (0..n)
-            .map(|_| UnsafeCell::new(PacketMeta::default()))
-            .collect();
+        let layout = Layout::from_size_align(nbufs as usize * BUF_STRIDE, 64)
+            .expect("pool size fits in memory");
+        // SAFETY: the layout has a non-zero size.
+        let mem = unsafe { alloc_zeroed(layout) };
+        let Some(mem) = NonNull::new(mem) else {
+            std::alloc::handle_alloc_error(layout);
+        };
         // Reverse order so the first allocations hand out low indices.
         let free: Vec<u32> = (0..nbufs).rev().collect();
         let inner = Box::new(PoolInner {
             mem,
-            meta,
+            layout,
+            nbufs,
             free: UnsafeCell::new(free),
             outstanding: UnsafeCell::new(0),
             orphaned: UnsafeCell::new(false),
@@ -84,7 +104,7 @@ impl PacketPool {
 
     /// Number of buffers in the pool.
     pub fn capacity(&self) -> usize {
-        self.inner().meta.len()
+        self.inner().nbufs as usize
     }
 
     /// Number of buffers free right now.
@@ -104,11 +124,13 @@ impl PacketPool {
         let idx = unsafe { (*inner.free.get()).pop()? };
         // SAFETY: as above.
         unsafe { *inner.outstanding.get() += 1 };
-        let i = idx as usize;
-        // SAFETY: `i < nbufs`, so the buffer lies inside `mem`.
-        let buf = unsafe { NonNull::new_unchecked(inner.mem[i * BUF_SIZE].get()) };
-        // SAFETY: buffer `i` was free, so no packet refers to its metadata.
-        unsafe { *inner.meta[i].get() = PacketMeta::default() };
+        // SAFETY: `idx < nbufs`, so the buffer and its metadata slot lie inside
+        // the pool's memory; the slot is 64-byte aligned.
+        let buf = unsafe {
+            let slot = inner.mem.as_ptr().add(idx as usize * BUF_STRIDE);
+            (slot as *mut PacketMeta).write(PacketMeta::default());
+            NonNull::new_unchecked(slot.add(META_ROOM))
+        };
         Some(Packet {
             pool: self.inner,
             buf,
@@ -280,15 +302,16 @@ impl Packet {
     /// Per-packet metadata (ports, offsets, pipeline decisions).
     #[inline]
     pub fn meta(&self) -> &PacketMeta {
-        // SAFETY: metadata slot `idx` belongs to this packet while it lives.
-        unsafe { &*self.pool.as_ref().meta[self.idx as usize].get() }
+        // SAFETY: the metadata slot right before the buffer belongs to this
+        // packet while it lives; it was initialised in `alloc`.
+        unsafe { &*(self.buf.as_ptr().sub(META_ROOM) as *const PacketMeta) }
     }
 
     /// Per-packet metadata, writable.
     #[inline]
     pub fn meta_mut(&mut self) -> &mut PacketMeta {
         // SAFETY: as in `meta`; `&mut self` makes the access unique.
-        unsafe { &mut *self.pool.as_ref().meta[self.idx as usize].get() }
+        unsafe { &mut *(self.buf.as_ptr().sub(META_ROOM) as *mut PacketMeta) }
     }
 
     /// The buffer's index in its pool (stable for the packet's life).

@@ -39,6 +39,7 @@ impl Pipeline {
             && itf.on_subnet(spa)
             && !crate::wire::ethernet::is_multicast(&sha)
         {
+            self.adj_cache = None;
             if let Some(slot) = self.neigh.learn(iface_idx, spa, sha, now, for_us) {
                 self.release_pending(slot, now);
             }

@@ -100,10 +100,9 @@ impl Pipeline {
     /// TTL and MTU for a packet leaving through `iface`; decrements the TTL.
     fn forward_checks(&mut self, p: &mut Packet, iface: u16, now: u64) -> Result<(), DropReason> {
         let l3 = p.meta().l3_offset as usize;
-        let (ttl, total, df) = {
-            let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
-            (ip.ttl(), ip.total_len(), ip.dont_frag())
-        };
+        // ipv4_input validated the header: read the fields straight.
+        let h = &p.data()[l3..l3 + 20];
+        let (ttl, total, df) = (h[8], u16::from_be_bytes([h[2], h[3]]), h[6] & 0x40 != 0);
         if ttl <= 1 {
             self.icmp_error(
                 p,

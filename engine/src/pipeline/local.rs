@@ -63,7 +63,7 @@ impl Pipeline {
         let l3 = p.meta().l3_offset as usize;
         let data = &mut p.data_mut()[l3..];
         let mut ip = Ipv4Packet::new_unchecked(&mut *data);
-        let hl = ip.header_len() as usize;
+        let hl = ip.header_len();
         let total = ip.total_len() as usize;
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         {

@@ -89,6 +89,9 @@ pub struct Pipeline {
     dst: Box<[u32; BATCH_SIZE]>,
     nh: Box<[u32; BATCH_SIZE]>,
     last_housekeeping: u64,
+    /// The last next hop resolved in this batch: (interface, address, MAC).
+    /// Consecutive packets mostly share a next hop; valid within one batch.
+    adj_cache: Option<rewrite::Adjacency>,
     /// IPv4 identification of packets we originate.
     ip_ident: u16,
 }
@@ -138,6 +141,7 @@ impl Pipeline {
             dst: Box::new([0; BATCH_SIZE]),
             nh: Box::new([0; BATCH_SIZE]),
             last_housekeeping: 0,
+            adj_cache: None,
             ip_ident: 1,
             ports,
         }
@@ -175,6 +179,7 @@ impl Pipeline {
 
     /// Runs one received batch through every stage and hands each packet on.
     pub fn process(&mut self, batch: &mut Batch, now: u64) {
+        self.adj_cache = None;
         self.ethernet_input(batch, now);
         self.ipv4_input(batch);
         self.ipv4_lookup(batch, now);
@@ -194,18 +199,11 @@ impl Pipeline {
         if n == 0 {
             return;
         }
-        // Ports send in order, so the first `sent` packets are the ones that left.
-        let mut bytes = [0u16; BATCH_SIZE];
-        for (b, p) in bytes.iter_mut().zip(batch.packets()) {
-            *b = p.len() as u16;
-        }
-        let sent = self.ports[port].tx_burst(batch);
+        let done = self.ports[port].tx_burst(batch);
+        let sent = done.packets.min(n);
         let pc = &self.counters.ports[port];
         bump(&pc.tx_packets, sent as u64);
-        bump(
-            &pc.tx_bytes,
-            bytes[..sent.min(n)].iter().map(|b| *b as u64).sum(),
-        );
+        bump(&pc.tx_bytes, done.bytes);
         if sent < n {
             bump(&pc.tx_errors, (n - sent) as u64);
             for _ in sent..n {

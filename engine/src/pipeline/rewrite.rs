@@ -9,19 +9,47 @@ use crate::neighbor::Resolve;
 use crate::wire::ethernet::{ETHERTYPE_IPV4, ETHERTYPE_VLAN};
 use crate::wire::icmpv4;
 
+/// A resolved next hop with its finished Ethernet header, reused for the
+/// packets of one batch that go the same way (VPP's adjacency rewrite string).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Adjacency {
+    iface: u16,
+    next_hop: u32,
+    port: u16,
+    len: u8,
+    header: [u8; 18],
+}
+
 impl Pipeline {
     /// Sends a routed packet (meta has `tx_iface` and `next_hop`).
+    #[inline]
     pub(super) fn forward(&mut self, mut p: Packet, now: u64) {
         let iface = p.meta().tx_iface;
         let nh = p.meta().next_hop;
+        if let Some(adj) = self.adj_cache {
+            if adj.iface == iface && adj.next_hop == nh {
+                return if apply(&mut p, &adj) {
+                    self.enqueue_tx(adj.port, p)
+                } else {
+                    self.drop_packet(p, DropReason::NoBuffer)
+                };
+            }
+        }
+        self.forward_slow(p, iface, nh, now)
+    }
+
+    fn forward_slow(&mut self, mut p: Packet, iface: u16, nh: u32, now: u64) {
         match self.neigh.resolve(iface, nh, now) {
             Resolve::Mac { mac, refresh } => {
                 if refresh {
                     self.send_arp_request(iface, nh);
                 }
-                if self.rewrite_l2(&mut p, iface, mac) {
-                    let port = self.ifaces.get(iface).port;
-                    self.enqueue_tx(port, p);
+                let adj = self.adjacency(iface, nh, mac);
+                if !refresh {
+                    self.adj_cache = Some(adj);
+                }
+                if apply(&mut p, &adj) {
+                    self.enqueue_tx(adj.port, p);
                 } else {
                     self.drop_packet(p, DropReason::NoBuffer);
                 }
@@ -48,32 +76,45 @@ impl Pipeline {
         }
     }
 
-    /// Writes the Ethernet header for interface `iface` and neighbor `mac`
-    /// in front of the L3 header; false when the headroom is too small.
-    #[inline]
-    fn rewrite_l2(&mut self, p: &mut Packet, iface: u16, mac: [u8; 6]) -> bool {
+    /// The Ethernet header towards `mac` through interface `iface`.
+    fn adjacency(&self, iface: u16, next_hop: u32, mac: [u8; 6]) -> Adjacency {
         let itf = self.ifaces.get(iface);
-        let want = if itf.vlan != 0 { 18 } else { 14 };
-        let have = p.meta().l3_offset as usize;
-        if want > have {
-            if p.prepend(want - have).is_none() {
-                return false;
-            }
-        } else if want < have {
-            let _ = p.strip_front(have - want);
-        }
-        let (src, vlan) = (itf.mac, itf.vlan);
-        let d = p.data_mut();
-        d[0..6].copy_from_slice(&mac);
-        d[6..12].copy_from_slice(&src);
-        if vlan != 0 {
-            d[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-            d[14..16].copy_from_slice(&vlan.to_be_bytes());
-            d[16..18].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let mut header = [0u8; 18];
+        header[0..6].copy_from_slice(&mac);
+        header[6..12].copy_from_slice(&itf.mac);
+        let len = if itf.vlan != 0 {
+            header[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            header[14..16].copy_from_slice(&itf.vlan.to_be_bytes());
+            header[16..18].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            18
         } else {
-            d[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            header[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            14
+        };
+        Adjacency {
+            iface,
+            next_hop,
+            port: itf.port,
+            len,
+            header,
         }
-        p.meta_mut().l3_offset = want as u16;
-        true
     }
+}
+
+/// Puts the adjacency's header in front of the L3 header, growing or
+/// shrinking the L2 part as the VLAN tags differ; false without headroom.
+#[inline]
+fn apply(p: &mut Packet, adj: &Adjacency) -> bool {
+    let want = adj.len as usize;
+    let have = p.meta().l3_offset as usize;
+    if want > have {
+        if p.prepend(want - have).is_none() {
+            return false;
+        }
+    } else if want < have {
+        let _ = p.strip_front(have - want);
+    }
+    p.data_mut()[..want].copy_from_slice(&adj.header[..want]);
+    p.meta_mut().l3_offset = want as u16;
+    true
 }

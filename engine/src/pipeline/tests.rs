@@ -40,12 +40,14 @@ impl Port for VecPort {
         }
         n
     }
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
-        let n = batch.len();
+    fn tx_burst(&mut self, batch: &mut Batch) -> crate::ports::TxDone {
+        let mut done = crate::ports::TxDone::default();
         for p in batch.drain() {
+            done.packets += 1;
+            done.bytes += p.len() as u64;
             self.tx.borrow_mut().push_back(p.data().to_vec());
         }
-        n
+        done
     }
     fn link(&self) -> LinkInfo {
         LinkInfo {

@@ -34,7 +34,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use super::{LinkInfo, Port, PortError, PortStats};
+use super::{LinkInfo, Port, PortError, PortStats, TxDone};
 use crate::buffer::{Batch, PacketPool};
 use crate::config::{parse_mac, PortConfig};
 use offload::{VnetHdr, VNET_F_NEEDS_CSUM};
@@ -266,7 +266,7 @@ impl Port for AfPacketPort {
         batch.len() - start
     }
 
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
         let (sent, failed) = self.tx.send(self.fd.as_raw_fd(), batch);
         self.tx_errors += failed as u64;
         sent

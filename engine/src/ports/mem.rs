@@ -15,7 +15,7 @@ mod tests;
 pub(crate) use mac::port_mac;
 
 use self::generator::Generator;
-use super::{LinkInfo, Port, PortError};
+use super::{LinkInfo, Port, PortError, TxDone};
 use crate::buffer::{Batch, PacketPool, BUF_SIZE};
 use crate::config::{GeneratorConfig, PortConfig};
 
@@ -91,8 +91,9 @@ impl Port for MemPort {
         }
     }
 
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
         let n = batch.len();
+        let before = self.sink_bytes;
         for p in batch.drain() {
             self.sink_packets += 1;
             self.sink_bytes += p.len() as u64;
@@ -104,7 +105,10 @@ impl Port for MemPort {
                 self.captured += 1;
             }
         }
-        n
+        TxDone {
+            packets: n,
+            bytes: self.sink_bytes - before,
+        }
     }
 
     fn link(&self) -> LinkInfo {

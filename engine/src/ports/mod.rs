@@ -41,6 +41,15 @@ pub struct PortStats {
     pub tx_errors: u64,
 }
 
+/// What a transmit burst achieved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxDone {
+    /// Frames the driver accepted.
+    pub packets: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
 /// One worker's queue of a port.
 pub trait Port {
     /// The configured port name.
@@ -51,10 +60,10 @@ pub trait Port {
     /// Never blocks.
     fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize;
 
-    /// Sends every packet in `batch`, leaving it empty; returns how many the
-    /// driver accepted (the rest were dropped and are counted by the caller).
-    /// Never blocks.
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize;
+    /// Sends every packet in `batch`, leaving it empty; returns how many
+    /// frames (and bytes) the driver accepted. The rest were dropped and are
+    /// counted by the caller. Never blocks.
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone;
 
     /// Link state and address.
     fn link(&self) -> LinkInfo;

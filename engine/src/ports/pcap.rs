@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use self::input::{Capture, Record};
 use self::output::CaptureOut;
 use super::mem::port_mac;
-use super::{LinkInfo, Port, PortError, PortStats};
+use super::{LinkInfo, Port, PortError, PortStats, TxDone};
 use crate::buffer::{Batch, PacketPool, BUF_DATA_ROOM};
 use crate::config::PortConfig;
 
@@ -132,23 +132,24 @@ impl Port for PcapPort {
         got
     }
 
-    fn tx_burst(&mut self, batch: &mut Batch) -> usize {
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
         let Some(out) = &mut self.output else {
             // Nowhere to write: every frame is a failed send.
             self.stats.tx_errors += batch.len() as u64;
             batch.clear();
-            return 0;
+            return TxDone::default();
         };
         if batch.is_empty() {
-            return 0;
+            return TxDone::default();
         }
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let mut sent = 0;
+        let mut sent = TxDone::default();
         for p in batch.drain() {
             if out.write(ts, p.data()) {
-                sent += 1;
+                sent.packets += 1;
+                sent.bytes += p.len() as u64;
             } else {
                 self.stats.tx_errors += 1;
             }

@@ -18,7 +18,11 @@ pub(super) fn advise(table: &mut [u32]) {
             // MADV_HUGEPAGE only changes how the kernel backs the pages; their
             // contents (zeros, lazily mapped) stay the same.
             unsafe {
-                libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_NORMAL);
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
             }
         }
     }

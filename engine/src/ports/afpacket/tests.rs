@@ -296,7 +296,7 @@ fn tx_burst_reaches_the_peer() {
         for f in &to_send {
             batch.push(pool.alloc_from(f).unwrap()).unwrap();
         }
-        let n = port.tx_burst(&mut batch);
+        let n = port.tx_burst(&mut batch).packets;
         assert!(batch.is_empty());
         (n, port.stats())
     })

@@ -11,6 +11,7 @@ use std::os::fd::RawFd;
 
 use super::offload::VNET_HDR_LEN;
 use crate::buffer::{Batch, BATCH_SIZE};
+use crate::ports::TxDone;
 
 /// Zeroed vnet header: no checksum or GSO request, the frame is complete.
 static ZERO_VNET: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
@@ -53,17 +54,18 @@ impl SendmmsgTx {
     }
 
     /// Sends every packet of `batch` (leaving it empty); returns (sent, failed).
-    pub fn send(&mut self, fd: RawFd, batch: &mut Batch) -> (usize, usize) {
+    pub fn send(&mut self, fd: RawFd, batch: &mut Batch) -> (TxDone, usize) {
         let n = batch.len();
         if n == 0 {
-            return (0, 0);
+            return (TxDone::default(), 0);
         }
         for (iov, p) in self.iovs.iter_mut().zip(batch.packets()) {
             // The kernel only reads through this pointer.
             iov[1].iov_base = p.data().as_ptr() as *mut libc::c_void;
             iov[1].iov_len = p.len();
         }
-        let (mut off, mut sent, mut failed) = (0usize, 0usize, 0usize);
+        let (mut off, mut failed) = (0usize, 0usize);
+        let mut sent = TxDone::default();
         while off < n {
             // SAFETY: `msgs[off..n]` are initialised headers whose iovecs point
             // into packets that `batch` keeps alive until after the call.
@@ -76,8 +78,11 @@ impl SendmmsgTx {
                 )
             };
             if r > 0 {
+                for iov in &self.iovs[off..off + r as usize] {
+                    sent.bytes += iov[1].iov_len as u64;
+                }
                 off += r as usize;
-                sent += r as usize;
+                sent.packets += r as usize;
                 continue;
             }
             let errno = std::io::Error::last_os_error().raw_os_error();

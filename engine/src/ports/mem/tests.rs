@@ -330,7 +330,7 @@ fn sink_counts_and_captures_without_growing() {
     for _ in 0..3 {
         source.rx_burst(&mut pool, &mut batch);
         sent.extend(batch.packets().iter().map(|p| p.data().to_vec()));
-        assert_eq!(sink.tx_burst(&mut batch), 256);
+        assert_eq!(sink.tx_burst(&mut batch).packets, 256);
         assert!(batch.is_empty());
     }
     assert_eq!(pool.available(), 512, "sink returned every buffer");

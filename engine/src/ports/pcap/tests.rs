@@ -194,7 +194,7 @@ fn round_trip_preserves_every_frame_and_byte() {
     while !port.rx_exhausted() {
         port.rx_burst(&mut pool, &mut batch);
         let n = batch.len();
-        assert_eq!(port.tx_burst(&mut batch), n);
+        assert_eq!(port.tx_burst(&mut batch).packets, n);
         assert!(batch.is_empty());
         bursts += 1;
     }
@@ -228,7 +228,7 @@ fn flush_keeps_the_output_usable() {
         batch
             .push(pool.alloc_from(&frame(round, 100)).unwrap())
             .unwrap();
-        assert_eq!(port.tx_burst(&mut batch), 1);
+        assert_eq!(port.tx_burst(&mut batch).packets, 1);
         port.flush();
         let (frames, _) = parse_output(&std::fs::read(&out).unwrap());
         assert_eq!(frames.len(), round + 1, "flushed frames are on disk");
