@@ -132,6 +132,10 @@ pub struct PortConfig {
     pub mac: Option<String>,
     /// IP MTU; default 1500.
     pub mtu: Option<u16>,
+    /// afpacket: what the kernel's own stack does with frames arriving on
+    /// the interface: "drop" (default: a tc ingress filter drops them after
+    /// the engine's socket saw them) or "pass" (the kernel processes them too).
+    pub kernel_ingress: Option<KernelIngress>,
     /// afpacket: RX ring block size in bytes (power of two, ≥ 4096).
     pub ring_block_size: Option<u32>,
     /// afpacket: RX ring blocks.
@@ -142,6 +146,14 @@ pub struct PortConfig {
     pub output: Option<PathBuf>,
     /// mem: the synthetic generator; absent = the port only sinks.
     pub generator: Option<GeneratorConfig>,
+}
+
+/// What the kernel does with frames on an interface the engine owns.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelIngress {
+    Drop,
+    Pass,
 }
 
 /// How 5-tuples of generated traffic vary.
@@ -478,6 +490,12 @@ impl EngineConfig {
                     only("input", p.input.is_some(), "pcap")?;
                     only("output", p.output.is_some(), "pcap")?;
                     only("generator", p.generator.is_some(), "mem")?;
+                }
+                PortDriver::Pcap | PortDriver::Mem if p.kernel_ingress.is_some() => {
+                    return Err(invalid(
+                        key("kernel_ingress"),
+                        "only valid with driver = \"afpacket\"",
+                    ));
                 }
                 PortDriver::Pcap => {
                     if p.input.is_none() && p.output.is_none() {

@@ -17,6 +17,8 @@
 //! flow table relies on. The IPv4 fragments of one datagram are reassembled
 //! first (`PACKET_FANOUT_FLAG_DEFRAG`) so they follow their flow too.
 
+#[path = "afpacket/kernel_ingress.rs"]
+mod kernel_ingress;
 #[path = "afpacket/offload.rs"]
 mod offload;
 #[path = "afpacket/ring.rs"]
@@ -36,7 +38,8 @@ use std::time::{Duration, Instant};
 
 use super::{LinkInfo, Port, PortError, PortStats, TxDone};
 use crate::buffer::{Batch, PacketPool};
-use crate::config::{parse_mac, PortConfig};
+use crate::config::{parse_mac, KernelIngress, PortConfig};
+use kernel_ingress::KernelIngressDrop;
 use offload::{VnetHdr, VNET_F_NEEDS_CSUM};
 use ring::RxRing;
 
@@ -71,6 +74,8 @@ pub struct AfPacketPort {
     /// Frames whose VLAN tag the device stripped are rebuilt here (allocated
     /// once at open).
     scratch: Box<[u8]>,
+    /// The tc filter that keeps the kernel stack off the interface (queue 0).
+    _kernel_drop: Option<KernelIngressDrop>,
 }
 
 /// Fanout group id from ifindex and process id, so two engines (or two ports)
@@ -111,7 +116,6 @@ impl AfPacketPort {
                 "ring_block_size {block_size} / ring_blocks {nblocks}: need a power of two ≥ 4096 and ≥ 1 block"
             )));
         }
-        let _ = queue;
 
         let ifindex = sys::ifindex(&iface).map_err(err)?;
         let fd = sys::packet_socket().map_err(err)?;
@@ -142,6 +146,12 @@ impl AfPacketPort {
             let arg: u32 = fanout_group_id(ifindex) as u32 | (flags << 16);
             sys::set_packet_opt(raw, libc::PACKET_FANOUT, &arg, "PACKET_FANOUT").map_err(err)?;
         }
+        // Installed last so a failure above leaves nothing behind.
+        let kernel_drop = if queue == 0 && cfg.kernel_ingress != Some(KernelIngress::Pass) {
+            Some(KernelIngressDrop::install(&iface).map_err(err)?)
+        } else {
+            None
+        };
         if mac_override.is_some() {
             // The engine answers for another MAC than the device's: it must
             // see frames addressed to it. Undone by the kernel on close.
@@ -155,6 +165,7 @@ impl AfPacketPort {
                 .map_err(err)?;
         }
         let port = AfPacketPort {
+            _kernel_drop: kernel_drop,
             name: cfg.name.clone(),
             iface: iface.clone(),
             ifindex,
