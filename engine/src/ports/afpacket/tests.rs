@@ -117,6 +117,8 @@ fn port_cfg(iface: &str) -> PortConfig {
     PortConfig {
         name: "test0".into(),
         driver: PortDriver::Afpacket,
+        // Some tests give the veth a kernel address too: keep the kernel stack on.
+        kernel_ingress: Some(crate::config::KernelIngress::Pass),
         iface: Some(iface.into()),
         mac: None,
         mtu: None,

@@ -30,6 +30,7 @@ fn port_cfg(g: Option<GeneratorConfig>) -> PortConfig {
     PortConfig {
         name: "gen0".into(),
         driver: PortDriver::Mem,
+        kernel_ingress: None,
         iface: None,
         mac: None,
         mtu: None,

@@ -39,6 +39,7 @@ fn cfg(input: Option<&Path>, output: Option<&Path>) -> PortConfig {
     PortConfig {
         name: "cap0".into(),
         driver: PortDriver::Pcap,
+        kernel_ingress: None,
         iface: None,
         mac: None,
         mtu: None,
