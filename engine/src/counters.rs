@@ -59,7 +59,8 @@ drop_reasons! {
     NoRoute = "no_route",
     /// Route says blackhole / prohibit.
     Blackhole = "blackhole",
-    /// Larger than the egress MTU with DF set (frag-needed sent).
+    /// Larger than the egress MTU with DF set (frag-needed sent), or an MTU
+    /// too small to fragment into.
     MtuExceeded = "mtu_exceeded",
     /// Next hop did not answer ARP in time.
     ArpUnresolved = "arp_unresolved",
@@ -123,6 +124,8 @@ pub struct WorkerCounters {
     /// ARP requests sent and replies given.
     pub arp_requests_sent: AtomicU64,
     pub arp_replies_sent: AtomicU64,
+    /// IPv4 fragments built for packets larger than the egress MTU.
+    pub ipv4_fragments_sent: AtomicU64,
     /// Engine-clock times (ns) of the first and the latest burst that
     /// carried packets (0 = none yet).
     pub first_rx_ns: AtomicU64,
@@ -140,6 +143,7 @@ impl WorkerCounters {
             icmp_sent: AtomicU64::new(0),
             arp_requests_sent: AtomicU64::new(0),
             arp_replies_sent: AtomicU64::new(0),
+            ipv4_fragments_sent: AtomicU64::new(0),
             first_rx_ns: AtomicU64::new(0),
             last_rx_ns: AtomicU64::new(0),
         }

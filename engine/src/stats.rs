@@ -45,6 +45,7 @@ pub struct Snapshot {
     pub icmp_sent: u64,
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,
+    pub ipv4_fragments_sent: u64,
     pub per_worker: Vec<WorkerSnapshot>,
 }
 
@@ -96,6 +97,7 @@ impl Snapshot {
             s.icmp_sent += read(&c.icmp_sent);
             s.arp_requests_sent += read(&c.arp_requests_sent);
             s.arp_replies_sent += read(&c.arp_replies_sent);
+            s.ipv4_fragments_sent += read(&c.ipv4_fragments_sent);
             let f = c.first_rx_ns.load(Ordering::Relaxed);
             if f != 0 {
                 first = first.min(f);
@@ -145,8 +147,12 @@ impl Snapshot {
         }
         let _ = writeln!(
             o,
-            "icmp sent {}, arp requests {}, arp replies {}, drops {}",
-            self.icmp_sent, self.arp_requests_sent, self.arp_replies_sent, self.drops_total
+            "icmp sent {}, arp requests {}, arp replies {}, fragments {}, drops {}",
+            self.icmp_sent,
+            self.arp_requests_sent,
+            self.arp_replies_sent,
+            self.ipv4_fragments_sent,
+            self.drops_total
         );
         for (k, v) in self.drops.iter().filter(|(_, v)| **v > 0) {
             let _ = writeln!(o, "  drop {k:<22} {v}");

@@ -87,9 +87,20 @@ impl Pipeline {
                 NextHop::Connected { iface } => (iface, self.dst[j - 1]),
                 NextHop::Via { iface, gw } => (iface, gw),
             };
-            if let Err(r) = self.forward_checks(p, iface, now) {
-                p.meta_mut().disposition = Disposition::Drop(r);
-                continue;
+            match self.forward_checks(p, iface, now) {
+                Ok(Fits::Yes) => {}
+                Ok(Fits::NeedsFragments(mtu)) => {
+                    p.meta_mut().disposition =
+                        match self.fragment_and_forward(p, iface, next_hop, mtu, now) {
+                            Ok(()) => Disposition::Consumed,
+                            Err(r) => Disposition::Drop(r),
+                        };
+                    continue;
+                }
+                Err(r) => {
+                    p.meta_mut().disposition = Disposition::Drop(r);
+                    continue;
+                }
             }
             let m = p.meta_mut();
             m.tx_iface = iface;
@@ -98,7 +109,7 @@ impl Pipeline {
     }
 
     /// TTL and MTU for a packet leaving through `iface`; decrements the TTL.
-    fn forward_checks(&mut self, p: &mut Packet, iface: u16, now: u64) -> Result<(), DropReason> {
+    fn forward_checks(&mut self, p: &mut Packet, iface: u16, now: u64) -> Result<Fits, DropReason> {
         let l3 = p.meta().l3_offset as usize;
         // ipv4_input validated the header: read the fields straight.
         let h = &p.data()[l3..l3 + 20];
@@ -114,8 +125,12 @@ impl Pipeline {
             return Err(DropReason::TtlExpired);
         }
         let mtu = self.ifaces.get(iface).mtu;
+        if total > mtu && !df {
+            Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]).decrement_ttl();
+            return Ok(Fits::NeedsFragments(mtu));
+        }
         if total > mtu {
-            if df {
+            {
                 self.icmp_error(
                     p,
                     icmpv4::TYPE_DEST_UNREACHABLE,
@@ -127,6 +142,13 @@ impl Pipeline {
             return Err(DropReason::MtuExceeded);
         }
         Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]).decrement_ttl();
-        Ok(())
+        Ok(Fits::Yes)
     }
+}
+
+/// Whether a packet fits the egress MTU.
+enum Fits {
+    Yes,
+    /// Larger than this MTU, DF clear: send it as fragments.
+    NeedsFragments(u16),
 }

@@ -16,6 +16,7 @@ mod arp;
 mod dispatch;
 mod ethernet;
 pub mod flow_hash;
+mod fragment;
 mod icmp_error;
 pub mod icmp_limit;
 pub mod iface;

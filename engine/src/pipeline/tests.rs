@@ -95,7 +95,11 @@ burst = 100
 "#;
 
 fn rig(extra: &str) -> Rig {
-    let cfg = EngineConfig::parse(&format!("{CFG}{extra}")).unwrap();
+    rig_from(&format!("{CFG}{extra}"))
+}
+
+fn rig_from(text: &str) -> Rig {
+    let cfg = EngineConfig::parse(text).unwrap();
     let fib = Arc::new(Fib::build(&cfg).unwrap());
     let wires: Vec<Wire> = (0..4)
         .map(|_| Rc::new(RefCell::new(VecDeque::new())))
@@ -450,4 +454,80 @@ fn ecmp_keeps_a_flow_on_one_next_hop() {
     }
     let used: std::collections::HashSet<_> = per_dst.values().collect();
     assert_eq!(used.len(), 2, "both next hops carry flows");
+}
+
+#[test]
+fn oversize_without_df_is_fragmented_and_reassembles() {
+    let mut r = rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n[[neighbor]]\nport = \"b\"\naddress = \"10.2.0.2\"\nmac = \"02:00:00:00:02:02\"\n");
+    let mut f = udp_frame(MAC_A, HOST1, "10.1.0.2", "10.2.0.2", 64, 1200);
+    for (i, b) in f[42..].iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    r.a_in.borrow_mut().push_back(f.clone());
+    r.run(1);
+    // MTU 1500 on b: goes through whole.
+    assert_eq!(pop(&r.b_out).len(), f.len());
+
+    let mut small = rig_with_mtu(576);
+    small.a_in.borrow_mut().push_back(f.clone());
+    small.run(1);
+    let frags: Vec<Vec<u8>> = small.b_out.borrow_mut().drain(..).collect();
+    assert_eq!(
+        frags.len(),
+        3,
+        "1228 bytes of IP payload in 552-byte pieces"
+    );
+    let mut payload = vec![0u8; 0];
+    for (k, fr) in frags.iter().enumerate() {
+        let ip = &fr[14..];
+        assert!(ip.len() <= 576);
+        assert_eq!(checksum::checksum(&ip[..20]), 0, "fragment header checksum");
+        assert_eq!(ip[8], 63, "TTL decremented once");
+        let flags_off = u16::from_be_bytes([ip[6], ip[7]]);
+        let mf = flags_off & 0x2000 != 0;
+        let off = (flags_off & 0x1fff) as usize * 8;
+        assert_eq!(flags_off & 0x4000, 0, "DF clear");
+        assert_eq!(mf, k < 2);
+        assert_eq!(off, payload.len());
+        let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+        assert_eq!(total, ip.len());
+        if k < 2 {
+            assert_eq!((total - 20) % 8, 0);
+        }
+        payload.extend_from_slice(&ip[20..total]);
+    }
+    assert_eq!(
+        payload,
+        f[34..].to_vec(),
+        "fragments reassemble to the original"
+    );
+    assert_eq!(
+        small
+            .counters
+            .ipv4_fragments_sent
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+
+    // With DF set: dropped, and the sender learns the MTU.
+    let mut df = f.clone();
+    df[20] = 0x40;
+    df[24..26].fill(0);
+    let c = checksum::checksum(&df[14..34]);
+    df[24..26].copy_from_slice(&c.to_be_bytes());
+    small.a_in.borrow_mut().push_back(df);
+    small.run(2);
+    assert_eq!(small.drops(DropReason::MtuExceeded), 1);
+    let e = pop(&small.a_out);
+    assert_eq!((e[34], e[35]), (3, 4), "fragmentation needed");
+    assert_eq!(u16::from_be_bytes([e[40], e[41]]), 576, "next-hop MTU");
+}
+
+fn rig_with_mtu(mtu: u16) -> Rig {
+    let cfg = CFG.replace(
+        "name = \"b\"\ndriver = \"mem\"",
+        &format!("name = \"b\"\ndriver = \"mem\"\nmtu = {mtu}"),
+    );
+    let extra = "[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n[[neighbor]]\nport = \"b\"\naddress = \"10.2.0.2\"\nmac = \"02:00:00:00:02:02\"\n";
+    rig_from(&format!("{cfg}{extra}"))
 }
