@@ -41,9 +41,14 @@ impl RouterKind {
 /// The engine configuration of the router topology; `extra` is appended
 /// (more `[[route]]`s, `[arp]`, …).
 pub fn router_config(extra: &str) -> String {
+    router_config_workers(extra, 1)
+}
+
+/// The router config with `workers` workers (fanned out by PACKET_FANOUT).
+pub fn router_config_workers(extra: &str, workers: usize) -> String {
     format!(
         r#"[engine]
-workers = 1
+workers = {workers}
 poll = "adaptive"
 
 [[port]]
@@ -94,6 +99,11 @@ impl Topology {
 
     /// The router topology with `extra` appended to the engine config.
     pub fn build(tag: &str, kind: RouterKind, extra: &str) -> Self {
+        Self::build_workers(tag, kind, extra, 1)
+    }
+
+    /// The router topology with `workers` engine workers.
+    pub fn build_workers(tag: &str, kind: RouterKind, extra: &str, workers: usize) -> Self {
         crate::require_root();
         let dir = TempDir::new(tag);
         let h1 = Netns::new("h1");
@@ -118,8 +128,13 @@ impl Topology {
                 for i in ["lan0", "wan0"] {
                     r.disable_ipv6(i);
                 }
-                let mut e =
-                    Engine::start(Some(&r), &router_config(extra), dir.path(), "engine", &[]);
+                let mut e = Engine::start(
+                    Some(&r),
+                    &router_config_workers(extra, workers),
+                    dir.path(),
+                    "engine",
+                    &[],
+                );
                 e.wait_ready();
                 Some(e)
             }

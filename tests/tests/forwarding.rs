@@ -345,3 +345,43 @@ fn engine_answers_ping_to_its_addresses() {
     let (status, _) = t.engine().stop();
     assert!(status.success(), "engine exit status {status}");
 }
+
+/// Two workers: PACKET_FANOUT spreads flows over both, neighbors learnt by
+/// one worker reach the other, and parallel TCP streams get through (16
+/// flows: the chance that the hash puts all on one worker is 2^-15).
+#[test]
+fn two_workers_share_the_flows() {
+    let mut t =
+        Topology::build_workers("w2", patronus_e2e::topology::RouterKind::from_env(), "", 2);
+    t.wait_forwarding(READY);
+    let mut server = iperf_server(&t, &t.h2);
+    let out = t.h1.exec_output(
+        "timeout",
+        &[
+            "60", "iperf3", "-c", H2, "-p", "5201", "-t", "5", "-P", "16", "-J",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "iperf3 client failed ({}): {text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = iperf_json(&text);
+    let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    assert!(received > 0, "no bytes received: {text}");
+    assert!(server
+        .wait_timeout(Duration::from_secs(10))
+        .is_some_and(|s| s.success()));
+    let s = t.stats();
+    let workers = s.json["per_worker"].as_array().cloned().unwrap_or_default();
+    assert_eq!(workers.len(), 2, "{}", s.json);
+    for w in &workers {
+        let rx = w["rx_packets"].as_u64().unwrap_or(0);
+        assert!(rx > 1000, "every worker carries flows: {}", s.json);
+    }
+    assert!(s.port("wan0", "tx_bytes") >= received, "{}", s.json);
+    let (status, _) = t.engine().stop();
+    assert!(status.success(), "engine exit status {status}");
+}
