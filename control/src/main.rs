@@ -1,0 +1,2 @@
+//! Patronus control process (being built).
+fn main() {}

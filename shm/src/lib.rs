@@ -1,0 +1,1 @@
+//! Shared-memory ABI between the control process and the engine (being built).
