@@ -18,5 +18,6 @@ pub mod neighbor;
 pub mod pipeline;
 pub mod ports;
 pub mod stats;
+pub mod tables;
 pub mod wire;
 pub mod worker;

@@ -46,6 +46,10 @@ pub struct Snapshot {
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,
     pub ipv4_fragments_sent: u64,
+    /// FIB generation published, and the oldest one a worker still uses.
+    pub table_generation: u64,
+    pub table_generation_min_acked: u64,
+    pub routes: usize,
     pub per_worker: Vec<WorkerSnapshot>,
 }
 
@@ -106,6 +110,10 @@ impl Snapshot {
             s.per_worker.push(ws);
         }
         s.drops_total = s.drops.values().sum();
+        let (g, fib) = engine.tables.load();
+        s.table_generation = g;
+        s.table_generation_min_acked = engine.tables.min_acked();
+        s.routes = fib.len();
         s.elapsed_secs = if finite && first != u64::MAX && last > first {
             (last - first) as f64 / 1e9
         } else {

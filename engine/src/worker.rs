@@ -16,6 +16,7 @@ use crate::counters::{bump, WorkerCounters};
 use crate::fib::Fib;
 use crate::pipeline::{NeighborSync, Pipeline};
 use crate::ports::{self, LinkInfo};
+use crate::tables::TableSlot;
 
 /// How often driver statistics are copied into the shared counters (ns).
 const DRIVER_STATS_INTERVAL_NS: u64 = 100_000_000;
@@ -40,6 +41,8 @@ pub struct Engine {
     pub stop: Arc<AtomicBool>,
     /// Link state of every port as worker 0 saw it at start.
     pub links: Vec<LinkInfo>,
+    /// The FIB generations the workers adopt.
+    pub tables: Arc<TableSlot>,
     /// The engine clock's origin.
     pub started: Instant,
 }
@@ -65,17 +68,20 @@ impl Engine {
             cfg.engine.cores.iter().map(|c| Some(*c)).collect()
         };
         let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
+        let tables = Arc::new(TableSlot::new(fib, n));
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
         for (w, sync) in syncs.into_iter().enumerate() {
             let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
             let done = Arc::new(AtomicBool::new(false));
-            let (cfg, fib, stop, ready) =
-                (cfg.clone(), fib.clone(), stop.clone(), ready_tx.clone());
+            let (cfg, tables, stop, ready) =
+                (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
             let thread = std::thread::Builder::new()
                 .name(format!("patronus-w{w}"))
-                .spawn(move || run_worker(w, core, &cfg, fib, sync, c2, d2, stop, started, ready))
+                .spawn(move || {
+                    run_worker(w, core, &cfg, tables, sync, c2, d2, stop, started, ready)
+                })
                 .map_err(|e| StartError::Worker {
                     worker: w,
                     msg: e.to_string(),
@@ -111,6 +117,7 @@ impl Engine {
             workers,
             stop,
             links,
+            tables,
             started,
         };
         if let Some(e) = failure {
@@ -147,7 +154,7 @@ fn run_worker(
     w: usize,
     core: Option<usize>,
     cfg: &EngineConfig,
-    fib: Arc<Fib>,
+    tables: Arc<TableSlot>,
     sync: NeighborSync,
     counters: Arc<WorkerCounters>,
     done: Arc<AtomicBool>,
@@ -171,7 +178,9 @@ fn run_worker(
         }
     }
     let pool = PacketPool::new(cfg.engine.pool_size);
+    let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
+    tables.ack(w, generation);
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
     drop(ready);
 
@@ -196,6 +205,13 @@ fn run_worker(
     let mut last_driver_stats = 0u64;
     let adaptive = cfg.engine.poll == PollMode::Adaptive;
     while !stop.load(Ordering::Relaxed) {
+        // Between two batches: adopt a newer table generation if there is one.
+        if tables.generation() != generation {
+            let (g, fib) = tables.load();
+            pipeline.set_fib(fib);
+            generation = g;
+            tables.ack(w, g);
+        }
         let now = started.elapsed().as_nanos() as u64;
         let got = pipeline.poll(&mut rx, now);
         if got > 0 {

@@ -187,6 +187,12 @@ impl Pipeline {
         self.dispatch(batch, now);
     }
 
+    /// Switches to a new FIB generation (between two batches).
+    pub fn set_fib(&mut self, fib: Arc<Fib>) {
+        self.fib = fib;
+        self.adj_cache = None;
+    }
+
     /// Sends whatever the TX batches hold.
     pub fn flush_tx(&mut self) {
         for port in 0..self.tx.len() {
