@@ -8,6 +8,7 @@ mod orgs;
 mod routes;
 mod schema;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -36,6 +37,17 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Storage(format!("creating {}: {e}", dir.display())))?;
+        }
+        // Desired state may hold secrets later (tunnel keys): create it 0600.
+        // SQLite gives its -wal and -shm files the same mode.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::Storage(format!("creating {}: {e}", path.display())))?;
         }
         let conn = Connection::open(path)?;
         // WAL + FULL sync: a change acknowledged to a client survives power loss.
