@@ -84,3 +84,42 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     tx.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_schema_default_org_and_generation_zero() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap(); // idempotent on a current schema
+        let orgs: Vec<String> = conn
+            .prepare("SELECT name FROM organizations")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(orgs, vec![DEFAULT_ORG.to_owned()]);
+        let g: i64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(g, 0);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "UPDATE meta SET value = 99 WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+        let e = migrate(&mut conn).unwrap_err();
+        assert!(matches!(e, Error::Storage(m) if m.contains("99")));
+    }
+}
