@@ -1,2 +1,128 @@
-//! Patronus control process (being built).
-fn main() {}
+//! `patronus-control`: serves the REST API over the desired-state store.
+//! Opens the store, loads (or generates once) the API token, listens on
+//! localhost by default and shuts down gracefully on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
+use patronus_control::state::spawn_store;
+use patronus_control::store::Store;
+use patronus_control::{app, AppState};
+
+/// Name of the token file next to the database when `--token-file` is not given.
+const TOKEN_FILE_NAME: &str = "api-token";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "patronus-control",
+    version,
+    about = "Patronus control process: REST API and desired-state store"
+)]
+struct Args {
+    /// Address to serve the API on (localhost only by default).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// SQLite database holding the desired state (`:memory:` for a throwaway store).
+    #[arg(long, default_value = "/var/lib/patronus/control.db")]
+    db: PathBuf,
+    /// File holding the API bearer token (mode 0600); generated at first start.
+    /// Default: `api-token` next to the database.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Use this bearer token instead of the token file (nothing is written;
+    /// note that command lines are visible to other local users).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+fn token_file_default(db: &Path) -> PathBuf {
+    match db.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && db != Path::new(":memory:") => {
+            dir.join(TOKEN_FILE_NAME)
+        }
+        _ => PathBuf::from(TOKEN_FILE_NAME),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+
+    let store = if args.db == Path::new(":memory:") {
+        Store::open_in_memory()
+    } else {
+        Store::open(&args.db)
+    }
+    .with_context(|| format!("opening store {}", args.db.display()))?;
+
+    let token = match &args.token {
+        Some(t) => ApiToken::new(t).context("--token")?,
+        None => {
+            let path = args
+                .token_file
+                .clone()
+                .unwrap_or_else(|| token_file_default(&args.db));
+            let (token, source) = load_or_create_token(&path)?;
+            if source == TokenSource::Generated {
+                // Shown once; afterwards only the 0600 file holds it.
+                eprintln!(
+                    "patronus-control: generated API token (stored in {}):\n{}",
+                    path.display(),
+                    token.as_str()
+                );
+            } else {
+                tracing::info!(path = %path.display(), "API token loaded");
+            }
+            token
+        }
+    };
+
+    if !args.listen.ip().is_loopback() {
+        tracing::warn!(listen = %args.listen, "API listens beyond localhost (plain HTTP; put TLS in front)");
+    }
+    let store = spawn_store(store).context("starting store actor")?;
+    let router = app(AppState {
+        store: store.clone(),
+        token,
+    });
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %args.listen, db = %args.db.display(), "serving /api/v1");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%e, "cannot watch SIGTERM; only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}

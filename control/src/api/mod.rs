@@ -1,0 +1,96 @@
+//! The REST API (axum) under `/api/v1`: [`app`] builds the router from an
+//! [`AppState`] (a store handle and the token), so tests drive it with
+//! `oneshot`. Every route but the OpenAPI document requires the bearer token.
+
+pub mod error;
+pub mod extract;
+mod interfaces;
+pub mod openapi;
+mod orgs;
+pub mod paths;
+mod routes;
+mod status;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{middleware, Router};
+use serde::Serialize;
+
+use crate::auth::{require_token, ApiToken};
+use crate::state::StoreHandle;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// What every handler gets: the way to the store actor, and the API token.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: StoreHandle,
+    pub token: ApiToken,
+}
+
+/// A list response, `{"items": [...]}` (room for paging fields later).
+#[derive(Debug, Serialize)]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+impl<T> List<T> {
+    pub fn new(items: Vec<T>) -> Self {
+        List { items }
+    }
+}
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    use paths::*;
+    let token = state.token.clone();
+    Router::new()
+        .route(OPENAPI, get(openapi::serve))
+        .route(STATUS, get(status::status))
+        .route(COUNTERS, get(status::counters))
+        .route(ORGS, get(orgs::list).post(orgs::create))
+        .route(ORG, get(orgs::get).delete(orgs::delete))
+        .route(
+            ORG_INTERFACES,
+            get(interfaces::list).post(interfaces::create),
+        )
+        .route(INTERFACES, get(interfaces::list).post(interfaces::create))
+        .route(
+            ORG_INTERFACE,
+            get(interfaces::get)
+                .put(interfaces::replace)
+                .delete(interfaces::delete),
+        )
+        .route(
+            INTERFACE,
+            get(interfaces::get)
+                .put(interfaces::replace)
+                .delete(interfaces::delete),
+        )
+        .route(
+            ORG_ROUTES,
+            get(routes::list)
+                .post(routes::create)
+                .put(routes::replace_all),
+        )
+        .route(
+            ROUTES,
+            get(routes::list)
+                .post(routes::create)
+                .put(routes::replace_all),
+        )
+        .route(
+            ORG_ROUTE,
+            get(routes::get).put(routes::replace).delete(routes::delete),
+        )
+        .route(
+            ROUTE,
+            get(routes::get).put(routes::replace).delete(routes::delete),
+        )
+        .fallback(error::no_such_path)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(token, require_token))
+        .with_state(state)
+}

@@ -1,0 +1,269 @@
+//! The OpenAPI 3.0 document, hand-written with `serde_json::json!` (no
+//! codegen dependency) and served at `/api/v1/openapi.json` without auth.
+//! A test checks that every served path and method is documented and vice versa.
+
+use std::sync::OnceLock;
+
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::paths;
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+fn ok(description: &str, schema: &str) -> Value {
+    json!({ "description": description, "content": json_content(schema_ref(schema)) })
+}
+
+fn err(description: &str) -> Value {
+    json!({ "description": description, "content": json_content(schema_ref("Error")) })
+}
+
+/// Error responses every authenticated operation can return.
+fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
+    let map = responses.as_object_mut().expect("responses is an object");
+    map.insert("401".into(), err("missing or wrong bearer token"));
+    map.insert("500".into(), err("store error; nothing was changed"));
+    map.insert("503".into(), err("store shutting down"));
+    for code in codes {
+        let text = match *code {
+            "400" => "bad input; `error.field` names the field (invalid_json, unknown_field, missing_field, invalid_field)",
+            "404" => "the organization (`org`) or resource (`id`) does not exist",
+            "409" => "conflicts with existing state (duplicate, still referenced)",
+            "413" => "request body too large",
+            "415" => "Content-Type is not application/json",
+            other => unreachable!("no description for {other}"),
+        };
+        map.insert((*code).into(), err(text));
+    }
+    responses
+}
+
+fn op(summary: &str, params: &[&str], body: Option<&str>, responses: Value) -> Value {
+    let mut o = json!({
+        "summary": summary,
+        "parameters": params.iter().map(|p| json!({ "$ref": format!("#/components/parameters/{p}") })).collect::<Vec<_>>(),
+        "responses": responses,
+    });
+    if let Some(b) = body {
+        o["requestBody"] = json!({ "required": true, "content": json_content(schema_ref(b)) });
+    }
+    o
+}
+
+const BODY_ERRORS: &[&str] = &["400", "404", "409", "413", "415"];
+
+/// Collection operations (list, create, and for routes replace-all) for a resource.
+fn collection(kind: &str, item: &str, spec: &str, params: &[&str], replace_all: bool) -> Value {
+    let mut v = json!({
+        "get": op(&format!("List {kind}"), params, None,
+            with_errors(json!({ "200": ok(&format!("all {kind}"), &format!("{item}List")) }), &["404"])),
+        "post": op(&format!("Create one of the {kind}"), params, Some(spec),
+            with_errors(json!({ "201": ok("created (Location header names it)", item) }), BODY_ERRORS)),
+    });
+    if replace_all {
+        v["put"] = op(
+            &format!("Replace all {kind} atomically (kept prefixes keep their id)"),
+            params,
+            Some("RouteSet"),
+            with_errors(
+                json!({ "200": ok(&format!("the new {kind}"), &format!("{item}List")) }),
+                BODY_ERRORS,
+            ),
+        );
+    }
+    v
+}
+
+fn item(kind: &str, item: &str, spec: &str, params: &[&str]) -> Value {
+    json!({
+        "get": op(&format!("Get one {kind}"), params, None,
+            with_errors(json!({ "200": ok(kind, item) }), &["400", "404"])),
+        "put": op(&format!("Replace one {kind}"), params, Some(spec),
+            with_errors(json!({ "200": ok(&format!("the updated {kind}"), item) }), BODY_ERRORS)),
+        "delete": op(&format!("Delete one {kind}"), params, None,
+            with_errors(json!({ "204": { "description": "deleted" } }), &["400", "404", "409"])),
+    })
+}
+
+fn build() -> Value {
+    let error = json!({
+        "type": "object", "required": ["error"], "additionalProperties": false,
+        "properties": { "error": {
+            "type": "object", "required": ["code", "field", "message"],
+            "properties": {
+                "code": { "type": "string", "enum": [
+                    "invalid_json", "unknown_field", "missing_field", "invalid_field", "invalid_body",
+                    "invalid_path", "unauthorized", "not_found", "no_such_path", "method_not_allowed",
+                    "conflict", "payload_too_large", "unsupported_media_type", "internal", "unavailable"] },
+                "field": { "type": "string", "nullable": true,
+                    "description": "path of the offending field, e.g. prefix, next_hops[0].via, routes[2].prefix, org, id" },
+                "message": { "type": "string" }
+            }
+        }}
+    });
+    let cidr = |d: &str| json!({ "type": "string", "pattern": "^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$", "description": d });
+    let ipv4 = json!({ "type": "string", "format": "ipv4" });
+    let list = |item: &str| {
+        json!({ "type": "object", "required": ["items"],
+        "properties": { "items": { "type": "array", "items": schema_ref(item) } } })
+    };
+    let schemas = json!({
+        "Error": error,
+        "OrgSpec": { "type": "object", "additionalProperties": false, "required": ["name"],
+            "properties": { "name": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$" } } },
+        "Organization": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string" } } },
+        "OrganizationList": list("Organization"),
+        "InterfaceSpec": { "type": "object", "additionalProperties": false, "required": ["port", "address"],
+            "properties": {
+                "port": { "type": "string", "pattern": "^[A-Za-z0-9._-]{1,15}$", "description": "engine port name; (port, vlan) is unique on the box" },
+                "address": cidr("own address and subnet length 1..=32, e.g. 10.1.0.1/24; subnets of one organization may not overlap"),
+                "vlan": { "type": "integer", "minimum": 1, "maximum": 4094, "nullable": true, "description": "absent or null: untagged" } } },
+        "Interface": { "type": "object", "required": ["id", "org", "port", "address", "vlan"],
+            "properties": { "id": { "type": "integer", "format": "int64" }, "org": { "type": "string" },
+                "port": { "type": "string" }, "address": cidr("address/len"),
+                "vlan": { "type": "integer", "nullable": true } } },
+        "InterfaceList": list("Interface"),
+        "NextHopSpec": { "type": "object", "additionalProperties": false, "required": ["via"],
+            "properties": { "via": { "type": "string", "format": "ipv4", "description": "must lie on a subnet of one of the organization's interfaces" } } },
+        "NextHop": { "type": "object", "required": ["via"], "properties": { "via": ipv4 } },
+        "RouteSpec": { "type": "object", "additionalProperties": false, "required": ["prefix"],
+            "properties": {
+                "prefix": cidr("destination without host bits, length 0..=32; unique per organization"),
+                "next_hops": { "type": "array", "maxItems": 16, "items": schema_ref("NextHopSpec"), "default": [],
+                    "description": "ECMP next hops; empty exactly when blackhole is true" },
+                "blackhole": { "type": "boolean", "default": false } } },
+        "Route": { "type": "object", "required": ["id", "org", "prefix", "next_hops", "blackhole"],
+            "properties": { "id": { "type": "integer", "format": "int64" }, "org": { "type": "string" },
+                "prefix": cidr("prefix"), "next_hops": { "type": "array", "items": schema_ref("NextHop") },
+                "blackhole": { "type": "boolean" } } },
+        "RouteList": list("Route"),
+        "RouteSet": { "type": "object", "additionalProperties": false, "required": ["routes"],
+            "properties": { "routes": { "type": "array", "items": schema_ref("RouteSpec") } } },
+        "Status": { "type": "object", "required": ["engine", "generation"], "properties": {
+            "engine": { "type": "object", "required": ["attached", "workers", "ports", "table_generation"], "properties": {
+                "attached": { "type": "boolean" },
+                "workers": { "type": "integer", "nullable": true },
+                "ports": { "type": "array", "items": { "type": "object", "properties": {
+                    "name": { "type": "string" }, "link_up": { "type": "boolean" },
+                    "speed_mbps": { "type": "integer", "nullable": true } } } },
+                "table_generation": { "type": "integer", "format": "int64", "nullable": true } } },
+            "generation": { "type": "integer", "format": "int64",
+                "description": "desired-state generation; +1 on every successful change" } } },
+        "Counters": { "type": "object", "required": ["attached"], "properties": { "attached": { "type": "boolean" } } },
+    });
+    let org_param =
+        json!({ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } });
+    let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64", "minimum": 1 } });
+
+    let mut p = serde_json::Map::new();
+    p.insert(paths::OPENAPI.into(), json!({ "get": {
+        "summary": "This document", "security": [],
+        "responses": { "200": { "description": "OpenAPI 3.0 document", "content": { "application/json": {} } } } } }));
+    p.insert(
+        paths::STATUS.into(),
+        json!({ "get": op("Engine status and desired-state generation", &[], None,
+        with_errors(json!({ "200": ok("status", "Status") }), &[])) }),
+    );
+    p.insert(
+        paths::COUNTERS.into(),
+        json!({ "get": op("Engine counters (not attached yet)", &[], None,
+        with_errors(json!({ "200": ok("counters", "Counters") }), &[])) }),
+    );
+    p.insert(paths::ORGS.into(), json!({
+        "get": op("List organizations", &[], None, with_errors(json!({ "200": ok("organizations", "OrganizationList") }), &[])),
+        "post": op("Create an organization", &[], Some("OrgSpec"),
+            with_errors(json!({ "201": ok("created", "Organization") }), &["400", "409", "413", "415"])) }));
+    p.insert(paths::ORG.into(), json!({
+        "get": op("Get an organization", &["org"], None, with_errors(json!({ "200": ok("organization", "Organization") }), &["404"])),
+        "delete": op("Delete an empty organization (not `default`)", &["org"], None,
+            with_errors(json!({ "204": { "description": "deleted" } }), &["404", "409"])) }));
+    p.insert(
+        paths::ORG_INTERFACES.into(),
+        collection("interfaces", "Interface", "InterfaceSpec", &["org"], false),
+    );
+    p.insert(
+        paths::INTERFACES.into(),
+        collection(
+            "interfaces (organization default)",
+            "Interface",
+            "InterfaceSpec",
+            &[],
+            false,
+        ),
+    );
+    p.insert(
+        paths::ORG_INTERFACE.into(),
+        item("interface", "Interface", "InterfaceSpec", &["org", "id"]),
+    );
+    p.insert(
+        paths::INTERFACE.into(),
+        item(
+            "interface (organization default)",
+            "Interface",
+            "InterfaceSpec",
+            &["id"],
+        ),
+    );
+    p.insert(
+        paths::ORG_ROUTES.into(),
+        collection("routes", "Route", "RouteSpec", &["org"], true),
+    );
+    p.insert(
+        paths::ROUTES.into(),
+        collection(
+            "routes (organization default)",
+            "Route",
+            "RouteSpec",
+            &[],
+            true,
+        ),
+    );
+    p.insert(
+        paths::ORG_ROUTE.into(),
+        item("route", "Route", "RouteSpec", &["org", "id"]),
+    );
+    p.insert(
+        paths::ROUTE.into(),
+        item(
+            "route (organization default)",
+            "Route",
+            "RouteSpec",
+            &["id"],
+        ),
+    );
+
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Patronus control API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Desired state of a Patronus appliance. Every resource belongs to an organization; paths without /orgs/{org} address the organization `default`. Resources are addressed by numeric id. Every call except this document needs `Authorization: Bearer <token>`. Errors are {\"error\": {\"code\", \"field\", \"message\"}}."
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearerAuth": [] }],
+        "paths": p,
+        "components": {
+            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer" } },
+            "parameters": { "org": org_param, "id": id_param },
+            "schemas": schemas,
+        }
+    })
+}
+
+/// The document (built once).
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(build)
+}
+
+pub async fn serve() -> impl IntoResponse {
+    Json(document())
+}

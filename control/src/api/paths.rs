@@ -1,0 +1,34 @@
+//! Every path the API serves, in one place (the router and the OpenAPI test use these).
+//! Resources are addressed by their numeric `id` (server-assigned, never reused);
+//! `/api/v1/interfaces` and `/api/v1/routes` are shortcuts for organization `default`.
+
+pub const OPENAPI: &str = "/api/v1/openapi.json";
+pub const STATUS: &str = "/api/v1/status";
+pub const COUNTERS: &str = "/api/v1/counters";
+pub const ORGS: &str = "/api/v1/orgs";
+pub const ORG: &str = "/api/v1/orgs/{org}";
+pub const ORG_INTERFACES: &str = "/api/v1/orgs/{org}/interfaces";
+pub const ORG_INTERFACE: &str = "/api/v1/orgs/{org}/interfaces/{id}";
+pub const ORG_ROUTES: &str = "/api/v1/orgs/{org}/routes";
+pub const ORG_ROUTE: &str = "/api/v1/orgs/{org}/routes/{id}";
+pub const INTERFACES: &str = "/api/v1/interfaces";
+pub const INTERFACE: &str = "/api/v1/interfaces/{id}";
+pub const ROUTES: &str = "/api/v1/routes";
+pub const ROUTE: &str = "/api/v1/routes/{id}";
+
+/// Every served path with its methods.
+pub const ALL: &[(&str, &[&str])] = &[
+    (OPENAPI, &["GET"]),
+    (STATUS, &["GET"]),
+    (COUNTERS, &["GET"]),
+    (ORGS, &["GET", "POST"]),
+    (ORG, &["GET", "DELETE"]),
+    (ORG_INTERFACES, &["GET", "POST"]),
+    (ORG_INTERFACE, &["GET", "PUT", "DELETE"]),
+    (ORG_ROUTES, &["GET", "POST", "PUT"]),
+    (ORG_ROUTE, &["GET", "PUT", "DELETE"]),
+    (INTERFACES, &["GET", "POST"]),
+    (INTERFACE, &["GET", "PUT", "DELETE"]),
+    (ROUTES, &["GET", "POST", "PUT"]),
+    (ROUTE, &["GET", "PUT", "DELETE"]),
+];
