@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod ctl;
 pub mod error;
 pub mod model;
 pub mod state;
