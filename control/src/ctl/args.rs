@@ -13,7 +13,11 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 
 /// Operator CLI for the Patronus control API.
 #[derive(Debug, Parser)]
-#[command(name = "patronusctl", version, about)]
+#[command(
+    name = "patronusctl",
+    version,
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, status, counters)"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

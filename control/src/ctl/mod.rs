@@ -35,6 +35,13 @@ pub fn main() -> i32 {
         }
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "{e}");
+            if let CtlError::Api { status: 401, .. } = e {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "hint: give the API token with --token, --token-file or PATRONUS_TOKEN \
+                     (default file {DEFAULT_TOKEN_FILE})"
+                );
+            }
             e.exit_code()
         }
     }
