@@ -1,0 +1,218 @@
+//! The control process's side: `Publisher` writes generation files
+//! atomically, bumps `current_generation`, and reclaims generations no live
+//! worker can still be using.
+//!
+//! Reclamation rule: let `floor = min(current, acked_generation of every
+//! live worker slot)`, where a slot is live when it is active and its
+//! heartbeat is at most `stale_worker_ms` old. Files `gen-N.bin` with
+//! `N < floor` are deleted, and so are orphans with `N > current` (written
+//! by a publisher that died before bumping `current`). The current
+//! generation is never deleted. A worker that died without freeing its slot
+//! stops holding generations back once its heartbeat is stale. Deleting a
+//! file a reader still maps is harmless on Linux (the inode lives on until
+//! unmapped); the rule only bounds disk use and keeps `ack` meaningful.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::control::{ControlMap, WorkerStatus, MAX_WORKERS, SLOT_ACTIVE};
+use crate::error::ShmError;
+use crate::generation::GenerationBuilder;
+use crate::runtime_dir::{monotonic_ms, write_atomic, RuntimeDir, PUBLISHER_LOCK};
+
+/// Default age after which a silent worker no longer holds back reclamation.
+pub const DEFAULT_STALE_WORKER_MS: u64 = 10_000;
+
+/// Publisher settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublisherOptions {
+    /// See the module's reclamation rule.
+    pub stale_worker_ms: u64,
+}
+
+impl Default for PublisherOptions {
+    fn default() -> Self {
+        PublisherOptions {
+            stale_worker_ms: DEFAULT_STALE_WORKER_MS,
+        }
+    }
+}
+
+/// The one publisher of a runtime directory (enforced with `flock` on
+/// `publisher.lock`, released by the kernel when the process dies).
+#[derive(Debug)]
+pub struct Publisher {
+    dir: RuntimeDir,
+    control: Arc<ControlMap>,
+    _lock: File,
+    next: u64,
+    options: PublisherOptions,
+}
+
+impl Publisher {
+    /// Attaches to (or creates) the runtime directory `root` with default
+    /// options. Numbering continues after the current generation (and after
+    /// any orphan file), so a restarted control process never reuses a
+    /// number.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, ShmError> {
+        Self::open_with(root, PublisherOptions::default())
+    }
+
+    /// [`Self::open`] with options.
+    pub fn open_with(root: impl AsRef<Path>, options: PublisherOptions) -> Result<Self, ShmError> {
+        let dir = RuntimeDir::create(root)?;
+        let lock_path = dir.root().join(PUBLISHER_LOCK);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| ShmError::io("open", &lock_path, e))?;
+        // SAFETY: flock on a file descriptor we own; no memory involved.
+        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(ShmError::PublisherBusy { path: lock_path });
+            }
+            return Err(ShmError::io("flock", &lock_path, err));
+        }
+        let control = ControlMap::open(&dir.control())?;
+        let current = control.block().current_generation.load(Ordering::Acquire);
+        let highest_file = dir.list_generations()?.last().copied().unwrap_or(0);
+        let next = current.max(highest_file) + 1;
+        let block = control.block();
+        block
+            .publisher_pid
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(Publisher {
+            dir,
+            control,
+            _lock: lock,
+            next,
+            options,
+        })
+    }
+
+    /// The runtime directory.
+    pub fn dir(&self) -> &RuntimeDir {
+        &self.dir
+    }
+
+    /// The newest published generation (0 = none).
+    pub fn current_generation(&self) -> u64 {
+        self.control
+            .block()
+            .current_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// The number the next `publish` will use.
+    pub fn next_generation(&self) -> u64 {
+        self.next
+    }
+
+    /// Writes the tables as the next generation (temp file, fsync, rename)
+    /// and then makes it current. Returns its number.
+    pub fn publish(&mut self, tables: &GenerationBuilder) -> Result<u64, ShmError> {
+        let generation = self.next;
+        let bytes = tables.encode(generation);
+        write_atomic(&self.dir.generation(generation), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file in place.
+        block
+            .current_generation
+            .store(generation, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        self.next = generation + 1;
+        Ok(generation)
+    }
+
+    /// Proves the publisher is alive (for the engine's information).
+    pub fn heartbeat_at(&self, now_ms: u64) {
+        self.control
+            .block()
+            .publisher_heartbeat_ms
+            .store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Every active worker slot, with liveness judged at `now_ms`.
+    pub fn workers_at(&self, now_ms: u64) -> Vec<WorkerStatus> {
+        let block = self.control.block();
+        (0..MAX_WORKERS)
+            .filter_map(|index| {
+                let slot = &block.workers[index];
+                if slot.state.load(Ordering::Acquire) != SLOT_ACTIVE {
+                    return None;
+                }
+                let heartbeat_ms = slot.heartbeat_ms.load(Ordering::Relaxed);
+                Some(WorkerStatus {
+                    index,
+                    acked_generation: slot.acked_generation.load(Ordering::Acquire),
+                    heartbeat_ms,
+                    pid: slot.pid.load(Ordering::Relaxed) as u32,
+                    live: now_ms.saturating_sub(heartbeat_ms) <= self.options.stale_worker_ms,
+                })
+            })
+            .collect()
+    }
+
+    /// Lowest generation some live worker may still use (see the module's
+    /// rule).
+    pub fn floor_at(&self, now_ms: u64) -> u64 {
+        let current = self.current_generation();
+        self.workers_at(now_ms)
+            .iter()
+            .filter(|w| w.live)
+            .map(|w| w.acked_generation)
+            .fold(current, u64::min)
+    }
+
+    /// Generation files that may be deleted at `now_ms`.
+    pub fn reclaimable_at(&self, now_ms: u64) -> Result<Vec<u64>, ShmError> {
+        let floor = self.floor_at(now_ms);
+        let current = self.current_generation();
+        let next = self.next;
+        Ok(self
+            .dir
+            .list_generations()?
+            .into_iter()
+            .filter(|&g| g < floor || (g > current && g < next))
+            .collect())
+    }
+
+    /// [`Self::reclaimable_at`] now.
+    pub fn reclaimable(&self) -> Result<Vec<u64>, ShmError> {
+        self.reclaimable_at(monotonic_ms())
+    }
+
+    /// Deletes the reclaimable generation files; returns their numbers.
+    pub fn gc_at(&self, now_ms: u64) -> Result<Vec<u64>, ShmError> {
+        let gens = self.reclaimable_at(now_ms)?;
+        for &g in &gens {
+            let path = self.dir.generation(g);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ShmError::io("unlink", &path, e)),
+            }
+        }
+        Ok(gens)
+    }
+
+    /// [`Self::gc_at`] now.
+    pub fn gc(&self) -> Result<Vec<u64>, ShmError> {
+        self.gc_at(monotonic_ms())
+    }
+}

@@ -1,0 +1,187 @@
+//! The engine's side: `Subscriber` notices a new current generation with
+//! one atomic load, maps its file read-only and validates it whole;
+//! `Generation` owns that mapping. Workers ack through `WorkerHandle`.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::control::{ControlMap, WorkerHandle};
+use crate::error::ShmError;
+use crate::generation::GenerationView;
+use crate::layout::GenerationHeader;
+use crate::runtime_dir::{monotonic_ms, RuntimeDir};
+
+/// One validated, immutable generation, mapped read-only. `Send + Sync`:
+/// share it between workers with an `Arc`.
+#[derive(Debug)]
+pub struct Generation {
+    generation: u64,
+    map: Mmap,
+}
+
+impl Generation {
+    /// Maps and validates `path`, which must hold generation `expected`.
+    pub fn load(path: &Path, expected: u64) -> Result<Self, ShmError> {
+        let file = File::open(path).map_err(|e| ShmError::io("open", path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| ShmError::io("stat", path, e))?
+            .len();
+        let min = std::mem::size_of::<GenerationHeader>() as u64;
+        if len < min {
+            return Err(ShmError::Truncated {
+                what: "generation file",
+                need: min,
+                have: len,
+            });
+        }
+        // SAFETY: published generation files are never modified in place
+        // (written to a temp file and renamed; reclaimed by unlink only), so
+        // the mapped bytes do not change or shrink under us.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| ShmError::io("mmap", path, e))?;
+        let found = GenerationView::parse(&map)?.generation();
+        if found != expected {
+            return Err(ShmError::GenerationMismatch {
+                path: path.to_path_buf(),
+                found,
+                expected,
+            });
+        }
+        Ok(Generation {
+            generation: expected,
+            map,
+        })
+    }
+
+    /// The generation number.
+    pub fn number(&self) -> u64 {
+        self.generation
+    }
+
+    /// The tables (validated when loaded).
+    pub fn view(&self) -> GenerationView<'_> {
+        match GenerationView::parse_validated(&self.map) {
+            Ok(v) => v,
+            // `load` validated these very bytes, which cannot change.
+            Err(e) => unreachable!("validated generation no longer parses: {e}"),
+        }
+    }
+
+    /// Bytes of the file.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Never true for a loaded generation (the header alone is not empty).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// The engine's attachment to a runtime directory.
+#[derive(Debug)]
+pub struct Subscriber {
+    dir: RuntimeDir,
+    control: Arc<ControlMap>,
+    /// The last generation returned (or that failed to load).
+    seen: u64,
+}
+
+impl Subscriber {
+    /// Attaches to `root`, creating the directory and control file when the
+    /// control process has not started yet.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, ShmError> {
+        let dir = RuntimeDir::create(root)?;
+        let control = ControlMap::open(&dir.control())?;
+        let block = control.block();
+        block
+            .engine_pid
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        block
+            .engine_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(Subscriber {
+            dir,
+            control,
+            seen: 0,
+        })
+    }
+
+    /// The runtime directory.
+    pub fn dir(&self) -> &RuntimeDir {
+        &self.dir
+    }
+
+    /// The newest published generation (0 = none).
+    pub fn current_generation(&self) -> u64 {
+        self.control
+            .block()
+            .current_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// A new generation if one was published since the last call, else
+    /// `Ok(None)` after one atomic load. A generation that fails to load is
+    /// reported once and then skipped until a newer one appears (the
+    /// caller keeps using what it has).
+    pub fn poll(&mut self) -> Result<Option<Generation>, ShmError> {
+        let mut current = self.current_generation();
+        if current == self.seen || current == 0 {
+            return Ok(None);
+        }
+        // The file of `current` may be reclaimed between our load and open
+        // only if a newer one was published meanwhile: then retry with it.
+        loop {
+            match Generation::load(&self.dir.generation(current), current) {
+                Ok(g) => {
+                    self.seen = current;
+                    return Ok(Some(g));
+                }
+                Err(ShmError::Io { source, path, op })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    let newer = self.current_generation();
+                    if newer == current {
+                        self.seen = current;
+                        return Err(ShmError::Io { source, path, op });
+                    }
+                    current = newer;
+                }
+                Err(e) => {
+                    self.seen = current;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Takes worker slot `index` (0..64) for acking; the slot starts at
+    /// generation 0 and is freed when the handle drops.
+    pub fn worker(&self, index: usize) -> Result<WorkerHandle, ShmError> {
+        WorkerHandle::register(self.control.clone(), index, monotonic_ms())
+    }
+
+    /// Proves the engine is alive (for the control process's information).
+    pub fn heartbeat_at(&self, now_ms: u64) {
+        self.control
+            .block()
+            .engine_heartbeat_ms
+            .store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Pid of the publisher that last attached (0 = none yet).
+    pub fn publisher_pid(&self) -> u32 {
+        self.control.block().publisher_pid.load(Ordering::Relaxed) as u32
+    }
+}
+
+/// Path of generation `generation` under `root` (for tools and tests).
+pub fn generation_path(root: impl AsRef<Path>, generation: u64) -> PathBuf {
+    root.as_ref()
+        .join(crate::runtime_dir::TABLES_DIR)
+        .join(format!("gen-{generation}.bin"))
+}
