@@ -62,6 +62,16 @@ pub struct EngineConfig {
     pub arp: ArpSection,
     #[serde(default)]
     pub icmp: IcmpSection,
+    /// Link to the control process; absent = the engine runs on its file alone.
+    pub control: Option<ControlSection>,
+}
+
+/// `[control]`: where the control process publishes table generations.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Runtime directory shared with patronus-control (e.g. "/run/patronus").
+    pub runtime_dir: PathBuf,
 }
 
 /// `[engine]`.

@@ -12,6 +12,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod control_link;
 pub mod counters;
 pub mod fib;
 pub mod neighbor;

@@ -161,6 +161,26 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let link_stop = Arc::new(AtomicBool::new(false));
+    let link = match &cfg.control {
+        None => None,
+        Some(c) => match patronus_engine::control_link::spawn(
+            cfg.clone(),
+            c.runtime_dir.clone(),
+            engine.tables.clone(),
+            engine.workers.iter().map(|w| w.counters.clone()).collect(),
+            link_stop.clone(),
+        ) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!(
+                    "patronus-engine: control link ({}): {e}",
+                    c.runtime_dir.display()
+                );
+                return ExitCode::from(1);
+            }
+        },
+    };
     let start = Instant::now();
     let mut last_print = Instant::now();
     loop {
@@ -187,6 +207,10 @@ fn main() -> ExitCode {
             println!("{}", snap.table());
             write_json(&args.stats_json, &snap);
         }
+    }
+    link_stop.store(true, Ordering::Relaxed);
+    if let Some(t) = link {
+        let _ = t.join();
     }
     engine.shutdown();
     let snap = Snapshot::take(&engine, &names, finite);

@@ -28,6 +28,23 @@ pub enum NextHop {
     Blackhole,
 }
 
+/// A route from outside the configuration (the control process).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// Network (host order) and length.
+    pub prefix: u32,
+    pub len: u8,
+    pub action: RouteAction,
+}
+
+/// What a [`StaticRoute`] does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteAction {
+    Blackhole,
+    /// Gateways (host order); several = ECMP.
+    Via(Vec<u32>),
+}
+
 /// Errors building the FIB.
 #[derive(Debug, thiserror::Error)]
 pub enum FibError {
@@ -116,6 +133,14 @@ impl Fib {
     /// addresses, directed broadcasts and the static routes. Interface
     /// indices are positions in `cfg.interfaces`.
     pub fn build(cfg: &EngineConfig) -> Result<Fib, FibError> {
+        Self::build_with(cfg, &[]).map(|(fib, _)| fib)
+    }
+
+    /// Builds the table from the configuration plus `extra` routes (pushed
+    /// by the control process), which replace configured routes of the same
+    /// prefix. Extra routes whose gateways lie on no connected subnet are
+    /// skipped; their number is returned beside the table.
+    pub fn build_with(cfg: &EngineConfig, extra: &[StaticRoute]) -> Result<(Fib, usize), FibError> {
         let mut fib = Fib::new(cfg.engine.fib_tbl8_groups);
         let mut subnets: Vec<(u32, u8, u16)> = Vec::new();
         for (i, itf) in cfg.interfaces.iter().enumerate() {
@@ -191,7 +216,40 @@ impl Fib {
             }
             fib.add_ecmp_route(p, len, &members).map_err(lpm_err)?;
         }
-        Ok(fib)
+        let mut skipped = 0;
+        for (i, r) in extra.iter().enumerate() {
+            let lpm_err = |source| FibError::Lpm {
+                key: format!("pushed route[{i}]"),
+                source,
+            };
+            let p = r.prefix & mask(r.len);
+            match &r.action {
+                RouteAction::Blackhole => fib
+                    .add_route(p, r.len, NextHop::Blackhole)
+                    .map_err(lpm_err)?,
+                RouteAction::Via(gws) => {
+                    let members: Vec<NextHop> = gws
+                        .iter()
+                        .filter_map(|gw| {
+                            subnets
+                                .iter()
+                                .filter(|(net, l, _)| gw & mask(*l) == *net)
+                                .max_by_key(|(_, l, _)| *l)
+                                .map(|(_, _, iface)| NextHop::Via {
+                                    iface: *iface,
+                                    gw: *gw,
+                                })
+                        })
+                        .collect();
+                    if members.is_empty() || members.len() != gws.len() {
+                        skipped += 1;
+                        continue;
+                    }
+                    fib.add_ecmp_route(p, r.len, &members).map_err(lpm_err)?;
+                }
+            }
+        }
+        Ok((fib, skipped))
     }
 
     /// Looks up a batch of destinations (host order): next-hop indices or

@@ -1,0 +1,243 @@
+//! The engine's side of the shared-memory link to the control process.
+//!
+//! One thread (never a worker) watches the runtime directory: when the
+//! control process publishes a table generation, it builds a new FIB from
+//! the configuration plus the pushed routes and hands it to the workers
+//! through the [`TableSlot`]; once a worker has adopted it, the thread
+//! acknowledges the shared-memory generation in that worker's slot, so the
+//! control process can reclaim older ones. It also copies the workers'
+//! counters into the shared counters file the control process exports.
+//! If the control process is away, nothing changes: the workers keep the
+//! last table. The engine may start before or after the control process.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use patronus_shm::{CounterBlock, CounterSpec, RouteKind, ShmError, Subscriber, WorkerHandle};
+
+use crate::config::EngineConfig;
+use crate::counters::{read, DropReason, WorkerCounters};
+use crate::fib::{Fib, RouteAction, StaticRoute};
+use crate::tables::TableSlot;
+
+/// How often the link looks for a new generation.
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// How often counters are copied and heartbeats sent.
+const COUNTER_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Names of the exported counters, in file order.
+pub fn counter_names(port_names: &[String]) -> Vec<String> {
+    let mut names = Vec::new();
+    for p in port_names {
+        for k in [
+            "rx_packets",
+            "rx_bytes",
+            "tx_packets",
+            "tx_bytes",
+            "tx_errors",
+            "rx_missed",
+            "rx_errors",
+        ] {
+            names.push(format!("port.{p}.{k}"));
+        }
+    }
+    for r in DropReason::ALL {
+        names.push(format!("drop.{}", r.label()));
+    }
+    for k in [
+        "busy_polls",
+        "idle_polls",
+        "icmp_sent",
+        "arp_requests_sent",
+        "arp_replies_sent",
+        "ipv4_fragments_sent",
+    ] {
+        names.push(k.to_string());
+    }
+    names
+}
+
+fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
+    out.clear();
+    for p in &c.ports {
+        for v in [
+            &p.rx_packets,
+            &p.rx_bytes,
+            &p.tx_packets,
+            &p.tx_bytes,
+            &p.tx_errors,
+            &p.rx_missed,
+            &p.rx_errors,
+        ] {
+            out.push(read(v));
+        }
+    }
+    for r in DropReason::ALL {
+        out.push(c.drop_count(*r));
+    }
+    for v in [
+        &c.busy_polls,
+        &c.idle_polls,
+        &c.icmp_sent,
+        &c.arp_requests_sent,
+        &c.arp_replies_sent,
+        &c.ipv4_fragments_sent,
+    ] {
+        out.push(read(v));
+    }
+}
+
+/// Routes of a published generation, as the FIB builder takes them.
+fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
+    routes
+        .iter()
+        .filter_map(|r| {
+            let action = match r.route_kind()? {
+                RouteKind::Blackhole => RouteAction::Blackhole,
+                RouteKind::Via => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
+                // Connected and local routes come from the engine's own
+                // interfaces.
+                RouteKind::Connected | RouteKind::Local => return None,
+            };
+            Some(StaticRoute {
+                prefix: r.prefix,
+                len: r.prefix_len,
+                action,
+            })
+        })
+        .collect()
+}
+
+/// Starts the link thread.
+pub fn spawn(
+    cfg: Arc<EngineConfig>,
+    dir: PathBuf,
+    tables: Arc<TableSlot>,
+    counters: Vec<Arc<WorkerCounters>>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, ShmError> {
+    let sub = Subscriber::open(&dir)?;
+    let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let block = CounterBlock::create(
+        &dir,
+        &CounterSpec {
+            workers: counters.len() as u32,
+            counters: &name_refs,
+            histograms: &[],
+        },
+    )?;
+    let shm_counters = (0..counters.len())
+        .map(|w| block.take_worker(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let handles = (0..counters.len())
+        .map(|w| sub.worker(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    std::thread::Builder::new()
+        .name("patronus-link".into())
+        .spawn(move || {
+            run(
+                &cfg,
+                &dir,
+                sub,
+                handles,
+                tables,
+                counters,
+                block,
+                shm_counters,
+                stop,
+            )
+        })
+        .map_err(|e| ShmError::Io {
+            op: "spawn link thread",
+            path: PathBuf::new(),
+            source: e,
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    cfg: &EngineConfig,
+    dir: &Path,
+    mut sub: Subscriber,
+    handles: Vec<WorkerHandle>,
+    tables: Arc<TableSlot>,
+    counters: Vec<Arc<WorkerCounters>>,
+    _block: CounterBlock,
+    shm_counters: Vec<patronus_shm::WorkerCounters>,
+    stop: Arc<AtomicBool>,
+) {
+    // (local FIB generation, shared-memory generation) not yet acknowledged by all.
+    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut acked = vec![0u64; handles.len()];
+    let mut last_counters = Instant::now() - COUNTER_INTERVAL;
+    let mut values = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match sub.poll() {
+            Ok(Some(generation)) => {
+                let started = Instant::now();
+                let routes = pushed_routes(generation.view().routes());
+                match Fib::build_with(cfg, &routes) {
+                    Ok((fib, skipped)) => {
+                        let local = tables.publish(Arc::new(fib));
+                        in_flight.push_back((local, generation.number()));
+                        eprintln!(
+                            "patronus-engine: generation {} from {}: {} routes pushed{}, built in {:.1} ms",
+                            generation.number(),
+                            dir.display(),
+                            routes.len(),
+                            if skipped > 0 {
+                                format!(", {skipped} skipped (gateway on no connected subnet)")
+                            } else {
+                                String::new()
+                            },
+                            started.elapsed().as_secs_f64() * 1e3
+                        );
+                    }
+                    Err(e) => eprintln!(
+                        "patronus-engine: generation {} refused: {e}",
+                        generation.number()
+                    ),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: control link: {e}"),
+        }
+        // Acknowledge each shared generation once the worker adopted its FIB.
+        let local_acks = tables.acks();
+        for (w, h) in handles.iter().enumerate() {
+            if let Some(&(_, shm)) = in_flight
+                .iter()
+                .rev()
+                .find(|(local, _)| *local <= local_acks[w])
+            {
+                if shm != acked[w] {
+                    h.ack(shm);
+                    acked[w] = shm;
+                }
+            }
+        }
+        let min_local = local_acks.iter().copied().min().unwrap_or(0);
+        while in_flight.len() > 1 && in_flight[1].0 <= min_local {
+            in_flight.pop_front();
+        }
+        if last_counters.elapsed() >= COUNTER_INTERVAL {
+            last_counters = Instant::now();
+            let now_ms = patronus_shm::monotonic_ms();
+            sub.heartbeat_at(now_ms);
+            for (w, h) in handles.iter().enumerate() {
+                h.heartbeat_at(now_ms);
+                counter_values(&counters[w], &mut values);
+                for (i, v) in values.iter().enumerate() {
+                    shm_counters[w].set(i, *v);
+                }
+                shm_counters[w].bump_seq();
+            }
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
