@@ -53,7 +53,8 @@ pub struct EngineSnapshot {
 }
 
 /// Where engine snapshots come from (the control process implements it over
-/// the engine's shared-memory counters). Called once per scrape.
+/// the engine's shared-memory counters). Called once per scrape, on the
+/// metrics server's async task: it must be quick and must not block.
 pub trait EngineSource: Send + Sync {
     /// `None` when no engine is attached.
     fn snapshot(&self) -> Option<EngineSnapshot>;
