@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod ctl;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod state;
 pub mod store;

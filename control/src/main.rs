@@ -4,16 +4,19 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+use patronus_control::api::app_with_metrics;
 use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
+use patronus_control::metrics::{self, Detached, Metrics};
 use patronus_control::state::spawn_store;
 use patronus_control::store::Store;
-use patronus_control::{app, AppState};
+use patronus_control::AppState;
 
 /// Name of the token file next to the database when `--token-file` is not given.
 const TOKEN_FILE_NAME: &str = "api-token";
@@ -39,6 +42,10 @@ struct Args {
     /// note that command lines are visible to other local users).
     #[arg(long)]
     token: Option<String>,
+    /// Address to serve Prometheus metrics on (`GET /metrics`, no auth:
+    /// localhost only by default).
+    #[arg(long, default_value = "127.0.0.1:9108")]
+    metrics_listen: SocketAddr,
 }
 
 fn token_file_default(db: &Path) -> PathBuf {
@@ -93,10 +100,29 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(listen = %args.listen, "API listens beyond localhost (plain HTTP; put TLS in front)");
     }
     let store = spawn_store(store).context("starting store actor")?;
-    let router = app(AppState {
-        store: store.clone(),
-        token,
+    // Metrics: own listener; the engine source stays detached until the engine link lands.
+    let metrics = Metrics::new(Arc::new(Detached)).context("creating metrics registry")?;
+    if !args.metrics_listen.ip().is_loopback() {
+        tracing::warn!(listen = %args.metrics_listen, "/metrics served beyond localhost without auth");
+    }
+    let metrics_listener = TcpListener::bind(args.metrics_listen)
+        .await
+        .with_context(|| format!("binding metrics listener {}", args.metrics_listen))?;
+    tracing::info!(listen = %args.metrics_listen, "serving /metrics");
+    let metrics_router = metrics::router(metrics.clone());
+    // Scrapes are short and stateless: this task is simply aborted at shutdown.
+    let metrics_server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_listener, metrics_router).await {
+            tracing::error!(%e, "metrics listener failed");
+        }
     });
+    let router = app_with_metrics(
+        AppState {
+            store: store.clone(),
+            token,
+        },
+        metrics,
+    );
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -106,6 +132,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("serving")?;
     store.close().await;
+    metrics_server.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -94,3 +94,12 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(token, require_token))
         .with_state(state)
 }
+
+/// [`app`] with request counts and latency recorded into `metrics` (by route
+/// template; the layer sits outside auth, so rejected requests count too).
+pub fn app_with_metrics(state: AppState, metrics: crate::metrics::Metrics) -> Router {
+    app(state).layer(middleware::from_fn_with_state(
+        metrics,
+        crate::metrics::track_api,
+    ))
+}

@@ -1,0 +1,399 @@
+//! Engine-side metrics: the [`EngineSnapshot`] the engine's shared-memory
+//! counters are read into, the [`EngineSource`] that provides it, and
+//! [`EngineCollector`], which turns one snapshot per scrape into metric families.
+//!
+//! The engine's counters are absolute, monotonic values owned by the engine, so
+//! they are exported as `counter` families built at scrape time (never `inc`ed
+//! here): the exposition stays exactly what the engine counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
+
+/// Counters of one port, summed over the port's queues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub name: String,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Packets the NIC/kernel dropped because the RX ring was full.
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+}
+
+/// Counters of one worker thread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerSnapshot {
+    pub index: u32,
+    /// Polls that received at least one packet.
+    pub busy_polls: u64,
+    /// Polls that received nothing.
+    pub idle_polls: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+}
+
+/// Everything the engine exports, read at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineSnapshot {
+    pub ports: Vec<PortCounters>,
+    /// `(reason label, count)` for every drop reason (zeros included, so the
+    /// series exist before the first drop).
+    pub drops: Vec<(String, u64)>,
+    pub workers: Vec<WorkerSnapshot>,
+    /// Generation of the tables the control process last published.
+    pub table_generation: u64,
+    /// Generation every worker has switched to.
+    pub table_generation_acked: u64,
+}
+
+/// Where engine snapshots come from (the control process implements it over
+/// the engine's shared-memory counters). Called once per scrape, on the
+/// metrics server's async task: it must be quick and must not block.
+pub trait EngineSource: Send + Sync {
+    /// `None` when no engine is attached.
+    fn snapshot(&self) -> Option<EngineSnapshot>;
+}
+
+/// A source for a control process without an engine: always detached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Detached;
+
+impl EngineSource for Detached {
+    fn snapshot(&self) -> Option<EngineSnapshot> {
+        None
+    }
+}
+
+/// A source holding the last snapshot some other task stored (`None` = detached).
+/// Handy when snapshots are produced by a polling loop rather than on demand.
+#[derive(Debug, Default)]
+pub struct LatestSnapshot {
+    latest: Mutex<Option<EngineSnapshot>>,
+}
+
+impl LatestSnapshot {
+    pub fn new(initial: Option<EngineSnapshot>) -> Self {
+        LatestSnapshot {
+            latest: Mutex::new(initial),
+        }
+    }
+
+    pub fn set(&self, snapshot: Option<EngineSnapshot>) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = snapshot;
+    }
+}
+
+impl EngineSource for LatestSnapshot {
+    fn snapshot(&self) -> Option<EngineSnapshot> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Name, help, type and label names of one engine family.
+struct FamilySpec {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    labels: &'static [&'static str],
+}
+
+pub const ENGINE_ATTACHED: &str = "patronus_engine_attached";
+pub const PORT_PACKETS: &str = "patronus_port_packets_total";
+pub const PORT_BYTES: &str = "patronus_port_bytes_total";
+pub const PORT_ERRORS: &str = "patronus_port_errors_total";
+pub const DROPS: &str = "patronus_drops_total";
+pub const WORKER_BUSY_RATIO: &str = "patronus_worker_busy_ratio";
+pub const WORKER_POLLS: &str = "patronus_worker_polls_total";
+pub const WORKER_PACKETS: &str = "patronus_worker_packets_total";
+pub const TABLE_GENERATION: &str = "patronus_table_generation";
+pub const TABLE_GENERATION_ACKED: &str = "patronus_table_generation_acked";
+
+const FAMILIES: &[FamilySpec] = &[
+    FamilySpec {
+        name: ENGINE_ATTACHED,
+        help: "1 when the packet engine is attached to the control process, else 0.",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+    FamilySpec {
+        name: PORT_PACKETS,
+        help: "Packets received (rx) or transmitted (tx) on a port.",
+        kind: MetricType::COUNTER,
+        labels: &["port", "direction"],
+    },
+    FamilySpec {
+        name: PORT_BYTES,
+        help: "Bytes received (rx) or transmitted (tx) on a port.",
+        kind: MetricType::COUNTER,
+        labels: &["port", "direction"],
+    },
+    FamilySpec {
+        name: PORT_ERRORS,
+        help: "Port errors by kind: rx_missed (RX ring full), rx_errors, tx_errors.",
+        kind: MetricType::COUNTER,
+        labels: &["port", "kind"],
+    },
+    FamilySpec {
+        name: DROPS,
+        help: "Packets the engine dropped, by reason.",
+        kind: MetricType::COUNTER,
+        labels: &["reason"],
+    },
+    FamilySpec {
+        name: WORKER_BUSY_RATIO,
+        help:
+            "Share of a worker's polls that received packets, cumulative since the engine started.",
+        kind: MetricType::GAUGE,
+        labels: &["worker"],
+    },
+    FamilySpec {
+        name: WORKER_POLLS,
+        help: "Polls of a worker by result: busy (received packets) or idle.",
+        kind: MetricType::COUNTER,
+        labels: &["worker", "result"],
+    },
+    FamilySpec {
+        name: WORKER_PACKETS,
+        help: "Packets a worker received (rx) or transmitted (tx).",
+        kind: MetricType::COUNTER,
+        labels: &["worker", "direction"],
+    },
+    FamilySpec {
+        name: TABLE_GENERATION,
+        help: "Generation of the tables last published to the engine.",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+    FamilySpec {
+        name: TABLE_GENERATION_ACKED,
+        help: "Table generation every engine worker has switched to.",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+];
+
+/// Reads the [`EngineSource`] at each scrape and reports the engine families.
+/// When the engine is detached only `patronus_engine_attached 0` is reported.
+pub struct EngineCollector {
+    source: Arc<dyn EngineSource>,
+    descs: Vec<Desc>,
+}
+
+impl EngineCollector {
+    pub fn new(source: Arc<dyn EngineSource>) -> prometheus::Result<Self> {
+        let descs = FAMILIES
+            .iter()
+            .map(|f| {
+                Desc::new(
+                    f.name.to_owned(),
+                    f.help.to_owned(),
+                    f.labels.iter().map(|l| (*l).to_owned()).collect(),
+                    HashMap::new(),
+                )
+            })
+            .collect::<prometheus::Result<Vec<_>>>()?;
+        Ok(EngineCollector { source, descs })
+    }
+}
+
+/// Families under construction, keyed by name, in [`FAMILIES`] order.
+struct Families {
+    families: Vec<MetricFamily>,
+}
+
+impl Families {
+    fn new() -> Self {
+        let families = FAMILIES
+            .iter()
+            .map(|f| {
+                let mut mf = MetricFamily::default();
+                mf.set_name(f.name.to_owned());
+                mf.set_help(f.help.to_owned());
+                mf.set_field_type(f.kind);
+                mf
+            })
+            .collect();
+        Families { families }
+    }
+
+    fn add(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let Some(index) = FAMILIES.iter().position(|f| f.name == name) else {
+            debug_assert!(false, "unknown engine family {name}");
+            return;
+        };
+        let spec = &FAMILIES[index];
+        debug_assert_eq!(
+            spec.labels,
+            labels
+                .iter()
+                .map(|(k, _)| *k)
+                .collect::<Vec<_>>()
+                .as_slice()
+        );
+        let mut m = proto::Metric::default();
+        m.set_label(
+            labels
+                .iter()
+                .map(|(k, v)| {
+                    let mut lp = proto::LabelPair::default();
+                    lp.set_name((*k).to_owned());
+                    lp.set_value((*v).to_owned());
+                    lp
+                })
+                .collect(),
+        );
+        if spec.kind == MetricType::COUNTER {
+            let mut c = proto::Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = proto::Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        self.families[index].mut_metric().push(m);
+    }
+}
+
+/// Counters are u64 in the engine; the exposition format carries floats
+/// (exact up to 2^53, far beyond any realistic counter here).
+fn f(v: u64) -> f64 {
+    v as f64
+}
+
+fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
+    let mut out = Families::new();
+    let Some(s) = snapshot else {
+        out.add(ENGINE_ATTACHED, &[], 0.0);
+        return out.families;
+    };
+    out.add(ENGINE_ATTACHED, &[], 1.0);
+    for p in &s.ports {
+        let port = p.name.as_str();
+        for (dir, packets, bytes) in [
+            ("rx", p.rx_packets, p.rx_bytes),
+            ("tx", p.tx_packets, p.tx_bytes),
+        ] {
+            out.add(
+                PORT_PACKETS,
+                &[("port", port), ("direction", dir)],
+                f(packets),
+            );
+            out.add(PORT_BYTES, &[("port", port), ("direction", dir)], f(bytes));
+        }
+        for (kind, v) in [
+            ("rx_missed", p.rx_missed),
+            ("rx_errors", p.rx_errors),
+            ("tx_errors", p.tx_errors),
+        ] {
+            out.add(PORT_ERRORS, &[("port", port), ("kind", kind)], f(v));
+        }
+    }
+    // One series per reason even if the source repeats one (duplicate label
+    // sets would make the exposition invalid).
+    let mut drops: Vec<(&str, u64)> = Vec::with_capacity(s.drops.len());
+    for (reason, n) in &s.drops {
+        match drops.iter_mut().find(|(r, _)| r == reason) {
+            Some((_, total)) => *total = total.saturating_add(*n),
+            None => drops.push((reason, *n)),
+        }
+    }
+    for (reason, n) in drops {
+        out.add(DROPS, &[("reason", reason)], f(n));
+    }
+    for w in &s.workers {
+        let worker = w.index.to_string();
+        let worker = worker.as_str();
+        let polls = w.busy_polls.saturating_add(w.idle_polls);
+        let ratio = if polls == 0 {
+            0.0
+        } else {
+            f(w.busy_polls) / f(polls)
+        };
+        out.add(WORKER_BUSY_RATIO, &[("worker", worker)], ratio);
+        out.add(
+            WORKER_POLLS,
+            &[("worker", worker), ("result", "busy")],
+            f(w.busy_polls),
+        );
+        out.add(
+            WORKER_POLLS,
+            &[("worker", worker), ("result", "idle")],
+            f(w.idle_polls),
+        );
+        out.add(
+            WORKER_PACKETS,
+            &[("worker", worker), ("direction", "rx")],
+            f(w.rx_packets),
+        );
+        out.add(
+            WORKER_PACKETS,
+            &[("worker", worker), ("direction", "tx")],
+            f(w.tx_packets),
+        );
+    }
+    out.add(TABLE_GENERATION, &[], f(s.table_generation));
+    out.add(TABLE_GENERATION_ACKED, &[], f(s.table_generation_acked));
+    out.families
+}
+
+impl Collector for EngineCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        snapshot_families(self.source.snapshot().as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detached_reports_only_attached_zero() {
+        let fams: Vec<_> = snapshot_families(None)
+            .into_iter()
+            .filter(|f| !f.get_metric().is_empty())
+            .collect();
+        assert_eq!(fams.len(), 1);
+        assert_eq!(fams[0].get_name(), ENGINE_ATTACHED);
+        assert_eq!(fams[0].get_metric()[0].get_gauge().get_value(), 0.0);
+    }
+
+    #[test]
+    fn repeated_drop_reasons_are_summed() {
+        let s = EngineSnapshot {
+            drops: vec![("no_route".into(), 2), ("no_route".into(), 3)],
+            ..Default::default()
+        };
+        let fams = snapshot_families(Some(&s));
+        let drops = fams.iter().find(|f| f.get_name() == DROPS).unwrap();
+        assert_eq!(drops.get_metric().len(), 1);
+        assert_eq!(drops.get_metric()[0].get_counter().get_value(), 5.0);
+    }
+
+    #[test]
+    fn idle_worker_ratio_is_zero_not_nan() {
+        let s = EngineSnapshot {
+            workers: vec![WorkerSnapshot::default()],
+            ..Default::default()
+        };
+        let fams = snapshot_families(Some(&s));
+        let ratio = fams
+            .iter()
+            .find(|f| f.get_name() == WORKER_BUSY_RATIO)
+            .unwrap();
+        assert_eq!(ratio.get_metric()[0].get_gauge().get_value(), 0.0);
+    }
+}
