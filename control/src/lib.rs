@@ -12,9 +12,11 @@
 pub mod api;
 pub mod auth;
 pub mod ctl;
+pub mod engine_view;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod push;
 pub mod state;
 pub mod store;
 

@@ -13,8 +13,10 @@ use tracing_subscriber::EnvFilter;
 
 use patronus_control::api::app_with_metrics;
 use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
-use patronus_control::metrics::{self, Detached, Metrics};
-use patronus_control::state::spawn_store;
+use patronus_control::engine_view::ShmEngine;
+use patronus_control::metrics::{self, Metrics};
+use patronus_control::push::Pusher;
+use patronus_control::state::spawn_store_with;
 use patronus_control::store::Store;
 use patronus_control::AppState;
 
@@ -46,6 +48,11 @@ struct Args {
     /// localhost only by default).
     #[arg(long, default_value = "127.0.0.1:9108")]
     metrics_listen: SocketAddr,
+    /// Runtime directory shared with the engine (table generations and
+    /// counters in shared memory); must match the engine's `[control]
+    /// runtime_dir`.
+    #[arg(long, default_value = patronus_shm::DEFAULT_RUNTIME_DIR)]
+    runtime_dir: PathBuf,
 }
 
 fn token_file_default(db: &Path) -> PathBuf {
@@ -99,9 +106,12 @@ async fn main() -> anyhow::Result<()> {
     if !args.listen.ip().is_loopback() {
         tracing::warn!(listen = %args.listen, "API listens beyond localhost (plain HTTP; put TLS in front)");
     }
-    let store = spawn_store(store).context("starting store actor")?;
-    // Metrics: own listener; the engine source stays detached until the engine link lands.
-    let metrics = Metrics::new(Arc::new(Detached)).context("creating metrics registry")?;
+    // Publishes the desired state to the engine at start and on every change.
+    let pusher = Pusher::open(&args.runtime_dir)
+        .with_context(|| format!("runtime directory {}", args.runtime_dir.display()))?;
+    let engine_view = ShmEngine::new(args.runtime_dir.clone(), pusher.publisher());
+    let store = spawn_store_with(store, Some(pusher)).context("starting store actor")?;
+    let metrics = Metrics::new(Arc::new(engine_view)).context("creating metrics registry")?;
     if !args.metrics_listen.ip().is_loopback() {
         tracing::warn!(listen = %args.metrics_listen, "/metrics served beyond localhost without auth");
     }

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::model::{Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
+use crate::push::Pusher;
 use crate::store::Store;
 
 /// Requests queued before senders wait (back-pressure on the API).
@@ -107,19 +108,41 @@ pub struct StoreHandle {
 
 /// Starts the actor thread owning `store`.
 pub fn spawn_store(store: Store) -> std::io::Result<StoreHandle> {
+    spawn_store_with(store, None)
+}
+
+/// Starts the actor thread owning `store`; with a [`Pusher`], the state is
+/// published to the engine at start and after every successful change.
+pub fn spawn_store_with(store: Store, pusher: Option<Pusher>) -> std::io::Result<StoreHandle> {
     let (tx, rx) = mpsc::channel(STORE_QUEUE_DEPTH);
     thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(store, rx))?;
+        .spawn(move || run(store, rx, pusher))?;
     Ok(StoreHandle { tx })
 }
 
-fn run(mut store: Store, mut rx: mpsc::Receiver<Request>) {
+/// Publishes if the desired state moved; a failure is logged and retried
+/// after the next change (the engine keeps its last generation meanwhile).
+fn push(store: &mut Store, pusher: &mut Option<Pusher>) {
+    if let Some(p) = pusher.as_mut() {
+        match p.push_if_changed(store) {
+            Ok(Some(g)) => tracing::debug!(generation = g, "published to the engine"),
+            Ok(None) => {}
+            Err(e) => tracing::error!("publishing to the engine failed: {e}"),
+        }
+    }
+}
+
+fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pusher>) {
+    push(&mut store, &mut pusher);
     let closer = loop {
         match rx.blocking_recv() {
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
-            Some(req) => process(&mut store, req),
+            Some(req) => {
+                process(&mut store, req);
+                push(&mut store, &mut pusher);
+            }
         }
     };
     drop(store);

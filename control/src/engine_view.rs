@@ -1,0 +1,114 @@
+//! What the control process sees of the engine through shared memory: which
+//! workers are alive and which table generation they acknowledged (from the
+//! control file) and their counters (from the counters file). Feeds
+//! `/metrics` (as an [`EngineSource`]) and the status API.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use patronus_shm::{monotonic_ms, CounterReader};
+
+use crate::metrics::engine::{EngineSnapshot, EngineSource, PortCounters, WorkerSnapshot};
+use crate::push::SharedPublisher;
+
+/// The engine as seen through the runtime directory.
+#[derive(Debug)]
+pub struct ShmEngine {
+    dir: PathBuf,
+    publisher: SharedPublisher,
+    reader: Mutex<Option<CounterReader>>,
+}
+
+impl ShmEngine {
+    /// A view over `dir`, sharing the control process's publisher.
+    pub fn new(dir: PathBuf, publisher: SharedPublisher) -> Self {
+        ShmEngine {
+            dir,
+            publisher,
+            reader: Mutex::new(None),
+        }
+    }
+}
+
+impl EngineSource for ShmEngine {
+    fn snapshot(&self) -> Option<EngineSnapshot> {
+        let (generation, workers) = {
+            let p = self.publisher.lock().ok()?;
+            (p.current_generation(), p.workers_at(monotonic_ms()))
+        };
+        let live: Vec<_> = workers.iter().filter(|w| w.live).collect();
+        if live.is_empty() {
+            return None;
+        }
+        let acked = live.iter().map(|w| w.acked_generation).min().unwrap_or(0);
+        let mut reader = self.reader.lock().ok()?;
+        // The engine recreates the counters file when it restarts.
+        if reader.as_ref().is_none_or(|r| r.replaced()) {
+            *reader = CounterReader::open(&self.dir).ok();
+        }
+        let snap = reader.as_ref()?.snapshot();
+        let mut ports: BTreeMap<String, PortCounters> = BTreeMap::new();
+        let mut drops = Vec::new();
+        let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
+            .map(|i| WorkerSnapshot {
+                index: i as u32,
+                ..Default::default()
+            })
+            .collect();
+        for (c, name) in snap.names.iter().enumerate() {
+            let total: u64 = snap
+                .values
+                .iter()
+                .map(|w| w.get(c).copied().unwrap_or(0))
+                .sum();
+            if let Some(rest) = name.strip_prefix("port.") {
+                let Some((port, key)) = rest.rsplit_once('.') else {
+                    continue;
+                };
+                let pc = ports
+                    .entry(port.to_string())
+                    .or_insert_with(|| PortCounters {
+                        name: port.to_string(),
+                        ..Default::default()
+                    });
+                match key {
+                    "rx_packets" => pc.rx_packets = total,
+                    "rx_bytes" => pc.rx_bytes = total,
+                    "tx_packets" => pc.tx_packets = total,
+                    "tx_bytes" => pc.tx_bytes = total,
+                    "rx_missed" => pc.rx_missed = total,
+                    "rx_errors" => pc.rx_errors = total,
+                    "tx_errors" => pc.tx_errors = total,
+                    _ => {}
+                }
+                for (w, ws) in per_worker.iter_mut().enumerate() {
+                    let v = snap.values[w].get(c).copied().unwrap_or(0);
+                    match key {
+                        "rx_packets" => ws.rx_packets += v,
+                        "tx_packets" => ws.tx_packets += v,
+                        _ => {}
+                    }
+                }
+            } else if let Some(reason) = name.strip_prefix("drop.") {
+                drops.push((reason.to_string(), total));
+            } else if name == "busy_polls" || name == "idle_polls" {
+                for (w, ws) in per_worker.iter_mut().enumerate() {
+                    let v = snap.values[w].get(c).copied().unwrap_or(0);
+                    if name == "busy_polls" {
+                        ws.busy_polls = v;
+                    } else {
+                        ws.idle_polls = v;
+                    }
+                }
+            }
+        }
+        Some(EngineSnapshot {
+            ports: ports.into_values().collect(),
+            drops,
+            workers: per_worker,
+            table_generation: generation,
+            table_generation_acked: acked,
+        })
+    }
+}
