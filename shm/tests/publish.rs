@@ -88,8 +88,14 @@ fn corrupt_generation_reported_once_then_skipped() {
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
     let err = sub.poll().unwrap_err();
-    assert!(matches!(err, ShmError::Checksum { .. } | ShmError::Truncated { .. }), "{err}");
-    assert!(sub.poll().unwrap().is_none(), "a bad generation is not retried");
+    assert!(
+        matches!(err, ShmError::Checksum { .. } | ShmError::Truncated { .. }),
+        "{err}"
+    );
+    assert!(
+        sub.poll().unwrap().is_none(),
+        "a bad generation is not retried"
+    );
     p.publish(&sample_generation(2)).unwrap();
     assert_eq!(sub.poll().unwrap().unwrap().number(), 2);
 }
@@ -112,7 +118,13 @@ fn orphan_generation_skipped_and_reclaimed() {
 fn reclamation_waits_for_every_live_worker() {
     let t = TestDir::new("reclaim");
     let stale = 5_000;
-    let mut p = Publisher::open_with(t.path(), PublisherOptions { stale_worker_ms: stale }).unwrap();
+    let mut p = Publisher::open_with(
+        t.path(),
+        PublisherOptions {
+            stale_worker_ms: stale,
+        },
+    )
+    .unwrap();
     let sub = Subscriber::open(t.path()).unwrap();
     let now = 1_000_000;
     let w0 = sub.worker(0).unwrap();
@@ -138,13 +150,25 @@ fn reclamation_waits_for_every_live_worker() {
     let w2 = sub.worker(2).unwrap();
     w2.ack_at(3, now);
     p.publish(&sample_generation(1)).unwrap(); // 4
-    assert!(p.reclaimable_at(now + stale).unwrap().is_empty(), "at the limit it is still live");
+    assert!(
+        p.reclaimable_at(now + stale).unwrap().is_empty(),
+        "at the limit it is still live"
+    );
     assert_eq!(p.reclaimable_at(now + stale + 1).unwrap(), vec![3]);
     let status = p.workers_at(now + stale + 1);
     assert_eq!(status.len(), 1);
-    assert_eq!((status[0].index, status[0].acked_generation, status[0].live), (2, 3, false));
+    assert_eq!(
+        (status[0].index, status[0].acked_generation, status[0].live),
+        (2, 3, false)
+    );
     // Out-of-range worker index.
-    assert!(matches!(sub.worker(64), Err(ShmError::WorkerOutOfRange { worker: 64, max: 64 })));
+    assert!(matches!(
+        sub.worker(64),
+        Err(ShmError::WorkerOutOfRange {
+            worker: 64,
+            max: 64
+        })
+    ));
 }
 
 #[test]
@@ -164,7 +188,16 @@ fn foreign_control_file_refused() {
     std::fs::create_dir_all(t.path()).unwrap();
     std::fs::write(t.path().join("control.shm"), vec![0u8; 4224]).unwrap();
     let err = Subscriber::open(t.path()).unwrap_err();
-    assert!(matches!(err, ShmError::BadMagic { what: "control file", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            ShmError::BadMagic {
+                what: "control file",
+                ..
+            }
+        ),
+        "{err}"
+    );
     std::fs::write(t.path().join("control.shm"), b"short").unwrap();
     let err = Subscriber::open(t.path()).unwrap_err();
     assert!(matches!(err, ShmError::BadFile { .. }), "{err}");
