@@ -113,9 +113,12 @@ struct CounterMap {
 
 impl CounterMap {
     fn validate(file: SharedFile, path: &Path) -> Result<Self, ShmError> {
-        // SAFETY: the mapping is at least `file.len()` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(file.as_ptr(), file.len()) };
-        let header: CounterFileHeader = read_prefix(bytes, "counters header")?;
+        let head_len = file.len().min(std::mem::size_of::<CounterFileHeader>());
+        // SAFETY: the first `head_len` bytes are mapped and are the header,
+        // which nobody writes after the file is in place (only the atomics
+        // after the name table change).
+        let head = unsafe { std::slice::from_raw_parts(file.as_ptr(), head_len) };
+        let header: CounterFileHeader = read_prefix(head, "counters header")?;
         if header.magic != COUNTERS_MAGIC {
             return Err(ShmError::BadMagic {
                 what: "counters file",
@@ -154,16 +157,20 @@ impl CounterMap {
         Ok(CounterMap { file, header })
     }
 
-    fn bytes(&self) -> &[u8] {
-        // SAFETY: the whole mapping is readable; only the name table and
-        // header are read through this slice, and they are immutable after
-        // creation (the atomics are reached through `atomics`).
-        unsafe { std::slice::from_raw_parts(self.file.as_ptr(), self.file.len()) }
+    /// The header and name table: immutable once the file is in place.
+    fn immutable_bytes(&self) -> &[u8] {
+        // SAFETY: `validate` checked counters_offset <= file_len == the
+        // mapping's length; nothing before counters_offset is written after
+        // creation (the atomics live from counters_offset on), so a plain
+        // byte slice over it does not race.
+        unsafe {
+            std::slice::from_raw_parts(self.file.as_ptr(), self.header.counters_offset as usize)
+        }
     }
 
     fn name(&self, i: u32) -> String {
         let off = (self.header.names_offset + u64::from(i) * COUNTER_NAME_LEN as u64) as usize;
-        let field = &self.bytes()[off..off + COUNTER_NAME_LEN];
+        let field = &self.immutable_bytes()[off..off + COUNTER_NAME_LEN];
         crate::layout::decode_name(field).unwrap_or("").to_string()
     }
 

@@ -2,6 +2,28 @@
 //! generations (layout, typed validated views, atomic publication, epoch
 //! reclamation) and per-worker counters. Both processes depend on this crate
 //! and on nothing of each other.
+//!
+//! Runtime directory (default `/run/patronus`, 0700; files 0600):
+//! - `control.shm`: [`control::ControlBlock`], created by whichever process
+//!   comes first (filled in a temp file, then `link`ed into place).
+//! - `tables/gen-N.bin`: one immutable generation, written to a temp file,
+//!   fsynced and renamed; a [`layout::GenerationHeader`] with a table
+//!   directory, then each table ([`TableHeader`] + entries) at a 64-byte
+//!   aligned offset.
+//! - `counters.shm`: [`counters::CounterFileHeader`], counter names, per
+//!   worker counters and histograms; created by the engine.
+//! - `publisher.lock`: `flock`ed by the one live publisher.
+//!
+//! Control process: `Publisher::open(dir)?`, then for each new desired
+//! state `publish(&GenerationBuilder)` and now and then `gc()`.
+//! Engine: `Subscriber::open(dir)?`; each worker holds a `WorkerHandle`
+//! (`subscriber.worker(i)`); between batches the engine calls `poll()` (one
+//! atomic load when nothing changed), switches workers to the new
+//! `Generation` and each worker calls `ack(n)` once it no longer touches
+//! older ones, and `ack`/`heartbeat_at` at least every few seconds (the
+//! publisher's `stale_worker_ms`, default 10 s) so it keeps holding back
+//! reclamation. Counters: `CounterBlock::create` / `take_worker` in the
+//! engine, `CounterReader` in the control process.
 
 pub mod control;
 pub mod counters;

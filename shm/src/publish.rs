@@ -147,6 +147,19 @@ impl Publisher {
             .store(now_ms, Ordering::Relaxed);
     }
 
+    /// Pid of the engine that last attached (0 = none yet).
+    pub fn engine_pid(&self) -> u32 {
+        self.control.block().engine_pid.load(Ordering::Relaxed) as u32
+    }
+
+    /// Monotonic ms of the engine's last heartbeat (0 = never).
+    pub fn engine_heartbeat_ms(&self) -> u64 {
+        self.control
+            .block()
+            .engine_heartbeat_ms
+            .load(Ordering::Relaxed)
+    }
+
     /// Every active worker slot, with liveness judged at `now_ms`.
     pub fn workers_at(&self, now_ms: u64) -> Vec<WorkerStatus> {
         let block = self.control.block();

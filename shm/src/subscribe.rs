@@ -177,6 +177,14 @@ impl Subscriber {
     pub fn publisher_pid(&self) -> u32 {
         self.control.block().publisher_pid.load(Ordering::Relaxed) as u32
     }
+
+    /// Monotonic ms of the publisher's last publish or heartbeat (0 = never).
+    pub fn publisher_heartbeat_ms(&self) -> u64 {
+        self.control
+            .block()
+            .publisher_heartbeat_ms
+            .load(Ordering::Relaxed)
+    }
 }
 
 /// Path of generation `generation` under `root` (for tools and tests).

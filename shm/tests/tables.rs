@@ -195,7 +195,7 @@ fn misaligned_buffer() {
     let buf = encoded_routes(1);
     let mut shifted = vec![0u8; buf.as_bytes().len() + 8];
     let start = (0..8)
-        .find(|i| (shifted.as_ptr() as usize + i) % 8 != 0)
+        .find(|i| !(shifted.as_ptr() as usize + i).is_multiple_of(8))
         .unwrap();
     shifted[start..start + buf.as_bytes().len()].copy_from_slice(buf.as_bytes());
     let err =
