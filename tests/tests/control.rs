@@ -121,7 +121,7 @@ fn api_routes_drive_the_engine_and_survive_kill_9() {
     t.h2.ip(&["addr", "add", "10.9.0.1/32", "dev", "lo"]);
     let dir = t.dir.path().to_path_buf();
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let mut c = start_control(&dir, &runtime, port, "control");
+    let c = start_control(&dir, &runtime, port, "control");
 
     ctl_ok(&c, &["interface", "add", "wan0", "10.2.0.1/24"]);
     assert!(!ping_ok(&t, "10.9.0.1"), "no route yet");
