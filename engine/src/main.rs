@@ -64,6 +64,13 @@ fn fixed_part(c: &EngineConfig) -> String {
 
 /// SIGHUP: re-reads the file and publishes its routes as a new generation.
 fn reload_routes(path: &std::path::Path, running: &EngineConfig, engine: &Engine) {
+    if running.control.is_some() {
+        // The link thread builds each FIB from the file's routes plus the
+        // pushed ones; a reload here would drop the pushed routes.
+        return eprintln!(
+            "patronus-engine: reload refused: routes come from the control process ([control] is set); restart to change the file's routes"
+        );
+    }
     let new = match EngineConfig::load(path) {
         Ok(c) => c,
         Err(e) => return eprintln!("patronus-engine: reload refused: {}: {e}", path.display()),
