@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Demo: h1 — patronus-engine — h2 in network namespaces; ping both ways and
-# a 10 s iperf3 while the engine's counters are shown every 2 s. Everything
-# is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# Demo: h1 — patronus-engine — h2 in network namespaces, driven by the
+# control process (REST API on localhost, its own temp database and runtime
+# dir): `patronusctl status`, ping both ways and a 10 s iperf3 while the
+# engine's counters are shown every 2 s, then a route added through the API
+# while h1 pings an address only that route reaches, and `patronusctl route
+# list`. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -10,10 +13,16 @@ ROOT="$PWD"
 PY=/usr/bin/python3
 WORK="$(mktemp -d /tmp/patronus-demo.XXXXXX)"
 ENGINE_PID=""
+CONTROL_PID=""
 NAMESPACES=()
 
 cleanup() {
     set +e
+    if [ -n "$CONTROL_PID" ] && kill -0 "$CONTROL_PID" 2>/dev/null; then
+        kill -TERM "$CONTROL_PID"
+        for _ in $(seq 30); do kill -0 "$CONTROL_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$CONTROL_PID" 2>/dev/null
+    fi
     if [ -n "$ENGINE_PID" ] && kill -0 "$ENGINE_PID" 2>/dev/null; then
         kill -INT "$ENGINE_PID"
         for _ in $(seq 50); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.1; done
@@ -70,9 +79,11 @@ wait_ready() {
     echo "engine did not start"; exit 1
 }
 
-echo "==> building the release engine"
-cargo build --release -p patronus-engine
+echo "==> building the release engine and control"
+cargo build --release -p patronus-engine -p patronus-control
 ENGINE="$ROOT/target/release/patronus-engine"
+CONTROL="$ROOT/target/release/patronus-control"
+CTL_BIN="$ROOT/target/release/patronusctl"
 
 # PATRONUS_DEMO_MEM=1 picks the in-memory demo even as root.
 if [ "$(id -u)" -ne 0 ] || [ "${PATRONUS_DEMO_MEM:-0}" = 1 ]; then
@@ -173,6 +184,9 @@ address = "10.1.0.1/24"
 [[interface]]
 port = "wan0"
 address = "10.2.0.1/24"
+
+[control]
+runtime_dir = "$WORK/shm"
 EOF
 echo "==> engine config"
 cat "$WORK/engine.toml"
@@ -180,6 +194,28 @@ ip netns exec "$R" "$ENGINE" --config "$WORK/engine.toml" --stats-json "$WORK/st
     > "$WORK/engine.log" 2>&1 &
 ENGINE_PID=$!
 wait_ready
+
+# The control process on free localhost ports (its API and /metrics).
+free_port() {
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+API_PORT="$(free_port)"
+METRICS_PORT="$(free_port)"
+mkdir -p "$WORK/control"
+"$CONTROL" --listen "127.0.0.1:$API_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
+    --db "$WORK/control/control.db" --runtime-dir "$WORK/shm" > "$WORK/control.log" 2>&1 &
+CONTROL_PID=$!
+ctl() {
+    "$CTL_BIN" --api "http://127.0.0.1:$API_PORT" --token-file "$WORK/control/api-token" "$@"
+}
+for _ in $(seq 150); do
+    kill -0 "$CONTROL_PID" 2>/dev/null || { echo "control exited:"; cat "$WORK/control.log"; exit 1; }
+    [ -s "$WORK/control/api-token" ] && ctl status > /dev/null 2>&1 && break
+    sleep 0.1
+done
+echo "==> control API on 127.0.0.1:$API_PORT, metrics on 127.0.0.1:$METRICS_PORT"
+echo "\$ patronusctl status"
+ctl status
 
 echo "==> ping h1 -> h2"
 ip netns exec "$H1" ping -n -c 3 -i 0.3 -W 2 10.2.0.2
@@ -206,7 +242,31 @@ if ! wait "$IPERF_PID"; then
 fi
 tail -n 4 "$WORK/iperf3.log"
 
-echo "==> stopping the engine"
+# 10.9.0.1 lives on h2's loopback: only a route via h2 reaches it.
+ip -n "$H2" addr add 10.9.0.1/32 dev lo
+echo "==> h1 pings 10.9.0.1 every 0.2 s; no route yet (the engine answers unreachable)"
+ip netns exec "$H1" ping -n -O -i 0.2 -c 30 -W 1 10.9.0.1 > "$WORK/ping-route.log" 2>&1 &
+PING_PID=$!
+sleep 2
+echo "\$ patronusctl interface add wan0 10.2.0.1/24"
+ctl interface add wan0 10.2.0.1/24
+echo "\$ patronusctl route add 10.9.0.0/24 via 10.2.0.2"
+ctl route add 10.9.0.0/24 via 10.2.0.2
+wait "$PING_PID" || true
+echo "==> the ping stream around the change:"
+grep -E 'icmp_seq' "$WORK/ping-route.log" | awk '/bytes from/ {n++} n <= 3' | tail -n 6
+tail -n 2 "$WORK/ping-route.log"
+echo "\$ patronusctl route list"
+ctl route list
+echo "\$ patronusctl status"
+ctl status
+show_stats
+grep 'generation' "$WORK/engine.log" | tail -n 2 || true
+
+echo "==> stopping the control and the engine"
+kill -TERM "$CONTROL_PID"
+wait "$CONTROL_PID" || true
+CONTROL_PID=""
 kill -INT "$ENGINE_PID"
 status=0
 wait "$ENGINE_PID" || status=$?

@@ -7,10 +7,12 @@
 
 pub mod capture;
 pub mod cmd;
+pub mod control;
 pub mod engine;
 pub mod netns;
 pub mod process;
 pub mod scapy;
+pub mod seqflow;
 pub mod stats;
 pub mod tempdir;
 pub mod topology;

@@ -1,0 +1,119 @@
+//! The control process (`patronus-control`) started for a test, and the API
+//! driven through `patronusctl` and plain HTTP (curl) with its token.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::cmd::describe;
+use crate::engine::workspace_root;
+use crate::process::BgProcess;
+
+const READY: Duration = Duration::from_secs(15);
+
+/// A binary of the release build; fails clearly when it is missing.
+pub fn release_bin(name: &str) -> PathBuf {
+    let p = workspace_root().join("target/release").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release` first",
+        p.display()
+    );
+    p
+}
+
+/// A running control process; stopped on drop.
+#[derive(Debug)]
+pub struct Control {
+    pub proc: BgProcess,
+    /// `http://127.0.0.1:PORT`.
+    pub api: String,
+    pub token: String,
+}
+
+impl Control {
+    /// Starts the control on `127.0.0.1:port` (metrics on `port + 1`) with
+    /// its database and token in `dir` and shared memory in `runtime`; waits
+    /// until the API answers.
+    pub fn start(dir: &Path, runtime: &Path, port: u16, name: &str) -> Self {
+        let mut cmd = Command::new(release_bin("patronus-control"));
+        let api = format!("127.0.0.1:{port}");
+        let metrics = format!("127.0.0.1:{}", port + 1);
+        cmd.args(["--listen", &api, "--metrics-listen", &metrics, "--db"])
+            .arg(dir.join("control.db"))
+            .arg("--runtime-dir")
+            .arg(runtime);
+        let mut proc = BgProcess::spawn(cmd, dir, name);
+        let token_file = dir.join("api-token");
+        let deadline = Instant::now() + READY;
+        loop {
+            assert!(proc.try_wait().is_none(), "control died: {}", proc.report());
+            if let Ok(token) = std::fs::read_to_string(&token_file) {
+                let c = Control {
+                    api: format!("http://{api}"),
+                    token: token.trim().to_string(),
+                    proc,
+                };
+                if c.ctl(&["status"]).status.success() {
+                    return c;
+                }
+                proc = c.proc;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "control not ready: {}",
+                proc.report()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs `patronusctl` against this control; returns its output.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(release_bin("patronusctl"))
+            .args(["--api", &self.api, "--token", &self.token])
+            .args(args)
+            .output()
+            .expect("run patronusctl")
+    }
+
+    /// Runs `patronusctl`, panics unless it succeeds, returns stdout.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "patronusctl {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Sends `METHOD /api/v1/PATH` with an optional JSON body; panics
+    /// unless the answer is 2xx; returns the parsed JSON body (or Null).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"])
+            .args(["-H", &format!("Authorization: Bearer {}", self.token)]);
+        if let Some(b) = body {
+            cmd.args(["-H", "Content-Type: application/json", "--data-binary"])
+                .arg(b.to_string());
+        }
+        cmd.arg(format!("{}/api/v1/{path}", self.api));
+        let out = cmd.output().expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body_text, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        assert!(
+            out.status.success() && code.starts_with('2'),
+            "`{}` answered {code}: {body_text}\n{}",
+            describe(&cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(body_text).unwrap_or(serde_json::Value::Null)
+    }
+}
