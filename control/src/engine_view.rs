@@ -1,13 +1,17 @@
 //! What the control process sees of the engine through shared memory: which
 //! workers are alive and which table generation they acknowledged (from the
-//! control file) and their counters (from the counters file). Feeds
-//! `/metrics` (as an [`EngineSource`]) and the status API.
+//! control file) and their counters and poll-latency histograms (from the
+//! counters file). Feeds `/metrics` and the status and counters API (both
+//! through [`EngineSource`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use patronus_shm::{monotonic_ms, CounterReader};
+
+/// Name of the engine's poll-latency histogram in the counters file.
+pub const POLL_LATENCY_HISTOGRAM: &str = "poll_latency_ns";
 
 use crate::metrics::engine::{EngineSnapshot, EngineSource, PortCounters, WorkerSnapshot};
 use crate::push::SharedPublisher;
@@ -42,17 +46,28 @@ impl EngineSource for ShmEngine {
             return None;
         }
         let acked = live.iter().map(|w| w.acked_generation).min().unwrap_or(0);
+        let status = |i: usize| workers.iter().find(|w| w.index == i);
         let mut reader = self.reader.lock().ok()?;
         // The engine recreates the counters file when it restarts.
         if reader.as_ref().is_none_or(|r| r.replaced()) {
             *reader = CounterReader::open(&self.dir).ok();
         }
-        let snap = reader.as_ref()?.snapshot();
+        let reader = reader.as_ref()?;
+        let snap = reader.snapshot();
+        let latency = reader
+            .histogram_names()
+            .iter()
+            .position(|n| n == POLL_LATENCY_HISTOGRAM);
         let mut ports: BTreeMap<String, PortCounters> = BTreeMap::new();
         let mut drops = Vec::new();
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
+                acked_generation: status(i).map_or(0, |w| w.acked_generation),
+                live: status(i).is_some_and(|w| w.live),
+                poll_latency_ns: latency
+                    .and_then(|h| reader.histogram(i, h))
+                    .unwrap_or_default(),
                 ..Default::default()
             })
             .collect();
