@@ -127,3 +127,81 @@ impl EngineSource for ShmEngine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use patronus_shm::{CounterBlock, CounterSpec, Subscriber};
+
+    use super::*;
+    use crate::push::Pusher;
+    use crate::store::Store;
+
+    /// A runtime directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn snapshot_reads_acks_counters_and_poll_latency_from_shared_memory() {
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "patronus-engine-view-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )));
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        let view = ShmEngine::new(dir.0.clone(), pusher.publisher());
+        assert_eq!(view.snapshot(), None, "no engine yet");
+
+        // What the engine's link thread sets up.
+        let sub = Subscriber::open(&dir.0).unwrap();
+        let w0 = sub.worker(0).unwrap();
+        let _w1 = sub.worker(1).unwrap();
+        let block = CounterBlock::create(
+            &dir.0,
+            &CounterSpec {
+                workers: 2,
+                counters: &[
+                    "port.lan0.rx_packets",
+                    "port.lan0.tx_packets",
+                    "drop.no_route",
+                    "busy_polls",
+                    "idle_polls",
+                ],
+                histograms: &[POLL_LATENCY_HISTOGRAM],
+            },
+        )
+        .unwrap();
+        let c0 = block.take_worker(0).unwrap();
+        let c1 = block.take_worker(1).unwrap();
+        for (i, v) in [10, 9, 2, 4, 6].into_iter().enumerate() {
+            c0.set(i, v);
+            c1.set(i, v * 100);
+        }
+        c0.record(0, 1500);
+        c0.record(0, 700);
+
+        let g = pusher.push(&mut Store::open_in_memory().unwrap()).unwrap();
+        w0.ack(g);
+        let s = view.snapshot().expect("attached");
+        assert_eq!(s.table_generation, g);
+        assert_eq!(s.table_generation_acked, 0, "worker 1 has not acked");
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!((s.ports[0].rx_packets, s.ports[0].tx_packets), (1010, 909));
+        assert_eq!(s.drops, vec![("no_route".to_string(), 202)]);
+        let w = &s.workers[0];
+        assert_eq!((w.index, w.acked_generation, w.live), (0, g, true));
+        assert_eq!((w.busy_polls, w.idle_polls), (4, 6));
+        assert_eq!((w.rx_packets, w.tx_packets), (10, 9));
+        assert_eq!(w.poll_latency_ns.count, 2);
+        assert_eq!(w.poll_latency_ns.buckets[11], 1, "1500 ns");
+        assert_eq!(w.poll_latency_ns.buckets[10], 1, "700 ns");
+        assert_eq!(s.workers[1].acked_generation, 0);
+        assert_eq!(s.workers[1].poll_latency_ns.count, 0);
+    }
+}
