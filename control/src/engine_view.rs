@@ -1,13 +1,17 @@
 //! What the control process sees of the engine through shared memory: which
 //! workers are alive and which table generation they acknowledged (from the
-//! control file) and their counters (from the counters file). Feeds
-//! `/metrics` (as an [`EngineSource`]) and the status API.
+//! control file) and their counters and poll-latency histograms (from the
+//! counters file). Feeds `/metrics` and the status and counters API (both
+//! through [`EngineSource`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use patronus_shm::{monotonic_ms, CounterReader};
+
+/// Name of the engine's poll-latency histogram in the counters file.
+pub const POLL_LATENCY_HISTOGRAM: &str = "poll_latency_ns";
 
 use crate::metrics::engine::{EngineSnapshot, EngineSource, PortCounters, WorkerSnapshot};
 use crate::push::SharedPublisher;
@@ -42,17 +46,28 @@ impl EngineSource for ShmEngine {
             return None;
         }
         let acked = live.iter().map(|w| w.acked_generation).min().unwrap_or(0);
+        let status = |i: usize| workers.iter().find(|w| w.index == i);
         let mut reader = self.reader.lock().ok()?;
         // The engine recreates the counters file when it restarts.
         if reader.as_ref().is_none_or(|r| r.replaced()) {
             *reader = CounterReader::open(&self.dir).ok();
         }
-        let snap = reader.as_ref()?.snapshot();
+        let reader = reader.as_ref()?;
+        let snap = reader.snapshot();
+        let latency = reader
+            .histogram_names()
+            .iter()
+            .position(|n| n == POLL_LATENCY_HISTOGRAM);
         let mut ports: BTreeMap<String, PortCounters> = BTreeMap::new();
         let mut drops = Vec::new();
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
+                acked_generation: status(i).map_or(0, |w| w.acked_generation),
+                live: status(i).is_some_and(|w| w.live),
+                poll_latency_ns: latency
+                    .and_then(|h| reader.histogram(i, h))
+                    .unwrap_or_default(),
                 ..Default::default()
             })
             .collect();
@@ -110,5 +125,83 @@ impl EngineSource for ShmEngine {
             table_generation: generation,
             table_generation_acked: acked,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use patronus_shm::{CounterBlock, CounterSpec, Subscriber};
+
+    use super::*;
+    use crate::push::Pusher;
+    use crate::store::Store;
+
+    /// A runtime directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn snapshot_reads_acks_counters_and_poll_latency_from_shared_memory() {
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "patronus-engine-view-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )));
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        let view = ShmEngine::new(dir.0.clone(), pusher.publisher());
+        assert_eq!(view.snapshot(), None, "no engine yet");
+
+        // What the engine's link thread sets up.
+        let sub = Subscriber::open(&dir.0).unwrap();
+        let w0 = sub.worker(0).unwrap();
+        let _w1 = sub.worker(1).unwrap();
+        let block = CounterBlock::create(
+            &dir.0,
+            &CounterSpec {
+                workers: 2,
+                counters: &[
+                    "port.lan0.rx_packets",
+                    "port.lan0.tx_packets",
+                    "drop.no_route",
+                    "busy_polls",
+                    "idle_polls",
+                ],
+                histograms: &[POLL_LATENCY_HISTOGRAM],
+            },
+        )
+        .unwrap();
+        let c0 = block.take_worker(0).unwrap();
+        let c1 = block.take_worker(1).unwrap();
+        for (i, v) in [10, 9, 2, 4, 6].into_iter().enumerate() {
+            c0.set(i, v);
+            c1.set(i, v * 100);
+        }
+        c0.record(0, 1500);
+        c0.record(0, 700);
+
+        let g = pusher.push(&mut Store::open_in_memory().unwrap()).unwrap();
+        w0.ack(g);
+        let s = view.snapshot().expect("attached");
+        assert_eq!(s.table_generation, g);
+        assert_eq!(s.table_generation_acked, 0, "worker 1 has not acked");
+        assert_eq!(s.ports.len(), 1);
+        assert_eq!((s.ports[0].rx_packets, s.ports[0].tx_packets), (1010, 909));
+        assert_eq!(s.drops, vec![("no_route".to_string(), 202)]);
+        let w = &s.workers[0];
+        assert_eq!((w.index, w.acked_generation, w.live), (0, g, true));
+        assert_eq!((w.busy_polls, w.idle_polls), (4, 6));
+        assert_eq!((w.rx_packets, w.tx_packets), (10, 9));
+        assert_eq!(w.poll_latency_ns.count, 2);
+        assert_eq!(w.poll_latency_ns.buckets[11], 1, "1500 ns");
+        assert_eq!(w.poll_latency_ns.buckets[10], 1, "700 ns");
+        assert_eq!(s.workers[1].acked_generation, 0);
+        assert_eq!(s.workers[1].poll_latency_ns.count, 0);
     }
 }

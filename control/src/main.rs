@@ -109,9 +109,12 @@ async fn main() -> anyhow::Result<()> {
     // Publishes the desired state to the engine at start and on every change.
     let pusher = Pusher::open(&args.runtime_dir)
         .with_context(|| format!("runtime directory {}", args.runtime_dir.display()))?;
-    let engine_view = ShmEngine::new(args.runtime_dir.clone(), pusher.publisher());
+    let engine_view = Arc::new(ShmEngine::new(args.runtime_dir.clone(), pusher.publisher()));
+    let push_watch = pusher.watch();
     let store = spawn_store_with(store, Some(pusher)).context("starting store actor")?;
-    let metrics = Metrics::new(Arc::new(engine_view)).context("creating metrics registry")?;
+    let metrics = Metrics::new(engine_view.clone()).context("creating metrics registry")?;
+    // Push latency: publication until every live worker acknowledged it.
+    let push_watch = tokio::spawn(push_watch.run(metrics.clone()));
     if !args.metrics_listen.ip().is_loopback() {
         tracing::warn!(listen = %args.metrics_listen, "/metrics served beyond localhost without auth");
     }
@@ -130,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
         AppState {
             store: store.clone(),
             token,
+            engine: Some(engine_view),
         },
         metrics,
     );
@@ -143,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
         .context("serving")?;
     store.close().await;
     metrics_server.abort();
+    push_watch.abort();
     tracing::info!("stopped");
     Ok(())
 }

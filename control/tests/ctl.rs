@@ -30,6 +30,7 @@ fn serve_api() -> String {
             let router = app(AppState {
                 store,
                 token: ApiToken::new(TOKEN).unwrap(),
+                engine: None,
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

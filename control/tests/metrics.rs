@@ -25,11 +25,23 @@ use patronus_control::metrics::{
 use patronus_control::state::spawn_store;
 use patronus_control::store::Store;
 use patronus_control::AppState;
+use patronus_shm::HistogramSnapshot;
 
 const TOKEN: &str = "metrics-test-token-0123456789";
 
 /// A test engine: fixed, distinct numbers for every counter.
 struct FixedEngine;
+
+/// Worker 0's poll latencies: 3 polls of 512..=1023 ns, 1 of 4096..=8191 ns.
+fn poll_latency() -> HistogramSnapshot {
+    let mut h = HistogramSnapshot::default();
+    h.buckets[10] = 3;
+    h.buckets[13] = 1;
+    h.count = 4;
+    h.sum = 3 * 600 + 5000;
+    h.max = 5000;
+    h
+}
 
 fn fixed_snapshot() -> EngineSnapshot {
     EngineSnapshot {
@@ -67,6 +79,9 @@ fn fixed_snapshot() -> EngineSnapshot {
                 idle_polls: 100,
                 rx_packets: 1100,
                 tx_packets: 1050,
+                acked_generation: 16,
+                live: true,
+                poll_latency_ns: poll_latency(),
             },
             WorkerSnapshot {
                 index: 1,
@@ -74,6 +89,9 @@ fn fixed_snapshot() -> EngineSnapshot {
                 idle_polls: 500,
                 rx_packets: 700,
                 tx_packets: 840,
+                acked_generation: 17,
+                live: true,
+                poll_latency_ns: HistogramSnapshot::default(),
             },
         ],
         table_generation: 17,
@@ -195,6 +213,7 @@ fn api_app(metrics: &Metrics) -> Router {
         AppState {
             store,
             token: ApiToken::new(TOKEN).unwrap(),
+            engine: None,
         },
         metrics.clone(),
     )
@@ -311,6 +330,23 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
     assert_eq!(wp("1", "rx"), 700.0);
     assert_eq!(wp("1", "tx"), 840.0);
 
+    // Poll latency: log2 ns buckets as cumulative buckets in seconds.
+    assert!(text.contains("# TYPE patronus_worker_poll_latency_seconds histogram"));
+    let lat = |w: &str, suffix: &str, le: Option<&str>| {
+        let name = format!("patronus_worker_poll_latency_seconds_{suffix}");
+        match le {
+            Some(le) => value(&s, &name, &[("worker", w), ("le", le)]),
+            None => value(&s, &name, &[("worker", w)]),
+        }
+    };
+    assert_eq!(lat("0", "bucket", Some("0.000000511")), 0.0);
+    assert_eq!(lat("0", "bucket", Some("0.000001023")), 3.0);
+    assert_eq!(lat("0", "bucket", Some("0.000008191")), 4.0);
+    assert_eq!(lat("0", "bucket", Some("+Inf")), 4.0);
+    assert_eq!(lat("0", "count", None), 4.0);
+    assert!((lat("0", "sum", None) - 6.8e-6).abs() < 1e-15);
+    assert_eq!(lat("1", "count", None), 0.0);
+
     assert_eq!(value(&s, "patronus_table_generation", &[]), 17.0);
     assert_eq!(value(&s, "patronus_table_generation_acked", &[]), 16.0);
     // The push histogram exists (empty) before the first push.
@@ -325,6 +361,9 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
     assert_eq!(count("patronus_port_errors_total"), 6);
     assert_eq!(count("patronus_drops_total"), 3);
     assert_eq!(count("patronus_worker_polls_total"), 4);
+    assert_eq!(count("patronus_worker_poll_latency_seconds_count"), 2);
+    // 23 bounds (255 ns .. ~1.07 s) and +Inf per worker.
+    assert_eq!(count("patronus_worker_poll_latency_seconds_bucket"), 2 * 24);
 }
 
 #[tokio::test]
@@ -627,6 +666,7 @@ async fn dashboard_queries_name_exported_metrics() {
         "patronus_port_bytes_total",
         "patronus_drops_total",
         "patronus_worker_polls_total",
+        "patronus_worker_poll_latency_seconds_bucket",
         "patronus_table_generation",
         "patronus_table_push_latency_seconds_bucket",
         "patronus_api_requests_total",

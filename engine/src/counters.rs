@@ -1,4 +1,5 @@
-//! Per-worker counters: packets and bytes per port, drops by reason.
+//! Per-worker counters: packets and bytes per port, drops by reason, and a
+//! log2 histogram of how long each poll that received packets took.
 //!
 //! Each worker is the only writer of its own counters (plain load + store on
 //! relaxed atomics, no read-modify-write), and other threads only read them,
@@ -6,6 +7,10 @@
 //! counts locally and publish once per batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The same layout as the shared counters file's histograms (64 power-of-two
+/// buckets of `AtomicU64`, single writer), so the link thread copies it as is.
+pub use patronus_shm::{HistogramSnapshot, Log2Histogram};
 
 macro_rules! drop_reasons {
     ($( $(#[$doc:meta])* $name:ident = $label:literal, )*) => {
@@ -130,6 +135,9 @@ pub struct WorkerCounters {
     /// carried packets (0 = none yet).
     pub first_rx_ns: AtomicU64,
     pub last_rx_ns: AtomicU64,
+    /// Duration (ns) of every poll that received packets: receive, the whole
+    /// pipeline and transmit of that burst. Written by the worker only.
+    pub poll_latency_ns: Log2Histogram,
 }
 
 impl WorkerCounters {
@@ -146,6 +154,7 @@ impl WorkerCounters {
             ipv4_fragments_sent: AtomicU64::new(0),
             first_rx_ns: AtomicU64::new(0),
             last_rx_ns: AtomicU64::new(0),
+            poll_latency_ns: Log2Histogram::default(),
         }
     }
 
@@ -211,6 +220,19 @@ mod tests {
             DropReason::ALL[DropReason::NoRoute as usize],
             DropReason::NoRoute
         );
+    }
+
+    #[test]
+    fn poll_latency_buckets_by_power_of_two() {
+        let c = WorkerCounters::new(0);
+        c.poll_latency_ns.record(1500);
+        c.poll_latency_ns.record(1024);
+        c.poll_latency_ns.record(3);
+        let s = c.poll_latency_ns.snapshot();
+        assert_eq!(s.count, 3);
+        assert_eq!(s.sum, 2527);
+        assert_eq!(s.buckets[11], 2, "1024..2047");
+        assert_eq!(s.buckets[2], 1, "2..3");
     }
 
     #[test]

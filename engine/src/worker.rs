@@ -215,6 +215,11 @@ fn run_worker(
         let now = started.elapsed().as_nanos() as u64;
         let got = pipeline.poll(&mut rx, now);
         if got > 0 {
+            // Pipeline latency of this burst: `now` was read just before the
+            // poll, so timing costs one clock read per poll that received
+            // packets (idle polls are never timed).
+            let end = started.elapsed().as_nanos() as u64;
+            counters.poll_latency_ns.record(end.saturating_sub(now));
             idle_polls = 0;
             bump(&counters.busy_polls, 1);
             if counters.first_rx_ns.load(Ordering::Relaxed) == 0 {

@@ -1,5 +1,5 @@
 //! The REST API (axum) under `/api/v1`: [`app`] builds the router from an
-//! [`AppState`] (a store handle and the token), so tests drive it with
+//! [`AppState`] (a store handle, the token, the engine view), so tests drive it with
 //! `oneshot`. Every route but the OpenAPI document requires the bearer token.
 
 pub mod error;
@@ -11,22 +11,37 @@ pub mod paths;
 mod routes;
 mod status;
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::{middleware, Router};
 use serde::Serialize;
 
 use crate::auth::{require_token, ApiToken};
+use crate::metrics::EngineSource;
 use crate::state::StoreHandle;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// What every handler gets: the way to the store actor, and the API token.
-#[derive(Debug, Clone)]
+/// What every handler gets: the way to the store actor, the API token and
+/// the engine view (`None`: no engine link, status says not attached).
+#[derive(Clone)]
 pub struct AppState {
     pub store: StoreHandle,
     pub token: ApiToken,
+    pub engine: Option<Arc<dyn EngineSource>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("token", &self.token)
+            .field("engine", &self.engine.as_ref().map(|_| "attached view"))
+            .finish()
+    }
 }
 
 /// A list response, `{"items": [...]}` (room for paging fields later).

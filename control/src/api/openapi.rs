@@ -14,6 +14,11 @@ fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
+/// A monotonic engine counter.
+fn counter() -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": 0 })
+}
+
 fn json_content(schema: Value) -> Value {
     json!({ "application/json": { "schema": schema } })
 }
@@ -147,17 +152,39 @@ fn build() -> Value {
         "RouteList": list("Route"),
         "RouteSet": { "type": "object", "additionalProperties": false, "required": ["routes"],
             "properties": { "routes": { "type": "array", "items": schema_ref("RouteSpec") } } },
+        "PortCounters": { "type": "object",
+            "required": ["name", "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_missed", "rx_errors", "tx_errors"],
+            "properties": { "name": { "type": "string" },
+                "rx_packets": counter(), "rx_bytes": counter(), "tx_packets": counter(), "tx_bytes": counter(),
+                "rx_missed": counter(), "rx_errors": counter(), "tx_errors": counter() } },
+        "WorkerStatus": { "type": "object",
+            "required": ["index", "acked_generation", "live", "busy_polls", "idle_polls", "rx_packets", "tx_packets"],
+            "properties": { "index": { "type": "integer" },
+                "acked_generation": { "type": "integer", "format": "int64",
+                    "description": "table generation the worker forwards with" },
+                "live": { "type": "boolean", "description": "the worker beat recently" },
+                "busy_polls": counter(), "idle_polls": counter(), "rx_packets": counter(), "tx_packets": counter() } },
         "Status": { "type": "object", "required": ["engine", "generation"], "properties": {
-            "engine": { "type": "object", "required": ["attached", "workers", "ports", "table_generation"], "properties": {
+            "engine": { "type": "object",
+                "required": ["attached", "workers", "ports", "table_generation", "table_generation_acked"],
+                "description": "the engine as seen through shared memory; null / empty fields while not attached",
+                "properties": {
                 "attached": { "type": "boolean" },
-                "workers": { "type": "integer", "nullable": true },
-                "ports": { "type": "array", "items": { "type": "object", "properties": {
-                    "name": { "type": "string" }, "link_up": { "type": "boolean" },
-                    "speed_mbps": { "type": "integer", "nullable": true } } } },
-                "table_generation": { "type": "integer", "format": "int64", "nullable": true } } },
+                "workers": { "type": "array", "nullable": true, "items": schema_ref("WorkerStatus") },
+                "ports": { "type": "array", "items": schema_ref("PortCounters") },
+                "table_generation": { "type": "integer", "format": "int64", "nullable": true,
+                    "description": "table generation last published to the engine" },
+                "table_generation_acked": { "type": "integer", "format": "int64", "nullable": true,
+                    "description": "table generation every live worker has switched to" } } },
             "generation": { "type": "integer", "format": "int64",
                 "description": "desired-state generation; +1 on every successful change" } } },
-        "Counters": { "type": "object", "required": ["attached"], "properties": { "attached": { "type": "boolean" } } },
+        "Counters": { "type": "object", "required": ["attached"],
+            "description": "only `attached` while the engine is not attached",
+            "properties": { "attached": { "type": "boolean" },
+                "ports": { "type": "array", "items": schema_ref("PortCounters") },
+                "drops": { "type": "object", "additionalProperties": counter(),
+                    "description": "packets dropped, by reason (every reason, zeros included)" },
+                "workers": { "type": "array", "items": schema_ref("WorkerStatus") } } },
     });
     let org_param =
         json!({ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } });
@@ -174,7 +201,7 @@ fn build() -> Value {
     );
     p.insert(
         paths::COUNTERS.into(),
-        json!({ "get": op("Engine counters (not attached yet)", &[], None,
+        json!({ "get": op("Engine counters (ports, drops by reason, workers)", &[], None,
         with_errors(json!({ "200": ok("counters", "Counters") }), &[])) }),
     );
     p.insert(paths::ORGS.into(), json!({

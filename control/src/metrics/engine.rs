@@ -4,11 +4,15 @@
 //!
 //! The engine's counters are absolute, monotonic values owned by the engine, so
 //! they are exported as `counter` families built at scrape time (never `inc`ed
-//! here): the exposition stays exactly what the engine counted.
+//! here): the exposition stays exactly what the engine counted. The
+//! workers' poll-latency log2 histograms become one Prometheus histogram
+//! per worker, bucket bounds at powers of two nanoseconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use patronus_shm::histogram::bucket_upper;
+use patronus_shm::HistogramSnapshot;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
@@ -36,6 +40,12 @@ pub struct WorkerSnapshot {
     pub idle_polls: u64,
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Shared-memory table generation this worker acknowledged.
+    pub acked_generation: u64,
+    /// The worker beat recently (a stale one no longer holds back pushes).
+    pub live: bool,
+    /// Duration of each poll that received packets, in ns (log2 buckets).
+    pub poll_latency_ns: HistogramSnapshot,
 }
 
 /// Everything the engine exports, read at one instant.
@@ -114,6 +124,7 @@ pub const DROPS: &str = "patronus_drops_total";
 pub const WORKER_BUSY_RATIO: &str = "patronus_worker_busy_ratio";
 pub const WORKER_POLLS: &str = "patronus_worker_polls_total";
 pub const WORKER_PACKETS: &str = "patronus_worker_packets_total";
+pub const WORKER_POLL_LATENCY: &str = "patronus_worker_poll_latency_seconds";
 pub const TABLE_GENERATION: &str = "patronus_table_generation";
 pub const TABLE_GENERATION_ACKED: &str = "patronus_table_generation_acked";
 
@@ -168,6 +179,12 @@ const FAMILIES: &[FamilySpec] = &[
         labels: &["worker", "direction"],
     },
     FamilySpec {
+        name: WORKER_POLL_LATENCY,
+        help: "Duration of a worker's polls that received packets (receive, pipeline, transmit of one burst).",
+        kind: MetricType::HISTOGRAM,
+        labels: &["worker"],
+    },
+    FamilySpec {
         name: TABLE_GENERATION,
         help: "Generation of the tables last published to the engine.",
         kind: MetricType::GAUGE,
@@ -180,6 +197,11 @@ const FAMILIES: &[FamilySpec] = &[
         labels: &[],
     },
 ];
+
+/// Log2 buckets exported for the poll latency: bucket `i` holds
+/// `2^(i-1)..=2^i - 1` ns, so these bounds run from 255 ns to about 1.07 s
+/// (lower buckets fold into the first bound, higher ones only into +Inf).
+const POLL_LATENCY_LOG2_BUCKETS: std::ops::RangeInclusive<usize> = 8..=30;
 
 /// Reads the [`EngineSource`] at each scrape and reports the engine families.
 /// When the engine is detached only `patronus_engine_attached 0` is reported.
@@ -226,9 +248,53 @@ impl Families {
     }
 
     fn add(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let Some((index, mut m)) = Self::metric(name, labels) else {
+            return;
+        };
+        if FAMILIES[index].kind == MetricType::COUNTER {
+            let mut c = proto::Counter::default();
+            c.set_value(value);
+            m.set_counter(c);
+        } else {
+            let mut g = proto::Gauge::default();
+            g.set_value(value);
+            m.set_gauge(g);
+        }
+        self.families[index].mut_metric().push(m);
+    }
+
+    /// A histogram in seconds from a log2 histogram in nanoseconds.
+    fn add_log2_ns(&mut self, name: &str, labels: &[(&str, &str)], h: &HistogramSnapshot) {
+        let Some((index, mut m)) = Self::metric(name, labels) else {
+            return;
+        };
+        debug_assert_eq!(FAMILIES[index].kind, MetricType::HISTOGRAM);
+        let mut below = 0u64;
+        let mut buckets = Vec::new();
+        for (i, n) in h.buckets.iter().enumerate() {
+            below = below.wrapping_add(*n);
+            if POLL_LATENCY_LOG2_BUCKETS.contains(&i) {
+                let mut b = proto::Bucket::default();
+                b.set_cumulative_count(below);
+                b.set_upper_bound(bucket_upper(i) as f64 / 1e9);
+                buckets.push(b);
+            }
+        }
+        let mut p = proto::Histogram::default();
+        // The bucket total, not `count`: +Inf must never fall below a bucket
+        // (the fields are read at slightly different instants).
+        p.set_sample_count(below);
+        p.set_sample_sum(h.sum as f64 / 1e9);
+        p.set_bucket(buckets);
+        m.set_histogram(p);
+        self.families[index].mut_metric().push(m);
+    }
+
+    /// A labelled metric of family `name` and the family's index.
+    fn metric(name: &str, labels: &[(&str, &str)]) -> Option<(usize, proto::Metric)> {
         let Some(index) = FAMILIES.iter().position(|f| f.name == name) else {
             debug_assert!(false, "unknown engine family {name}");
-            return;
+            return None;
         };
         let spec = &FAMILIES[index];
         debug_assert_eq!(
@@ -251,16 +317,7 @@ impl Families {
                 })
                 .collect(),
         );
-        if spec.kind == MetricType::COUNTER {
-            let mut c = proto::Counter::default();
-            c.set_value(value);
-            m.set_counter(c);
-        } else {
-            let mut g = proto::Gauge::default();
-            g.set_value(value);
-            m.set_gauge(g);
-        }
-        self.families[index].mut_metric().push(m);
+        Some((index, m))
     }
 }
 
@@ -340,6 +397,11 @@ fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
             &[("worker", worker), ("direction", "tx")],
             f(w.tx_packets),
         );
+        out.add_log2_ns(
+            WORKER_POLL_LATENCY,
+            &[("worker", worker)],
+            &w.poll_latency_ns,
+        );
     }
     out.add(TABLE_GENERATION, &[], f(s.table_generation));
     out.add(TABLE_GENERATION_ACKED, &[], f(s.table_generation_acked));
@@ -381,6 +443,43 @@ mod tests {
         let drops = fams.iter().find(|f| f.get_name() == DROPS).unwrap();
         assert_eq!(drops.get_metric().len(), 1);
         assert_eq!(drops.get_metric()[0].get_counter().get_value(), 5.0);
+    }
+
+    #[test]
+    fn poll_latency_log2_buckets_become_cumulative_seconds() {
+        let mut h = HistogramSnapshot::default();
+        h.buckets[3] = 2; // 4..=7 ns: below the first bound, folded into it
+        h.buckets[10] = 5; // 512..=1023 ns
+        h.buckets[40] = 1; // beyond the last bound: only in +Inf
+        h.sum = 2_000_000_000;
+        let s = EngineSnapshot {
+            workers: vec![WorkerSnapshot {
+                index: 3,
+                poll_latency_ns: h,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let fams = snapshot_families(Some(&s));
+        let fam = fams
+            .iter()
+            .find(|f| f.get_name() == WORKER_POLL_LATENCY)
+            .unwrap();
+        assert_eq!(fam.get_field_type(), MetricType::HISTOGRAM);
+        let m = &fam.get_metric()[0];
+        assert_eq!(m.get_label()[0].get_value(), "3");
+        let hist = m.get_histogram();
+        assert_eq!(hist.get_sample_count(), 8);
+        assert_eq!(hist.get_sample_sum(), 2.0);
+        let b = hist.get_bucket();
+        assert_eq!(b.len(), POLL_LATENCY_LOG2_BUCKETS.count());
+        assert_eq!(b[0].get_upper_bound(), 255e-9);
+        assert_eq!(b[0].get_cumulative_count(), 2);
+        assert_eq!(b[1].get_upper_bound(), 511e-9);
+        assert_eq!(b[1].get_cumulative_count(), 2);
+        assert_eq!(b[2].get_upper_bound(), 1023e-9);
+        assert_eq!(b[2].get_cumulative_count(), 7);
+        assert_eq!(b.last().unwrap().get_cumulative_count(), 7);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -13,6 +14,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use patronus_control::auth::ApiToken;
+use patronus_control::metrics::EngineSource;
 use patronus_control::state::{spawn_store, StoreHandle};
 use patronus_control::store::Store;
 use patronus_control::{app, AppState};
@@ -47,10 +49,20 @@ impl TestApp {
     }
 
     pub fn with_store(store: Store) -> TestApp {
+        Self::with_store_and_engine(store, None)
+    }
+
+    /// An in-memory store and the given engine view.
+    pub fn with_engine(engine: Option<Arc<dyn EngineSource>>) -> TestApp {
+        Self::with_store_and_engine(Store::open_in_memory().expect("in-memory store"), engine)
+    }
+
+    pub fn with_store_and_engine(store: Store, engine: Option<Arc<dyn EngineSource>>) -> TestApp {
         let store = spawn_store(store).expect("store actor");
         let router = app(AppState {
             store: store.clone(),
             token: ApiToken::new(TOKEN).unwrap(),
+            engine,
         });
         TestApp { router, store }
     }
