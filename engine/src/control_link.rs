@@ -145,7 +145,7 @@ fn copy_histogram(
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
-fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
+pub fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
     routes
         .iter()
         .filter_map(|r| {
