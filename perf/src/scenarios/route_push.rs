@@ -71,7 +71,7 @@ pub fn run(opts: &Options, flips: usize, routes: usize) -> anyhow::Result<Report
         "latency = kernel receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME) of the first probe packet on the new \
          sink's veth (AF_PACKET socket in the sink namespace) - CLOCK_REALTIME when the HTTP 200 headers of the \
          PUT /api/v1/routes/ID were read; negative = the packet came before the answer. Probe stream: {FRAME_LEN} B \
-         UDP to {DST} at {RATE_PPS} pps (paced sends; gap p50/p99 in each row bounds the detection resolution). \
+         UDP to {DST} scheduled at {RATE_PPS} pps (sleep-paced sends from one thread; gap p50/p99 in each row bounds the detection resolution). \
          {} flips per row, alternating A/B, {} ms settle between flips; static neighbors for both sinks (no ARP).",
         p.flips,
         SETTLE.as_millis()
@@ -275,6 +275,10 @@ fn run_case(opts: &Options, p: Params, bins: &Bins, case: Case) -> anyhow::Resul
         Case::ApiMax => max_routes_per_request(),
         Case::Config(_) => 0,
     };
+    if let Case::ApiMax = case {
+        row.notes
+            .push(oversize_put(port, &control.token, api_routes + 1));
+    }
     let route_id = if api_routes > 0 {
         let body = route_set(api_routes);
         let t0 = Instant::now();
@@ -391,6 +395,25 @@ fn max_routes_per_request() -> usize {
         }
     }
     lo
+}
+
+/// What the API says to a route set one route larger than fits a request
+/// (on its own connection: the server may close it).
+fn oversize_put(port: u16, token: &str, n: usize) -> String {
+    let body = route_set(n);
+    let answer =
+        Api::connect(port, token).and_then(|mut api| api.call("PUT", "/api/v1/routes", &body));
+    match answer {
+        Ok((status, resp, _)) => format!(
+            "a PUT /api/v1/routes of {n} routes ({} B body) is answered {status} {}",
+            body.len(),
+            resp.chars().take(120).collect::<String>()
+        ),
+        Err(e) => format!(
+            "a PUT /api/v1/routes of {n} routes ({} B body) failed: {e:#}",
+            body.len()
+        ),
+    }
 }
 
 /// `{"routes":[...]}` with `n` filler routes via A plus the flipped route.
