@@ -1030,3 +1030,37 @@ fn paced_send(fd: &OwnedFd, frame: &[u8], stop: &AtomicBool) -> anyhow::Result<G
         sent,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+        assert_eq!(percentile(&v, 0.0), 1.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn route_sets_fill_but_do_not_exceed_the_body_limit() {
+        let n = max_routes_per_request();
+        assert!(route_set(n).len() <= API_BODY_LIMIT);
+        assert!(route_set(n + 1).len() > API_BODY_LIMIT);
+        let v: serde_json::Value = serde_json::from_str(&route_set(2)).unwrap();
+        let routes = v["routes"].as_array().unwrap();
+        assert_eq!(routes.len(), 3);
+        assert_eq!(routes[1]["prefix"], "16.0.1.0/24");
+        assert_eq!(routes[2]["prefix"], FLIP_PREFIX);
+    }
+
+    #[test]
+    fn finds_the_flipped_route_in_a_list() {
+        let list = r#"{"items":[{"id":4,"prefix":"16.0.0.0/24"},{"id":9,"prefix":"10.9.0.0/24"}]}"#;
+        assert_eq!(find_route_id(list).unwrap(), 9);
+        assert!(find_route_id(r#"{"items":[]}"#).is_err());
+    }
+}
