@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth
+    /// fwd-mem | fwd-veth | route-push
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -51,6 +51,12 @@ struct Args {
     /// of the same-round ratios are reported).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// route-push: route changes per row.
+    #[arg(long, default_value_t = 200)]
+    flips: usize,
+    /// route-push: extra routes of the large-table row (at most 2^20).
+    #[arg(long, default_value_t = 1_000_000)]
+    routes: usize,
 }
 
 fn main() {
@@ -90,7 +96,8 @@ fn run() -> anyhow::Result<()> {
     let result = match args.scenario.as_str() {
         "fwd-mem" => scenarios::fwd_mem::run(&opts),
         "fwd-veth" => scenarios::fwd_veth::run(&opts),
-        other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth)"),
+        "route-push" => scenarios::route_push::run(&opts, args.flips, args.routes),
+        other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth, route-push)"),
     };
     drop(autogroup);
     let left = netns::leftover_namespaces();

@@ -3,6 +3,7 @@
 
 pub mod fwd_mem;
 pub mod fwd_veth;
+pub mod route_push;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
