@@ -16,14 +16,22 @@ fn bad_row(what: &str, text: &str) -> Error {
 
 /// All routes of one organization, by id.
 pub(super) fn load_routes(tx: &Transaction<'_>, org_id: i64, org: &str) -> Result<Vec<Route>> {
+    load(tx, org_id, org, None)
+}
+
+/// Routes of an organization; with `only`, just that route (an indexed
+/// lookup, so single-route calls stay cheap however many routes exist).
+fn load(tx: &Transaction<'_>, org_id: i64, org: &str, only: Option<i64>) -> Result<Vec<Route>> {
+    // -1 never names a route: "all routes" when no id is given.
+    let id = only.unwrap_or(-1);
     let mut hops: HashMap<i64, Vec<NextHop>> = HashMap::new();
     {
         let mut stmt = tx.prepare(
             "SELECT h.route_id, h.via FROM route_next_hops h JOIN routes r ON r.id = h.route_id
-             WHERE r.org_id = ?1 ORDER BY h.route_id, h.idx",
+             WHERE r.org_id = ?1 AND (?2 = -1 OR r.id = ?2) ORDER BY h.route_id, h.idx",
         )?;
         let rows = stmt
-            .query_map([org_id], |r| {
+            .query_map(rusqlite::params![org_id, id], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -33,10 +41,11 @@ pub(super) fn load_routes(tx: &Transaction<'_>, org_id: i64, org: &str) -> Resul
         }
     }
     let mut stmt = tx.prepare(
-        "SELECT id, prefix, prefix_len, blackhole FROM routes WHERE org_id = ?1 ORDER BY id",
+        "SELECT id, prefix, prefix_len, blackhole FROM routes
+         WHERE org_id = ?1 AND (?2 = -1 OR id = ?2) ORDER BY id",
     )?;
     let rows = stmt
-        .query_map([org_id], |r| {
+        .query_map(rusqlite::params![org_id, id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
@@ -60,7 +69,7 @@ pub(super) fn load_routes(tx: &Transaction<'_>, org_id: i64, org: &str) -> Resul
 }
 
 fn find(tx: &Transaction<'_>, org_id: i64, org: &str, id: i64) -> Result<Route> {
-    load_routes(tx, org_id, org)?
+    load(tx, org_id, org, Some(id))?
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| {
