@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
     iproute2 iputils-ping nftables iperf3 tcpdump tshark python3-scapy
-    ethtool procps clang libpcap-dev prometheus
+    ethtool procps clang libpcap-dev prometheus curl
 )
 
 if [ "$(id -u)" -ne 0 ]; then
