@@ -191,3 +191,42 @@ fn api_routes_drive_the_engine_and_survive_kill_9() {
     let (status, _) = t.engine().stop();
     assert!(status.success(), "engine exit status {status}");
 }
+
+/// An engine restarted while the control process runs picks up the current
+/// table generation at once: the pushed route works again with no API call.
+#[test]
+fn restarted_engine_picks_up_the_current_generation() {
+    let probe = patronus_e2e::TempDir::new("ctlrs");
+    let runtime = probe.path().join("shm");
+    let extra = format!("[control]\nruntime_dir = \"{}\"\n", runtime.display());
+    let mut t = Topology::build_workers("rst", RouterKind::from_env(), &extra, 1);
+    t.wait_forwarding(READY);
+    t.h2.ip(&["addr", "add", "10.9.0.1/32", "dev", "lo"]);
+    let dir = t.dir.path().to_path_buf();
+    let port = 20000 + ((std::process::id() + 7919) % 20000) as u16;
+    let c = start_control(&dir, &runtime, port, "control");
+    ctl_ok(&c, &["interface", "add", "wan0", "10.2.0.1/24"]);
+    ctl_ok(&c, &["route", "add", "10.9.0.0/24", "via", H2]);
+    wait_ping(&t, "10.9.0.1", true);
+
+    let (status, _) = t.engine().stop();
+    assert!(status.success(), "engine exit status {status}");
+    t.engine = None;
+    assert!(
+        !ping_ok(&t, "10.9.0.1"),
+        "nothing forwards without the engine"
+    );
+
+    let config = patronus_e2e::topology::router_config_workers(&extra, 1);
+    let mut e = patronus_e2e::Engine::start(Some(&t.r), &config, &dir, "engine2", &[]);
+    e.wait_ready();
+    t.engine = Some(e);
+    // No API call in between: the route comes from the current generation.
+    let took = wait_ping(&t, "10.9.0.1", true);
+    eprintln!("route back {took:?} after the engine was ready");
+    let out = ctl_ok(&c, &["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
+    assert_eq!(v["engine"]["attached"], serde_json::json!(true), "{out}");
+    let (status, _) = t.engine().stop();
+    assert!(status.success(), "engine exit status {status}");
+}
