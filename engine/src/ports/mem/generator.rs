@@ -112,29 +112,35 @@ impl Generator {
             let now_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
             want = want.min(bucket.refill(now_ns));
         }
+        // Cursors live in locals during the loop so they stay in registers
+        // (buffer writes could otherwise alias them).
+        let (mut next_flow, mut next_size) = (self.next_flow, self.next_size);
+        let (flows, sizes, templates) = (self.flows, &*self.sizes, &self.templates);
         let mut made = 0u64;
         while made < want {
             let Some(mut p) = pool.alloc() else { break };
             let flow = match self.pattern {
                 FlowPattern::Fixed => {
-                    let f = self.next_flow;
-                    self.next_flow = if f + 1 == self.flows { 0 } else { f + 1 };
+                    let f = next_flow;
+                    next_flow = if f + 1 == flows { 0 } else { f + 1 };
                     f
                 }
-                FlowPattern::Random => self.rng.below(self.flows),
+                FlowPattern::Random => self.rng.below(flows),
             };
-            let s = self.next_size;
-            self.next_size = if s + 1 == self.sizes.len() { 0 } else { s + 1 };
+            let s = next_size;
+            next_size = if s + 1 == sizes.len() { 0 } else { s + 1 };
             // Sizes were checked against the data room at open.
-            let Some(room) = p.append(self.sizes[s] as usize) else {
+            let Some(room) = p.append(sizes[s] as usize) else {
                 break;
             };
-            self.templates.write_frame(flow as usize, s, room);
+            templates.write_frame(flow as usize, s, room);
             if batch.push(p).is_err() {
                 break;
             }
             made += 1;
         }
+        self.next_flow = next_flow;
+        self.next_size = next_size;
         if let Some((bucket, _)) = &mut self.limiter {
             bucket.consume(made);
         }
