@@ -28,6 +28,8 @@ pub struct Control {
     pub proc: BgProcess,
     /// `http://127.0.0.1:PORT`.
     pub api: String,
+    /// `http://127.0.0.1:PORT+1/metrics`.
+    pub metrics: String,
     pub token: String,
 }
 
@@ -51,6 +53,7 @@ impl Control {
             if let Ok(token) = std::fs::read_to_string(&token_file) {
                 let c = Control {
                     api: format!("http://{api}"),
+                    metrics: format!("http://{metrics}/metrics"),
                     token: token.trim().to_string(),
                     proc,
                 };

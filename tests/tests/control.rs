@@ -4,92 +4,14 @@
 //! and after a restart the API shows the same state; `/metrics` sees the
 //! engine and passes `promtool check metrics`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use patronus_e2e::engine::workspace_root;
+use patronus_e2e::control::Control;
 use patronus_e2e::topology::{RouterKind, H2};
-use patronus_e2e::{BgProcess, Topology};
+use patronus_e2e::Topology;
 
 const READY: Duration = Duration::from_secs(15);
-
-fn release_bin(name: &str) -> PathBuf {
-    let p = workspace_root().join("target/release").join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: run `cargo build --release` first",
-        p.display()
-    );
-    p
-}
-
-struct Control {
-    proc: BgProcess,
-    api: String,
-    metrics: String,
-    token: String,
-}
-
-fn start_control(dir: &Path, runtime: &Path, port: u16, name: &str) -> Control {
-    let mut cmd = Command::new(release_bin("patronus-control"));
-    let api = format!("127.0.0.1:{port}");
-    let metrics = format!("127.0.0.1:{}", port + 1);
-    cmd.args([
-        "--listen",
-        &api,
-        "--metrics-listen",
-        &metrics,
-        "--db",
-        dir.join("control.db").to_str().unwrap(),
-        "--runtime-dir",
-        runtime.to_str().unwrap(),
-    ]);
-    let mut proc = BgProcess::spawn(cmd, dir, name);
-    let token_file = dir.join("api-token");
-    let deadline = Instant::now() + READY;
-    // Ready when the token exists and the API answers.
-    loop {
-        assert!(proc.try_wait().is_none(), "control died: {}", proc.report());
-        if let Ok(token) = std::fs::read_to_string(&token_file) {
-            let c = Control {
-                api: format!("http://{api}"),
-                metrics: format!("http://{metrics}/metrics"),
-                token: token.trim().to_string(),
-                proc,
-            };
-            if ctl(&c, &["status"]).status.success() {
-                return c;
-            }
-            proc = c.proc;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "control not ready: {}",
-            proc.report()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn ctl(c: &Control, args: &[&str]) -> Output {
-    Command::new(release_bin("patronusctl"))
-        .args(["--api", &c.api, "--token", &c.token])
-        .args(args)
-        .output()
-        .expect("run patronusctl")
-}
-
-fn ctl_ok(c: &Control, args: &[&str]) -> String {
-    let out = ctl(c, args);
-    assert!(
-        out.status.success(),
-        "patronusctl {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn ping_ok(t: &Topology, dst: &str) -> bool {
     t.h1.exec_output("ping", &["-n", "-c", "1", "-W", "1", dst])
@@ -121,11 +43,11 @@ fn api_routes_drive_the_engine_and_survive_kill_9() {
     t.h2.ip(&["addr", "add", "10.9.0.1/32", "dev", "lo"]);
     let dir = t.dir.path().to_path_buf();
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let c = start_control(&dir, &runtime, port, "control");
+    let c = Control::start(&dir, &runtime, port, "control");
 
-    ctl_ok(&c, &["interface", "add", "wan0", "10.2.0.1/24"]);
+    c.ctl_ok(&["interface", "add", "wan0", "10.2.0.1/24"]);
     assert!(!ping_ok(&t, "10.9.0.1"), "no route yet");
-    ctl_ok(&c, &["route", "add", "10.9.0.0/24", "via", H2]);
+    c.ctl_ok(&["route", "add", "10.9.0.0/24", "via", H2]);
     let took = wait_ping(&t, "10.9.0.1", true);
     eprintln!("route effective after {took:?}");
 
@@ -182,11 +104,11 @@ fn api_routes_drive_the_engine_and_survive_kill_9() {
     );
 
     // Restarted, it shows the same state and keeps driving the engine.
-    let c = start_control(&dir, &runtime, port, "control2");
-    let list = ctl_ok(&c, &["--json", "route", "list"]);
+    let c = Control::start(&dir, &runtime, port, "control2");
+    let list = c.ctl_ok(&["--json", "route", "list"]);
     assert!(list.contains("10.9.0.0"), "{list}");
     assert!(ping_ok(&t, "10.9.0.1"));
-    ctl_ok(&c, &["route", "del", "10.9.0.0/24"]);
+    c.ctl_ok(&["route", "del", "10.9.0.0/24"]);
     wait_ping(&t, "10.9.0.1", false);
     let (status, _) = t.engine().stop();
     assert!(status.success(), "engine exit status {status}");
@@ -204,9 +126,9 @@ fn restarted_engine_picks_up_the_current_generation() {
     t.h2.ip(&["addr", "add", "10.9.0.1/32", "dev", "lo"]);
     let dir = t.dir.path().to_path_buf();
     let port = 20000 + ((std::process::id() + 7919) % 20000) as u16;
-    let c = start_control(&dir, &runtime, port, "control");
-    ctl_ok(&c, &["interface", "add", "wan0", "10.2.0.1/24"]);
-    ctl_ok(&c, &["route", "add", "10.9.0.0/24", "via", H2]);
+    let c = Control::start(&dir, &runtime, port, "control");
+    c.ctl_ok(&["interface", "add", "wan0", "10.2.0.1/24"]);
+    c.ctl_ok(&["route", "add", "10.9.0.0/24", "via", H2]);
     wait_ping(&t, "10.9.0.1", true);
 
     let (status, _) = t.engine().stop();
@@ -224,7 +146,7 @@ fn restarted_engine_picks_up_the_current_generation() {
     // No API call in between: the route comes from the current generation.
     let took = wait_ping(&t, "10.9.0.1", true);
     eprintln!("route back {took:?} after the engine was ready");
-    let out = ctl_ok(&c, &["--json", "status"]);
+    let out = c.ctl_ok(&["--json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
     assert_eq!(v["engine"]["attached"], serde_json::json!(true), "{out}");
     let (status, _) = t.engine().stop();
