@@ -66,6 +66,8 @@ pub enum ShmError {
     },
     #[error("generation file: {reason}")]
     BadDirectory { reason: &'static str },
+    #[error("delta of generation {delta_of}, but the current generation is {current}")]
+    DeltaBase { delta_of: u64, current: u64 },
     #[error("{kind:?} table appears twice in one generation")]
     DuplicateTable { kind: TableKind },
     #[error("{path}: holds generation {found}, expected {expected}")]

@@ -7,7 +7,7 @@ use crate::layout::{
     GenerationHeader, TableDirEntry, TableEntry, TableKind, ABI_VERSION, GENERATION_MAGIC,
     MAX_TABLES, TABLE_ALIGN,
 };
-use crate::layout::{InterfaceEntry, NeighborEntry, RouteEntry};
+use crate::layout::{InterfaceEntry, NeighborEntry, RouteChange, RouteEntry};
 use crate::pod::{bytes_of, check_align, read_prefix};
 use crate::table::{TableBuilder, TableView};
 
@@ -19,6 +19,8 @@ type EncodeFn = Box<dyn Fn(u64, &mut Vec<u8>) + Send + Sync>;
 #[derive(Default)]
 pub struct GenerationBuilder {
     tables: Vec<(TableKind, usize, EncodeFn)>,
+    /// 0, or the generation the route changes apply to.
+    delta_of: u64,
 }
 
 impl std::fmt::Debug for GenerationBuilder {
@@ -26,6 +28,7 @@ impl std::fmt::Debug for GenerationBuilder {
         let kinds: Vec<_> = self.tables.iter().map(|t| t.0).collect();
         f.debug_struct("GenerationBuilder")
             .field("tables", &kinds)
+            .field("delta_of", &self.delta_of)
             .finish()
     }
 }
@@ -34,6 +37,23 @@ impl GenerationBuilder {
     /// No tables yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Marks this generation as a delta (its [`RouteChange`] table applies
+    /// to generation `base`); 0 = not a delta.
+    pub fn set_delta_of(&mut self, base: u64) -> &mut Self {
+        self.delta_of = base;
+        self
+    }
+
+    /// The generation the changes apply to (0 = none).
+    pub fn delta_of(&self) -> u64 {
+        self.delta_of
+    }
+
+    /// True when a table of `kind` was added.
+    pub fn has(&self, kind: TableKind) -> bool {
+        self.tables.iter().any(|t| t.0 == kind)
     }
 
     /// Adds a table; each kind at most once.
@@ -79,7 +99,8 @@ impl GenerationBuilder {
             generation,
             file_len: offset as u64,
             tables: dir,
-            reserved: [0; 4],
+            delta_of: self.delta_of,
+            reserved: [0; 3],
         };
         let mut out = Vec::with_capacity(offset);
         out.extend_from_slice(bytes_of(&header));
@@ -141,6 +162,19 @@ impl<'a> GenerationView<'a> {
                 reason: "table count above directory size",
             });
         }
+        if header.delta_of >= header.generation && header.delta_of != 0 {
+            return Err(ShmError::BadDirectory {
+                reason: "delta of a generation not older than this one",
+            });
+        }
+        let has_changes = header.tables[..header.table_count as usize]
+            .iter()
+            .any(|e| e.kind == TableKind::RouteChange as u32);
+        if has_changes != (header.delta_of != 0) {
+            return Err(ShmError::BadDirectory {
+                reason: "route changes without a base generation, or the reverse",
+            });
+        }
         let view = GenerationView { header, bytes };
         let used = &header.tables[..header.table_count as usize];
         let used = if verify { used } else { &[] };
@@ -157,6 +191,9 @@ impl<'a> GenerationView<'a> {
                     TableView::<InterfaceEntry>::parse(slice)?.generation()
                 }
                 Some(TableKind::Neighbor) => TableView::<NeighborEntry>::parse(slice)?.generation(),
+                Some(TableKind::RouteChange) => {
+                    TableView::<RouteChange>::parse(slice)?.generation()
+                }
                 None => return Err(ShmError::UnknownKind(entry.kind)),
             };
             if generation != header.generation {
@@ -204,6 +241,23 @@ impl<'a> GenerationView<'a> {
         self.slice(entry)
             .ok()
             .and_then(|s| TableView::parse_validated(s).ok())
+    }
+
+    /// The generation this one's route changes apply to, for a delta.
+    pub fn delta_of(&self) -> Option<u64> {
+        (self.header.delta_of != 0).then_some(self.header.delta_of)
+    }
+
+    /// True when this generation holds the whole route table (a full or
+    /// checkpoint generation); a pure delta holds only changes.
+    pub fn has_full_routes(&self) -> bool {
+        self.table::<RouteEntry>().is_some()
+    }
+
+    /// The route changes of a delta, in the order to apply them (empty when
+    /// absent).
+    pub fn route_changes(&self) -> &'a [RouteChange] {
+        self.table::<RouteChange>().map_or(&[], |t| t.entries())
     }
 
     /// The routes (empty when absent).

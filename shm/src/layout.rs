@@ -5,7 +5,7 @@
 use crate::pod::Pod;
 
 /// Version of this layout. Bump on any incompatible change.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Magic of a table header; reads "PTRNSTBL" in a hex dump.
 pub const TABLE_MAGIC: u64 = u64::from_ne_bytes(*b"PTRNSTBL");
@@ -28,6 +28,9 @@ pub enum TableKind {
     Route = 1,
     Interface = 2,
     Neighbor = 3,
+    /// Route changes relative to the generation named by
+    /// [`GenerationHeader::delta_of`].
+    RouteChange = 4,
 }
 
 impl TableKind {
@@ -37,6 +40,7 @@ impl TableKind {
             1 => Some(TableKind::Route),
             2 => Some(TableKind::Interface),
             3 => Some(TableKind::Neighbor),
+            4 => Some(TableKind::RouteChange),
             _ => None,
         }
     }
@@ -94,7 +98,12 @@ pub struct GenerationHeader {
     /// Bytes of the whole file.
     pub file_len: u64,
     pub tables: [TableDirEntry; MAX_TABLES],
-    pub reserved: [u64; 4],
+    /// 0, or the generation this one's [`RouteChange`] table applies to (a
+    /// delta). A generation holds a full route table, a delta, or both (a
+    /// checkpoint: a reader at `delta_of` applies the delta; a reader with
+    /// nothing takes the full table).
+    pub delta_of: u64,
+    pub reserved: [u64; 3],
 }
 
 /// What a route does with matching packets.
@@ -192,6 +201,47 @@ impl RouteEntry {
     }
 }
 
+/// [`RouteChange::op`]: add the route, or replace the one with its prefix.
+pub const ROUTE_UPSERT: u32 = 1;
+/// [`RouteChange::op`]: remove the route with this prefix (only `prefix`
+/// and `prefix_len` of `route` count).
+pub const ROUTE_WITHDRAW: u32 = 2;
+
+/// One change of a delta generation, applied in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct RouteChange {
+    /// [`ROUTE_UPSERT`] or [`ROUTE_WITHDRAW`].
+    pub op: u32,
+    pub reserved: u32,
+    pub route: RouteEntry,
+}
+
+impl RouteChange {
+    /// Adds or replaces `route`.
+    pub fn upsert(route: RouteEntry) -> Self {
+        RouteChange {
+            op: ROUTE_UPSERT,
+            reserved: 0,
+            route,
+        }
+    }
+
+    /// Removes the route `prefix/prefix_len`.
+    pub fn withdraw(prefix: u32, prefix_len: u8) -> Self {
+        RouteChange {
+            op: ROUTE_WITHDRAW,
+            reserved: 0,
+            route: RouteEntry::new(prefix, prefix_len, RouteKind::Blackhole),
+        }
+    }
+
+    /// True for a withdrawal.
+    pub fn is_withdraw(&self) -> bool {
+        self.op == ROUTE_WITHDRAW
+    }
+}
+
 /// One L3 interface: an address on a port, optionally on a VLAN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
@@ -257,6 +307,8 @@ unsafe impl Pod for GenerationHeader {}
 // SAFETY: as above.
 unsafe impl Pod for RouteEntry {}
 // SAFETY: as above.
+unsafe impl Pod for RouteChange {}
+// SAFETY: as above.
 unsafe impl Pod for InterfaceEntry {}
 // SAFETY: as above.
 unsafe impl Pod for NeighborEntry {}
@@ -301,6 +353,19 @@ impl TableEntry for RouteEntry {
     }
 }
 
+impl TableEntry for RouteChange {
+    const KIND: TableKind = TableKind::RouteChange;
+    const DEFAULT_MAX: u64 = 4 << 20;
+    fn validate(&self) -> Result<(), &'static str> {
+        match self.op {
+            ROUTE_UPSERT => self.route.validate(),
+            ROUTE_WITHDRAW if self.route.prefix_len > 32 => Err("prefix length above 32"),
+            ROUTE_WITHDRAW => Ok(()),
+            _ => Err("unknown route change op"),
+        }
+    }
+}
+
 impl TableEntry for InterfaceEntry {
     const KIND: TableKind = TableKind::Interface;
     const DEFAULT_MAX: u64 = 4096;
@@ -340,10 +405,12 @@ const _: () = {
     assert!(size_of::<GenerationHeader>() == 32 + 24 * MAX_TABLES + 32);
     assert!(size_of::<GenerationHeader>().is_multiple_of(TABLE_ALIGN));
     assert!(size_of::<RouteEntry>() == 112 && align_of::<RouteEntry>() == 4);
+    assert!(size_of::<RouteChange>() == 120 && align_of::<RouteChange>() == 4);
     assert!(size_of::<InterfaceEntry>() == 48 && align_of::<InterfaceEntry>() == 4);
     assert!(size_of::<NeighborEntry>() == 48 && align_of::<NeighborEntry>() == 4);
     // Payloads are whole 8-byte words, so the checksum runs word by word.
     assert!(size_of::<RouteEntry>().is_multiple_of(8));
+    assert!(size_of::<RouteChange>().is_multiple_of(8));
     assert!(size_of::<InterfaceEntry>().is_multiple_of(8));
     assert!(size_of::<NeighborEntry>().is_multiple_of(8));
 };

@@ -16,6 +16,10 @@
 //!
 //! Control process: `Publisher::open(dir)?`, then for each new desired
 //! state `publish(&GenerationBuilder)` and now and then `gc()`.
+//! A generation may be a delta (`delta_of`: a `RouteChange` table against
+//! the generation before), self-contained (full tables), or a checkpoint
+//! (both); `catch_up` plans how a reader gets from what it holds to the
+//! newest.
 //! Engine: `Subscriber::open(dir)?`; each worker holds a `WorkerHandle`
 //! (`subscriber.worker(i)`); between batches the engine calls `poll()` (one
 //! atomic load when nothing changed), switches workers to the new
@@ -25,6 +29,7 @@
 //! reclamation. Counters: `CounterBlock::create` / `take_worker` in the
 //! engine, `CounterReader` in the control process.
 
+pub mod catch_up;
 pub mod control;
 pub mod counters;
 pub mod error;
@@ -38,14 +43,15 @@ mod shared_file;
 pub mod subscribe;
 pub mod table;
 
+pub use catch_up::{catch_up, CatchUp};
 pub use control::{WorkerHandle, WorkerStatus, MAX_WORKERS};
 pub use counters::{CounterBlock, CounterReader, CounterSnapshot, CounterSpec, WorkerCounters};
 pub use error::ShmError;
 pub use generation::{GenerationBuilder, GenerationView};
 pub use histogram::{HistogramSnapshot, Log2Histogram};
 pub use layout::{
-    InterfaceEntry, NeighborEntry, RouteEntry, RouteKind, TableEntry, TableHeader, TableKind,
-    ABI_VERSION,
+    InterfaceEntry, NeighborEntry, RouteChange, RouteEntry, RouteKind, TableEntry, TableHeader,
+    TableKind, ABI_VERSION,
 };
 pub use pod::{AlignedBuf, Pod};
 pub use publish::{Publisher, PublisherOptions};

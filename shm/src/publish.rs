@@ -7,7 +7,11 @@
 //! heartbeat is at most `stale_worker_ms` old. Files `gen-N.bin` with
 //! `N < floor` are deleted, and so are orphans with `N > current` (written
 //! by a publisher that died before bumping `current`). The current
-//! generation is never deleted. A worker that died without freeing its slot
+//! generation is never deleted, nor is the newest generation holding a full
+//! route table, nor any after it: a reader starting afresh loads that one
+//! and applies the deltas after it (the floor is lowered to it). Until this
+//! publisher has published a full table, nothing below the current
+//! generation is deleted. A worker that died without freeing its slot
 //! stops holding generations back once its heartbeat is stale. Deleting a
 //! file a reader still maps is harmless on Linux (the inode lives on until
 //! unmapped); the rule only bounds disk use and keeps `ack` meaningful.
@@ -22,6 +26,8 @@ use std::sync::Arc;
 use crate::control::{ControlMap, WorkerStatus, MAX_WORKERS, SLOT_ACTIVE};
 use crate::error::ShmError;
 use crate::generation::GenerationBuilder;
+use crate::layout::{GenerationHeader, TableKind};
+use crate::pod::read_prefix;
 use crate::runtime_dir::{monotonic_ms, write_atomic, RuntimeDir, PUBLISHER_LOCK};
 
 /// Default age after which a silent worker no longer holds back reclamation.
@@ -51,6 +57,8 @@ pub struct Publisher {
     _lock: File,
     next: u64,
     options: PublisherOptions,
+    /// Newest self-contained generation this publisher wrote (0 = none yet).
+    newest_full: u64,
 }
 
 impl Publisher {
@@ -87,6 +95,7 @@ impl Publisher {
         let current = control.block().current_generation.load(Ordering::Acquire);
         let highest_file = dir.list_generations()?.last().copied().unwrap_or(0);
         let next = current.max(highest_file) + 1;
+        let newest_full = newest_self_contained(&dir, current)?;
         let block = control.block();
         block
             .publisher_pid
@@ -100,6 +109,7 @@ impl Publisher {
             _lock: lock,
             next,
             options,
+            newest_full,
         })
     }
 
@@ -125,6 +135,13 @@ impl Publisher {
     /// and then makes it current. Returns its number.
     pub fn publish(&mut self, tables: &GenerationBuilder) -> Result<u64, ShmError> {
         let generation = self.next;
+        let current = self.current_generation();
+        if tables.delta_of() != 0 && tables.delta_of() != current {
+            return Err(ShmError::DeltaBase {
+                delta_of: tables.delta_of(),
+                current,
+            });
+        }
         let bytes = tables.encode(generation);
         write_atomic(&self.dir.generation(generation), &bytes)?;
         let block = self.control.block();
@@ -136,6 +153,10 @@ impl Publisher {
             .publisher_heartbeat_ms
             .store(monotonic_ms(), Ordering::Relaxed);
         self.next = generation + 1;
+        // Self-contained: not a delta, or a checkpoint carrying the routes.
+        if tables.delta_of() == 0 || tables.has(TableKind::Route) {
+            self.newest_full = generation;
+        }
         Ok(generation)
     }
 
@@ -194,7 +215,9 @@ impl Publisher {
 
     /// Generation files that may be deleted at `now_ms`.
     pub fn reclaimable_at(&self, now_ms: u64) -> Result<Vec<u64>, ShmError> {
-        let floor = self.floor_at(now_ms);
+        // A reader starting afresh needs the newest full table and every
+        // delta after it, so those stay too.
+        let floor = self.floor_at(now_ms).min(self.newest_full);
         let current = self.current_generation();
         let next = self.next;
         Ok(self
@@ -228,4 +251,29 @@ impl Publisher {
     pub fn gc(&self) -> Result<Vec<u64>, ShmError> {
         self.gc_at(monotonic_ms())
     }
+}
+
+/// The newest generation at or below `current` whose file is self-contained
+/// (not a delta, or a checkpoint with the full route table), reading only
+/// headers; 0 when there is none.
+fn newest_self_contained(dir: &RuntimeDir, current: u64) -> Result<u64, ShmError> {
+    use std::io::Read;
+    let gens = dir.list_generations()?;
+    for &g in gens.iter().rev().filter(|&&g| g <= current) {
+        let path = dir.generation(g);
+        let mut buf = vec![0u8; std::mem::size_of::<GenerationHeader>()];
+        let read = File::open(&path).and_then(|mut f| f.read_exact(&mut buf));
+        if read.is_err() {
+            // Unreadable or short: not something a reader could start from.
+            continue;
+        }
+        let h: GenerationHeader = read_prefix(&buf, "generation header")?;
+        let full = h.tables[..(h.table_count as usize).min(h.tables.len())]
+            .iter()
+            .any(|e| e.kind == TableKind::Route as u32);
+        if h.delta_of == 0 || full {
+            return Ok(g);
+        }
+    }
+    Ok(0)
 }

@@ -127,7 +127,7 @@ fn route_table_golden_bytes() {
 
     let mut expected = Vec::new();
     expected.extend_from_slice(b"PTRNSTBL");
-    expected.extend_from_slice(&1u32.to_le_bytes()); // abi
+    expected.extend_from_slice(&2u32.to_le_bytes()); // abi
     expected.extend_from_slice(&1u32.to_le_bytes()); // kind = route
     expected.extend_from_slice(&42u64.to_le_bytes()); // generation
     expected.extend_from_slice(&112u64.to_le_bytes()); // len
