@@ -92,12 +92,12 @@ fn bad_magic() {
 #[test]
 fn wrong_abi_version() {
     let mut buf = encoded_routes(2);
-    buf.as_bytes_mut()[8..12].copy_from_slice(&2u32.to_ne_bytes());
+    buf.as_bytes_mut()[8..12].copy_from_slice(&1u32.to_ne_bytes());
     assert!(matches!(
         parse_routes(&buf),
         Err(ShmError::AbiVersion {
-            found: 2,
-            expected: 1,
+            found: 1,
+            expected: 2,
             ..
         })
     ));
