@@ -1,8 +1,9 @@
 //! The engine's side of the shared-memory link to the control process.
 //!
 //! One thread (never a worker) watches the runtime directory: when the
-//! control process publishes a table generation, it builds a new FIB from
-//! the configuration plus the pushed routes and hands it to the workers
+//! control process publishes a table generation, it brings the FIB up to
+//! it ([`FibSync`]: route changes applied to a spare table, or a whole
+//! build from the configuration plus the pushed routes) and hands it to the workers
 //! through the [`TableSlot`]; once a worker has adopted it, the thread
 //! acknowledges the shared-memory generation in that worker's slot, so the
 //! control process can reclaim older ones. It also copies the workers'
@@ -25,7 +26,8 @@ use patronus_shm::{
 
 use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
-use crate::fib::{Fib, RouteAction, StaticRoute};
+use crate::fib::{RouteAction, StaticRoute};
+use crate::fib_sync::FibSync;
 use crate::tables::TableSlot;
 
 /// How often the link looks for a new generation.
@@ -194,7 +196,7 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                &cfg,
+                cfg,
                 &dir,
                 sub,
                 handles,
@@ -214,7 +216,7 @@ pub fn spawn(
 
 #[allow(clippy::too_many_arguments)]
 fn run(
-    cfg: &EngineConfig,
+    cfg: Arc<EngineConfig>,
     dir: &Path,
     mut sub: Subscriber,
     handles: Vec<WorkerHandle>,
@@ -230,35 +232,40 @@ fn run(
     let mut last_counters = Instant::now() - COUNTER_INTERVAL;
     let mut values = Vec::new();
     let mut copied = vec![HistogramSnapshot::default(); counters.len()];
+    let mut sync = FibSync::new(cfg, tables.load().1);
     while !stop.load(Ordering::Relaxed) {
         match sub.poll() {
             Ok(Some(generation)) => {
                 let started = Instant::now();
-                let routes = pushed_routes(generation.view().routes());
-                match Fib::build_with(cfg, &routes) {
-                    Ok((fib, skipped)) => {
-                        let local = tables.publish(Arc::new(fib));
-                        in_flight.push_back((local, generation.number()));
+                let number = generation.number();
+                match sync.update(sub.dir(), generation) {
+                    Ok(up) => {
+                        let local = tables.publish(up.fib);
+                        in_flight.push_back((local, up.generation));
                         eprintln!(
-                            "patronus-engine: generation {} from {}: {} routes pushed{}, built in {:.1} ms",
-                            generation.number(),
+                            "patronus-engine: generation {} from {}: {} {}{}, in {:.2} ms",
+                            up.generation,
                             dir.display(),
-                            routes.len(),
-                            if skipped > 0 {
-                                format!(", {skipped} skipped (gateway on no connected subnet)")
+                            up.changes,
+                            if up.full {
+                                "pushed routes, table built whole"
+                            } else {
+                                "route changes applied"
+                            },
+                            if up.skipped > 0 {
+                                format!(", {} skipped (gateway on no connected subnet)", up.skipped)
                             } else {
                                 String::new()
                             },
                             started.elapsed().as_secs_f64() * 1e3
                         );
                     }
-                    Err(e) => eprintln!(
-                        "patronus-engine: generation {} refused: {e}",
-                        generation.number()
-                    ),
+                    Err(e) => eprintln!("patronus-engine: generation {number} refused: {e}"),
                 }
             }
-            Ok(None) => {}
+            Ok(None) => {
+                sync.prepare();
+            }
             Err(e) => eprintln!("patronus-engine: control link: {e}"),
         }
         // Acknowledge each shared generation once the worker adopted its FIB.

@@ -15,6 +15,7 @@ pub mod config;
 pub mod control_link;
 pub mod counters;
 pub mod fib;
+pub mod fib_sync;
 pub mod neighbor;
 pub mod pipeline;
 pub mod ports;

@@ -115,6 +115,27 @@ impl std::fmt::Debug for Dir24_8 {
     }
 }
 
+impl Clone for Dir24_8 {
+    /// A deep copy. Written out because the derived `Box<[u32; N]>` clone
+    /// would build the 64 MiB first-level table on the stack.
+    // `Self::new` fills the free list with every group; it is replaced.
+    fn clone(&self) -> Self {
+        // Zeroed (lazily mapped) and advised before the copy, so the copy
+        // faults in huge pages like a new table does.
+        let mut copy = Self::new(self.tbl8_groups_total());
+        copy_nonzero(&mut copy.tbl24[..], &self.tbl24[..]);
+        copy_nonzero(&mut copy.tbl8, &self.tbl8);
+        let Self { tbl24, tbl8, .. } = copy;
+        Self {
+            tbl24,
+            tbl8,
+            free_groups: self.free_groups.clone(),
+            rules: self.rules.clone(),
+            route_count: self.route_count,
+        }
+    }
+}
+
 impl Dir24_8 {
     /// An empty table with room for `tbl8_groups` second-level groups
     /// (1 KiB each; one per /24 that holds routes longer than /24). The count
@@ -227,6 +248,15 @@ impl Dir24_8 {
                 LPM_MISS
             };
         }
+    }
+
+    /// The next hop of the route `prefix/len` itself (host bits ignored),
+    /// if there is one.
+    pub fn get(&self, prefix: u32, len: u8) -> Option<u32> {
+        self.rules
+            .get(len as usize)?
+            .get(&(prefix & mask(len)))
+            .copied()
     }
 
     /// Number of routes.
@@ -348,6 +378,17 @@ impl Dir24_8 {
         debug_assert!(entries.iter().all(|&e| e == entries[0]));
         self.tbl24[slot] = entries[0];
         self.free_groups.push(group);
+    }
+}
+
+/// Copies `src` into the zero-filled `dst` page by page, skipping pages of
+/// zeros: reading a page nobody wrote costs no memory, writing it would.
+fn copy_nonzero(dst: &mut [u32], src: &[u32]) {
+    const PAGE: usize = 1024; // 4 KiB of u32
+    for (d, s) in dst.chunks_mut(PAGE).zip(src.chunks(PAGE)) {
+        if s.iter().any(|&e| e != 0) {
+            d.copy_from_slice(s);
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 //! The IPv4 FIB: a DIR-24-8 longest-prefix-match table whose values index a
 //! table of next hops (local, connected, via a gateway, ECMP group,
-//! blackhole). Built once from the configuration and shared read-only by
-//! every worker.
+//! blackhole). Built from the configuration plus the routes the control
+//! process pushes, shared read-only by every worker through an `Arc`; a
+//! private copy takes pushed changes in place ([`Fib::apply`]) before it is
+//! published as the next table (see `fib_sync`).
 
 pub mod lpm;
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::config::{parse_prefix, EngineConfig, ViaConfig};
@@ -45,6 +48,16 @@ pub enum RouteAction {
     Via(Vec<u32>),
 }
 
+/// One change pushed by the control process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PushedChange {
+    /// Add the route or replace the pushed route of the same prefix.
+    Upsert(StaticRoute),
+    /// Remove the pushed route of this prefix (a configured route of the
+    /// same prefix comes back).
+    Withdraw { prefix: u32, len: u8 },
+}
+
 /// Errors building the FIB.
 #[derive(Debug, thiserror::Error)]
 pub enum FibError {
@@ -59,10 +72,22 @@ pub enum FibError {
 }
 
 /// The forwarding table.
+#[derive(Clone)]
 pub struct Fib {
     lpm: Dir24_8,
     nexthops: Vec<NextHop>,
     ecmp_members: Vec<NextHop>,
+    /// Index of each next hop in `nexthops` (interning).
+    nexthop_index: HashMap<NextHop, u32>,
+    /// First member of each ECMP group in `ecmp_members`, so a group that
+    /// comes back reuses its slots instead of growing the list.
+    ecmp_index: HashMap<Vec<NextHop>, u32>,
+    /// Connected subnets (network, length, interface) that resolve pushed
+    /// gateways.
+    subnets: Vec<(u32, u8, u16)>,
+    /// Routes from the configuration (next-hop index), restored when a
+    /// pushed route of the same prefix goes away.
+    configured: HashMap<(u32, u8), u32>,
 }
 
 impl std::fmt::Debug for Fib {
@@ -89,22 +114,94 @@ impl Fib {
             lpm: Dir24_8::new(tbl8_groups),
             nexthops: Vec::new(),
             ecmp_members: Vec::new(),
+            nexthop_index: HashMap::new(),
+            ecmp_index: HashMap::new(),
+            subnets: Vec::new(),
+            configured: HashMap::new(),
         }
     }
 
-    /// Interned index of a next hop.
+    /// Interned index of a next hop. Next hops are never removed: their
+    /// number is bounded by the distinct next hops ever used since the last
+    /// full build.
     fn intern(&mut self, nh: NextHop) -> u32 {
-        if let Some(i) = self.nexthops.iter().position(|n| *n == nh) {
-            return i as u32;
+        if let Some(&i) = self.nexthop_index.get(&nh) {
+            return i;
         }
         self.nexthops.push(nh);
-        (self.nexthops.len() - 1) as u32
+        let i = (self.nexthops.len() - 1) as u32;
+        self.nexthop_index.insert(nh, i);
+        i
     }
 
     /// Adds (or replaces) a route.
     pub fn add_route(&mut self, prefix: u32, len: u8, nh: NextHop) -> Result<(), LpmError> {
         let idx = self.intern(nh);
         self.lpm.insert(prefix & mask(len), len, idx)
+    }
+
+    /// Adds a route from the configuration (remembered, see `configured`).
+    fn add_configured(&mut self, prefix: u32, len: u8, nh: NextHop) -> Result<(), LpmError> {
+        let idx = self.intern(nh);
+        let prefix = prefix & mask(len);
+        self.lpm.insert(prefix, len, idx)?;
+        self.configured.insert((prefix, len), idx);
+        Ok(())
+    }
+
+    /// The interface of the most specific connected subnet holding `gw`.
+    fn resolve(&self, gw: u32) -> Option<u16> {
+        self.subnets
+            .iter()
+            .filter(|(net, l, _)| gw & mask(*l) == *net)
+            .max_by_key(|(_, l, _)| *l)
+            .map(|(_, _, i)| *i)
+    }
+
+    /// Applies one pushed change in place. Returns `false` when an upsert
+    /// was skipped because a gateway lies on no connected subnet (the
+    /// prefix then keeps what the configuration gives it, if anything). On
+    /// error the table may be partly changed: the caller discards it.
+    pub fn apply(&mut self, change: &PushedChange) -> Result<bool, LpmError> {
+        match change {
+            PushedChange::Upsert(r) => {
+                let p = r.prefix & mask(r.len);
+                let members: Vec<NextHop> = match &r.action {
+                    RouteAction::Blackhole => vec![NextHop::Blackhole],
+                    RouteAction::Via(gws) => gws
+                        .iter()
+                        .map_while(|&gw| self.resolve(gw).map(|iface| NextHop::Via { iface, gw }))
+                        .collect(),
+                };
+                let resolved = match &r.action {
+                    RouteAction::Blackhole => true,
+                    RouteAction::Via(gws) => !gws.is_empty() && members.len() == gws.len(),
+                };
+                if !resolved {
+                    self.withdraw(p, r.len);
+                    return Ok(false);
+                }
+                self.add_ecmp_route(p, r.len, &members)?;
+                Ok(true)
+            }
+            PushedChange::Withdraw { prefix, len } => {
+                self.withdraw(*prefix & mask(*len), *len);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Removes the pushed route `prefix/len`, restoring a configured one.
+    fn withdraw(&mut self, prefix: u32, len: u8) {
+        match self.configured.get(&(prefix, len)) {
+            Some(&idx) => {
+                // Replacing an existing prefix allocates no group: cannot fail.
+                let _ = self.lpm.insert(prefix, len, idx);
+            }
+            None => {
+                self.lpm.remove(prefix, len);
+            }
+        }
     }
 
     /// Adds an ECMP route over several gateways.
@@ -117,8 +214,15 @@ impl Fib {
         if members.len() == 1 {
             return self.add_route(prefix, len, members[0]);
         }
-        let first = self.ecmp_members.len() as u32;
-        self.ecmp_members.extend_from_slice(members);
+        let first = match self.ecmp_index.get(members) {
+            Some(&first) => first,
+            None => {
+                let first = self.ecmp_members.len() as u32;
+                self.ecmp_members.extend_from_slice(members);
+                self.ecmp_index.insert(members.to_vec(), first);
+                first
+            }
+        };
         self.add_route(
             prefix,
             len,
@@ -155,10 +259,10 @@ impl Fib {
                 key: key.clone(),
                 source,
             };
-            fib.add_route(a & mask(len), len, NextHop::Connected { iface })
+            fib.add_configured(a & mask(len), len, NextHop::Connected { iface })
                 .map_err(lpm_err)?;
             if len < 31 {
-                fib.add_route(a | !mask(len), 32, NextHop::Broadcast { iface })
+                fib.add_configured(a | !mask(len), 32, NextHop::Broadcast { iface })
                     .map_err(lpm_err)?;
             }
             subnets.push((a & mask(len), len, iface));
@@ -166,7 +270,7 @@ impl Fib {
         // Own addresses last so a /32 always wins over the connected subnet.
         for (i, itf) in cfg.interfaces.iter().enumerate() {
             let (a, _) = parse_prefix(&itf.address, false).expect("validated above");
-            fib.add_route(u32::from(a), 32, NextHop::Local { iface: i as u16 })
+            fib.add_configured(u32::from(a), 32, NextHop::Local { iface: i as u16 })
                 .map_err(|source| FibError::Lpm {
                     key: format!("interface[{i}].address"),
                     source,
@@ -184,7 +288,8 @@ impl Fib {
                 source,
             };
             if r.blackhole {
-                fib.add_route(p, len, NextHop::Blackhole).map_err(lpm_err)?;
+                fib.add_configured(p, len, NextHop::Blackhole)
+                    .map_err(lpm_err)?;
                 continue;
             }
             let vias: Vec<&String> = match &r.via {
@@ -215,38 +320,20 @@ impl Fib {
                 members.push(NextHop::Via { iface, gw });
             }
             fib.add_ecmp_route(p, len, &members).map_err(lpm_err)?;
+            let idx = fib.lpm.get(p, len).expect("just added");
+            fib.configured.insert((p & mask(len), len), idx);
         }
+        fib.subnets = subnets;
         let mut skipped = 0;
         for (i, r) in extra.iter().enumerate() {
-            let lpm_err = |source| FibError::Lpm {
-                key: format!("pushed route[{i}]"),
-                source,
-            };
-            let p = r.prefix & mask(r.len);
-            match &r.action {
-                RouteAction::Blackhole => fib
-                    .add_route(p, r.len, NextHop::Blackhole)
-                    .map_err(lpm_err)?,
-                RouteAction::Via(gws) => {
-                    let members: Vec<NextHop> = gws
-                        .iter()
-                        .filter_map(|gw| {
-                            subnets
-                                .iter()
-                                .filter(|(net, l, _)| gw & mask(*l) == *net)
-                                .max_by_key(|(_, l, _)| *l)
-                                .map(|(_, _, iface)| NextHop::Via {
-                                    iface: *iface,
-                                    gw: *gw,
-                                })
-                        })
-                        .collect();
-                    if members.is_empty() || members.len() != gws.len() {
-                        skipped += 1;
-                        continue;
-                    }
-                    fib.add_ecmp_route(p, r.len, &members).map_err(lpm_err)?;
-                }
+            let applied = fib
+                .apply(&PushedChange::Upsert(r.clone()))
+                .map_err(|source| FibError::Lpm {
+                    key: format!("pushed route[{i}]"),
+                    source,
+                })?;
+            if !applied {
+                skipped += 1;
             }
         }
         Ok((fib, skipped))
