@@ -7,7 +7,7 @@
 //! through the [`TableSlot`]; once a worker has adopted it, the thread
 //! acknowledges the shared-memory generation in that worker's slot, so the
 //! control process can reclaim older ones. It also copies the workers'
-//! counters and poll-latency histograms into the shared counters file the
+//! counters and poll-latency histograms (whole snapshots) into the shared counters file the
 //! control process exports.
 //! If the control process is away, nothing changes: the workers keep the
 //! last table. The engine may start before or after the control process.
@@ -19,10 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use patronus_shm::histogram::{bucket_upper, HISTOGRAM_BUCKETS};
-use patronus_shm::{
-    CounterBlock, CounterSpec, HistogramSnapshot, RouteKind, ShmError, Subscriber, WorkerHandle,
-};
+use patronus_shm::{CounterBlock, CounterSpec, RouteKind, ShmError, Subscriber, WorkerHandle};
 
 use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
@@ -100,50 +97,6 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     ] {
         out.push(read(v));
     }
-}
-
-/// Smallest value of histogram bucket `i`.
-fn bucket_lower(i: usize) -> u64 {
-    if i == 0 {
-        0
-    } else {
-        bucket_upper(i - 1) + 1
-    }
-}
-
-/// Brings the shared histogram `index` of `dst` up to `src`, given `copied`,
-/// what was copied before. The shared file offers only `record`, so each
-/// new sample is recorded again with a value inside its bucket, chosen so
-/// that the shared sum gains exactly what the engine's sum gained (bucket
-/// counts and count exact; `max` approximate). Costs one record per new
-/// sample, i.e. per busy poll since the last copy.
-fn copy_histogram(
-    src: &HistogramSnapshot,
-    copied: &mut HistogramSnapshot,
-    dst: &patronus_shm::WorkerCounters,
-    index: usize,
-) {
-    let mut deltas = [0u64; HISTOGRAM_BUCKETS];
-    let mut base = 0u64;
-    for (i, d) in deltas.iter_mut().enumerate() {
-        // The engine's buckets only grow; a smaller value (never expected)
-        // copies nothing rather than billions of samples.
-        *d = src.buckets[i].saturating_sub(copied.buckets[i]);
-        base = base.saturating_add(bucket_lower(i).saturating_mul(*d));
-    }
-    // What the samples carry above their buckets' lower bounds (the fields
-    // are read at slightly different instants: clamp, never overshoot).
-    let mut extra = src.sum.wrapping_sub(copied.sum).saturating_sub(base);
-    for (i, &d) in deltas.iter().enumerate() {
-        let lower = bucket_lower(i);
-        let room = bucket_upper(i).saturating_sub(lower);
-        for _ in 0..d {
-            let add = extra.min(room);
-            extra -= add;
-            dst.record(index, lower + add);
-        }
-    }
-    *copied = *src;
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -231,7 +184,6 @@ fn run(
     let mut acked = vec![0u64; handles.len()];
     let mut last_counters = Instant::now() - COUNTER_INTERVAL;
     let mut values = Vec::new();
-    let mut copied = vec![HistogramSnapshot::default(); counters.len()];
     let mut sync = FibSync::new(cfg, tables.load().1);
     while !stop.load(Ordering::Relaxed) {
         match sub.poll() {
@@ -296,12 +248,8 @@ fn run(
                 for (i, v) in values.iter().enumerate() {
                     shm_counters[w].set(i, *v);
                 }
-                copy_histogram(
-                    &counters[w].poll_latency_ns.snapshot(),
-                    &mut copied[w],
-                    &shm_counters[w],
-                    POLL_LATENCY,
-                );
+                shm_counters[w]
+                    .set_histogram(POLL_LATENCY, &counters[w].poll_latency_ns.snapshot());
                 shm_counters[w].bump_seq();
             }
         }
@@ -338,20 +286,15 @@ mod tests {
         .unwrap();
         let dst = block.take_worker(0).unwrap();
         let engine = Log2Histogram::default();
-        let mut copied = HistogramSnapshot::default();
         let reader = CounterReader::open(&dir).unwrap();
         assert_eq!(reader.histogram_names(), HISTOGRAM_NAMES);
-        // Two rounds: the second copies only what is new.
         for values in [&[0u64, 1, 7, 900, 1500, 1_000_000][..], &[3, 1024, 65_000]] {
             for v in values {
                 engine.record(*v);
             }
             let src = engine.snapshot();
-            copy_histogram(&src, &mut copied, &dst, POLL_LATENCY);
-            let got = reader.histogram(0, POLL_LATENCY).unwrap();
-            assert_eq!(got.buckets, src.buckets);
-            assert_eq!(got.count, src.count);
-            assert_eq!(got.sum, src.sum);
+            dst.set_histogram(POLL_LATENCY, &src);
+            assert_eq!(reader.histogram(0, POLL_LATENCY).unwrap(), src);
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

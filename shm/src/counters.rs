@@ -338,6 +338,14 @@ impl WorkerCounters {
         }
     }
 
+    /// Sets histogram `index` to `snap` in one go (a copy of a histogram
+    /// the worker keeps in process memory).
+    pub fn set_histogram(&self, index: usize, snap: &HistogramSnapshot) {
+        if let Some(h) = self.map.histograms(self.worker).get(index) {
+            h.store_snapshot(snap);
+        }
+    }
+
     /// Bumps the worker's sequence number (e.g. once per stats flush), so
     /// a reader can tell the worker is making progress.
     pub fn bump_seq(&self) {

@@ -66,6 +66,18 @@ impl Log2Histogram {
         bump(&self.count, 1);
     }
 
+    /// Overwrites every field with `snap` (a copy of a histogram kept
+    /// elsewhere). Single writer only. Buckets go first and `count` last, so
+    /// a reader sees counts that only grow when the source's do.
+    pub fn store_snapshot(&self, snap: &HistogramSnapshot) {
+        for (a, &b) in self.buckets.iter().zip(&snap.buckets) {
+            a.store(b, Ordering::Relaxed);
+        }
+        self.sum.store(snap.sum, Ordering::Relaxed);
+        self.max.store(snap.max, Ordering::Relaxed);
+        self.count.store(snap.count, Ordering::Release);
+    }
+
     /// A copy of the current values (each field read once; fields may be
     /// from slightly different instants, never torn).
     pub fn snapshot(&self) -> HistogramSnapshot {
