@@ -228,7 +228,7 @@ fn default_dst_port() -> u16 {
 }
 
 /// `[[interface]]`: an L3 address on a port (optionally on a VLAN).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceConfig {
     pub port: String,

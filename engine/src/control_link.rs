@@ -192,6 +192,24 @@ fn run(
                 let number = generation.number();
                 match sync.update(sub.dir(), generation) {
                     Ok(up) => {
+                        for w in &up.warnings {
+                            eprintln!("patronus-engine: generation {}: {w}", up.generation);
+                        }
+                        if up.interfaces_changed {
+                            eprintln!(
+                                "patronus-engine: generation {}: interfaces now {}",
+                                up.generation,
+                                up.fib
+                                    .interfaces()
+                                    .iter()
+                                    .map(|i| match i.vlan {
+                                        Some(v) => format!("{}.{v} {}", i.port, i.address),
+                                        None => format!("{} {}", i.port, i.address),
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            );
+                        }
                         let local = tables.publish(up.fib);
                         in_flight.push_back((local, up.generation));
                         eprintln!(

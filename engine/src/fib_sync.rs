@@ -12,6 +12,11 @@
 //! the spare that takes the next changes. So a single route change costs a
 //! few table writes, never a copy of the 64 MiB first-level table, and no
 //! worker ever sees a table being written.
+//!
+//! Pushed interfaces (merged per port with the configured ones, see
+//! `pushed_ifaces`) travel in every generation; when they change, the
+//! table is built whole on them, and workers rebuild their interface and
+//! neighbor state as they adopt it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use crate::config::EngineConfig;
 use crate::control_link::pushed_routes;
 use crate::fib::lpm::LpmError;
 use crate::fib::{Fib, FibError, PushedChange, RouteAction, StaticRoute};
+use crate::pushed_ifaces::effective_interfaces;
 
 /// How long an update waits for the workers to let go of the previous
 /// table before it copies the current one instead. Workers let go between
@@ -55,6 +61,10 @@ pub struct Update {
     pub changes: usize,
     /// Pushed routes left out: a gateway on no connected subnet.
     pub skipped: usize,
+    /// The interfaces changed (workers rebuild their interface state).
+    pub interfaces_changed: bool,
+    /// Pushed interfaces left out, and why (reported on full builds).
+    pub warnings: Vec<String>,
 }
 
 /// The FIB's side of the control link.
@@ -145,7 +155,17 @@ impl FibSync {
     /// publish. On error nothing changes.
     pub fn update(&mut self, dir: &RuntimeDir, newest: Generation) -> Result<Update, SyncError> {
         let number = newest.number();
-        match catch_up(dir, self.have, newest)? {
+        let (interfaces, warnings) = effective_interfaces(&self.cfg, newest.view().interfaces());
+        let interfaces_changed = interfaces != **self.current.interfaces();
+        // Other interfaces renumber next hops: build whole from the newest
+        // full generation, whatever we hold.
+        let have = if interfaces_changed { 0 } else { self.have };
+        let interfaces = if interfaces_changed {
+            Arc::new(interfaces)
+        } else {
+            self.current.interfaces().clone()
+        };
+        match catch_up(dir, have, newest)? {
             CatchUp::Deltas(gens) => {
                 let changes = changes_of(&gens);
                 let mut fib = self.take_spare();
@@ -156,7 +176,7 @@ impl FibSync {
             }
             CatchUp::Full { base, deltas } => {
                 let routes = pushed_routes(base.view().routes());
-                let (mut fib, mut skipped) = Fib::build_with(&self.cfg, &routes)?;
+                let (mut fib, mut skipped) = Fib::build_on(&self.cfg, interfaces, &routes)?;
                 let changes = changes_of(&deltas);
                 skipped += apply_all(&mut fib, &changes, number)?;
                 let n = routes.len() + changes.len();
@@ -164,6 +184,8 @@ impl FibSync {
                 self.spare = None;
                 let mut up = self.install(fib, None, number, n, skipped);
                 up.full = true;
+                up.interfaces_changed = interfaces_changed;
+                up.warnings = warnings;
                 Ok(up)
             }
         }
@@ -257,6 +279,8 @@ impl FibSync {
             full: false,
             changes: n,
             skipped,
+            interfaces_changed: false,
+            warnings: Vec::new(),
         }
     }
 }

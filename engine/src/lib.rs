@@ -19,6 +19,7 @@ pub mod fib_sync;
 pub mod neighbor;
 pub mod pipeline;
 pub mod ports;
+pub mod pushed_ifaces;
 pub mod stats;
 pub mod tables;
 pub mod wire;

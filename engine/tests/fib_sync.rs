@@ -294,3 +294,88 @@ fn a_held_previous_table_is_copied_not_written() {
     );
     assert_eq!(sync.copies(), 2, "the held table was copied, not written");
 }
+
+fn wan_iface(addr: [u8; 4]) -> patronus_shm::InterfaceEntry {
+    patronus_shm::InterfaceEntry {
+        port_name: patronus_shm::layout::encode_name("wan0").unwrap(),
+        addr: u32::from(Ipv4Addr::from(addr)),
+        vlan: 0,
+        mtu: 0,
+        prefix_len: 24,
+        reserved: [0; 7],
+    }
+}
+
+#[test]
+fn pushed_interfaces_rebuild_the_table_on_them_and_deltas_keep_them() {
+    let dir = TempDir::new("ifaces");
+    let cfg = Arc::new(EngineConfig::parse(ENGINE).unwrap());
+    let mut publisher = Publisher::open(&dir.0).unwrap();
+    let mut sub = Subscriber::open(&dir.0).unwrap();
+    let mut sync = FibSync::new(cfg.clone(), Arc::new(Fib::build(&cfg).unwrap()));
+    let gw = u32::from(Ipv4Addr::new(10, 3, 0, 2));
+    let dst = u32::from(Ipv4Addr::new(192, 0, 2, 9));
+    let ifaces = |g: &mut GenerationBuilder| {
+        let mut t = TableBuilder::<patronus_shm::InterfaceEntry>::new();
+        t.push(wan_iface([10, 3, 0, 1])).unwrap();
+        g.add(t).unwrap();
+    };
+
+    // Full generation: wan0 moves to 10.3.0.1/24, a route via 10.3.0.2.
+    let mut t = TableBuilder::<RouteEntry>::new();
+    t.push(entry(
+        u32::from(Ipv4Addr::new(192, 0, 2, 0)),
+        24,
+        &RouteAction::Via(vec![gw]),
+    ))
+    .unwrap();
+    let mut g = GenerationBuilder::new();
+    g.add(t).unwrap();
+    ifaces(&mut g);
+    publisher.publish(&g).unwrap();
+    let up = step(&mut sync, &mut sub);
+    assert!(up.full && up.interfaces_changed);
+    let wan = up
+        .fib
+        .interfaces()
+        .iter()
+        .position(|i| i.address == "10.3.0.1/24")
+        .unwrap() as u16;
+    assert_eq!(
+        up.fib.route(dst, 0),
+        Some(patronus_engine::fib::NextHop::Via { iface: wan, gw })
+    );
+    // The configured 10.2.0.0/24 of wan0 is gone, and with it the
+    // configured route via 10.1.0.9 stays (lan0 is untouched).
+    assert_eq!(up.fib.route(u32::from(Ipv4Addr::new(10, 2, 0, 5)), 0), None);
+    let first_ifaces = up.fib.interfaces().clone();
+
+    // A delta with the same interfaces: applied in place, same list.
+    let mut t = TableBuilder::<RouteChange>::new();
+    t.push(RouteChange::withdraw(
+        u32::from(Ipv4Addr::new(192, 0, 2, 0)),
+        24,
+    ))
+    .unwrap();
+    let mut g = GenerationBuilder::new();
+    g.add(t).unwrap();
+    ifaces(&mut g);
+    g.set_delta_of(publisher.current_generation());
+    publisher.publish(&g).unwrap();
+    let up = step(&mut sync, &mut sub);
+    assert!(!up.full && !up.interfaces_changed);
+    assert!(Arc::ptr_eq(up.fib.interfaces(), &first_ifaces));
+    assert_eq!(up.fib.route(dst, 0), None);
+
+    // No pushed interfaces any more: back to the configured ones, whole.
+    let mut g = GenerationBuilder::new();
+    g.add(TableBuilder::<RouteEntry>::new()).unwrap();
+    publisher.publish(&g).unwrap();
+    let up = step(&mut sync, &mut sub);
+    assert!(up.full && up.interfaces_changed);
+    assert_eq!(**up.fib.interfaces(), cfg.interfaces);
+    assert_eq!(
+        up.fib.route(u32::from(Ipv4Addr::new(10, 2, 0, 5)), 0),
+        Some(patronus_engine::fib::NextHop::Connected { iface: 1 })
+    );
+}

@@ -9,8 +9,9 @@ pub mod lpm;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
-use crate::config::{parse_prefix, EngineConfig, ViaConfig};
+use crate::config::{parse_prefix, EngineConfig, InterfaceConfig, ViaConfig};
 use lpm::{Dir24_8, LpmError};
 
 /// Where a matching packet goes.
@@ -88,6 +89,10 @@ pub struct Fib {
     /// Routes from the configuration (next-hop index), restored when a
     /// pushed route of the same prefix goes away.
     configured: HashMap<(u32, u8), u32>,
+    /// The interfaces this table was built on (interface indices in next
+    /// hops are positions in it). Workers rebuild their interface state
+    /// when a new table comes with a different list (another `Arc`).
+    interfaces: Arc<Vec<InterfaceConfig>>,
 }
 
 impl std::fmt::Debug for Fib {
@@ -118,7 +123,13 @@ impl Fib {
             ecmp_index: HashMap::new(),
             subnets: Vec::new(),
             configured: HashMap::new(),
+            interfaces: Arc::new(Vec::new()),
         }
+    }
+
+    /// The interfaces this table was built on.
+    pub fn interfaces(&self) -> &Arc<Vec<InterfaceConfig>> {
+        &self.interfaces
     }
 
     /// Interned index of a next hop. Next hops are never removed: their
@@ -245,9 +256,19 @@ impl Fib {
     /// prefix. Extra routes whose gateways lie on no connected subnet are
     /// skipped; their number is returned beside the table.
     pub fn build_with(cfg: &EngineConfig, extra: &[StaticRoute]) -> Result<(Fib, usize), FibError> {
+        Self::build_on(cfg, Arc::new(cfg.interfaces.clone()), extra)
+    }
+
+    /// [`Fib::build_with`] on the interfaces `interfaces` instead of the
+    /// configured ones (validated: see `pushed_ifaces`).
+    pub fn build_on(
+        cfg: &EngineConfig,
+        interfaces: Arc<Vec<InterfaceConfig>>,
+        extra: &[StaticRoute],
+    ) -> Result<(Fib, usize), FibError> {
         let mut fib = Fib::new(cfg.engine.fib_tbl8_groups);
         let mut subnets: Vec<(u32, u8, u16)> = Vec::new();
-        for (i, itf) in cfg.interfaces.iter().enumerate() {
+        for (i, itf) in interfaces.iter().enumerate() {
             let key = format!("interface[{i}].address");
             let (a, len) = parse_prefix(&itf.address, false).map_err(|msg| FibError::Route {
                 key: key.clone(),
@@ -268,7 +289,7 @@ impl Fib {
             subnets.push((a & mask(len), len, iface));
         }
         // Own addresses last so a /32 always wins over the connected subnet.
-        for (i, itf) in cfg.interfaces.iter().enumerate() {
+        for (i, itf) in interfaces.iter().enumerate() {
             let (a, _) = parse_prefix(&itf.address, false).expect("validated above");
             fib.add_configured(u32::from(a), 32, NextHop::Local { iface: i as u16 })
                 .map_err(|source| FibError::Lpm {
@@ -276,7 +297,11 @@ impl Fib {
                     source,
                 })?;
         }
-        for (i, r) in cfg.routes.iter().enumerate() {
+        // With pushed interfaces a configured gateway may lie on no subnet
+        // any more: that route is left out (counted), not the whole table.
+        let own_interfaces = *interfaces == cfg.interfaces;
+        let mut skipped = 0;
+        'routes: for (i, r) in cfg.routes.iter().enumerate() {
             let key = format!("route[{i}]");
             let (p, len) = parse_prefix(&r.prefix, true).map_err(|msg| FibError::Route {
                 key: format!("{key}.prefix"),
@@ -309,14 +334,18 @@ impl Fib {
                     .iter()
                     .filter(|(net, l, _)| gw & mask(*l) == *net)
                     .max_by_key(|(_, l, _)| *l)
-                    .map(|(_, _, i)| *i)
-                    .ok_or_else(|| FibError::Route {
-                        key: format!("{key}.via"),
-                        msg: format!(
-                            "next hop {} is not on a connected subnet",
-                            Ipv4Addr::from(gw)
-                        ),
-                    })?;
+                    .map(|(_, _, i)| *i);
+                if iface.is_none() && !own_interfaces {
+                    skipped += 1;
+                    continue 'routes;
+                }
+                let iface = iface.ok_or_else(|| FibError::Route {
+                    key: format!("{key}.via"),
+                    msg: format!(
+                        "next hop {} is not on a connected subnet",
+                        Ipv4Addr::from(gw)
+                    ),
+                })?;
                 members.push(NextHop::Via { iface, gw });
             }
             fib.add_ecmp_route(p, len, &members).map_err(lpm_err)?;
@@ -324,7 +353,7 @@ impl Fib {
             fib.configured.insert((p & mask(len), len), idx);
         }
         fib.subnets = subnets;
-        let mut skipped = 0;
+        fib.interfaces = interfaces;
         for (i, r) in extra.iter().enumerate() {
             let applied = fib
                 .apply(&PushedChange::Upsert(r.clone()))

@@ -45,6 +45,13 @@ impl PendingQueue {
         }
     }
 
+    /// Drops every packet held (back to their pools); returns how many.
+    pub fn clear(&mut self) -> usize {
+        let n = self.q.len();
+        self.q.clear();
+        n
+    }
+
     /// Packets held.
     pub fn len(&self) -> usize {
         self.q.len()

@@ -1,7 +1,7 @@
 //! L3 interfaces: an address on a port (optionally on a VLAN), with the
 //! port's MAC and MTU. Each worker holds its own small copy.
 
-use crate::config::{parse_prefix, EngineConfig};
+use crate::config::{parse_prefix, EngineConfig, InterfaceConfig, PortConfig};
 use crate::ports::LinkInfo;
 
 /// One interface.
@@ -43,18 +43,28 @@ pub struct Interfaces {
 }
 
 impl Interfaces {
-    /// Builds the table; `links[i]` describes port `i`.
+    /// Builds the table of the configured interfaces; `links[i]` describes
+    /// port `i`.
     pub fn build(cfg: &EngineConfig, links: &[LinkInfo]) -> Self {
+        Self::build_from(&cfg.ports, &cfg.interfaces, links)
+    }
+
+    /// Builds the table of `list` (validated: known ports, good addresses,
+    /// one interface per port and VLAN) over `ports`.
+    pub fn build_from(ports: &[PortConfig], list: &[InterfaceConfig], links: &[LinkInfo]) -> Self {
         let mut t = Interfaces {
-            list: Vec::with_capacity(cfg.interfaces.len()),
-            by_port: vec![Vec::new(); cfg.ports.len()],
+            list: Vec::with_capacity(list.len()),
+            by_port: vec![Vec::new(); ports.len()],
             port_macs: links.iter().map(|l| l.mac).collect(),
         };
-        for (i, itf) in cfg.interfaces.iter().enumerate() {
-            let port = cfg.port_index(&itf.port).expect("config validated") as u16;
-            let (a, len) = parse_prefix(&itf.address, false).expect("config validated");
+        for (i, itf) in list.iter().enumerate() {
+            let port = ports
+                .iter()
+                .position(|p| p.name == itf.port)
+                .expect("interfaces validated") as u16;
+            let (a, len) = parse_prefix(&itf.address, false).expect("interfaces validated");
             let link = links[port as usize];
-            let mtu = cfg.ports[port as usize]
+            let mtu = ports[port as usize]
                 .mtu
                 .unwrap_or(link.mtu)
                 .min(link.mtu.max(576));

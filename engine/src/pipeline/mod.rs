@@ -25,6 +25,7 @@ mod ipv4_lookup;
 mod local;
 mod rewrite;
 
+use crate::config::{NeighborConfig, PortConfig};
 use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
@@ -72,6 +73,28 @@ impl NeighborSync {
     }
 }
 
+/// A neighbor table holding the configured permanent entries of the
+/// interfaces in `ifaces`.
+fn static_neighbors(
+    ports: &[PortConfig],
+    neighbors: &[NeighborConfig],
+    ifaces: &Interfaces,
+    timers: ArpTimers,
+) -> NeighborTable {
+    let mut neigh = NeighborTable::new(NEIGHBOR_SLOTS, timers);
+    for n in neighbors {
+        let Some(port) = ports.iter().position(|p| p.name == n.port) else {
+            continue;
+        };
+        let ip: std::net::Ipv4Addr = n.address.parse().expect("validated");
+        let mac = parse_mac(&n.mac).expect("validated");
+        if let Some(i) = ifaces.lookup(port as u16, n.vlan.unwrap_or(0)) {
+            neigh.add_permanent(i, u32::from(ip), mac);
+        }
+    }
+    neigh
+}
+
 /// One worker's forwarding state.
 pub struct Pipeline {
     pool: PacketPool,
@@ -79,6 +102,11 @@ pub struct Pipeline {
     links: Vec<LinkInfo>,
     ifaces: Interfaces,
     fib: Arc<Fib>,
+    /// What the interface state is rebuilt from when a table comes with
+    /// other interfaces (pushed by the control process).
+    port_cfgs: Vec<PortConfig>,
+    static_neighbors: Vec<NeighborConfig>,
+    arp_timers: ArpTimers,
     neigh: NeighborTable,
     pending: PendingQueue,
     sync: NeighborSync,
@@ -117,17 +145,13 @@ impl Pipeline {
         counters: Arc<WorkerCounters>,
     ) -> Self {
         let links: Vec<LinkInfo> = ports.iter().map(|p| p.link()).collect();
-        let ifaces = Interfaces::build(cfg, &links);
-        let mut neigh = NeighborTable::new(NEIGHBOR_SLOTS, ArpTimers::from_config(&cfg.arp));
-        for n in &cfg.neighbors {
-            let port = cfg.port_index(&n.port).expect("validated") as u16;
-            let ip: std::net::Ipv4Addr = n.address.parse().expect("validated");
-            let mac = parse_mac(&n.mac).expect("validated");
-            if let Some(i) = ifaces.lookup(port, n.vlan.unwrap_or(0)) {
-                neigh.add_permanent(i, u32::from(ip), mac);
-            }
-        }
+        let ifaces = Interfaces::build_from(&cfg.ports, fib.interfaces(), &links);
+        let arp_timers = ArpTimers::from_config(&cfg.arp);
+        let neigh = static_neighbors(&cfg.ports, &cfg.neighbors, &ifaces, arp_timers);
         Pipeline {
+            port_cfgs: cfg.ports.clone(),
+            static_neighbors: cfg.neighbors.clone(),
+            arp_timers,
             tx: (0..ports.len()).map(|_| Batch::new()).collect(),
             pool,
             links,
@@ -187,8 +211,27 @@ impl Pipeline {
         self.dispatch(batch, now);
     }
 
-    /// Switches to a new FIB generation (between two batches).
+    /// Switches to a new FIB generation (between two batches). When it
+    /// comes with other interfaces, the interface table is rebuilt and the
+    /// neighbor table starts over (its entries are per interface index):
+    /// static entries are re-added, learnt ones are learnt again, packets
+    /// held for resolution are dropped and counted. Interface changes are
+    /// rare administrative acts; this allocates, once, between batches.
     pub fn set_fib(&mut self, fib: Arc<Fib>) {
+        if !Arc::ptr_eq(fib.interfaces(), self.fib.interfaces()) {
+            self.ifaces = Interfaces::build_from(&self.port_cfgs, fib.interfaces(), &self.links);
+            self.neigh = static_neighbors(
+                &self.port_cfgs,
+                &self.static_neighbors,
+                &self.ifaces,
+                self.arp_timers,
+            );
+            let held = self.pending.clear();
+            for _ in 0..held {
+                self.tally.add(DropReason::ArpUnresolved);
+            }
+            self.tally.publish(&self.counters);
+        }
         self.fib = fib;
         self.adj_cache = None;
     }

@@ -531,3 +531,53 @@ fn rig_with_mtu(mtu: u16) -> Rig {
     let extra = "[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n[[neighbor]]\nport = \"b\"\naddress = \"10.2.0.2\"\nmac = \"02:00:00:00:02:02\"\n";
     rig_from(&format!("{cfg}{extra}"))
 }
+
+#[test]
+fn a_table_on_other_interfaces_moves_the_pipeline_to_them() {
+    let mut r =
+        rig("[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n");
+    let cfg = EngineConfig::parse(&format!(
+        "{CFG}[[neighbor]]\nport = \"a\"\naddress = \"10.1.0.2\"\nmac = \"02:00:00:00:01:01\"\n"
+    ))
+    .unwrap();
+    // Port a now holds 10.7.0.1/24 instead of 10.1.0.1/24 (as if pushed).
+    let (list, warnings) = crate::pushed_ifaces::effective_interfaces(
+        &cfg,
+        &[patronus_shm::InterfaceEntry {
+            port_name: patronus_shm::layout::encode_name("a").unwrap(),
+            addr: u32::from(ip("10.7.0.1")),
+            vlan: 0,
+            mtu: 0,
+            prefix_len: 24,
+            reserved: [0; 7],
+        }],
+    );
+    assert!(warnings.is_empty());
+    let (fib, _) = Fib::build_on(&cfg, Arc::new(list), &[]).unwrap();
+    r.p.set_fib(Arc::new(fib));
+    // The old address is gone from port a: no ARP answer for it...
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1, [0xff; 6], HOST1, "10.1.0.2", [0; 6], "10.1.0.1",
+    ));
+    r.run(1);
+    assert!(
+        r.a_out.borrow().is_empty(),
+        "no reply for a removed address"
+    );
+    // ...and the new one answers ARP and ping.
+    r.a_in.borrow_mut().push_back(arp_frame(
+        1, [0xff; 6], HOST1, "10.7.0.2", [0; 6], "10.7.0.1",
+    ));
+    r.run(2);
+    let f = pop(&r.a_out);
+    assert_eq!(&f[12..14], &[0x08, 0x06]);
+    assert_eq!(&f[28..32], &[10, 7, 0, 1], "ARP reply from the new address");
+    r.a_in
+        .borrow_mut()
+        .push_back(icmp_echo(MAC_A, HOST1, "10.7.0.2", "10.7.0.1", 64));
+    r.run(3);
+    let f = pop(&r.a_out);
+    assert_eq!(&f[0..6], &HOST1);
+    assert_eq!(f[34], 0, "echo reply from the new address");
+    assert_eq!(&f[14 + 12..14 + 16], &[10, 7, 0, 1]);
+}
