@@ -1,7 +1,10 @@
 //! Property: any sequence of route changes applied to the control process's
-//! store, compiled and published through shared memory, gives the engine a
-//! FIB that forwards exactly as the desired state says (checked by lookups
-//! against a longest-prefix model of the store's routes).
+//! store, compiled and published through shared memory (full generations,
+//! deltas and checkpoints, as the control process chooses), gives the
+//! engine a FIB that forwards exactly as the desired state says (checked by
+//! lookups against a longest-prefix model of the store's routes) — both
+//! the engine following every generation incrementally and one that
+//! starts afresh at the end.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -10,8 +13,8 @@ use patronus_control::model::{Cidr, InterfaceDef, RouteDef};
 use patronus_control::push::{Pusher, PUSHED_ORG};
 use patronus_control::store::Store;
 use patronus_engine::config::EngineConfig;
-use patronus_engine::control_link::pushed_routes;
 use patronus_engine::fib::{Fib, NextHop};
+use patronus_engine::fib_sync::FibSync;
 use patronus_shm::Subscriber;
 use proptest::prelude::*;
 
@@ -75,7 +78,8 @@ proptest! {
     fn engine_fib_matches_the_store(ops in proptest::collection::vec(op(), 1..25)) {
         let dir = patronus_e2e::TempDir::new("fibprop");
         let runtime = dir.path().join("shm");
-        let cfg = EngineConfig::parse(ENGINE).unwrap();
+        let cfg = std::sync::Arc::new(EngineConfig::parse(ENGINE).unwrap());
+        let mut sync = FibSync::new(cfg.clone(), std::sync::Arc::new(Fib::build(&cfg).unwrap()));
         let mut store = Store::open_in_memory().unwrap();
         store
             .create_interface(PUSHED_ORG, &InterfaceDef {
@@ -126,29 +130,44 @@ proptest! {
             let generation = sub.poll().unwrap();
             let fib = match generation {
                 Some(g) => {
-                    let (fib, skipped) = Fib::build_with(&cfg, &pushed_routes(g.view().routes())).unwrap();
-                    prop_assert_eq!(skipped, 0);
-                    fib
+                    let up = sync.update(sub.dir(), g).unwrap();
+                    prop_assert_eq!(up.skipped, 0);
+                    up.fib
                 }
                 None => continue,
             };
-            // Probe the start, middle and end of every prefix the ops can make.
-            for net in 0..8u8 {
-                for len in 0..4u8 {
-                    let (p, l) = prefix(net, len);
-                    let size = 1u32 << (32 - l);
-                    for addr in [p, p + size / 2 + 1, p + size - 1] {
-                        let want = model_lookup(&model, addr);
-                        let got = match fib.route(addr, 0) {
-                            Some(NextHop::Via { gw, .. }) => Some(Action::Via(gw)),
-                            Some(NextHop::Blackhole) => Some(Action::Blackhole),
-                            Some(other) => panic!("unexpected next hop {other:?} for {}", Ipv4Addr::from(addr)),
-                            None => None,
-                        };
-                        prop_assert_eq!(got, want, "address {}", Ipv4Addr::from(addr));
+            check(&fib, &model)?;
+        }
+        // An engine starting now, from the newest full generation and the
+        // deltas after it.
+        let mut fresh_sub = Subscriber::open(&runtime).unwrap();
+        if let Some(g) = fresh_sub.poll().unwrap() {
+            let mut fresh = FibSync::new(cfg.clone(), std::sync::Arc::new(Fib::build(&cfg).unwrap()));
+            let up = fresh.update(fresh_sub.dir(), g).unwrap();
+            check(&up.fib, &model)?;
+        }
+    }
+}
+
+/// Probes the start, middle and end of every prefix the ops can make.
+fn check(fib: &Fib, model: &BTreeMap<(u32, u8), (i64, Action)>) -> Result<(), TestCaseError> {
+    for net in 0..8u8 {
+        for len in 0..4u8 {
+            let (p, l) = prefix(net, len);
+            let size = 1u32 << (32 - l);
+            for addr in [p, p + size / 2 + 1, p + size - 1] {
+                let want = model_lookup(model, addr);
+                let got = match fib.route(addr, 0) {
+                    Some(NextHop::Via { gw, .. }) => Some(Action::Via(gw)),
+                    Some(NextHop::Blackhole) => Some(Action::Blackhole),
+                    Some(other) => {
+                        panic!("unexpected next hop {other:?} for {}", Ipv4Addr::from(addr))
                     }
-                }
+                    None => None,
+                };
+                prop_assert_eq!(got, want, "address {}", Ipv4Addr::from(addr));
             }
         }
     }
+    Ok(())
 }
