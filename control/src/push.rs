@@ -43,8 +43,6 @@ pub const PUSHED_ORG: &str = "default";
 
 /// Deltas after which a checkpoint is due.
 pub const CHECKPOINT_DELTAS: u32 = 256;
-/// Deltas after which a checkpoint is published even while requests queue.
-pub const FORCE_CHECKPOINT_DELTAS: u32 = 4 * CHECKPOINT_DELTAS;
 /// Changed entries after which a checkpoint is due, at least (a quarter of
 /// the table when that is more).
 pub const MIN_CHECKPOINT_CHANGES: usize = 4096;
@@ -124,6 +122,11 @@ pub struct Pusher {
     pending: Touched,
     /// Kind of the last publication.
     last_kind: Option<PushKind>,
+    /// Deltas after which a checkpoint is due ([`CHECKPOINT_DELTAS`]).
+    checkpoint_deltas: u32,
+    /// Least changed entries after which a checkpoint is due
+    /// ([`MIN_CHECKPOINT_CHANGES`]).
+    min_checkpoint_changes: usize,
 }
 
 fn storage(e: impl std::fmt::Display) -> Error {
@@ -176,7 +179,16 @@ impl Pusher {
             changes_since_full: 0,
             pending: Touched::Nothing,
             last_kind: None,
+            checkpoint_deltas: CHECKPOINT_DELTAS,
+            min_checkpoint_changes: MIN_CHECKPOINT_CHANGES,
         })
+    }
+
+    /// Sets when checkpoints are due: after `deltas` deltas, or after
+    /// max(`min_changes`, routes/4) changed entries (tests use small values).
+    pub fn set_checkpoint_policy(&mut self, deltas: u32, min_changes: usize) {
+        self.checkpoint_deltas = deltas.max(1);
+        self.min_checkpoint_changes = min_changes.max(1);
     }
 
     /// The shared publisher.
@@ -207,7 +219,7 @@ impl Pusher {
     /// Changed entries after which a checkpoint is due (and above which one
     /// change set goes out as a checkpoint rather than a delta).
     pub fn checkpoint_threshold(&self) -> usize {
-        MIN_CHECKPOINT_CHANGES.max(self.table.len() / 4)
+        self.min_checkpoint_changes.max(self.table.len() / 4)
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Publisher>> {
@@ -378,7 +390,7 @@ impl Pusher {
     /// self-contained generation.
     pub fn checkpoint_due(&self) -> bool {
         self.last_generation != 0
-            && (self.deltas_since_full >= CHECKPOINT_DELTAS
+            && (self.deltas_since_full >= self.checkpoint_deltas
                 || self.changes_since_full >= self.checkpoint_threshold())
     }
 
@@ -395,10 +407,10 @@ impl Pusher {
         self.publish_checkpoint(Vec::new()).map(Some)
     }
 
-    /// True when deltas piled up so far that a checkpoint should not wait
-    /// for an idle moment any more.
+    /// True when deltas piled up so far (four times the due count) that a
+    /// checkpoint should not wait for an idle moment any more.
     pub fn checkpoint_overdue(&self) -> bool {
-        self.deltas_since_full >= FORCE_CHECKPOINT_DELTAS
+        self.deltas_since_full >= self.checkpoint_deltas.saturating_mul(4)
     }
 
     /// Compiles every route from the store and publishes them as a full
@@ -520,10 +532,12 @@ impl PushWatch {
 mod tests {
     use std::path::PathBuf;
 
-    use patronus_shm::Subscriber;
+    use patronus_shm::{Generation, Subscriber};
 
     use super::*;
     use crate::metrics::{Detached, TABLE_PUSH_LATENCY};
+    use crate::model::{InterfaceDef, RouteDef};
+    use crate::store::BulkRoutes;
 
     /// A runtime directory removed on drop.
     struct TempDir(PathBuf);
@@ -584,6 +598,167 @@ mod tests {
         assert_eq!(watch.check(), PushState::Pending);
         w0.ack(g + 5);
         assert!(matches!(watch.check(), PushState::Acked(_)));
+    }
+
+    fn cidr(s: &str) -> Cidr {
+        Cidr::parse_prefix("prefix", s).unwrap()
+    }
+
+    fn via(prefix: &str, gw: [u8; 4]) -> RouteDef {
+        RouteDef {
+            prefix: cidr(prefix),
+            next_hops: vec![gw.into()],
+            blackhole: false,
+        }
+    }
+
+    fn store_with_wan() -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .create_interface(
+                PUSHED_ORG,
+                &InterfaceDef {
+                    port: "wan0".into(),
+                    address: Cidr::parse("a", "10.2.0.1/24").unwrap(),
+                    vlan: None,
+                },
+            )
+            .unwrap();
+        store
+    }
+
+    fn newest(dir: &Path, pusher: &Pusher) -> Generation {
+        let g = pusher.publisher().lock().unwrap().current_generation();
+        Generation::load(&patronus_shm::subscribe::generation_path(dir, g), g).unwrap()
+    }
+
+    #[test]
+    fn full_then_deltas_then_checkpoints() {
+        let dir = TempDir::new("policy");
+        let mut store = store_with_wan();
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        pusher.set_checkpoint_policy(3, 4);
+        let a = store
+            .create_route(PUSHED_ORG, &via("10.9.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+
+        // First push: the whole table.
+        let g1 = pusher
+            .push_if_changed(&mut store, Touched::Nothing)
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Full));
+        assert_eq!(newest(&dir.0, &pusher).view().routes().len(), 1);
+        // Nothing changed: nothing published.
+        assert_eq!(
+            pusher
+                .push_if_changed(&mut store, Touched::Nothing)
+                .unwrap(),
+            None
+        );
+
+        // One route replaced: a delta of one upsert against g1.
+        store
+            .replace_route(PUSHED_ORG, a.id, &via("10.9.0.0/24", [10, 2, 0, 8]))
+            .unwrap();
+        let g2 = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![a.prefix]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.number(), g.view().delta_of()), (g2, Some(g1)));
+        assert!(!g.view().has_full_routes());
+        let ch = g.view().route_changes();
+        assert_eq!(ch.len(), 1);
+        assert_eq!(ch[0].route.nexthops[0], u32::from_be_bytes([10, 2, 0, 8]));
+
+        // A touched prefix whose route did not change: nothing.
+        store
+            .create_route("default", &via("10.8.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+        store.delete_route("default", a.id + 1).unwrap();
+        assert_eq!(
+            pusher
+                .push_if_changed(&mut store, Touched::Prefixes(vec![cidr("10.8.0.0/24")]))
+                .unwrap(),
+            None
+        );
+
+        // A delete: one withdrawal.
+        store.delete_route(PUSHED_ORG, a.id).unwrap();
+        pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![a.prefix]))
+            .unwrap()
+            .unwrap();
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().route_changes().len(), 1);
+        assert!(g.view().route_changes()[0].is_withdraw());
+        assert!(!pusher.checkpoint_due(), "two deltas, two changes");
+
+        // Five changes at once (threshold 4): a checkpoint carrying them.
+        let add: Vec<_> = (0..5)
+            .map(|i| via(&format!("10.{}.0.0/16", 100 + i), [10, 2, 0, 7]))
+            .collect();
+        let o = store
+            .bulk_routes(
+                PUSHED_ORG,
+                &BulkRoutes {
+                    add,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let gc = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(o.prefixes))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Checkpoint));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().delta_of(), Some(gc - 1));
+        assert_eq!(
+            (g.view().routes().len(), g.view().route_changes().len()),
+            (5, 5)
+        );
+        assert!(!pusher.checkpoint_due());
+
+        // Three single-route deltas make a checkpoint due: whole table, no changes.
+        for i in 0..3u8 {
+            let r = store
+                .create_route(PUSHED_ORG, &via(&format!("10.50.{i}.0/24"), [10, 2, 0, 7]))
+                .unwrap();
+            pusher
+                .push_if_changed(&mut store, Touched::Prefixes(vec![r.prefix]))
+                .unwrap()
+                .unwrap();
+            assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        }
+        assert!(pusher.checkpoint_due());
+        let gk = pusher.checkpoint_if_due().unwrap().unwrap();
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().delta_of(), Some(gk - 1));
+        assert_eq!(
+            (g.view().routes().len(), g.view().route_changes().len()),
+            (8, 0)
+        );
+        assert_eq!(pusher.checkpoint_if_due().unwrap(), None, "no longer due");
+
+        // Another publisher's generation in between: the next push is full.
+        drop(g);
+        let other = {
+            let mut p = pusher.publisher.lock().unwrap();
+            p.publish(&GenerationBuilder::new()).unwrap()
+        };
+        let r = store
+            .create_route(PUSHED_ORG, &via("10.60.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+        let gf = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![r.prefix]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((gf, pusher.last_kind()), (other + 1, Some(PushKind::Full)));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.view().routes().len(), g.view().delta_of()), (9, None));
     }
 
     #[tokio::test]
