@@ -125,6 +125,17 @@ fn route(client: &Client, org: &str, out: Output, cmd: &RouteCmd) -> Result<Stri
             let body = route_set_from_file(file)?;
             out.list(&client.put(&coll, &body)?, ROUTE_COLUMNS)
         }
+        RouteCmd::Load { file, chunk } => {
+            let v = super::load::load(client, &coll, file, *chunk as usize)?;
+            if out.json {
+                Ok(Output::json(&v))
+            } else {
+                Ok(format!(
+                    "loaded {} routes in {} requests (generation {})\n",
+                    v["added"], v["requests"], v["generation"]
+                ))
+            }
+        }
     }
 }
 
