@@ -257,7 +257,10 @@ impl Pusher {
         }
         let changes = match touched {
             Touched::Nothing => return Ok(None),
-            Touched::Prefixes(p) if p.len() <= self.checkpoint_threshold() => {
+            // Point lookups unless reading the whole table is cheaper.
+            Touched::Prefixes(p)
+                if p.len() <= self.checkpoint_threshold().max(self.table.len() / 2) =>
+            {
                 self.diff_prefixes(store, p)?
             }
             _ => self.diff_all(store)?,

@@ -27,6 +27,12 @@ pub struct Page {
     pub offset: u64,
 }
 
+type RouteRow = (i64, String, u8, bool);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RouteRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -41,24 +47,32 @@ fn load(
     only: Option<i64>,
     page: Option<Page>,
 ) -> Result<Vec<Route>> {
-    // -1 never names a route: "all routes" when no id is given; LIMIT -1 is
-    // "no limit" in SQLite.
-    let id = only.unwrap_or(-1);
-    let (limit, offset) = page.map_or((-1, 0), |p| (to_i64(p.limit), to_i64(p.offset)));
-    let mut stmt = tx.prepare_cached(
-        "SELECT id, prefix, prefix_len, blackhole FROM routes
-         WHERE org_id = ?1 AND (?2 = -1 OR id = ?2) ORDER BY id LIMIT ?3 OFFSET ?4",
-    )?;
-    let rows = stmt
-        .query_map(rusqlite::params![org_id, id, limit, offset], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u8>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // A single route by its primary key; a list in id order by a scan of
+    // the table (`+org_id` keeps the planner off the (org, prefix) index,
+    // which would sort the whole organization for every page).
+    let rows = match only {
+        Some(id) => {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, prefix, prefix_len, blackhole FROM routes WHERE org_id = ?1 AND id = ?2",
+            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![org_id, id], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
+        }
+        None => {
+            // LIMIT -1 is "no limit" in SQLite.
+            let (limit, offset) = page.map_or((-1, 0), |p| (to_i64(p.limit), to_i64(p.offset)));
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, prefix, prefix_len, blackhole FROM routes
+                 WHERE +org_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![org_id, limit, offset], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
+        }
+    };
     let (Some(lo), Some(hi)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
         return Ok(Vec::new());
     };
