@@ -12,7 +12,7 @@
 //! difference publishes nothing; a few differences publish a delta (a
 //! `RouteChange` table against the current generation); more than
 //! [`Pusher::checkpoint_threshold`] publish a checkpoint (full table plus the
-//! changes). Once [`CHECKPOINT_DELTAS`] deltas or the threshold's worth of
+//! changes), or a full generation when they are half the table or more. Once [`CHECKPOINT_DELTAS`] deltas or the threshold's worth of
 //! changed entries piled up since the last self-contained generation, the
 //! actor publishes a checkpoint (full table, no changes) when its queue is
 //! empty ([`Pusher::checkpoint_if_due`]), so a restarting engine never
@@ -361,15 +361,21 @@ impl Pusher {
 
     /// A checkpoint: the changes against the current generation (for an
     /// engine holding it) and the resulting whole table (for any other).
+    /// When the changes are at least half the resulting table, a full
+    /// generation instead (the engine rebuilds either way; half the bytes).
     fn publish_checkpoint(&mut self, changes: Vec<RouteChange>) -> Result<u64> {
         // Applied first to build the whole table; on failure the table no
         // longer matches what was published, so the next push is a full one.
         self.apply(&changes);
+        let full = !changes.is_empty() && changes.len() * 2 >= self.table.len();
         let out = (|| {
             let mut generation = GenerationBuilder::new();
             generation
                 .add(Self::full_table(&self.table)?)
                 .map_err(storage)?;
+            if full {
+                return self.publish(&generation, PushKind::Full);
+            }
             generation
                 .add(Self::changes_table(&changes)?)
                 .map_err(storage)?;
@@ -699,21 +705,36 @@ mod tests {
         assert!(g.view().route_changes()[0].is_withdraw());
         assert!(!pusher.checkpoint_due(), "two deltas, two changes");
 
-        // Five changes at once (threshold 4): a checkpoint carrying them.
-        let add: Vec<_> = (0..5)
-            .map(|i| via(&format!("10.{}.0.0/16", 100 + i), [10, 2, 0, 7]))
-            .collect();
-        let o = store
-            .bulk_routes(
-                PUSHED_ORG,
-                &BulkRoutes {
-                    add,
-                    ..Default::default()
-                },
-            )
+        // Five changes at once (threshold 4) that make up the whole table: a
+        // full generation.
+        let bulk = |store: &mut Store, from: u8, n: u8| {
+            let add: Vec<_> = (from..from + n)
+                .map(|i| via(&format!("10.{}.0.0/16", 100 + i), [10, 2, 0, 7]))
+                .collect();
+            store
+                .bulk_routes(
+                    PUSHED_ORG,
+                    &BulkRoutes {
+                        add,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .prefixes
+        };
+        let touched = bulk(&mut store, 0, 5);
+        pusher
+            .push_if_changed(&mut store, Touched::Prefixes(touched))
+            .unwrap()
             .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Full));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.view().routes().len(), g.view().delta_of()), (5, None));
+        // Four more (threshold 4, less than half the table): a checkpoint
+        // carrying them.
+        let touched = bulk(&mut store, 5, 4);
         let gc = pusher
-            .push_if_changed(&mut store, Touched::Prefixes(o.prefixes))
+            .push_if_changed(&mut store, Touched::Prefixes(touched))
             .unwrap()
             .unwrap();
         assert_eq!(pusher.last_kind(), Some(PushKind::Checkpoint));
@@ -721,7 +742,7 @@ mod tests {
         assert_eq!(g.view().delta_of(), Some(gc - 1));
         assert_eq!(
             (g.view().routes().len(), g.view().route_changes().len()),
-            (5, 5)
+            (9, 4)
         );
         assert!(!pusher.checkpoint_due());
 
@@ -742,7 +763,7 @@ mod tests {
         assert_eq!(g.view().delta_of(), Some(gk - 1));
         assert_eq!(
             (g.view().routes().len(), g.view().route_changes().len()),
-            (8, 0)
+            (12, 0)
         );
         assert_eq!(pusher.checkpoint_if_due().unwrap(), None, "no longer due");
 
@@ -761,7 +782,7 @@ mod tests {
             .unwrap();
         assert_eq!((gf, pusher.last_kind()), (other + 1, Some(PushKind::Full)));
         let g = newest(&dir.0, &pusher);
-        assert_eq!((g.view().routes().len(), g.view().delta_of()), (9, None));
+        assert_eq!((g.view().routes().len(), g.view().delta_of()), (13, None));
     }
 
     #[tokio::test]
