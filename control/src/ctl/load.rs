@@ -15,26 +15,45 @@ use crate::model::{Cidr, MAX_NEXT_HOPS};
 /// Routes per bulk request unless `--chunk` says otherwise.
 pub const DEFAULT_CHUNK: usize = 100_000;
 
-/// One parsed line: the route body and the line it came from.
-#[derive(Debug, Clone, PartialEq)]
+/// One parsed line (compact: a million of them are held at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     pub number: usize,
-    pub route: Value,
+    pub prefix: Cidr,
+    /// Empty for a blackhole route.
+    pub via: Vec<Ipv4Addr>,
+}
+
+impl Line {
+    /// The API's route body.
+    pub fn route(&self) -> Value {
+        if self.via.is_empty() {
+            json!({ "prefix": self.prefix.to_string(), "blackhole": true })
+        } else {
+            let hops: Vec<Value> = self
+                .via
+                .iter()
+                .map(|ip| json!({ "via": ip.to_string() }))
+                .collect();
+            json!({ "prefix": self.prefix.to_string(), "next_hops": hops })
+        }
+    }
 }
 
 fn bad(number: usize, msg: impl std::fmt::Display) -> String {
     format!("line {number}: {msg}")
 }
 
-/// Parses one line's words (comments already stripped, not empty).
-fn parse_words(words: &[&str]) -> Result<Value, String> {
+/// Parses one line's words (comments already stripped, not empty) into the
+/// prefix and next hops (none: blackhole).
+fn parse_words(words: &[&str]) -> Result<(Cidr, Vec<Ipv4Addr>), String> {
     let (prefix, rest) = words.split_first().ok_or("empty line")?;
     let prefix = Cidr::parse_prefix("prefix", prefix).map_err(|e| match e {
         crate::error::Error::Invalid { message, .. } => format!("bad prefix: {message}"),
         other => other.to_string(),
     })?;
     match rest {
-        ["blackhole"] => Ok(json!({ "prefix": prefix.to_string(), "blackhole": true })),
+        ["blackhole"] => Ok((prefix, Vec::new())),
         [] => Err("expected `via GW[,GW...]` or `blackhole` after the prefix".into()),
         _ => {
             let mut hops: Vec<Ipv4Addr> = Vec::new();
@@ -62,11 +81,7 @@ fn parse_words(words: &[&str]) -> Result<Value, String> {
             if hops.len() > MAX_NEXT_HOPS {
                 return Err(format!("at most {MAX_NEXT_HOPS} next hops"));
             }
-            let hops: Vec<Value> = hops
-                .iter()
-                .map(|ip| json!({ "via": ip.to_string() }))
-                .collect();
-            Ok(json!({ "prefix": prefix.to_string(), "next_hops": hops }))
+            Ok((prefix, hops))
         }
     }
 }
@@ -81,8 +96,12 @@ pub fn parse(text: &str) -> Result<Vec<Line>, String> {
         if words.is_empty() {
             continue;
         }
-        let route = parse_words(&words).map_err(|m| bad(number, m))?;
-        out.push(Line { number, route });
+        let (prefix, via) = parse_words(&words).map_err(|m| bad(number, m))?;
+        out.push(Line {
+            number,
+            prefix,
+            via,
+        });
     }
     Ok(out)
 }
@@ -144,7 +163,7 @@ pub fn load(client: &Client, coll: &str, path: &Path, chunk: usize) -> Result<Va
     let url = format!("{coll}/bulk");
     let (mut added, mut requests, mut generation) = (0u64, 0u64, Value::Null);
     for part in lines.chunks(chunk) {
-        let body = json!({ "add": part.iter().map(|l| &l.route).collect::<Vec<_>>() });
+        let body = json!({ "add": part.iter().map(Line::route).collect::<Vec<_>>() });
         let r = client
             .post(&url, &body)
             .map_err(|e| locate(e, part, added as usize))?;
@@ -169,15 +188,15 @@ mod tests {
             vec![3, 4, 5, 6]
         );
         assert_eq!(
-            lines[0].route,
+            lines[0].route(),
             json!({"prefix": "10.0.0.0/8", "next_hops": [{"via": "10.2.0.1"}]})
         );
         assert_eq!(
-            lines[1].route,
+            lines[1].route(),
             json!({"prefix": "192.0.2.0/24", "blackhole": true})
         );
-        assert_eq!(lines[2].route["next_hops"].as_array().unwrap().len(), 2);
-        assert_eq!(lines[3].route["next_hops"][1]["via"], "10.2.0.3");
+        assert_eq!(lines[2].route()["next_hops"].as_array().unwrap().len(), 2);
+        assert_eq!(lines[3].route()["next_hops"][1]["via"], "10.2.0.3");
     }
 
     #[test]
