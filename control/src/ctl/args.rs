@@ -83,7 +83,8 @@ pub enum RouteCmd {
     /// Delete a route by id or by prefix
     #[command(alias = "rm")]
     Del {
-        /// Numeric id, or the route's prefix a.b.c.d/len
+        /// Numeric id, or the route's prefix a.b.c.d/len (deleted with one
+        /// bulk request, without listing the table)
         route: String,
     },
     /// Replace the whole route set atomically from a JSON file
