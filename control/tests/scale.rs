@@ -26,7 +26,7 @@ fn chunk_size() -> u32 {
     std::env::var("PATRONUS_SCALE_CHUNK")
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|&c| c > 0 && ROUTES % c == 0)
+        .filter(|&c| c > 0 && ROUTES.is_multiple_of(c))
         .unwrap_or(100_000)
 }
 
