@@ -250,6 +250,61 @@ pub struct RouteSetSpec {
     pub routes: Vec<RouteSpec>,
 }
 
+/// Body of `POST /routes/bulk`: routes to add and routes to delete (by id
+/// or by prefix), applied in one transaction, deletions first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRoutesSpec {
+    #[serde(default)]
+    pub add: Vec<RouteSpec>,
+    /// Route ids.
+    #[serde(default)]
+    pub delete: Vec<i64>,
+    /// Route prefixes, `a.b.c.d/len`.
+    #[serde(default)]
+    pub delete_prefixes: Vec<String>,
+}
+
+impl BulkRoutesSpec {
+    /// Checks every entry on its own; errors name it (`add[3].prefix`).
+    pub fn validate(&self) -> Result<crate::store::BulkRoutes> {
+        let add = self
+            .add
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| spec.validate().map_err(|e| e.nested(&format!("add[{i}]."))))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, &id) in self.delete.iter().enumerate() {
+            if id <= 0 {
+                return Err(Error::invalid(
+                    format!("delete[{i}]"),
+                    format!("{id} is not a resource id (a positive integer)"),
+                ));
+            }
+        }
+        let delete_prefixes = self
+            .delete_prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Cidr::parse_prefix(&format!("delete_prefixes[{i}]"), p))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::store::BulkRoutes {
+            add,
+            delete: self.delete.clone(),
+            delete_prefixes,
+        })
+    }
+}
+
+/// Answer of `POST /routes/bulk` (counts only: a bulk load is not echoed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BulkResult {
+    pub added: usize,
+    pub deleted: usize,
+    /// Desired-state generation after the change.
+    pub generation: u64,
+}
+
 /// A validated route, not yet stored (next hop reachability is checked by the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteDef {

@@ -1,27 +1,51 @@
 //! Pushes desired state to the engine: compiles the default organization's
-//! routes into a table generation and publishes it through shared memory
-//! (`patronus-shm`). The store actor calls [`Pusher::push`] at start (a
-//! restarted control process republishes what it holds, numbering on) and
-//! after every successful change, so the engine follows the store.
+//! routes into table generations and publishes them through shared memory
+//! (`patronus-shm`). The store actor calls [`Pusher::push_if_changed`] at
+//! start (a restarted control process republishes what it holds, numbering
+//! on) and after every successful change with the prefixes it touched, so
+//! the engine follows the store.
+//!
+//! Policy: the pusher keeps what it last published in memory. A full
+//! generation (the whole route table) goes out at start and whenever the
+//! current generation is not the one this pusher published last. Otherwise
+//! only the touched prefixes are read back from the store and diffed: no
+//! difference publishes nothing; a few differences publish a delta (a
+//! `RouteChange` table against the current generation); more than
+//! [`Pusher::checkpoint_threshold`] publish a checkpoint (full table plus the
+//! changes), or a full generation when they are half the table or more. Once [`CHECKPOINT_DELTAS`] deltas or the threshold's worth of
+//! changed entries piled up since the last self-contained generation, the
+//! actor publishes a checkpoint (full table, no changes) when its queue is
+//! empty ([`Pusher::checkpoint_if_due`]), so a restarting engine never
+//! replays a long chain and old delta files can be reclaimed.
 //! [`PushWatch`] measures each push's latency (publication until every live
 //! worker acknowledged it) on a tokio task, off the store actor.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use patronus_shm::layout::IFACE_ANY;
-use patronus_shm::{GenerationBuilder, Publisher, RouteEntry, RouteKind, TableBuilder};
+use patronus_shm::{
+    GenerationBuilder, Publisher, RouteChange, RouteEntry, RouteKind, TableBuilder,
+};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::model::{Cidr, Route};
 use crate::store::Store;
 
 /// Organization whose routes the engine forwards with (one routing table
 /// until per-tenant tables exist).
 pub const PUSHED_ORG: &str = "default";
+
+/// Deltas after which a checkpoint is due.
+pub const CHECKPOINT_DELTAS: u32 = 256;
+/// Changed entries after which a checkpoint is due, at least (a quarter of
+/// the table when that is more).
+pub const MIN_CHECKPOINT_CHANGES: usize = 4096;
 
 /// The publisher, shared with the engine view (status, metrics).
 pub type SharedPublisher = Arc<Mutex<Publisher>>;
@@ -31,6 +55,50 @@ pub type LastPush = Arc<Mutex<Option<(u64, Instant)>>>;
 
 /// How often acks are checked while a push is outstanding.
 pub const ACK_POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// A route's key in the engine's table: network address and length.
+pub type RouteKey = (u32, u8);
+
+/// Which routes of the pushed organization a change may have touched.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Touched {
+    /// None (a read, another organization, interfaces).
+    #[default]
+    Nothing,
+    /// The routes with these prefixes (present or gone).
+    Prefixes(Vec<Cidr>),
+    /// Possibly any: compare the whole table.
+    Everything,
+}
+
+impl Touched {
+    /// Both sets of changes.
+    pub fn merge(self, other: Touched) -> Touched {
+        match (self, other) {
+            (Touched::Everything, _) | (_, Touched::Everything) => Touched::Everything,
+            (Touched::Nothing, t) | (t, Touched::Nothing) => t,
+            (Touched::Prefixes(mut a), Touched::Prefixes(b)) => {
+                a.extend(b);
+                Touched::Prefixes(a)
+            }
+        }
+    }
+
+    pub fn is_nothing(&self) -> bool {
+        *self == Touched::Nothing
+    }
+}
+
+/// What one publication was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushKind {
+    /// The whole table, standing alone.
+    Full,
+    /// Changes against the generation before.
+    Delta,
+    /// The whole table and the changes against the generation before.
+    Checkpoint,
+}
 
 /// Compiles and publishes.
 #[derive(Debug)]
@@ -43,10 +111,57 @@ pub struct Pusher {
     pub last: LastPush,
     /// Wakes the [`PushWatch`] after a publication.
     published: Arc<Notify>,
+    /// The route table as last published (what the engine converges to).
+    table: HashMap<RouteKey, RouteEntry>,
+    /// Generation this pusher published last (0 = none yet).
+    last_generation: u64,
+    /// Deltas and changed entries since the last self-contained generation.
+    deltas_since_full: u32,
+    changes_since_full: usize,
+    /// Touched routes not published yet (a failed push retries them).
+    pending: Touched,
+    /// Kind of the last publication.
+    last_kind: Option<PushKind>,
+    /// Deltas after which a checkpoint is due ([`CHECKPOINT_DELTAS`]).
+    checkpoint_deltas: u32,
+    /// Least changed entries after which a checkpoint is due
+    /// ([`MIN_CHECKPOINT_CHANGES`]).
+    min_checkpoint_changes: usize,
 }
 
 fn storage(e: impl std::fmt::Display) -> Error {
     Error::Storage(format!("shared memory: {e}"))
+}
+
+/// The engine's form of a stored route.
+pub fn compile(r: &Route) -> Result<RouteEntry> {
+    let kind = if r.blackhole {
+        RouteKind::Blackhole
+    } else {
+        RouteKind::Via
+    };
+    let mut e = RouteEntry::new(
+        u32::from(r.prefix.addr) & r.prefix.mask(),
+        r.prefix.len,
+        kind,
+    );
+    for nh in &r.next_hops {
+        if !e.push_nexthop(u32::from(nh.via), IFACE_ANY) {
+            return Err(Error::invalid(
+                "next_hops",
+                "too many next hops for the engine",
+            ));
+        }
+    }
+    Ok(e)
+}
+
+fn key_of(c: Cidr) -> RouteKey {
+    (u32::from(c.addr) & c.mask(), c.len)
+}
+
+fn entry_key(e: &RouteEntry) -> RouteKey {
+    (e.prefix, e.prefix_len)
 }
 
 impl Pusher {
@@ -58,7 +173,22 @@ impl Pusher {
             published_desired: None,
             last: Arc::new(Mutex::new(None)),
             published: Arc::new(Notify::new()),
+            table: HashMap::new(),
+            last_generation: 0,
+            deltas_since_full: 0,
+            changes_since_full: 0,
+            pending: Touched::Nothing,
+            last_kind: None,
+            checkpoint_deltas: CHECKPOINT_DELTAS,
+            min_checkpoint_changes: MIN_CHECKPOINT_CHANGES,
         })
+    }
+
+    /// Sets when checkpoints are due: after `deltas` deltas, or after
+    /// max(`min_changes`, routes/4) changed entries (tests use small values).
+    pub fn set_checkpoint_policy(&mut self, deltas: u32, min_changes: usize) {
+        self.checkpoint_deltas = deltas.max(1);
+        self.min_checkpoint_changes = min_changes.max(1);
     }
 
     /// The shared publisher.
@@ -76,50 +206,243 @@ impl Pusher {
         }
     }
 
-    /// Publishes the store's state if it changed since the last push.
-    pub fn push_if_changed(&mut self, store: &mut Store) -> Result<Option<u64>> {
-        let desired = store.generation()?;
-        if self.published_desired == Some(desired) {
-            return Ok(None);
-        }
-        let g = self.push(store)?;
-        self.published_desired = Some(desired);
-        Ok(Some(g))
+    /// Routes in the table as last published.
+    pub fn routes(&self) -> usize {
+        self.table.len()
     }
 
-    /// Compiles the routes and publishes them as a new generation.
-    pub fn push(&mut self, store: &mut Store) -> Result<u64> {
-        let mut routes = TableBuilder::<RouteEntry>::new();
-        for r in store.list_routes(PUSHED_ORG)? {
-            let kind = if r.blackhole {
-                RouteKind::Blackhole
-            } else {
-                RouteKind::Via
-            };
-            let mut e = RouteEntry::new(
-                u32::from(r.prefix.addr) & r.prefix.mask(),
-                r.prefix.len,
-                kind,
-            );
-            for nh in &r.next_hops {
-                if !e.push_nexthop(u32::from(nh.via), IFACE_ANY) {
-                    return Err(Error::invalid(
-                        "next_hops",
-                        "too many next hops for the engine",
-                    ));
-                }
-            }
-            routes.push(e).map_err(storage)?;
-        }
-        let mut generation = GenerationBuilder::new();
-        generation.add(routes).map_err(storage)?;
-        let mut publisher = self
-            .publisher
+    /// Kind of the last publication (`None` before the first).
+    pub fn last_kind(&self) -> Option<PushKind> {
+        self.last_kind
+    }
+
+    /// Changed entries after which a checkpoint is due (and above which one
+    /// change set goes out as a checkpoint rather than a delta).
+    pub fn checkpoint_threshold(&self) -> usize {
+        self.min_checkpoint_changes.max(self.table.len() / 4)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Publisher>> {
+        self.publisher
             .lock()
-            .map_err(|_| storage("publisher lock poisoned"))?;
-        let g = publisher.publish(&generation).map_err(storage)?;
+            .map_err(|_| storage("publisher lock poisoned"))
+    }
+
+    /// Publishes what `touched` (plus anything a failed push left pending)
+    /// changed, if the desired state moved since the last push; the first
+    /// call publishes the whole table.
+    pub fn push_if_changed(&mut self, store: &mut Store, touched: Touched) -> Result<Option<u64>> {
+        let pending = std::mem::take(&mut self.pending).merge(touched);
+        let desired = store.generation()?;
+        if self.published_desired == Some(desired) && pending.is_nothing() {
+            return Ok(None);
+        }
+        let out = self.push_touched(store, pending.clone());
+        if out.is_err() {
+            // Tried again after the next change.
+            self.pending = std::mem::take(&mut self.pending).merge(pending);
+        } else {
+            self.published_desired = Some(desired);
+        }
+        out
+    }
+
+    /// Publishes the changes to the routes `touched` names: a full
+    /// generation when there is no base to build on, else a delta or a
+    /// checkpoint; nothing when nothing changed.
+    pub fn push_touched(&mut self, store: &mut Store, touched: Touched) -> Result<Option<u64>> {
+        let current = self.lock()?.current_generation();
+        if self.last_generation == 0 || current != self.last_generation {
+            return self.push(store).map(Some);
+        }
+        let changes = match touched {
+            Touched::Nothing => return Ok(None),
+            // Point lookups unless reading the whole table is cheaper.
+            Touched::Prefixes(p)
+                if p.len() <= self.checkpoint_threshold().max(self.table.len() / 2) =>
+            {
+                self.diff_prefixes(store, p)?
+            }
+            _ => self.diff_all(store)?,
+        };
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        if changes.len() >= self.checkpoint_threshold() {
+            self.publish_checkpoint(changes).map(Some)
+        } else {
+            self.publish_delta(changes).map(Some)
+        }
+    }
+
+    /// Changes that bring the published table to the store's routes with
+    /// these prefixes.
+    fn diff_prefixes(
+        &self,
+        store: &mut Store,
+        mut prefixes: Vec<Cidr>,
+    ) -> Result<Vec<RouteChange>> {
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        let now = store.routes_with_prefixes(PUSHED_ORG, &prefixes)?;
+        let mut present = HashSet::with_capacity(now.len());
+        let mut changes = Vec::new();
+        for r in &now {
+            let e = compile(r)?;
+            present.insert(entry_key(&e));
+            if self.table.get(&entry_key(&e)) != Some(&e) {
+                changes.push(RouteChange::upsert(e));
+            }
+        }
+        for p in prefixes {
+            let k = key_of(p);
+            if !present.contains(&k) && self.table.contains_key(&k) {
+                changes.push(RouteChange::withdraw(k.0, k.1));
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Changes that bring the published table to the store's whole table.
+    fn diff_all(&self, store: &mut Store) -> Result<Vec<RouteChange>> {
+        let now = compile_all(store)?;
+        let mut changes = Vec::new();
+        for (k, e) in &now {
+            if self.table.get(k) != Some(e) {
+                changes.push(RouteChange::upsert(*e));
+            }
+        }
+        for k in self.table.keys() {
+            if !now.contains_key(k) {
+                changes.push(RouteChange::withdraw(k.0, k.1));
+            }
+        }
+        Ok(changes)
+    }
+
+    fn apply(&mut self, changes: &[RouteChange]) {
+        for c in changes {
+            let k = entry_key(&c.route);
+            if c.is_withdraw() {
+                self.table.remove(&k);
+            } else {
+                self.table.insert(k, c.route);
+            }
+        }
+    }
+
+    /// The whole table as it stands, sorted (deterministic files).
+    fn full_table(table: &HashMap<RouteKey, RouteEntry>) -> Result<TableBuilder<RouteEntry>> {
+        let mut entries: Vec<RouteEntry> = table.values().copied().collect();
+        entries.sort_unstable_by_key(entry_key);
+        let mut t = TableBuilder::<RouteEntry>::new();
+        t.extend_from_slice(&entries).map_err(storage)?;
+        Ok(t)
+    }
+
+    fn changes_table(changes: &[RouteChange]) -> Result<TableBuilder<RouteChange>> {
+        let mut t = TableBuilder::<RouteChange>::new();
+        t.extend_from_slice(changes).map_err(storage)?;
+        Ok(t)
+    }
+
+    fn publish_delta(&mut self, changes: Vec<RouteChange>) -> Result<u64> {
+        let mut generation = GenerationBuilder::new();
+        generation
+            .add(Self::changes_table(&changes)?)
+            .map_err(storage)?;
+        generation.set_delta_of(self.last_generation);
+        let g = self.publish(&generation, PushKind::Delta)?;
+        self.apply(&changes);
+        self.deltas_since_full += 1;
+        self.changes_since_full += changes.len();
+        Ok(g)
+    }
+
+    /// A checkpoint: the changes against the current generation (for an
+    /// engine holding it) and the resulting whole table (for any other).
+    /// When the changes are at least half the resulting table, a full
+    /// generation instead (the engine rebuilds either way; half the bytes).
+    fn publish_checkpoint(&mut self, changes: Vec<RouteChange>) -> Result<u64> {
+        // Applied first to build the whole table; on failure the table no
+        // longer matches what was published, so the next push is a full one.
+        self.apply(&changes);
+        let full = !changes.is_empty() && changes.len() * 2 >= self.table.len();
+        let out = (|| {
+            let mut generation = GenerationBuilder::new();
+            generation
+                .add(Self::full_table(&self.table)?)
+                .map_err(storage)?;
+            if full {
+                return self.publish(&generation, PushKind::Full);
+            }
+            generation
+                .add(Self::changes_table(&changes)?)
+                .map_err(storage)?;
+            generation.set_delta_of(self.last_generation);
+            self.publish(&generation, PushKind::Checkpoint)
+        })();
+        match out {
+            Ok(g) => {
+                self.deltas_since_full = 0;
+                self.changes_since_full = 0;
+                Ok(g)
+            }
+            Err(e) => {
+                self.last_generation = 0;
+                Err(e)
+            }
+        }
+    }
+
+    /// True when enough deltas or changes piled up since the last
+    /// self-contained generation.
+    pub fn checkpoint_due(&self) -> bool {
+        self.last_generation != 0
+            && (self.deltas_since_full >= self.checkpoint_deltas
+                || self.changes_since_full >= self.checkpoint_threshold())
+    }
+
+    /// Publishes a checkpoint (whole table, no changes) when one is due;
+    /// the store actor calls this when its queue is empty.
+    pub fn checkpoint_if_due(&mut self) -> Result<Option<u64>> {
+        if !self.checkpoint_due() {
+            return Ok(None);
+        }
+        if self.lock()?.current_generation() != self.last_generation {
+            // Someone else published: the next push is a full one anyway.
+            return Ok(None);
+        }
+        self.publish_checkpoint(Vec::new()).map(Some)
+    }
+
+    /// True when deltas piled up so far (four times the due count) that a
+    /// checkpoint should not wait for an idle moment any more.
+    pub fn checkpoint_overdue(&self) -> bool {
+        self.deltas_since_full >= self.checkpoint_deltas.saturating_mul(4)
+    }
+
+    /// Compiles every route from the store and publishes them as a full
+    /// generation.
+    pub fn push(&mut self, store: &mut Store) -> Result<u64> {
+        let table = compile_all(store)?;
+        let mut generation = GenerationBuilder::new();
+        generation.add(Self::full_table(&table)?).map_err(storage)?;
+        let g = self.publish(&generation, PushKind::Full)?;
+        self.table = table;
+        self.deltas_since_full = 0;
+        self.changes_since_full = 0;
+        Ok(g)
+    }
+
+    fn publish(&mut self, generation: &GenerationBuilder, kind: PushKind) -> Result<u64> {
+        let mut publisher = self.lock()?;
+        let g = publisher.publish(generation).map_err(storage)?;
         // Old generations no live worker uses any more.
         let _ = publisher.gc();
+        drop(publisher);
+        self.last_generation = g;
+        self.last_kind = Some(kind);
         if let Ok(mut last) = self.last.lock() {
             *last = Some((g, Instant::now()));
         }
@@ -127,6 +450,17 @@ impl Pusher {
         self.published.notify_one();
         Ok(g)
     }
+}
+
+/// Every route of the pushed organization, compiled.
+fn compile_all(store: &mut Store) -> Result<HashMap<RouteKey, RouteEntry>> {
+    let routes = store.list_routes(PUSHED_ORG)?;
+    let mut table = HashMap::with_capacity(routes.len());
+    for r in &routes {
+        let e = compile(r)?;
+        table.insert(entry_key(&e), e);
+    }
+    Ok(table)
 }
 
 /// What [`PushWatch::check`] found.
@@ -207,10 +541,12 @@ impl PushWatch {
 mod tests {
     use std::path::PathBuf;
 
-    use patronus_shm::Subscriber;
+    use patronus_shm::{Generation, Subscriber};
 
     use super::*;
     use crate::metrics::{Detached, TABLE_PUSH_LATENCY};
+    use crate::model::{InterfaceDef, RouteDef};
+    use crate::store::BulkRoutes;
 
     /// A runtime directory removed on drop.
     struct TempDir(PathBuf);
@@ -271,6 +607,182 @@ mod tests {
         assert_eq!(watch.check(), PushState::Pending);
         w0.ack(g + 5);
         assert!(matches!(watch.check(), PushState::Acked(_)));
+    }
+
+    fn cidr(s: &str) -> Cidr {
+        Cidr::parse_prefix("prefix", s).unwrap()
+    }
+
+    fn via(prefix: &str, gw: [u8; 4]) -> RouteDef {
+        RouteDef {
+            prefix: cidr(prefix),
+            next_hops: vec![gw.into()],
+            blackhole: false,
+        }
+    }
+
+    fn store_with_wan() -> Store {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .create_interface(
+                PUSHED_ORG,
+                &InterfaceDef {
+                    port: "wan0".into(),
+                    address: Cidr::parse("a", "10.2.0.1/24").unwrap(),
+                    vlan: None,
+                },
+            )
+            .unwrap();
+        store
+    }
+
+    fn newest(dir: &Path, pusher: &Pusher) -> Generation {
+        let g = pusher.publisher().lock().unwrap().current_generation();
+        Generation::load(&patronus_shm::subscribe::generation_path(dir, g), g).unwrap()
+    }
+
+    #[test]
+    fn full_then_deltas_then_checkpoints() {
+        let dir = TempDir::new("policy");
+        let mut store = store_with_wan();
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        pusher.set_checkpoint_policy(3, 4);
+        let a = store
+            .create_route(PUSHED_ORG, &via("10.9.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+
+        // First push: the whole table.
+        let g1 = pusher
+            .push_if_changed(&mut store, Touched::Nothing)
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Full));
+        assert_eq!(newest(&dir.0, &pusher).view().routes().len(), 1);
+        // Nothing changed: nothing published.
+        assert_eq!(
+            pusher
+                .push_if_changed(&mut store, Touched::Nothing)
+                .unwrap(),
+            None
+        );
+
+        // One route replaced: a delta of one upsert against g1.
+        store
+            .replace_route(PUSHED_ORG, a.id, &via("10.9.0.0/24", [10, 2, 0, 8]))
+            .unwrap();
+        let g2 = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![a.prefix]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.number(), g.view().delta_of()), (g2, Some(g1)));
+        assert!(!g.view().has_full_routes());
+        let ch = g.view().route_changes();
+        assert_eq!(ch.len(), 1);
+        assert_eq!(ch[0].route.nexthops[0], u32::from_be_bytes([10, 2, 0, 8]));
+
+        // A touched prefix whose route did not change: nothing.
+        store
+            .create_route("default", &via("10.8.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+        store.delete_route("default", a.id + 1).unwrap();
+        assert_eq!(
+            pusher
+                .push_if_changed(&mut store, Touched::Prefixes(vec![cidr("10.8.0.0/24")]))
+                .unwrap(),
+            None
+        );
+
+        // A delete: one withdrawal.
+        store.delete_route(PUSHED_ORG, a.id).unwrap();
+        pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![a.prefix]))
+            .unwrap()
+            .unwrap();
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().route_changes().len(), 1);
+        assert!(g.view().route_changes()[0].is_withdraw());
+        assert!(!pusher.checkpoint_due(), "two deltas, two changes");
+
+        // Five changes at once (threshold 4) that make up the whole table: a
+        // full generation.
+        let bulk = |store: &mut Store, from: u8, n: u8| {
+            let add: Vec<_> = (from..from + n)
+                .map(|i| via(&format!("10.{}.0.0/16", 100 + i), [10, 2, 0, 7]))
+                .collect();
+            store
+                .bulk_routes(
+                    PUSHED_ORG,
+                    &BulkRoutes {
+                        add,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .prefixes
+        };
+        let touched = bulk(&mut store, 0, 5);
+        pusher
+            .push_if_changed(&mut store, Touched::Prefixes(touched))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Full));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.view().routes().len(), g.view().delta_of()), (5, None));
+        // Four more (threshold 4, less than half the table): a checkpoint
+        // carrying them.
+        let touched = bulk(&mut store, 5, 4);
+        let gc = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(touched))
+            .unwrap()
+            .unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Checkpoint));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().delta_of(), Some(gc - 1));
+        assert_eq!(
+            (g.view().routes().len(), g.view().route_changes().len()),
+            (9, 4)
+        );
+        assert!(!pusher.checkpoint_due());
+
+        // Three single-route deltas make a checkpoint due: whole table, no changes.
+        for i in 0..3u8 {
+            let r = store
+                .create_route(PUSHED_ORG, &via(&format!("10.50.{i}.0/24"), [10, 2, 0, 7]))
+                .unwrap();
+            pusher
+                .push_if_changed(&mut store, Touched::Prefixes(vec![r.prefix]))
+                .unwrap()
+                .unwrap();
+            assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        }
+        assert!(pusher.checkpoint_due());
+        let gk = pusher.checkpoint_if_due().unwrap().unwrap();
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(g.view().delta_of(), Some(gk - 1));
+        assert_eq!(
+            (g.view().routes().len(), g.view().route_changes().len()),
+            (12, 0)
+        );
+        assert_eq!(pusher.checkpoint_if_due().unwrap(), None, "no longer due");
+
+        // Another publisher's generation in between: the next push is full.
+        drop(g);
+        let other = {
+            let mut p = pusher.publisher.lock().unwrap();
+            p.publish(&GenerationBuilder::new()).unwrap()
+        };
+        let r = store
+            .create_route(PUSHED_ORG, &via("10.60.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+        let gf = pusher
+            .push_if_changed(&mut store, Touched::Prefixes(vec![r.prefix]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((gf, pusher.last_kind()), (other + 1, Some(PushKind::Full)));
+        let g = newest(&dir.0, &pusher);
+        assert_eq!((g.view().routes().len(), g.view().delta_of()), (13, None));
     }
 
     #[tokio::test]

@@ -9,9 +9,9 @@ use std::thread;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
-use crate::model::{Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
-use crate::push::Pusher;
-use crate::store::Store;
+use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
+use crate::push::{Pusher, Touched, PUSHED_ORG};
+use crate::store::{BulkOutcome, BulkRoutes, Page, Store};
 
 /// Requests queued before senders wait (back-pressure on the API).
 pub const STORE_QUEUE_DEPTH: usize = 64;
@@ -63,6 +63,7 @@ pub enum Request {
     },
     ListRoutes {
         org: String,
+        page: Option<Page>,
         reply: Reply<Vec<Route>>,
     },
     GetRoute {
@@ -90,6 +91,11 @@ pub enum Request {
         org: String,
         defs: Vec<RouteDef>,
         reply: Reply<Vec<Route>>,
+    },
+    BulkRoutes {
+        org: String,
+        req: BulkRoutes,
+        reply: Reply<BulkOutcome>,
     },
     Generation {
         reply: Reply<u64>,
@@ -121,27 +127,55 @@ pub fn spawn_store_with(store: Store, pusher: Option<Pusher>) -> std::io::Result
     Ok(StoreHandle { tx })
 }
 
-/// Publishes if the desired state moved; a failure is logged and retried
-/// after the next change (the engine keeps its last generation meanwhile).
-fn push(store: &mut Store, pusher: &mut Option<Pusher>) {
+/// Publishes what the request touched if the desired state moved; a
+/// failure is logged and retried after the next change (the engine keeps
+/// its last generation meanwhile).
+fn push(store: &mut Store, pusher: &mut Option<Pusher>, touched: Touched) {
     if let Some(p) = pusher.as_mut() {
-        match p.push_if_changed(store) {
-            Ok(Some(g)) => tracing::debug!(generation = g, "published to the engine"),
+        match p.push_if_changed(store, touched) {
+            Ok(Some(g)) => {
+                tracing::debug!(generation = g, kind = ?p.last_kind(), "published to the engine")
+            }
             Ok(None) => {}
             Err(e) => tracing::error!("publishing to the engine failed: {e}"),
+        }
+        if p.checkpoint_overdue() {
+            checkpoint(p);
         }
     }
 }
 
+/// Publishes a checkpoint if one is due (called when no request waits).
+fn checkpoint(p: &mut Pusher) {
+    match p.checkpoint_if_due() {
+        Ok(Some(g)) => tracing::debug!(generation = g, "published a checkpoint"),
+        Ok(None) => {}
+        Err(e) => tracing::error!("publishing a checkpoint failed: {e}"),
+    }
+}
+
 fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pusher>) {
-    push(&mut store, &mut pusher);
+    use mpsc::error::TryRecvError;
+    push(&mut store, &mut pusher, Touched::Nothing);
     let closer = loop {
-        match rx.blocking_recv() {
+        let next = match rx.try_recv() {
+            Ok(req) => Some(req),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                // Idle: the moment for a checkpoint, which would otherwise
+                // delay a burst of changes.
+                if let Some(p) = pusher.as_mut() {
+                    checkpoint(p);
+                }
+                rx.blocking_recv()
+            }
+        };
+        match next {
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
             Some(req) => {
-                process(&mut store, req);
-                push(&mut store, &mut pusher);
+                let touched = process(&mut store, req);
+                push(&mut store, &mut pusher, touched);
             }
         }
     };
@@ -151,42 +185,102 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pus
     }
 }
 
-/// Applies one request. A dropped reply (client went away) is fine: the
-/// change is either fully applied or not at all.
-fn process(s: &mut Store, req: Request) {
+/// Sends `result` and says which routes it touched: `what` of the value on
+/// success, nothing on failure.
+fn answer<T>(reply: Reply<T>, result: Result<T>, what: impl FnOnce(&T) -> Touched) -> Touched {
+    let touched = result.as_ref().map_or(Touched::Nothing, what);
+    drop(reply.send(result));
+    touched
+}
+
+/// The prefix of route `id`, when it is one the engine gets.
+fn pushed_prefix(s: &mut Store, org: &str, id: i64) -> Option<Cidr> {
+    (org == PUSHED_ORG)
+        .then(|| s.get_route(org, id).ok().map(|r| r.prefix))
+        .flatten()
+}
+
+fn nothing<T>(_: &T) -> Touched {
+    Touched::Nothing
+}
+
+fn prefixes(list: impl IntoIterator<Item = Option<Cidr>>) -> Touched {
+    Touched::Prefixes(list.into_iter().flatten().collect())
+}
+
+/// Applies one request and returns which pushed routes it touched. A
+/// dropped reply (client went away) is fine: the change is either fully
+/// applied or not at all.
+fn process(s: &mut Store, req: Request) -> Touched {
     match req {
-        Request::ListOrgs { reply } => drop(reply.send(s.list_orgs())),
-        Request::GetOrg { org, reply } => drop(reply.send(s.get_org(&org))),
-        Request::CreateOrg { spec, reply } => drop(reply.send(s.create_org(&spec))),
-        Request::DeleteOrg { org, reply } => drop(reply.send(s.delete_org(&org))),
-        Request::ListInterfaces { org, reply } => drop(reply.send(s.list_interfaces(&org))),
-        Request::GetInterface { org, id, reply } => drop(reply.send(s.get_interface(&org, id))),
+        Request::ListOrgs { reply } => answer(reply, s.list_orgs(), nothing),
+        Request::GetOrg { org, reply } => answer(reply, s.get_org(&org), nothing),
+        Request::CreateOrg { spec, reply } => answer(reply, s.create_org(&spec), nothing),
+        Request::DeleteOrg { org, reply } => answer(reply, s.delete_org(&org), nothing),
+        Request::ListInterfaces { org, reply } => answer(reply, s.list_interfaces(&org), nothing),
+        Request::GetInterface { org, id, reply } => {
+            answer(reply, s.get_interface(&org, id), nothing)
+        }
         Request::CreateInterface { org, def, reply } => {
-            drop(reply.send(s.create_interface(&org, &def)))
+            answer(reply, s.create_interface(&org, &def), nothing)
         }
         Request::ReplaceInterface {
             org,
             id,
             def,
             reply,
-        } => drop(reply.send(s.replace_interface(&org, id, &def))),
+        } => answer(reply, s.replace_interface(&org, id, &def), nothing),
         Request::DeleteInterface { org, id, reply } => {
-            drop(reply.send(s.delete_interface(&org, id)))
+            answer(reply, s.delete_interface(&org, id), nothing)
         }
-        Request::ListRoutes { org, reply } => drop(reply.send(s.list_routes(&org))),
-        Request::GetRoute { org, id, reply } => drop(reply.send(s.get_route(&org, id))),
-        Request::CreateRoute { org, def, reply } => drop(reply.send(s.create_route(&org, &def))),
+        Request::ListRoutes { org, page, reply } => {
+            answer(reply, s.list_routes_page(&org, page), nothing)
+        }
+        Request::GetRoute { org, id, reply } => answer(reply, s.get_route(&org, id), nothing),
+        Request::CreateRoute { org, def, reply } => {
+            let pushed = org == PUSHED_ORG;
+            answer(reply, s.create_route(&org, &def), |r| {
+                prefixes([pushed.then_some(r.prefix)])
+            })
+        }
         Request::ReplaceRoute {
             org,
             id,
             def,
             reply,
-        } => drop(reply.send(s.replace_route(&org, id, &def))),
-        Request::DeleteRoute { org, id, reply } => drop(reply.send(s.delete_route(&org, id))),
-        Request::ReplaceAllRoutes { org, defs, reply } => {
-            drop(reply.send(s.replace_all_routes(&org, &defs)))
+        } => {
+            let old = pushed_prefix(s, &org, id);
+            let pushed = org == PUSHED_ORG;
+            answer(reply, s.replace_route(&org, id, &def), |r| {
+                prefixes([old, pushed.then_some(r.prefix)])
+            })
         }
-        Request::Generation { reply } => drop(reply.send(s.generation())),
+        Request::DeleteRoute { org, id, reply } => {
+            let old = pushed_prefix(s, &org, id);
+            answer(reply, s.delete_route(&org, id), |_| prefixes([old]))
+        }
+        Request::ReplaceAllRoutes { org, defs, reply } => {
+            let pushed = org == PUSHED_ORG;
+            answer(reply, s.replace_all_routes(&org, &defs), |_| {
+                if pushed {
+                    Touched::Everything
+                } else {
+                    Touched::Nothing
+                }
+            })
+        }
+        Request::BulkRoutes { org, req, reply } => {
+            let pushed = org == PUSHED_ORG;
+            let mut result = s.bulk_routes(&org, &req);
+            let touched = match &mut result {
+                // The client gets counts only: the prefixes move out.
+                Ok(o) if pushed => Touched::Prefixes(std::mem::take(&mut o.prefixes)),
+                _ => Touched::Nothing,
+            };
+            drop(reply.send(result));
+            touched
+        }
+        Request::Generation { reply } => answer(reply, s.generation(), nothing),
         Request::Close { .. } => unreachable!("handled by run"),
     }
 }
@@ -244,7 +338,11 @@ impl StoreHandle {
             .await
     }
     pub async fn list_routes(&self, org: String) -> Result<Vec<Route>> {
-        self.call(|reply| Request::ListRoutes { org, reply }).await
+        self.list_routes_page(org, None).await
+    }
+    pub async fn list_routes_page(&self, org: String, page: Option<Page>) -> Result<Vec<Route>> {
+        self.call(|reply| Request::ListRoutes { org, page, reply })
+            .await
     }
     pub async fn get_route(&self, org: String, id: i64) -> Result<Route> {
         self.call(|reply| Request::GetRoute { org, id, reply })
@@ -269,6 +367,10 @@ impl StoreHandle {
     }
     pub async fn replace_all_routes(&self, org: String, defs: Vec<RouteDef>) -> Result<Vec<Route>> {
         self.call(|reply| Request::ReplaceAllRoutes { org, defs, reply })
+            .await
+    }
+    pub async fn bulk_routes(&self, org: String, req: BulkRoutes) -> Result<BulkOutcome> {
+        self.call(|reply| Request::BulkRoutes { org, req, reply })
             .await
     }
     pub async fn generation(&self) -> Result<u64> {

@@ -814,6 +814,144 @@ async fn bad_requests_get_exact_statuses_and_fields_and_change_nothing() {
             "payload_too_large",
             None,
         ),
+        // Bulk route requests: errors name the entry; nothing is applied.
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16", "blackhole": true}, {"prefix": "10.6.0.1/16", "blackhole": true}]}"#,
+            400,
+            "invalid_field",
+            Some("add[1].prefix"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16", "next_hops": [{"via": "10.9.0.1"}]}]}"#,
+            400,
+            "invalid_field",
+            Some("add[0].next_hops[0].via"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16", "blackhole": true}, {"prefix": "10.5.0.0/16", "blackhole": true}]}"#,
+            409,
+            "conflict",
+            Some("add[1].prefix"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16", "blackhole": true}, {"prefix": "0.0.0.0/0", "blackhole": true}]}"#,
+            409,
+            "conflict",
+            Some("add[1].prefix"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16"}]}"#,
+            400,
+            "invalid_field",
+            Some("add[0].next_hops"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"add": [{"prefix": "10.5.0.0/16", "blackhole": true}], "delete": [999]}"#,
+            404,
+            "not_found",
+            Some("delete[0]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"delete": [1, 1]}"#,
+            409,
+            "conflict",
+            Some("delete[1]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"delete": [0]}"#,
+            400,
+            "invalid_field",
+            Some("delete[0]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"delete": ["x"]}"#,
+            400,
+            "invalid_field",
+            Some("delete[0]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"delete_prefixes": ["0.0.0.0/0", "10.77.0.0/16"]}"#,
+            404,
+            "not_found",
+            Some("delete_prefixes[1]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"delete_prefixes": ["10.77.0.1/16"]}"#,
+            400,
+            "invalid_field",
+            Some("delete_prefixes[0]"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/routes/bulk",
+            r#"{"adds": []}"#,
+            400,
+            "unknown_field",
+            Some("adds"),
+        ),
+        bad(
+            M::POST,
+            "/api/v1/orgs/nope/routes/bulk",
+            r#"{}"#,
+            404,
+            "not_found",
+            Some("org"),
+        ),
+        bad(
+            M::GET,
+            "/api/v1/routes/bulk",
+            "",
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        // Paging parameters.
+        bad(
+            M::GET,
+            "/api/v1/routes?limit=0",
+            "",
+            400,
+            "invalid_field",
+            Some("limit"),
+        ),
+        bad(
+            M::GET,
+            "/api/v1/routes?limit=10&offset=-1",
+            "",
+            400,
+            "invalid_field",
+            Some("offset"),
+        ),
+        bad(
+            M::GET,
+            "/api/v1/orgs/default/routes?colour=red",
+            "",
+            400,
+            "invalid_field",
+            Some("colour"),
+        ),
     ];
     // Content type: 415 when missing or not JSON (documented choice).
     for ct in [
@@ -1096,4 +1234,110 @@ fn token_file_is_created_0600_and_reused() {
     // A file holding garbage is an error, not an empty token.
     std::fs::write(&path, "short\n").unwrap();
     assert!(load_or_create_token(&path).is_err());
+}
+
+#[tokio::test]
+async fn bulk_routes_load_delete_and_page() {
+    let t = TestApp::in_memory();
+    t.create(
+        "/api/v1/interfaces",
+        json!({ "port": "wan0", "address": "10.2.0.1/24" }),
+    )
+    .await;
+    // 20,000 routes: a body well over the 1 MiB limit of other endpoints.
+    let n = 20_000u32;
+    let add: Vec<Value> = (0..n)
+        .map(|i| {
+            let [_, b, c, _] = (i << 8).to_be_bytes();
+            json!({ "prefix": format!("11.{b}.{c}.0/24"), "next_hops": [{ "via": "10.2.0.254" }] })
+        })
+        .collect();
+    let body = json!({ "add": add });
+    assert!(body.to_string().len() > 1 << 20);
+    let g0 = t.generation().await;
+    let r = t
+        .call(Method::POST, "/api/v1/routes/bulk", Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({ "added": n, "deleted": 0, "generation": g0 + 1 })
+    );
+    assert_eq!(
+        t.generation().await,
+        g0 + 1,
+        "one change for the whole bulk"
+    );
+
+    // Pages of 7,000 in id order; a full page names the next offset.
+    let mut seen = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let page = t
+            .get_ok(&format!("/api/v1/routes?limit=7000&offset={offset}"))
+            .await;
+        let items = page["items"].as_array().unwrap();
+        seen.extend(items.iter().map(|r| r["id"].as_i64().unwrap()));
+        match page.get("next_offset") {
+            Some(next) => {
+                assert_eq!(items.len(), 7000);
+                offset = next.as_u64().unwrap();
+            }
+            None => {
+                assert!(items.len() < 7000);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), n as usize);
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "ids ascending, no repeats"
+    );
+    // Without paging: everything, no next_offset.
+    let all = t.get_ok("/api/v1/routes").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), n as usize);
+    assert!(all.get("next_offset").is_none());
+    let tail = t.get_ok("/api/v1/routes?offset=19998").await;
+    assert_eq!(tail["items"].as_array().unwrap().len(), 2);
+
+    // Delete by id and by prefix; a deleted prefix may be added again.
+    let first = all["items"][0].clone();
+    let second = all["items"][1].clone();
+    let r = t
+        .call(
+            Method::POST,
+            "/api/v1/orgs/default/routes/bulk",
+            Some(json!({
+                "delete": [first["id"]],
+                "delete_prefixes": [second["prefix"]],
+                "add": [{ "prefix": first["prefix"], "blackhole": true }],
+            })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        (r.body["added"].as_u64(), r.body["deleted"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let page = t.get_ok("/api/v1/routes?limit=1").await;
+    assert_eq!(page["items"][0]["prefix"], all["items"][2]["prefix"]);
+    let re_added = t.get_ok(&format!("/api/v1/routes?offset={}", n - 2)).await;
+    let last = re_added["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["prefix"].clone(), last["blackhole"].clone()),
+        (first["prefix"].clone(), json!(true))
+    );
+    assert_eq!(
+        t.get_ok("/api/v1/routes").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        n as usize - 1
+    );
 }

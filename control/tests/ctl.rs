@@ -362,3 +362,75 @@ fn non_json_answer_is_an_api_error_not_a_panic() {
     assert!(r.stderr.contains("bad_response"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 }
+
+#[test]
+fn route_load_from_a_text_file_in_chunks() {
+    let api = serve_api();
+    ctl(&api, &["interface", "add", "wan0", "10.2.0.1/24"]).ok();
+    let dir = TempDir::new("ctl-load");
+    let file = dir.path().join("routes.txt");
+    let mut text = String::from("# test table\n0.0.0.0/0 via 10.2.0.254\n\n");
+    for i in 0..250u32 {
+        text.push_str(&format!(
+            "10.{}.{}.0/24 via 10.2.0.7,10.2.0.8\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    text.push_str("192.0.2.0/24 blackhole   # drop\n");
+    std::fs::write(&file, &text).unwrap();
+
+    // 252 routes in chunks of 100: three bulk requests.
+    let r = ctl(
+        &api,
+        &[
+            "--json",
+            "route",
+            "load",
+            file.to_str().unwrap(),
+            "--chunk",
+            "100",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(
+        (r["added"].as_u64(), r["requests"].as_u64()),
+        (Some(252), Some(3))
+    );
+    assert!(r["generation"].as_u64().is_some());
+    let routes = ctl(&api, &["route", "list", "--json"]).ok().json();
+    let items = routes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 252);
+    assert_eq!(items[1]["next_hops"].as_array().unwrap().len(), 2);
+    assert_eq!(items[251]["blackhole"], true);
+
+    // A bad line: named, exit 2, nothing sent.
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(
+        &bad,
+        "172.16.0.0/16 via 10.2.0.9\n# fine so far\n172.17.0.0/16 via\n",
+    )
+    .unwrap();
+    let r = ctl(&api, &["route", "load", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("line 3"), "{}", r.stderr);
+    assert_eq!(route_prefixes(&api).len(), 252);
+
+    // A line the API refuses (its prefix exists): exit 1 naming the line;
+    // that request changed nothing.
+    std::fs::write(&bad, "172.16.0.0/16 via 10.2.0.9\n0.0.0.0/0 blackhole\n").unwrap();
+    let r = ctl(&api, &["route", "load", bad.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("line 2"), "{}", r.stderr);
+    assert_eq!(route_prefixes(&api).len(), 252);
+
+    // Plain output.
+    std::fs::write(&bad, "172.16.0.0/16 via 10.2.0.9\n").unwrap();
+    let r = ctl(&api, &["route", "load", bad.to_str().unwrap()]).ok();
+    assert!(
+        r.stdout.starts_with("loaded 1 routes in 1 requests"),
+        "{}",
+        r.stdout
+    );
+}

@@ -14,7 +14,7 @@ mod status;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use serde::Serialize;
 
@@ -24,6 +24,8 @@ use crate::state::StoreHandle;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest body of a bulk route request (a million routes fit).
+pub const MAX_BULK_BODY_BYTES: usize = 256 << 20;
 
 /// What every handler gets: the way to the store actor, the API token and
 /// the engine view (`None`: no engine link, status says not attached).
@@ -44,15 +46,21 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// A list response, `{"items": [...]}` (room for paging fields later).
+/// A list response, `{"items": [...]}`; a paged list whose page was full
+/// also carries `next_offset`, the `offset` of the next page.
 #[derive(Debug, Serialize)]
 pub struct List<T> {
     pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<u64>,
 }
 
 impl<T> List<T> {
     pub fn new(items: Vec<T>) -> Self {
-        List { items }
+        List {
+            items,
+            next_offset: None,
+        }
     }
 }
 
@@ -102,6 +110,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             ROUTE,
             get(routes::get).put(routes::replace).delete(routes::delete),
+        )
+        .route(
+            ORG_ROUTES_BULK,
+            post(routes::bulk).layer(DefaultBodyLimit::max(MAX_BULK_BODY_BYTES)),
+        )
+        .route(
+            ROUTES_BULK,
+            post(routes::bulk).layer(DefaultBodyLimit::max(MAX_BULK_BODY_BYTES)),
         )
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)

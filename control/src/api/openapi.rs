@@ -74,6 +74,17 @@ fn collection(kind: &str, item: &str, spec: &str, params: &[&str], replace_all: 
             with_errors(json!({ "201": ok("created (Location header names it)", item) }), BODY_ERRORS)),
     });
     if replace_all {
+        // Route lists page (a million routes do not fit one answer).
+        let get = v["get"]["parameters"].as_array_mut().expect("parameters");
+        get.push(json!({ "$ref": "#/components/parameters/limit" }));
+        get.push(json!({ "$ref": "#/components/parameters/offset" }));
+        v["get"]["responses"]
+            .as_object_mut()
+            .expect("responses")
+            .insert(
+                "400".into(),
+                err("bad `limit` or `offset` (the field names it)"),
+            );
         v["put"] = op(
             &format!("Replace all {kind} atomically (kept prefixes keep their id)"),
             params,
@@ -85,6 +96,18 @@ fn collection(kind: &str, item: &str, spec: &str, params: &[&str], replace_all: 
         );
     }
     v
+}
+
+/// `POST .../routes/bulk`.
+fn bulk(kind: &str, params: &[&str]) -> Value {
+    json!({ "post": op(
+        &format!("Add and delete many {kind} in one transaction (deletions first; all or nothing). \
+            Errors name the entry: add[12].prefix (400 bad, 409 duplicate or existing prefix), \
+            delete[3] / delete_prefixes[3] (404 missing, 409 listed twice). Body limit 256 MiB."),
+        params,
+        Some("BulkRoutes"),
+        with_errors(json!({ "200": ok("counts and the new desired-state generation", "BulkResult") }), BODY_ERRORS),
+    ) })
 }
 
 fn item(kind: &str, item: &str, spec: &str, params: &[&str]) -> Value {
@@ -109,7 +132,7 @@ fn build() -> Value {
                     "invalid_path", "unauthorized", "not_found", "no_such_path", "method_not_allowed",
                     "conflict", "payload_too_large", "unsupported_media_type", "internal", "unavailable"] },
                 "field": { "type": "string", "nullable": true,
-                    "description": "path of the offending field, e.g. prefix, next_hops[0].via, routes[2].prefix, org, id" },
+                    "description": "path of the offending field, e.g. prefix, next_hops[0].via, routes[2].prefix, add[12].prefix, delete[3], limit, org, id" },
                 "message": { "type": "string" }
             }
         }}
@@ -149,7 +172,21 @@ fn build() -> Value {
             "properties": { "id": { "type": "integer", "format": "int64" }, "org": { "type": "string" },
                 "prefix": cidr("prefix"), "next_hops": { "type": "array", "items": schema_ref("NextHop") },
                 "blackhole": { "type": "boolean" } } },
-        "RouteList": list("Route"),
+        "RouteList": { "type": "object", "required": ["items"],
+            "properties": { "items": { "type": "array", "items": schema_ref("Route") },
+                "next_offset": { "type": "integer", "format": "int64",
+                    "description": "present on a paged list whose page was full: the offset of the next page" } } },
+        "BulkRoutes": { "type": "object", "additionalProperties": false,
+            "properties": {
+                "add": { "type": "array", "items": schema_ref("RouteSpec"), "default": [],
+                    "description": "routes to add; a prefix may not exist already (unless deleted by this request)" },
+                "delete": { "type": "array", "items": { "type": "integer", "format": "int64", "minimum": 1 }, "default": [],
+                    "description": "ids of routes to delete" },
+                "delete_prefixes": { "type": "array", "items": cidr("prefix of a route to delete"), "default": [] } } },
+        "BulkResult": { "type": "object", "required": ["added", "deleted", "generation"],
+            "properties": { "added": counter(), "deleted": counter(),
+                "generation": { "type": "integer", "format": "int64",
+                    "description": "desired-state generation after the change" } } },
         "RouteSet": { "type": "object", "additionalProperties": false, "required": ["routes"],
             "properties": { "routes": { "type": "array", "items": schema_ref("RouteSpec") } } },
         "PortCounters": { "type": "object",
@@ -253,6 +290,11 @@ fn build() -> Value {
             true,
         ),
     );
+    p.insert(paths::ORG_ROUTES_BULK.into(), bulk("routes", &["org"]));
+    p.insert(
+        paths::ROUTES_BULK.into(),
+        bulk("routes (organization default)", &[]),
+    );
     p.insert(
         paths::ORG_ROUTE.into(),
         item("route", "Route", "RouteSpec", &["org", "id"]),
@@ -279,7 +321,13 @@ fn build() -> Value {
         "paths": p,
         "components": {
             "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer" } },
-            "parameters": { "org": org_param, "id": id_param },
+            "parameters": { "org": org_param, "id": id_param,
+                "limit": { "name": "limit", "in": "query", "required": false,
+                    "schema": { "type": "integer", "minimum": 1, "maximum": super::routes::MAX_PAGE },
+                    "description": "at most this many items (default: all)" },
+                "offset": { "name": "offset", "in": "query", "required": false,
+                    "schema": { "type": "integer", "minimum": 0, "default": 0 },
+                    "description": "skip this many items (in id order)" } },
             "schemas": schemas,
         }
     })

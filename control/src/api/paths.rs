@@ -1,6 +1,7 @@
 //! Every path the API serves, in one place (the router and the OpenAPI test use these).
 //! Resources are addressed by their numeric `id` (server-assigned, never reused);
 //! `/api/v1/interfaces` and `/api/v1/routes` are shortcuts for organization `default`.
+//! `routes/bulk` is a static segment, so it never reads as a route id.
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -11,10 +12,12 @@ pub const ORG_INTERFACES: &str = "/api/v1/orgs/{org}/interfaces";
 pub const ORG_INTERFACE: &str = "/api/v1/orgs/{org}/interfaces/{id}";
 pub const ORG_ROUTES: &str = "/api/v1/orgs/{org}/routes";
 pub const ORG_ROUTE: &str = "/api/v1/orgs/{org}/routes/{id}";
+pub const ORG_ROUTES_BULK: &str = "/api/v1/orgs/{org}/routes/bulk";
 pub const INTERFACES: &str = "/api/v1/interfaces";
 pub const INTERFACE: &str = "/api/v1/interfaces/{id}";
 pub const ROUTES: &str = "/api/v1/routes";
 pub const ROUTE: &str = "/api/v1/routes/{id}";
+pub const ROUTES_BULK: &str = "/api/v1/routes/bulk";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -27,8 +30,10 @@ pub const ALL: &[(&str, &[&str])] = &[
     (ORG_INTERFACE, &["GET", "PUT", "DELETE"]),
     (ORG_ROUTES, &["GET", "POST", "PUT"]),
     (ORG_ROUTE, &["GET", "PUT", "DELETE"]),
+    (ORG_ROUTES_BULK, &["POST"]),
     (INTERFACES, &["GET", "POST"]),
     (INTERFACE, &["GET", "PUT", "DELETE"]),
     (ROUTES, &["GET", "POST", "PUT"]),
     (ROUTE, &["GET", "PUT", "DELETE"]),
+    (ROUTES_BULK, &["POST"]),
 ];

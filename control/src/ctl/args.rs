@@ -83,7 +83,8 @@ pub enum RouteCmd {
     /// Delete a route by id or by prefix
     #[command(alias = "rm")]
     Del {
-        /// Numeric id, or the route's prefix a.b.c.d/len
+        /// Numeric id, or the route's prefix a.b.c.d/len (deleted with one
+        /// bulk request, without listing the table)
         route: String,
     },
     /// Replace the whole route set atomically from a JSON file
@@ -91,6 +92,21 @@ pub enum RouteCmd {
     Replace {
         /// JSON file (`-` reads stdin)
         file: PathBuf,
+    },
+    /// Add many routes from a text file, one per line: `PREFIX via GW[,GW...]`
+    /// or `PREFIX blackhole`; `#` starts a comment. The whole file is checked
+    /// first (a bad line is named, nothing is sent), then sent in bulk
+    /// requests of --chunk routes, each applied all or nothing (a failing
+    /// request leaves the earlier ones loaded).
+    #[command(
+        after_help = "Example file:\n  # upstream\n  0.0.0.0/0 via 10.2.0.254\n  10.8.0.0/16 via 10.2.0.2,10.2.0.3\n  192.0.2.0/24 blackhole"
+    )]
+    Load {
+        /// Route file (`-` reads stdin)
+        file: PathBuf,
+        /// Routes per bulk request
+        #[arg(long, default_value_t = crate::ctl::load::DEFAULT_CHUNK as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        chunk: u64,
     },
 }
 

@@ -201,9 +201,18 @@ impl Client {
     }
 }
 
+/// Largest answer read (a list of a million routes is about 90 MB; ureq's
+/// `into_string` stops at 10 MB).
+const MAX_ANSWER_BYTES: u64 = 1 << 30;
+
 fn read_body(resp: ureq::Response, url: &str) -> Result<String, CtlError> {
-    resp.into_string()
-        .map_err(|e| CtlError::Connect(format!("{url}: reading the answer failed: {e}")))
+    use std::io::Read;
+    let mut text = String::new();
+    resp.into_reader()
+        .take(MAX_ANSWER_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| CtlError::Connect(format!("{url}: reading the answer failed: {e}")))?;
+    Ok(text)
 }
 
 /// Maps an error answer to [`CtlError::Api`], using the API's typed body

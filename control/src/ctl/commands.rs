@@ -112,6 +112,27 @@ fn route(client: &Client, org: &str, out: Output, cmd: &RouteCmd) -> Result<Stri
             Ok(out.one(&client.post(&coll, &body)?, ROUTE_COLUMNS))
         }
         RouteCmd::Del { route } => {
+            // By prefix: one bulk deletion, without listing the table.
+            if let Key::Cidr(c) = parse_key(route) {
+                let body = json!({ "delete_prefixes": [c.to_string()] });
+                client
+                    .post(&format!("{coll}/bulk"), &body)
+                    .map_err(|e| match e {
+                        CtlError::Api {
+                            status: 404,
+                            code,
+                            message,
+                            ..
+                        } => CtlError::Api {
+                            status: 404,
+                            code,
+                            field: Some("prefix".into()),
+                            message,
+                        },
+                        other => other,
+                    })?;
+                return Ok(out.deleted("route", json!(c.to_string()), route));
+            }
             let (id, label) = resolve(client, &coll, route, "prefix", |item, key| {
                 match (key, item.get("prefix").and_then(Value::as_str)) {
                     (Key::Cidr(c), Some(p)) => Cidr::parse("prefix", p).ok() == Some(*c),
@@ -124,6 +145,17 @@ fn route(client: &Client, org: &str, out: Output, cmd: &RouteCmd) -> Result<Stri
         RouteCmd::Replace { file } => {
             let body = route_set_from_file(file)?;
             out.list(&client.put(&coll, &body)?, ROUTE_COLUMNS)
+        }
+        RouteCmd::Load { file, chunk } => {
+            let v = super::load::load(client, &coll, file, *chunk as usize)?;
+            if out.json {
+                Ok(Output::json(&v))
+            } else {
+                Ok(format!(
+                    "loaded {} routes in {} requests (generation {})\n",
+                    v["added"], v["requests"], v["generation"]
+                ))
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod interfaces;
 mod orgs;
+mod route_bulk;
 mod routes;
 mod schema;
 
@@ -15,6 +16,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+pub use route_bulk::{BulkOutcome, BulkRoutes};
+pub use routes::Page;
 pub use schema::SCHEMA_VERSION;
 
 /// The desired state on disk (or in memory for tests).

@@ -16,44 +16,82 @@ fn bad_row(what: &str, text: &str) -> Error {
 
 /// All routes of one organization, by id.
 pub(super) fn load_routes(tx: &Transaction<'_>, org_id: i64, org: &str) -> Result<Vec<Route>> {
-    load(tx, org_id, org, None)
+    load(tx, org_id, org, None, None)
+}
+
+/// Paging of a route list: at most `limit` routes after skipping `offset`
+/// (in id order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u64,
+    pub offset: u64,
+}
+
+type RouteRow = (i64, String, u8, bool);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RouteRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Routes of an organization; with `only`, just that route (an indexed
-/// lookup, so single-route calls stay cheap however many routes exist).
-fn load(tx: &Transaction<'_>, org_id: i64, org: &str, only: Option<i64>) -> Result<Vec<Route>> {
-    // -1 never names a route: "all routes" when no id is given.
-    let id = only.unwrap_or(-1);
-    let mut hops: HashMap<i64, Vec<NextHop>> = HashMap::new();
+/// lookup, so single-route calls stay cheap however many routes exist);
+/// with `page`, one page of them in id order.
+fn load(
+    tx: &Transaction<'_>,
+    org_id: i64,
+    org: &str,
+    only: Option<i64>,
+    page: Option<Page>,
+) -> Result<Vec<Route>> {
+    // A single route by its primary key; a list in id order by a scan of
+    // the table (`+org_id` keeps the planner off the (org, prefix) index,
+    // which would sort the whole organization for every page).
+    let rows = match only {
+        Some(id) => {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, prefix, prefix_len, blackhole FROM routes WHERE org_id = ?1 AND id = ?2",
+            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![org_id, id], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
+        }
+        None => {
+            // LIMIT -1 is "no limit" in SQLite.
+            let (limit, offset) = page.map_or((-1, 0), |p| (to_i64(p.limit), to_i64(p.offset)));
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, prefix, prefix_len, blackhole FROM routes
+                 WHERE +org_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+            )?;
+            let rows = stmt
+                .query_map(rusqlite::params![org_id, limit, offset], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows
+        }
+    };
+    let (Some(lo), Some(hi)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+        return Ok(Vec::new());
+    };
+    // Next hops of the id range the routes span (a range scan of the
+    // primary key); hops of other organizations' routes in it go unused.
+    let mut hops: HashMap<i64, Vec<NextHop>> = HashMap::with_capacity(rows.len());
     {
-        let mut stmt = tx.prepare(
-            "SELECT h.route_id, h.via FROM route_next_hops h JOIN routes r ON r.id = h.route_id
-             WHERE r.org_id = ?1 AND (?2 = -1 OR r.id = ?2) ORDER BY h.route_id, h.idx",
+        let mut stmt = tx.prepare_cached(
+            "SELECT route_id, via FROM route_next_hops
+             WHERE route_id BETWEEN ?1 AND ?2 ORDER BY route_id, idx",
         )?;
-        let rows = stmt
-            .query_map(rusqlite::params![org_id, id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (rid, via) in rows {
+        let mut q = stmt.query(rusqlite::params![lo, hi])?;
+        while let Some(r) = q.next()? {
+            let rid: i64 = r.get(0)?;
+            let via: String = r.get(1)?;
             let via: Ipv4Addr = via.parse().map_err(|_| bad_row("next hop", &via))?;
             hops.entry(rid).or_default().push(NextHop { via });
         }
     }
-    let mut stmt = tx.prepare(
-        "SELECT id, prefix, prefix_len, blackhole FROM routes
-         WHERE org_id = ?1 AND (?2 = -1 OR id = ?2) ORDER BY id",
-    )?;
-    let rows = stmt
-        .query_map(rusqlite::params![org_id, id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u8>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(id, prefix, len, blackhole)| {
             let addr: Ipv4Addr = prefix.parse().map_err(|_| bad_row("prefix", &prefix))?;
@@ -68,8 +106,54 @@ fn load(tx: &Transaction<'_>, org_id: i64, org: &str, only: Option<i64>) -> Resu
         .collect()
 }
 
+/// The routes of `org` with these prefixes (absent ones are left out),
+/// each found through the (org, prefix) index.
+fn load_prefixes(
+    tx: &Transaction<'_>,
+    org_id: i64,
+    org: &str,
+    prefixes: &[Cidr],
+) -> Result<Vec<Route>> {
+    let mut by_prefix = tx.prepare_cached(
+        "SELECT id, blackhole FROM routes WHERE org_id = ?1 AND prefix = ?2 AND prefix_len = ?3",
+    )?;
+    let mut hops =
+        tx.prepare_cached("SELECT via FROM route_next_hops WHERE route_id = ?1 ORDER BY idx")?;
+    let mut out = Vec::with_capacity(prefixes.len());
+    for &prefix in prefixes {
+        let found = by_prefix
+            .query_row(
+                rusqlite::params![org_id, prefix.addr.to_string(), prefix.len],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)),
+            )
+            .optional()?;
+        let Some((id, blackhole)) = found else {
+            continue;
+        };
+        let vias = hops
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let next_hops = vias
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .map(|via| NextHop { via })
+                    .map_err(|_| bad_row("next hop", v))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Route {
+            id,
+            org: org.into(),
+            prefix,
+            next_hops,
+            blackhole,
+        });
+    }
+    Ok(out)
+}
+
 fn find(tx: &Transaction<'_>, org_id: i64, org: &str, id: i64) -> Result<Route> {
-    load(tx, org_id, org, Some(id))?
+    load(tx, org_id, org, Some(id), None)?
         .into_iter()
         .find(|r| r.id == id)
         .ok_or_else(|| {
@@ -135,6 +219,17 @@ fn update(tx: &Transaction<'_>, id: i64, def: &RouteDef) -> Result<()> {
 impl Store {
     pub fn list_routes(&mut self, org: &str) -> Result<Vec<Route>> {
         self.read(|tx| load_routes(tx, org_id(tx, org)?, org))
+    }
+
+    /// One page of the organization's routes, in id order.
+    pub fn list_routes_page(&mut self, org: &str, page: Option<Page>) -> Result<Vec<Route>> {
+        self.read(|tx| load(tx, org_id(tx, org)?, org, None, page))
+    }
+
+    /// The organization's routes with these prefixes (missing ones left
+    /// out); an indexed lookup per prefix.
+    pub fn routes_with_prefixes(&mut self, org: &str, prefixes: &[Cidr]) -> Result<Vec<Route>> {
+        self.read(|tx| load_prefixes(tx, org_id(tx, org)?, org, prefixes))
     }
 
     pub fn get_route(&mut self, org: &str, id: i64) -> Result<Route> {

@@ -57,6 +57,16 @@ impl TestApp {
         Self::with_store_and_engine(Store::open_in_memory().expect("in-memory store"), engine)
     }
 
+    /// An app over an actor already running (e.g. one with a pusher).
+    pub fn with_handle(store: StoreHandle) -> TestApp {
+        let router = app(AppState {
+            store: store.clone(),
+            token: ApiToken::new(TOKEN).unwrap(),
+            engine: None,
+        });
+        TestApp { router, store }
+    }
+
     pub fn with_store_and_engine(store: Store, engine: Option<Arc<dyn EngineSource>>) -> TestApp {
         let store = spawn_store(store).expect("store actor");
         let router = app(AppState {
