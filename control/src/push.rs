@@ -17,6 +17,10 @@
 //! actor publishes a checkpoint (full table, no changes) when its queue is
 //! empty ([`Pusher::checkpoint_if_due`]), so a restarting engine never
 //! replays a long chain and old delta files can be reclaimed.
+//! Every generation also carries the organization's interfaces (a small
+//! table, sent whole each time); a change of interfaces alone publishes a
+//! delta with no route changes, and the engine rebuilds on the new
+//! interfaces.
 //! [`PushWatch`] measures each push's latency (publication until every live
 //! worker acknowledged it) on a tokio task, off the store actor.
 
@@ -27,9 +31,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use patronus_shm::layout::IFACE_ANY;
+use patronus_shm::layout::{encode_name, IFACE_ANY};
 use patronus_shm::{
-    GenerationBuilder, Publisher, RouteChange, RouteEntry, RouteKind, TableBuilder,
+    GenerationBuilder, InterfaceEntry, Publisher, RouteChange, RouteEntry, RouteKind, TableBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -120,6 +124,10 @@ pub struct Pusher {
     changes_since_full: usize,
     /// Touched routes not published yet (a failed push retries them).
     pending: Touched,
+    /// The interfaces to publish, as of the last read of the store, and
+    /// those last published.
+    interfaces: Vec<InterfaceEntry>,
+    published_interfaces: Option<Vec<InterfaceEntry>>,
     /// Kind of the last publication.
     last_kind: Option<PushKind>,
     /// Deltas after which a checkpoint is due ([`CHECKPOINT_DELTAS`]).
@@ -178,6 +186,8 @@ impl Pusher {
             deltas_since_full: 0,
             changes_since_full: 0,
             pending: Touched::Nothing,
+            interfaces: Vec::new(),
+            published_interfaces: None,
             last_kind: None,
             checkpoint_deltas: CHECKPOINT_DELTAS,
             min_checkpoint_changes: MIN_CHECKPOINT_CHANGES,
@@ -234,6 +244,10 @@ impl Pusher {
     pub fn push_if_changed(&mut self, store: &mut Store, touched: Touched) -> Result<Option<u64>> {
         let pending = std::mem::take(&mut self.pending).merge(touched);
         let desired = store.generation()?;
+        // Few rows: read whole every time the desired state moved.
+        if self.published_desired != Some(desired) {
+            self.interfaces = compile_interfaces(store)?;
+        }
         if self.published_desired == Some(desired) && pending.is_nothing() {
             return Ok(None);
         }
@@ -255,8 +269,10 @@ impl Pusher {
         if self.last_generation == 0 || current != self.last_generation {
             return self.push(store).map(Some);
         }
+        let interfaces_changed = self.published_interfaces.as_ref() != Some(&self.interfaces);
         let changes = match touched {
-            Touched::Nothing => return Ok(None),
+            Touched::Nothing if !interfaces_changed => return Ok(None),
+            Touched::Nothing => Vec::new(),
             // Point lookups unless reading the whole table is cheaper.
             Touched::Prefixes(p)
                 if p.len() <= self.checkpoint_threshold().max(self.table.len() / 2) =>
@@ -265,7 +281,7 @@ impl Pusher {
             }
             _ => self.diff_all(store)?,
         };
-        if changes.is_empty() {
+        if changes.is_empty() && !interfaces_changed {
             return Ok(None);
         }
         if changes.len() >= self.checkpoint_threshold() {
@@ -347,7 +363,7 @@ impl Pusher {
     }
 
     fn publish_delta(&mut self, changes: Vec<RouteChange>) -> Result<u64> {
-        let mut generation = GenerationBuilder::new();
+        let mut generation = self.builder()?;
         generation
             .add(Self::changes_table(&changes)?)
             .map_err(storage)?;
@@ -369,7 +385,7 @@ impl Pusher {
         self.apply(&changes);
         let full = !changes.is_empty() && changes.len() * 2 >= self.table.len();
         let out = (|| {
-            let mut generation = GenerationBuilder::new();
+            let mut generation = self.builder()?;
             generation
                 .add(Self::full_table(&self.table)?)
                 .map_err(storage)?;
@@ -426,12 +442,21 @@ impl Pusher {
     /// generation.
     pub fn push(&mut self, store: &mut Store) -> Result<u64> {
         let table = compile_all(store)?;
-        let mut generation = GenerationBuilder::new();
+        let mut generation = self.builder()?;
         generation.add(Self::full_table(&table)?).map_err(storage)?;
         let g = self.publish(&generation, PushKind::Full)?;
         self.table = table;
         self.deltas_since_full = 0;
         self.changes_since_full = 0;
+        Ok(g)
+    }
+
+    /// A generation holding the interfaces to publish.
+    fn builder(&self) -> Result<GenerationBuilder> {
+        let mut t = TableBuilder::<InterfaceEntry>::new();
+        t.extend_from_slice(&self.interfaces).map_err(storage)?;
+        let mut g = GenerationBuilder::new();
+        g.add(t).map_err(storage)?;
         Ok(g)
     }
 
@@ -441,6 +466,7 @@ impl Pusher {
         // Old generations no live worker uses any more.
         let _ = publisher.gc();
         drop(publisher);
+        self.published_interfaces = Some(self.interfaces.clone());
         self.last_generation = g;
         self.last_kind = Some(kind);
         if let Ok(mut last) = self.last.lock() {
@@ -450,6 +476,26 @@ impl Pusher {
         self.published.notify_one();
         Ok(g)
     }
+}
+
+/// The pushed organization's interfaces as the engine takes them (in id
+/// order). A port name too long for the table cannot name an engine port:
+/// left out.
+fn compile_interfaces(store: &mut Store) -> Result<Vec<InterfaceEntry>> {
+    Ok(store
+        .list_interfaces(PUSHED_ORG)?
+        .iter()
+        .filter_map(|i| {
+            Some(InterfaceEntry {
+                port_name: encode_name(&i.port)?,
+                addr: u32::from(i.address.addr),
+                vlan: i.vlan.unwrap_or(0),
+                mtu: 0,
+                prefix_len: i.address.len,
+                reserved: [0; 7],
+            })
+        })
+        .collect())
 }
 
 /// Every route of the pushed organization, compiled.
@@ -639,6 +685,70 @@ mod tests {
     fn newest(dir: &Path, pusher: &Pusher) -> Generation {
         let g = pusher.publisher().lock().unwrap().current_generation();
         Generation::load(&patronus_shm::subscribe::generation_path(dir, g), g).unwrap()
+    }
+
+    #[test]
+    fn every_generation_carries_the_interfaces_and_a_change_of_them_is_pushed() {
+        let dir = TempDir::new("ifaces");
+        let mut store = store_with_wan();
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        pusher
+            .push_if_changed(&mut store, Touched::Nothing)
+            .unwrap();
+        let names = |g: &Generation| -> Vec<(String, u32, u8)> {
+            g.view()
+                .interfaces()
+                .iter()
+                .map(|i| {
+                    (
+                        patronus_shm::layout::decode_name(&i.port_name)
+                            .unwrap()
+                            .to_string(),
+                        i.addr,
+                        i.prefix_len,
+                    )
+                })
+                .collect()
+        };
+        let wan = ("wan0".to_string(), u32::from_be_bytes([10, 2, 0, 1]), 24);
+        assert_eq!(names(&newest(&dir.0, &pusher)), vec![wan.clone()]);
+
+        // A route change: a delta, still with the interfaces.
+        store
+            .create_route(PUSHED_ORG, &via("10.9.0.0/24", [10, 2, 0, 7]))
+            .unwrap();
+        let t = Touched::Prefixes(vec![cidr("10.9.0.0/24")]);
+        pusher.push_if_changed(&mut store, t).unwrap().unwrap();
+        assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        assert_eq!(names(&newest(&dir.0, &pusher)), vec![wan.clone()]);
+
+        // An interface alone: a delta with no route changes.
+        store
+            .create_interface(
+                PUSHED_ORG,
+                &InterfaceDef {
+                    port: "lan0".into(),
+                    address: Cidr::parse("a", "10.1.0.1/24").unwrap(),
+                    vlan: Some(5),
+                },
+            )
+            .unwrap();
+        pusher
+            .push_if_changed(&mut store, Touched::Nothing)
+            .unwrap()
+            .expect("an interface change is published");
+        let g = newest(&dir.0, &pusher);
+        assert_eq!(pusher.last_kind(), Some(PushKind::Delta));
+        assert!(g.view().route_changes().is_empty());
+        assert_eq!(g.view().interfaces()[1].vlan, 5);
+        assert_eq!(names(&g).len(), 2);
+        // Nothing new: nothing published.
+        assert_eq!(
+            pusher
+                .push_if_changed(&mut store, Touched::Nothing)
+                .unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use patronus_e2e::control::Control;
-use patronus_e2e::topology::{RouterKind, H2};
+use patronus_e2e::topology::{RouterKind, H2, R_WAN};
 use patronus_e2e::Topology;
 
 const READY: Duration = Duration::from_secs(15);
@@ -149,6 +149,48 @@ fn restarted_engine_picks_up_the_current_generation() {
     let out = c.ctl_ok(&["--json", "status"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
     assert_eq!(v["engine"]["attached"], serde_json::json!(true), "{out}");
+    let (status, _) = t.engine().stop();
+    assert!(status.success(), "engine exit status {status}");
+}
+
+/// Interfaces are desired state too: an address put on a port through the
+/// API replaces the configured one in the running engine (ARP, ping, the
+/// connected subnet), and deleting it brings the configured one back.
+#[test]
+fn api_interfaces_readdress_the_engine() {
+    let probe = patronus_e2e::TempDir::new("ctlif");
+    let runtime = probe.path().join("shm");
+    let extra = format!("[control]\nruntime_dir = \"{}\"\n", runtime.display());
+    let mut t = Topology::build_workers("cif", RouterKind::from_env(), &extra, 1);
+    t.wait_forwarding(READY);
+    let dir = t.dir.path().to_path_buf();
+    let port = 20000 + ((std::process::id() + 4441) % 20000) as u16;
+    let c = Control::start(&dir, &runtime, port, "control");
+
+    // h2 moves to 10.6.0.0/24 (keeping its old address for later).
+    t.h2.ip(&["addr", "add", "10.6.0.2/24", "dev", "eth0"]);
+    t.h2.ip(&["route", "replace", "default", "via", "10.6.0.1"]);
+    assert!(
+        !ping_ok(&t, "10.6.0.2"),
+        "the engine has no 10.6.0.0/24 yet"
+    );
+
+    c.ctl_ok(&["interface", "add", "wan0", "10.6.0.1/24"]);
+    let took = wait_ping(&t, "10.6.0.2", true);
+    eprintln!("readdressed after {took:?}");
+    assert!(
+        ping_ok(&t, "10.6.0.1"),
+        "the engine answers on its new address"
+    );
+    assert!(
+        !ping_ok(&t, R_WAN),
+        "the configured address of wan0 is replaced"
+    );
+
+    c.ctl_ok(&["interface", "del", "10.6.0.1/24"]);
+    t.h2.ip(&["route", "replace", "default", "via", R_WAN]);
+    wait_ping(&t, H2, true);
+    assert!(!ping_ok(&t, "10.6.0.1"));
     let (status, _) = t.engine().stop();
     assert!(status.success(), "engine exit status {status}");
 }
