@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use patronus_control::model::{Cidr, InterfaceDef, RouteDef};
-use patronus_control::push::{Pusher, PUSHED_ORG};
+use patronus_control::push::{Pusher, Touched, PUSHED_ORG};
 use patronus_control::store::Store;
 use patronus_engine::config::EngineConfig;
 use patronus_engine::fib::{Fib, NextHop};
@@ -92,6 +92,7 @@ proptest! {
         let mut sub = Subscriber::open(&runtime).unwrap();
         let mut model: BTreeMap<(u32, u8), (i64, Action)> = BTreeMap::new();
         for op in ops {
+            let mut touched = Touched::Nothing;
             let def = match op {
                 Op::Add { net, len, via } => {
                     let (p, l) = prefix(net, len);
@@ -107,6 +108,7 @@ proptest! {
                         let (id, _) = model[&key];
                         store.delete_route(PUSHED_ORG, id).unwrap();
                         model.remove(&key);
+                        touched = Touched::Prefixes(vec![Cidr { addr: Ipv4Addr::from(key.0), len: key.1 }]);
                     }
                     None
                 }
@@ -124,9 +126,10 @@ proptest! {
                 // only follows what the store accepted.
                 if let Ok(r) = store.create_route(PUSHED_ORG, &rd) {
                     model.insert((p, l), (r.id, action));
+                    touched = Touched::Prefixes(vec![rd.prefix]);
                 }
             }
-            pusher.push_if_changed(&mut store).unwrap();
+            pusher.push_if_changed(&mut store, touched).unwrap();
             let generation = sub.poll().unwrap();
             let fib = match generation {
                 Some(g) => {
