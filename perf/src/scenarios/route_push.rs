@@ -384,6 +384,24 @@ fn run_case(opts: &Options, p: Params, bins: &Bins, case: Case) -> anyhow::Resul
     if let Some(e) = rc {
         row.notes.push(e);
     }
+    // What the engine itself says it did with the generations.
+    let log = std::fs::read_to_string(dir.join("engine.log")).unwrap_or_default();
+    let whole: Vec<&str> = log.lines().filter(|l| l.contains("built whole")).collect();
+    let deltas: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("route changes applied"))
+        .filter_map(|l| l.rsplit(", in ").next()?.strip_suffix(" ms")?.parse().ok())
+        .collect();
+    if let Some(first) = whole.first() {
+        row.notes.push(format!(
+            "engine log: {} whole builds (first: {}); {} delta generations applied, link-thread time p50 {:.3} ms, max {:.3} ms",
+            whole.len(),
+            first.trim_start_matches("patronus-engine: "),
+            deltas.len(),
+            percentile(&deltas, 50.0),
+            deltas.iter().copied().fold(0.0, f64::max)
+        ));
+    }
     res.fill(&mut row, &gaps);
     row.limited_by = if res.lost == 0 && !res.lat_us.is_empty() {
         let p99 = percentile(&res.lat_us, 99.0) / 1000.0;
