@@ -1,0 +1,225 @@
+//! End-to-end forwarding over the `dpdk` port driver: h1 — engine — h2 in
+//! network namespaces, the engine's ports being DPDK virtual devices bound
+//! to the router's veth ends (`net_af_packet`, then `net_af_xdp`), with EAL
+//! running without hugepages. Built only with `--features dpdk` and run
+//! against an engine binary built with `--features dpdk` (see
+//! [`dpdk_engine_binary`]); must run as root.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use patronus_e2e::netns::veth;
+use patronus_e2e::topology::{H1, H2, R_LAN, R_WAN};
+use patronus_e2e::{engine_binary, require_root, Engine, Netns, TempDir};
+
+const READY: Duration = Duration::from_secs(20);
+
+/// The engine binary with DPDK support: `$PATRONUS_ENGINE_DPDK`, else the
+/// usual one (`$PATRONUS_ENGINE` or target/{release,debug}); it must have
+/// been built with `cargo build --release -p patronus-engine --features dpdk`.
+fn dpdk_engine_binary() -> PathBuf {
+    std::env::var_os("PATRONUS_ENGINE_DPDK")
+        .map(PathBuf::from)
+        .unwrap_or_else(engine_binary)
+}
+
+/// Which DPDK virtual device drives the router's veth ends.
+#[derive(Clone, Copy, Debug)]
+enum Vdev {
+    AfPacket,
+    AfXdp,
+}
+
+impl Vdev {
+    fn arg(self, n: usize, iface: &str) -> String {
+        match self {
+            Vdev::AfPacket => format!("net_af_packet{n},iface={iface}"),
+            Vdev::AfXdp => format!("net_af_xdp{n},iface={iface},start_queue=0,queue_count=1"),
+        }
+    }
+    fn name(self, n: usize) -> String {
+        match self {
+            Vdev::AfPacket => format!("net_af_packet{n}"),
+            Vdev::AfXdp => format!("net_af_xdp{n}"),
+        }
+    }
+}
+
+fn router_config(vdev: Vdev) -> String {
+    format!(
+        r#"[engine]
+workers = 1
+poll = "adaptive"
+
+[dpdk]
+no_huge = true
+memory_mb = 256
+vdevs = ["{lan_vdev}", "{wan_vdev}"]
+
+[[port]]
+name = "lan0"
+driver = "dpdk"
+device = "{lan}"
+
+[[port]]
+name = "wan0"
+driver = "dpdk"
+device = "{wan}"
+
+[[interface]]
+port = "lan0"
+address = "{R_LAN}/24"
+
+[[interface]]
+port = "wan0"
+address = "{R_WAN}/24"
+"#,
+        lan_vdev = vdev.arg(0, "lan0"),
+        wan_vdev = vdev.arg(1, "wan0"),
+        lan = vdev.name(0),
+        wan = vdev.name(1),
+    )
+}
+
+/// h1 — r — h2 with the engine in r on DPDK ports. Drops the engine first,
+/// then the namespaces (veths go with them), then the scratch directory.
+struct DpdkTopology {
+    engine: Engine,
+    h1: Netns,
+    _r: Netns,
+    h2: Netns,
+    lan_mac: String,
+    _dir: TempDir,
+}
+
+impl DpdkTopology {
+    fn build(tag: &str, vdev: Vdev) -> Self {
+        require_root();
+        let dir = TempDir::new(tag);
+        let h1 = Netns::new("h1");
+        let r = Netns::new("r");
+        let h2 = Netns::new("h2");
+        veth(&h1, "eth0", &r, "lan0");
+        veth(&h2, "eth0", &r, "wan0");
+        h1.addr_add("eth0", &format!("{H1}/24"));
+        h1.route_add(&["default", "via", R_LAN]);
+        h2.addr_add("eth0", &format!("{H2}/24"));
+        h2.route_add(&["default", "via", R_WAN]);
+        for i in ["lan0", "wan0"] {
+            r.disable_ipv6(i);
+        }
+        let lan_mac = r.mac("lan0");
+        let config = router_config(vdev);
+        // Fail clearly when the binary lacks the driver (and check the config).
+        let cfg_path = dir.join("check.toml");
+        std::fs::write(&cfg_path, &config).expect("write config");
+        let bin = dpdk_engine_binary();
+        let out = Command::new(&bin)
+            .arg("--config")
+            .arg(&cfg_path)
+            .arg("--check")
+            .output()
+            .expect("run the engine");
+        assert!(
+            out.status.success(),
+            "{} cannot run a dpdk config (build it with `cargo build --release -p \
+             patronus-engine --features dpdk`, or point PATRONUS_ENGINE_DPDK at such a \
+             binary): {}{}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Engine::start runs the usual binary; point it at ours (once, before
+        // any engine starts: the e2e suite runs with --test-threads=1).
+        static POINT_AT_DPDK_ENGINE: Once = Once::new();
+        POINT_AT_DPDK_ENGINE.call_once(|| std::env::set_var("PATRONUS_ENGINE", &bin));
+        let mut engine = Engine::start(Some(&r), &config, dir.path(), "engine", &[]);
+        engine.wait_ready();
+        DpdkTopology {
+            engine,
+            h1,
+            _r: r,
+            h2,
+            lan_mac,
+            _dir: dir,
+        }
+    }
+
+    fn wait_forwarding(&mut self) {
+        let deadline = Instant::now() + READY;
+        loop {
+            let out = self
+                .h1
+                .exec_output("ping", &["-n", "-c", "1", "-W", "1", H2]);
+            if out.status.success() {
+                return;
+            }
+            self.engine.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "h1 cannot ping h2 through the dpdk engine after {READY:?}:\n{}",
+                self.engine.process().report()
+            );
+        }
+    }
+}
+
+/// Pings `dst` from `ns`; returns success and the TTLs of the replies.
+fn ping(ns: &Netns, dst: &str, count: u32) -> (bool, Vec<u8>, String) {
+    let c = count.to_string();
+    let out = ns.exec_output("ping", &["-n", "-c", &c, "-i", "0.2", "-W", "2", dst]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ttls = text
+        .lines()
+        .filter(|l| l.contains("bytes from"))
+        .filter_map(|l| l.split("ttl=").nth(1))
+        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+        .collect();
+    (out.status.success(), ttls, text)
+}
+
+fn forwards_both_ways(tag: &str, vdev: Vdev) {
+    let mut t = DpdkTopology::build(tag, vdev);
+    t.wait_forwarding();
+    let (ok, ttls, out) = ping(&t.h1, H2, 5);
+    assert!(ok, "h1 -> h2 over dpdk:\n{out}");
+    assert_eq!(ttls, vec![63; 5], "h2's replies cross one hop:\n{out}");
+    let (ok, ttls, out) = ping(&t.h2, H1, 5);
+    assert!(ok, "h2 -> h1 over dpdk:\n{out}");
+    assert_eq!(ttls, vec![63; 5], "h1's replies cross one hop:\n{out}");
+
+    // The engine answered h1's ARP with the MAC DPDK reports for lan0's vdev.
+    let neigh = t.h1.ip(&["neigh", "show", R_LAN, "dev", "eth0"]);
+    assert!(
+        neigh.contains(&format!("lladdr {}", t.lan_mac)),
+        "h1's entry for {R_LAN} should hold lan0's MAC {}: {neigh:?}",
+        t.lan_mac
+    );
+
+    let s = t.engine.stats();
+    for port in ["lan0", "wan0"] {
+        for key in ["rx_packets", "tx_packets"] {
+            // Ten echo requests and ten replies crossed each port at least.
+            assert!(s.port(port, key) >= 10, "{port}.{key}: {}", s.json);
+        }
+        for key in ["rx_errors", "rx_missed", "tx_errors"] {
+            assert_eq!(s.port(port, key), 0, "{port}.{key}: {}", s.json);
+        }
+    }
+    let (status, _) = t.engine.stop();
+    // EAL's and the driver's notes (queues, RSS), shown with --nocapture.
+    eprintln!("{}", t.engine.process().stderr());
+    assert!(status.success(), "engine exit status {status}");
+}
+
+#[test]
+fn forwards_over_net_af_packet() {
+    forwards_both_ways("dpdk-afp", Vdev::AfPacket);
+}
+
+#[test]
+fn forwards_over_net_af_xdp() {
+    forwards_both_ways("dpdk-afxdp", Vdev::AfXdp);
+}
