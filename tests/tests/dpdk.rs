@@ -25,35 +25,36 @@ fn dpdk_engine_binary() -> PathBuf {
         .unwrap_or_else(engine_binary)
 }
 
-/// Which DPDK virtual device drives the router's veth ends.
+/// Which DPDK virtual device drives the router's veth ends: `net_af_packet`
+/// (one queue, or one per worker) or `net_af_xdp`.
 #[derive(Clone, Copy, Debug)]
 enum Vdev {
-    AfPacket,
+    Packet,
     /// net_af_packet with this many queue pairs (one per worker), spread by
     /// the kernel's PACKET_FANOUT hash.
-    AfPacketQueues(usize),
-    AfXdp,
+    PacketQueues(usize),
+    Xdp,
 }
 
 impl Vdev {
     fn arg(self, n: usize, iface: &str) -> String {
         match self {
-            Vdev::AfPacket => format!("net_af_packet{n},iface={iface}"),
-            Vdev::AfPacketQueues(q) => format!("net_af_packet{n},iface={iface},qpairs={q}"),
-            Vdev::AfXdp => format!("net_af_xdp{n},iface={iface},start_queue=0,queue_count=1"),
+            Vdev::Packet => format!("net_af_packet{n},iface={iface}"),
+            Vdev::PacketQueues(q) => format!("net_af_packet{n},iface={iface},qpairs={q}"),
+            Vdev::Xdp => format!("net_af_xdp{n},iface={iface},start_queue=0,queue_count=1"),
         }
     }
     fn name(self, n: usize) -> String {
         match self {
-            Vdev::AfPacket | Vdev::AfPacketQueues(_) => format!("net_af_packet{n}"),
-            Vdev::AfXdp => format!("net_af_xdp{n}"),
+            Vdev::Packet | Vdev::PacketQueues(_) => format!("net_af_packet{n}"),
+            Vdev::Xdp => format!("net_af_xdp{n}"),
         }
     }
 }
 
 fn router_config(vdev: Vdev) -> String {
     let workers = match vdev {
-        Vdev::AfPacketQueues(q) => q,
+        Vdev::PacketQueues(q) => q,
         _ => 1,
     };
     format!(
@@ -224,17 +225,17 @@ fn forwards_both_ways(tag: &str, vdev: Vdev) {
 
 #[test]
 fn forwards_over_net_af_packet() {
-    forwards_both_ways("dpdk-afp", Vdev::AfPacket);
+    forwards_both_ways("dpdk-afp", Vdev::Packet);
 }
 
 #[test]
 fn forwards_over_net_af_packet_with_two_workers() {
-    forwards_both_ways("dpdk-afp2", Vdev::AfPacketQueues(2));
+    forwards_both_ways("dpdk-afp2", Vdev::PacketQueues(2));
 }
 
 #[test]
 fn forwards_over_net_af_xdp() {
-    forwards_both_ways("dpdk-afxdp", Vdev::AfXdp);
+    forwards_both_ways("dpdk-afxdp", Vdev::Xdp);
 }
 
 /// TCP through the engine over `net_af_packet`. The hosts' veths send with
@@ -245,7 +246,7 @@ fn forwards_over_net_af_xdp() {
 /// tests keep offloads on). A NIC under DPDK only ever hands over wire frames.
 #[test]
 fn iperf3_tcp_over_net_af_packet() {
-    let mut t = DpdkTopology::build("dpdk-tcp", Vdev::AfPacket);
+    let mut t = DpdkTopology::build("dpdk-tcp", Vdev::Packet);
     for h in [&t.h1, &t.h2] {
         h.exec(
             "ethtool",
