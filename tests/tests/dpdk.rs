@@ -297,3 +297,53 @@ fn iperf3_tcp_over_net_af_packet() {
     let (status, _) = t.engine.stop();
     assert!(status.success(), "engine exit status {status}");
 }
+
+/// Runs the engine on `config` (no namespace: nothing is sent) and returns
+/// its exit status and stderr.
+fn engine_fails(config: &str, tag: &str) -> (std::process::ExitStatus, String) {
+    let dir = TempDir::new(tag);
+    let path = dir.join("engine.toml");
+    std::fs::write(&path, config).expect("write config");
+    let out = Command::new(dpdk_engine_binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["--duration", "5"])
+        .output()
+        .expect("run the engine");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// EAL failures end the engine with an error naming the key to change.
+#[test]
+fn eal_failures_name_the_config_key() {
+    require_root();
+    let port = "[[port]]\nname = \"p0\"\ndriver = \"dpdk\"\n";
+    // A driver EAL does not know.
+    let (status, err) = engine_fails(
+        &format!(
+            "[dpdk]\nno_huge = true\nvdevs = [\"net_nosuch0\"]\n{port}device = \"net_nosuch0\"\n"
+        ),
+        "dpdk-nodriver",
+    );
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("dpdk.vdevs") && err.contains("PMD is not installed"),
+        "{err}"
+    );
+    // A device whose probe fails (its interface does not exist).
+    let iface = format!("nosuch{}", std::process::id() % 100_000);
+    let (status, err) = engine_fails(
+        &format!(
+            "[dpdk]\nno_huge = true\nvdevs = [\"net_af_packet0,iface={iface}\"]\n{port}device = \"net_af_packet0\"\n"
+        ),
+        "dpdk-noprobe",
+    );
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("port[0].device: DPDK has no device \"net_af_packet0\""),
+        "{err}"
+    );
+}
