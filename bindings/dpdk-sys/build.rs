@@ -68,7 +68,7 @@ fn main() {
         .clang_arg("-Ishim")
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
         .allowlist_function("patronus_.*")
-        .allowlist_function("rte_eal_(init|cleanup|process_type|has_hugepages)")
+        .allowlist_function("rte_eal_(init|cleanup|process_type|has_hugepages|get_runtime_dir)")
         .allowlist_function("rte_eth_.*")
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_pktmbuf_free_bulk")

@@ -139,10 +139,17 @@ fn eal_ring_loopback_and_null() {
     // port's queue is empty.
     assert_eq!(avail_at_end, avail_at_start);
 
+    // SAFETY: EAL is initialised; the string is copied at once.
+    let runtime_dir = unsafe { std::ffi::CStr::from_ptr(sys::rte_eal_get_runtime_dir()) }
+        .to_string_lossy()
+        .into_owned();
+    assert!(runtime_dir.ends_with(&format!("patronus-smoke-{}", std::process::id())));
     // SAFETY: ports are stopped before EAL is cleaned up, once, at the end.
     unsafe {
         assert_eq!(sys::rte_eth_dev_stop(ring), 0);
         assert_eq!(sys::rte_eth_dev_stop(null), 0);
         sys::rte_eal_cleanup();
     }
+    // EAL leaves its runtime directory behind.
+    std::fs::remove_dir_all(runtime_dir).unwrap();
 }

@@ -39,6 +39,7 @@ pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {
         port: first.name.clone(),
         msg,
     })?;
+    device::close_at_exit();
     for (i, p) in ports {
         device::setup(p, &format!("port[{i}].device"), cfg.engine.workers).map_err(|msg| {
             PortError::Other {

@@ -43,6 +43,42 @@ pub struct Device {
 /// do its devices): a later engine start reuses or reconfigures them.
 static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
 
+/// Stops and closes every device, then releases EAL: run at process exit
+/// (after `main` has stopped the workers), so that the interfaces behind
+/// virtual devices get back their state (af_xdp's XDP program detached,
+/// promiscuous mode off).
+extern "C" fn close_all_at_exit() {
+    let devs = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+    for d in devs.iter() {
+        // SAFETY: the port exists; the workers that used it have stopped.
+        unsafe {
+            sys::rte_eth_promiscuous_disable(d.port_id);
+            sys::rte_eth_dev_stop(d.port_id);
+            sys::rte_eth_dev_close(d.port_id);
+        }
+    }
+    // SAFETY: EAL is initialised; the string is EAL's own, copied at once.
+    let runtime_dir = unsafe { CStr::from_ptr(sys::rte_eal_get_runtime_dir()) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: called once, at exit, after every device is closed.
+    unsafe { sys::rte_eal_cleanup() };
+    // EAL leaves its runtime directory (named by our per-process
+    // --file-prefix) behind; nothing else uses it once this primary is gone.
+    if !runtime_dir.is_empty() {
+        let _ = std::fs::remove_dir_all(runtime_dir);
+    }
+}
+
+/// Registers [`close_all_at_exit`] once per process.
+pub fn close_at_exit() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn()` with libc.
+        unsafe { libc::atexit(close_all_at_exit) };
+    });
+}
+
 /// Pools created so far (their names must be unique for EAL's lifetime).
 static POOLS_CREATED: Mutex<u32> = Mutex::new(0);
 
