@@ -118,9 +118,26 @@ fn init(d: &DpdkSection) -> Result<(), String> {
     }
     std::mem::forget(cargs);
     if ret < 0 {
+        // Only our own per-process prefix: a configured one may belong to a
+        // running primary that refused us.
+        if d.file_prefix.is_none() {
+            remove_runtime_dir();
+        }
         return Err(explain_eal_error(errno, d, &args));
     }
     Ok(())
+}
+
+/// Removes EAL's runtime directory (its per-process `--file-prefix` names
+/// it) after a failed start, which leaves it behind.
+fn remove_runtime_dir() {
+    // SAFETY: returns EAL's static buffer (empty until EAL set it).
+    let dir = unsafe { std::ffi::CStr::from_ptr(sys::rte_eal_get_runtime_dir()) }
+        .to_string_lossy()
+        .into_owned();
+    if !dir.is_empty() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn current_affinity() -> Option<libc::cpu_set_t> {
