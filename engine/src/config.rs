@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod dpdk;
+pub use dpdk::DpdkSection;
+
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +67,8 @@ pub struct EngineConfig {
     pub icmp: IcmpSection,
     /// Link to the control process; absent = the engine runs on its file alone.
     pub control: Option<ControlSection>,
+    /// DPDK's EAL, for ports with `driver = "dpdk"`.
+    pub dpdk: Option<DpdkSection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -129,6 +134,8 @@ pub enum PortDriver {
     Afpacket,
     Mem,
     Pcap,
+    /// A DPDK ethdev (needs the cargo feature `dpdk`).
+    Dpdk,
 }
 
 /// `[[port]]`.
@@ -158,6 +165,9 @@ pub struct PortConfig {
     pub output: Option<PathBuf>,
     /// mem: the synthetic generator; absent = the port only sinks.
     pub generator: Option<GeneratorConfig>,
+    /// dpdk: the DPDK device, a vdev name from `dpdk.vdevs` ("net_null0")
+    /// or a PCI address from `dpdk.pci_allow`.
+    pub device: Option<String>,
 }
 
 /// What the kernel does with frames on an interface the engine owns.
@@ -470,6 +480,7 @@ impl EngineConfig {
                 }
             };
             match p.driver {
+                PortDriver::Dpdk => {} // checked in dpdk::validate
                 PortDriver::Afpacket => {
                     match &p.iface {
                         None => {
@@ -553,6 +564,7 @@ impl EngineConfig {
                 }
             }
         }
+        dpdk::validate(self)?;
         let mut seen_if = HashSet::new();
         let mut ifaddrs: Vec<(Ipv4Addr, u8)> = Vec::new();
         for (i, itf) in self.interfaces.iter().enumerate() {

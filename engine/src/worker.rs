@@ -52,12 +52,15 @@ pub struct Engine {
 pub enum StartError {
     #[error("worker {worker}: {msg}")]
     Worker { worker: usize, msg: String },
+    #[error(transparent)]
+    Ports(#[from] ports::PortError),
 }
 
 impl Engine {
     /// Starts `cfg.engine.workers` pinned workers over the shared FIB and
     /// waits until every one has opened its ports (or one failed).
     pub fn start(cfg: Arc<EngineConfig>, fib: Arc<Fib>) -> Result<Engine, StartError> {
+        ports::prepare(&cfg)?;
         let n = cfg.engine.workers;
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();

@@ -6,14 +6,17 @@
 //! - [`mem`]: synthetic generator and sink, for benchmarks and demos;
 //! - [`pcap`]: read a capture (pcap or pcapng), write what leaves to a pcap;
 //! - [`afpacket`]: a Linux interface through a TPACKET_V3 ring, fanned out
-//!   across workers with PACKET_FANOUT.
+//!   across workers with PACKET_FANOUT;
+//! - [`dpdk`] (cargo feature `dpdk`): a DPDK ethdev, one queue per worker.
 
 pub mod afpacket;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod mem;
 pub mod pcap;
 
 use crate::buffer::{Batch, PacketPool};
-use crate::config::{PortConfig, PortDriver};
+use crate::config::{EngineConfig, PortConfig, PortDriver};
 
 /// Link state of a port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,5 +117,22 @@ pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Box<dyn Po
         PortDriver::Mem => Ok(Box::new(mem::MemPort::open(cfg, queue, nqueues)?)),
         PortDriver::Pcap => Ok(Box::new(pcap::PcapPort::open(cfg, queue, nqueues)?)),
         PortDriver::Afpacket => Ok(Box::new(afpacket::AfPacketPort::open(cfg, queue, nqueues)?)),
+        #[cfg(feature = "dpdk")]
+        PortDriver::Dpdk => Ok(Box::new(dpdk::DpdkPort::open(cfg, queue, nqueues)?)),
+        #[cfg(not(feature = "dpdk"))]
+        PortDriver::Dpdk => Err(PortError::Other {
+            port: cfg.name.clone(),
+            msg: "this patronus-engine was built without DPDK support (cargo feature `dpdk`)"
+                .into(),
+        }),
     }
+}
+
+/// Process-wide set-up some drivers need before any worker opens a queue
+/// (DPDK: EAL and its devices). Called once per engine start.
+pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {
+    #[cfg(feature = "dpdk")]
+    dpdk::prepare(cfg)?;
+    let _ = cfg;
+    Ok(())
 }

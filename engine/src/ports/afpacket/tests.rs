@@ -127,6 +127,7 @@ fn port_cfg(iface: &str) -> PortConfig {
         input: None,
         output: None,
         generator: None,
+        device: None,
     }
 }
 

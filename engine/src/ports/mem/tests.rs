@@ -39,6 +39,7 @@ fn port_cfg(g: Option<GeneratorConfig>) -> PortConfig {
         input: None,
         output: None,
         generator: g,
+        device: None,
     }
 }
 

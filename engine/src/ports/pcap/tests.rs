@@ -48,6 +48,7 @@ fn cfg(input: Option<&Path>, output: Option<&Path>) -> PortConfig {
         input: input.map(Path::to_path_buf),
         output: output.map(Path::to_path_buf),
         generator: None,
+        device: None,
     }
 }
 

@@ -1,0 +1,295 @@
+//! One DPDK ethdev per `dpdk` port, configured once per engine start (before
+//! workers open their queues): one RX and one TX queue per worker, a mempool,
+//! RSS with the symmetric key when the device can hash, then started.
+
+use std::ffi::{CStr, CString};
+use std::ptr::{self, NonNull};
+use std::sync::Mutex;
+
+use patronus_dpdk_sys as sys;
+
+use crate::buffer::{BATCH_SIZE, BUF_DATA_ROOM};
+use crate::config::PortConfig;
+
+/// RX / TX descriptors asked for per queue (the device may adjust them).
+const RX_DESCRIPTORS: u16 = 1024;
+const TX_DESCRIPTORS: u16 = 1024;
+/// Per-lcore cache of the mempool (workers are registered lcores).
+const MEMPOOL_CACHE: u32 = 256;
+
+/// A DPDK mempool shared by a device's queues.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolPtr(pub NonNull<sys::rte_mempool>);
+// SAFETY: DPDK mempools (ring_mp_mc ops, the default) are safe to use from
+// many threads at once; each thread uses its own lcore cache.
+unsafe impl Send for PoolPtr {}
+// SAFETY: as above.
+unsafe impl Sync for PoolPtr {}
+
+/// A configured and started device.
+#[derive(Clone, Debug)]
+pub struct Device {
+    /// The config's `device` (a vdev name or PCI address).
+    pub device: String,
+    pub port_id: u16,
+    /// Queues configured: one per worker.
+    pub nqueues: u16,
+    pub pool: PoolPtr,
+    /// True when RSS spreads frames over the queues by the symmetric hash.
+    pub rss: bool,
+}
+
+/// Devices set up in this process (EAL lives as long as the process, and so
+/// do its devices): a later engine start reuses or reconfigures them.
+static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
+
+/// Stops and closes every device, then releases EAL: run at process exit
+/// (after `main` has stopped the workers), so that the interfaces behind
+/// virtual devices get back their state (af_xdp's XDP program detached,
+/// promiscuous mode off).
+extern "C" fn close_all_at_exit() {
+    let devs = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+    for d in devs.iter() {
+        // SAFETY: the port exists; the workers that used it have stopped.
+        unsafe {
+            sys::rte_eth_promiscuous_disable(d.port_id);
+            sys::rte_eth_dev_stop(d.port_id);
+            sys::rte_eth_dev_close(d.port_id);
+        }
+    }
+    // SAFETY: EAL is initialised; the string is EAL's own, copied at once.
+    let runtime_dir = unsafe { CStr::from_ptr(sys::rte_eal_get_runtime_dir()) }
+        .to_string_lossy()
+        .into_owned();
+    // SAFETY: called once, at exit, after every device is closed.
+    unsafe { sys::rte_eal_cleanup() };
+    // EAL leaves its runtime directory (named by our per-process
+    // --file-prefix) behind; nothing else uses it once this primary is gone.
+    if !runtime_dir.is_empty() {
+        let _ = std::fs::remove_dir_all(runtime_dir);
+    }
+}
+
+/// Registers [`close_all_at_exit`] once per process.
+pub fn close_at_exit() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn()` with libc.
+        unsafe { libc::atexit(close_all_at_exit) };
+    });
+}
+
+/// Pools created so far (their names must be unique for EAL's lifetime).
+static POOLS_CREATED: Mutex<u32> = Mutex::new(0);
+
+/// The configured device of a port, for a worker opening its queue.
+pub fn lookup(device: &str) -> Option<Device> {
+    let devs = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+    devs.iter().find(|d| d.device == device).cloned()
+}
+
+/// The symmetric Toeplitz key (0x6d5a repeated) at the device's key length.
+pub fn symmetric_key(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| if i % 2 == 0 { 0x6d } else { 0x5a })
+        .collect()
+}
+
+fn strerror(ret: i32) -> String {
+    // SAFETY: rte_strerror returns a static or thread-local NUL-terminated string.
+    unsafe { CStr::from_ptr(sys::rte_strerror(ret.abs())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Names of every device DPDK probed, for error messages.
+fn probed_devices() -> Vec<String> {
+    let mut names = Vec::new();
+    for id in 0..sys::RTE_MAX_ETHPORTS as u16 {
+        // SAFETY: any id may be asked about.
+        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+            continue;
+        }
+        let mut buf = [0 as std::os::raw::c_char; sys::RTE_ETH_NAME_MAX_LEN as usize];
+        // SAFETY: `buf` holds RTE_ETH_NAME_MAX_LEN bytes, as the API requires.
+        if unsafe { sys::rte_eth_dev_get_name_by_port(id, buf.as_mut_ptr()) } == 0 {
+            // SAFETY: filled with a NUL-terminated name.
+            names.push(
+                unsafe { CStr::from_ptr(buf.as_ptr()) }
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    names
+}
+
+/// Configures `cfg`'s device with `nqueues` queue pairs and starts it.
+/// `key` names the config key for errors (`port[i].device`).
+pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize) -> Result<Device, String> {
+    let dev = cfg.device.as_deref().unwrap_or_default();
+    let nq = u16::try_from(nqueues).map_err(|_| "too many workers for DPDK queues".to_string())?;
+    let cname = CString::new(dev).map_err(|_| format!("{key}: holds a NUL byte"))?;
+    let mut port_id = 0u16;
+    // SAFETY: EAL is initialised; `cname` is NUL-terminated; out-pointer valid.
+    if unsafe { sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut port_id) } != 0 {
+        return Err(format!(
+            "{key}: DPDK has no device {dev:?}: it failed to probe (missing interface, device \
+             busy or bound to a kernel driver, or its PMD is not installed; EAL's messages \
+             above say which). Probed: {:?}",
+            probed_devices()
+        ));
+    }
+    if let Some(d) = lookup(dev) {
+        if d.nqueues == nq {
+            return Ok(d);
+        }
+        // SAFETY: the port exists and no worker uses it (engines start one at a time).
+        unsafe { sys::rte_eth_dev_stop(port_id) };
+    }
+
+    let mut info = sys::rte_eth_dev_info::default();
+    // SAFETY: valid port id, valid out-pointer.
+    let r = unsafe { sys::rte_eth_dev_info_get(port_id, &mut info) };
+    if r != 0 {
+        return Err(format!("{key}: rte_eth_dev_info_get: {}", strerror(r)));
+    }
+    if info.max_rx_queues < nq || info.max_tx_queues < nq {
+        return Err(format!(
+            "{key}: device {dev:?} has {} RX / {} TX queues but engine.workers = {nq} needs one \
+             each per worker (give the vdev more queues, e.g. qpairs={nq} for net_af_packet, or \
+             run fewer workers; software dispatch is not implemented yet)",
+            info.max_rx_queues, info.max_tx_queues
+        ));
+    }
+
+    let mut conf = sys::rte_eth_conf::default();
+    let hf = info.flow_type_rss_offloads
+        // SAFETY: pure function returning a constant.
+        & unsafe { sys::patronus_rss_hf_ip_tcp_udp() };
+    let mut key_bytes = symmetric_key(if info.hash_key_size > 0 {
+        info.hash_key_size as usize
+    } else {
+        40
+    });
+    let rss = nq > 1 && hf != 0;
+    if rss {
+        conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf = sys::rte_eth_rss_conf {
+            rss_key: key_bytes.as_mut_ptr(),
+            rss_key_len: key_bytes.len() as u8,
+            rss_hf: hf,
+        };
+        eprintln!(
+            "patronus-engine: port {}: {dev}: RSS over {nq} queues with the symmetric key",
+            cfg.name
+        );
+    } else if nq > 1 {
+        eprintln!(
+            "patronus-engine: port {}: {dev}: no RSS capability; its {nq} queues are filled by \
+             the device's own dispatch (net_af_packet: kernel fanout by flow hash)",
+            cfg.name
+        );
+    } else {
+        eprintln!(
+            "patronus-engine: port {}: {dev}: one queue (one worker), no RSS",
+            cfg.name
+        );
+    }
+    // SAFETY: valid port; `conf` (and the key it points at) live across the call.
+    let r = unsafe { sys::rte_eth_dev_configure(port_id, nq, nq, &conf) };
+    drop(key_bytes);
+    if r != 0 {
+        return Err(format!(
+            "{key}: rte_eth_dev_configure({dev}): {}",
+            strerror(r)
+        ));
+    }
+    let (mut nrx, mut ntx) = (RX_DESCRIPTORS, TX_DESCRIPTORS);
+    // SAFETY: valid port; out-pointers valid.
+    unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &mut nrx, &mut ntx) };
+    // SAFETY: valid port.
+    let socket = unsafe { sys::rte_eth_dev_socket_id(port_id) };
+    let socket = if socket < 0 {
+        sys::SOCKET_ID_ANY
+    } else {
+        socket
+    };
+
+    // Enough mbufs to fill every RX ring and TX ring, plus a burst in flight
+    // and a full cache per queue; 2^n - 1 is the mempool's best size.
+    let need = nq as u32 * (nrx as u32 + ntx as u32 + 2 * BATCH_SIZE as u32 + MEMPOOL_CACHE);
+    let nmbufs = (need + 1).next_power_of_two() - 1;
+    let pool_name = {
+        let mut n = POOLS_CREATED.lock().unwrap_or_else(|e| e.into_inner());
+        *n += 1;
+        CString::new(format!("patronus_{port_id}_{n}")).expect("no NUL")
+    };
+    let room = (sys::RTE_PKTMBUF_HEADROOM as usize + BUF_DATA_ROOM) as u16;
+    // SAFETY: EAL is up; the name is NUL-terminated and unique.
+    let pool = unsafe {
+        sys::rte_pktmbuf_pool_create(pool_name.as_ptr(), nmbufs, MEMPOOL_CACHE, 0, room, socket)
+    };
+    let Some(pool) = NonNull::new(pool) else {
+        // SAFETY: reads this thread's rte_errno right after the failing call.
+        let e = unsafe { sys::patronus_errno() };
+        return Err(format!(
+            "{key}: cannot create a pool of {nmbufs} mbufs ({}); raise dpdk.memory_mb",
+            strerror(e)
+        ));
+    };
+    for q in 0..nq {
+        // SAFETY: the port is configured with `nq` queues; the pool lives for
+        // the rest of the process.
+        let r = unsafe {
+            sys::rte_eth_rx_queue_setup(port_id, q, nrx, socket as u32, ptr::null(), pool.as_ptr())
+        };
+        if r != 0 {
+            return Err(format!("{key}: RX queue {q} of {dev}: {}", strerror(r)));
+        }
+        // SAFETY: as above.
+        let r = unsafe { sys::rte_eth_tx_queue_setup(port_id, q, ntx, socket as u32, ptr::null()) };
+        if r != 0 {
+            return Err(format!("{key}: TX queue {q} of {dev}: {}", strerror(r)));
+        }
+    }
+    if let Some(m) = cfg
+        .mac
+        .as_deref()
+        .and_then(|m| crate::config::parse_mac(m).ok())
+    {
+        let mut addr = sys::rte_ether_addr { addr_bytes: m };
+        // SAFETY: valid port, valid address.
+        let r = unsafe { sys::rte_eth_dev_default_mac_addr_set(port_id, &mut addr) };
+        if r != 0 {
+            eprintln!(
+                "patronus-engine: port {}: {dev} keeps its MAC ({}); frames to the configured \
+                 one arrive through promiscuous mode",
+                cfg.name,
+                strerror(r)
+            );
+        }
+    }
+    // The engine does its own L2 filtering, as on afpacket ports.
+    // SAFETY: valid port.
+    unsafe { sys::rte_eth_promiscuous_enable(port_id) };
+    // SAFETY: every queue is set up.
+    let r = unsafe { sys::rte_eth_dev_start(port_id) };
+    if r != 0 {
+        return Err(format!(
+            "{key}: rte_eth_dev_start({dev}): {} (device busy?)",
+            strerror(r)
+        ));
+    }
+    let d = Device {
+        device: dev.to_string(),
+        port_id,
+        nqueues: nq,
+        pool: PoolPtr(pool),
+        rss,
+    };
+    let mut devs = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
+    devs.retain(|x| x.device != d.device);
+    devs.push(d.clone());
+    Ok(d)
+}

@@ -1,0 +1,246 @@
+//! A worker's queue of a DPDK device: bursts of mbufs copied into the
+//! engine's own buffers on RX and into fresh mbufs on TX.
+//!
+//! Copying keeps the engine's `Packet` (a `PacketPool` handle) unchanged;
+//! the mbufs go back to their mempool within the same burst, so the mempool
+//! only ever holds what the rings hold. No allocation per packet: the burst
+//! arrays live in the port.
+
+use std::ptr;
+
+use patronus_dpdk_sys as sys;
+
+use crate::buffer::{Batch, PacketPool, BATCH_SIZE, BUF_DATA_ROOM};
+use crate::config::PortConfig;
+use crate::ports::{LinkInfo, Port, PortError, PortStats, TxDone};
+
+use super::device::{self, Device};
+use super::eal;
+
+/// One worker's RX/TX queue pair of a configured device.
+pub struct DpdkPort {
+    name: String,
+    dev: Device,
+    queue: u16,
+    /// MTU the engine was configured with (the device's otherwise).
+    mtu: Option<u16>,
+    mac: Option<[u8; 6]>,
+    mbufs: [*mut sys::rte_mbuf; BATCH_SIZE],
+    lens: [u16; BATCH_SIZE],
+    /// Frames this queue could not hand over (too long, engine pool empty).
+    rx_dropped: u64,
+    /// Frames this queue could not send for want of mbufs (or too long for one).
+    tx_nombuf: u64,
+}
+
+impl std::fmt::Debug for DpdkPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DpdkPort")
+            .field("name", &self.name)
+            .field("device", &self.dev.device)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl DpdkPort {
+    /// Opens queue `queue` of the port's device, which [`super::prepare`]
+    /// configured with one queue per worker.
+    pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Self, PortError> {
+        let other = |msg: String| PortError::Other {
+            port: cfg.name.clone(),
+            msg,
+        };
+        let devname = cfg.device.as_deref().unwrap_or_default();
+        let dev = device::lookup(devname).ok_or_else(|| {
+            other(format!(
+                "DPDK device {devname:?} is not set up (ports::prepare must run before workers start)"
+            ))
+        })?;
+        if nqueues != dev.nqueues as usize || queue >= nqueues {
+            return Err(other(format!(
+                "queue {queue} of {nqueues} asked for, but {devname} has {} queues",
+                dev.nqueues
+            )));
+        }
+        eal::register_thread();
+        Ok(DpdkPort {
+            name: cfg.name.clone(),
+            dev,
+            queue: queue as u16,
+            mtu: cfg.mtu,
+            mac: cfg
+                .mac
+                .as_deref()
+                .and_then(|m| crate::config::parse_mac(m).ok()),
+            mbufs: [ptr::null_mut(); BATCH_SIZE],
+            lens: [0; BATCH_SIZE],
+            rx_dropped: 0,
+            tx_nombuf: 0,
+        })
+    }
+
+    /// The device's port id and this queue (for tests and diagnostics).
+    pub fn queue_id(&self) -> (u16, u16) {
+        (self.dev.port_id, self.queue)
+    }
+
+    /// True when the device spreads frames over the workers' queues by RSS
+    /// with the symmetric key.
+    pub fn rss(&self) -> bool {
+        self.dev.rss
+    }
+
+    /// Mbufs free in the device's mempool (tests check nothing leaks).
+    pub fn mempool_available(&self) -> u32 {
+        // SAFETY: the pool lives as long as the process.
+        unsafe { sys::rte_mempool_avail_count(self.dev.pool.0.as_ptr()) }
+    }
+}
+
+impl Port for DpdkPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
+        let want = batch.space().min(BATCH_SIZE) as u16;
+        if want == 0 {
+            return 0;
+        }
+        // SAFETY: the device is started with this queue, which only this
+        // worker uses; `mbufs` has room for `want` pointers.
+        let got = unsafe {
+            sys::patronus_eth_rx_burst(self.dev.port_id, self.queue, self.mbufs.as_mut_ptr(), want)
+        } as usize;
+        let mut added = 0;
+        for &m in &self.mbufs[..got] {
+            // SAFETY: `m` is a received mbuf, ours until freed below.
+            let len = unsafe { sys::patronus_pktmbuf_pkt_len(m) } as usize;
+            if len > BUF_DATA_ROOM {
+                self.rx_dropped += 1;
+                continue;
+            }
+            let Some(mut p) = pool.alloc() else {
+                self.rx_dropped += 1;
+                continue;
+            };
+            let Some(room) = p.append(len) else {
+                self.rx_dropped += 1;
+                continue;
+            };
+            // SAFETY: `room` holds exactly `len` writable bytes; the read
+            // walks the mbuf chain, copying at most `len` bytes.
+            unsafe { sys::patronus_pktmbuf_read(m, room.as_mut_ptr().cast(), len as u32) };
+            // The batch had `want` free slots, so this push succeeds.
+            let _ = batch.push(p);
+            added += 1;
+        }
+        if got > 0 {
+            // SAFETY: the first `got` entries are received mbufs, not used after this.
+            unsafe { sys::rte_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), got as u32) };
+        }
+        added
+    }
+
+    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
+        let n = batch.len();
+        if n == 0 {
+            return TxDone::default();
+        }
+        let pool = self.dev.pool.0.as_ptr();
+        // SAFETY: `mbufs` has room for BATCH_SIZE >= n pointers.
+        if unsafe { sys::patronus_pktmbuf_alloc_bulk(pool, self.mbufs.as_mut_ptr(), n as u32) } != 0
+        {
+            self.tx_nombuf += n as u64;
+            batch.clear();
+            return TxDone::default();
+        }
+        // Filled mbufs are packed at the front: `k` of the `n` are in use.
+        let mut k = 0;
+        for p in batch.packets() {
+            let m = self.mbufs[k];
+            let data = p.data();
+            // SAFETY: `m` is a fresh single-segment mbuf.
+            let room = unsafe { sys::patronus_pktmbuf_tailroom(m) } as usize;
+            if data.len() > room {
+                // Only a frame grown into the engine buffer's headroom can be
+                // longer than an mbuf's data room.
+                self.tx_nombuf += 1;
+                continue;
+            }
+            // SAFETY: the mbuf's data area has `room >= data.len()` bytes.
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    sys::patronus_pktmbuf_data(m).cast::<u8>(),
+                    data.len(),
+                );
+                sys::patronus_pktmbuf_set_len(m, data.len() as u16);
+            }
+            self.lens[k] = data.len() as u16;
+            k += 1;
+        }
+        batch.clear();
+        // SAFETY: the queue belongs to this worker; the PMD takes ownership
+        // of the first `sent` mbufs.
+        let sent = unsafe {
+            sys::patronus_eth_tx_burst(
+                self.dev.port_id,
+                self.queue,
+                self.mbufs.as_mut_ptr(),
+                k as u16,
+            )
+        } as usize;
+        if sent < n {
+            // SAFETY: mbufs `sent..n` (unsent or never filled) are still ours.
+            unsafe {
+                sys::rte_pktmbuf_free_bulk(self.mbufs[sent..].as_mut_ptr(), (n - sent) as u32)
+            };
+        }
+        TxDone {
+            packets: sent,
+            bytes: self.lens[..sent].iter().map(|l| *l as u64).sum(),
+        }
+    }
+
+    fn link(&self) -> LinkInfo {
+        let port = self.dev.port_id;
+        let mut link = sys::rte_eth_link::default();
+        // SAFETY: valid port, valid out-pointer; does not wait.
+        let ok = unsafe { sys::rte_eth_link_get_nowait(port, &mut link) } == 0;
+        let mut addr = sys::rte_ether_addr::default();
+        // SAFETY: valid port, valid out-pointer.
+        unsafe { sys::rte_eth_macaddr_get(port, &mut addr) };
+        let mut mtu = 1500u16;
+        // SAFETY: valid port, valid out-pointer.
+        unsafe { sys::rte_eth_dev_get_mtu(port, &mut mtu) };
+        LinkInfo {
+            up: ok && link.link_status() != 0,
+            mtu: self.mtu.unwrap_or(mtu),
+            mac: self.mac.unwrap_or(addr.addr_bytes),
+            speed_mbps: (ok && link.link_speed != 0 && link.link_speed != u32::MAX)
+                .then_some(link.link_speed),
+        }
+    }
+
+    /// Device counters are per device: queue 0 reports them (the engine sums
+    /// its workers' port stats), every queue adds its own drops.
+    fn stats(&self) -> PortStats {
+        let mut s = PortStats {
+            rx_missed: 0,
+            rx_errors: self.rx_dropped,
+            tx_errors: self.tx_nombuf,
+        };
+        if self.queue == 0 {
+            let mut st = sys::rte_eth_stats::default();
+            // SAFETY: valid port, valid out-pointer.
+            if unsafe { sys::rte_eth_stats_get(self.dev.port_id, &mut st) } == 0 {
+                s.rx_missed += st.imissed;
+                s.rx_errors += st.ierrors + st.rx_nombuf;
+                s.tx_errors += st.oerrors;
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,183 @@
+//! Tests of the `dpdk` driver on virtual devices (no NIC, no hugepages).
+//! EAL initialises once per process, so exactly one test here touches it
+//! (`eal_devices_queues_and_errors`); the others are pure.
+
+use super::*;
+use crate::buffer::{Batch, PacketPool};
+use crate::config::EngineConfig;
+use crate::ports::{self, Port};
+
+fn section(toml: &str) -> DpdkSection {
+    let cfg = EngineConfig::parse(&format!(
+        "[[port]]\nname = \"p0\"\ndriver = \"dpdk\"\ndevice = \"net_null0\"\n{toml}"
+    ))
+    .unwrap();
+    cfg.dpdk.unwrap()
+}
+
+#[test]
+fn eal_args_without_hugepages() {
+    let d = section(
+        "[dpdk]\nno_huge = true\nvdevs = [\"net_null0\", \"net_af_packet0,iface=veth1\"]\n",
+    );
+    let a = eal_args(&d, 42);
+    let s = a.join(" ");
+    assert!(
+        s.starts_with("patronus-engine -l 0 --file-prefix=patronus-42 "),
+        "{s}"
+    );
+    assert!(s.contains("--no-huge --no-shconf -m 512 --no-pci"), "{s}");
+    assert!(
+        s.ends_with("--vdev=net_null0 --vdev=net_af_packet0,iface=veth1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn eal_args_with_pci_and_hugepages() {
+    let d = section(
+        "[dpdk]\nlcores = \"2-3\"\npci_allow = [\"0000:03:00.0\"]\nvdevs = [\"net_null0\"]\n\
+         memory_mb = 1024\nfile_prefix = \"edge\"\nextra_args = [\"--iova-mode=va\"]\n",
+    );
+    let a = eal_args(&d, 1);
+    assert_eq!(
+        a[1..],
+        [
+            "-l",
+            "2-3",
+            "--file-prefix=edge",
+            "--log-level=warning",
+            "-m",
+            "1024",
+            "-a",
+            "0000:03:00.0",
+            "--vdev=net_null0",
+            "--iova-mode=va"
+        ]
+    );
+    assert!(!a.iter().any(|x| x == "--no-huge" || x == "--no-pci"));
+}
+
+#[test]
+fn eal_errors_name_the_key() {
+    let d = DpdkSection::default();
+    let args = eal_args(&d, 1);
+    assert!(explain_eal_error(libc::EACCES, &d, &args).starts_with("dpdk.no_huge:"));
+    assert!(explain_eal_error(libc::ENODEV, &d, &args).starts_with("dpdk.vdevs"));
+    assert!(explain_eal_error(libc::ENOMEM, &d, &args).starts_with("dpdk.memory_mb:"));
+    assert!(explain_eal_error(libc::EINVAL, &d, &args).contains("dpdk.extra_args"));
+}
+
+#[test]
+fn symmetric_key_repeats_6d5a() {
+    let k = device::symmetric_key(52);
+    assert_eq!(k.len(), 52);
+    assert!(k.chunks(2).all(|c| c == [0x6d, 0x5a]));
+    assert_eq!(&k[..40], &patronus_dpdk_sys::SYMMETRIC_RSS_KEY[..]);
+}
+
+fn engine_cfg(workers: usize, ports: &[(&str, &str)]) -> EngineConfig {
+    let mut t = format!(
+        "[engine]\nworkers = {workers}\npool_size = 1024\n[dpdk]\nno_huge = true\nmemory_mb = 256\n\
+         vdevs = [\"net_null0\", \"net_ring0\"]\n"
+    );
+    for (name, dev) in ports {
+        t += &format!("[[port]]\nname = \"{name}\"\ndriver = \"dpdk\"\ndevice = \"{dev}\"\n");
+    }
+    EngineConfig::parse(&t).unwrap()
+}
+
+fn open_dpdk(cfg: &EngineConfig, port: usize, queue: usize) -> DpdkPort {
+    DpdkPort::open(&cfg.ports[port], queue, cfg.engine.workers).unwrap()
+}
+
+/// Frames of `len` bytes, the n-th filled with byte n.
+fn frames(pool: &mut PacketPool, n: usize, len: usize) -> Batch {
+    let mut b = Batch::new();
+    for i in 0..n {
+        b.push(pool.alloc_from(&vec![i as u8; len]).unwrap())
+            .unwrap();
+    }
+    b
+}
+
+#[test]
+fn eal_devices_queues_and_errors() {
+    // Two workers on net_null: RSS over two queues, each worker its own.
+    let cfg = engine_cfg(2, &[("null", "net_null0")]);
+    ports::prepare(&cfg).unwrap();
+    let before = open_dpdk(&cfg, 0, 0).mempool_available();
+    std::thread::scope(|s| {
+        for q in 0..2 {
+            let cfg = &cfg;
+            s.spawn(move || {
+                let mut port = open_dpdk(cfg, 0, q);
+                assert!(port.rss(), "net_null hashes: RSS expected");
+                assert_eq!(port.queue_id().1, q as u16);
+                let mut pool = PacketPool::new(1024);
+                let mut batch = Batch::new();
+                for _ in 0..100 {
+                    let got = port.rx_burst(&mut pool, &mut batch);
+                    assert!(got > 0 && got == batch.len());
+                    assert!(batch.packets().iter().all(|p| p.len() == 64));
+                    let done = port.tx_burst(&mut batch);
+                    assert_eq!(done.packets, got);
+                    assert_eq!(done.bytes, 64 * got as u64);
+                    assert!(batch.is_empty());
+                }
+                assert_eq!(pool.available(), 1024, "engine buffers came back");
+            });
+        }
+    });
+    let after = open_dpdk(&cfg, 0, 0).mempool_available();
+    assert_eq!(after, before, "every mbuf went back to the mempool");
+
+    // A second start in the same process: one worker, net_null reconfigured
+    // to one queue, net_ring (TX loops back to RX) set up beside it.
+    let cfg = engine_cfg(1, &[("ring", "net_ring0"), ("null", "net_null0")]);
+    ports::prepare(&cfg).unwrap();
+    let mut ring = open_dpdk(&cfg, 0, 0);
+    let null = open_dpdk(&cfg, 1, 0);
+    assert!(!ring.rss() && !null.rss());
+    let link = ring.link();
+    assert!(link.up);
+    assert_eq!(link.mtu, 1500);
+    let start = ring.mempool_available();
+    let mut pool = PacketPool::new(1024);
+    let mut out = frames(&mut pool, 8, 100);
+    let done = ring.tx_burst(&mut out);
+    assert_eq!((done.packets, done.bytes), (8, 800));
+    let mut back = Batch::new();
+    assert_eq!(ring.rx_burst(&mut pool, &mut back), 8);
+    for (i, p) in back.packets().iter().enumerate() {
+        assert_eq!(p.data(), &[i as u8; 100][..], "frame {i} came back intact");
+    }
+    back.clear();
+    assert_eq!(pool.available(), 1024);
+    assert_eq!(ring.mempool_available(), start);
+
+    // The engine's pool runs dry: the rest of the burst is a counted drop.
+    let mut small = PacketPool::new(3);
+    let mut out = frames(&mut pool, 5, 60);
+    assert_eq!(ring.tx_burst(&mut out).packets, 5);
+    assert_eq!(ring.rx_burst(&mut small, &mut back), 3);
+    assert_eq!(ring.stats().rx_errors, 2);
+    back.clear();
+    assert_eq!(ring.mempool_available(), start);
+
+    // Too few queues for the workers, and a device that was never probed.
+    let cfg = engine_cfg(64, &[("ring", "net_ring0")]);
+    let e = ports::prepare(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains("port[0].device") && e.contains("engine.workers = 64"),
+        "{e}"
+    );
+    let mut bogus = cfg.ports[0].clone();
+    bogus.device = Some("net_null9".into());
+    let e = device::setup(&bogus, "port[0].device", 1).unwrap_err();
+    assert!(
+        e.starts_with("port[0].device: DPDK has no device \"net_null9\""),
+        "{e}"
+    );
+    assert!(e.contains("net_ring0"), "lists what was probed: {e}");
+}
