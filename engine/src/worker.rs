@@ -10,7 +10,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::buffer::{Batch, PacketPool};
+use crate::buffer::Batch;
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
 use crate::fib::Fib;
@@ -180,7 +180,7 @@ fn run_worker(
             }
         }
     }
-    let pool = PacketPool::new(cfg.engine.pool_size);
+    let pool = ports::worker_pool(cfg);
     let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
     tables.ack(w, generation);

@@ -3,6 +3,11 @@
 
 #include <string.h>
 
+/* The engine finds an mbuf from its buffer by this distance (header plus a
+ * 64-byte private area); a DPDK whose mbuf header differs needs a rebuild
+ * of this shim and a look at patronus' buffer layout. */
+_Static_assert(sizeof(struct rte_mbuf) == 128, "struct rte_mbuf is not 128 bytes");
+
 uint16_t patronus_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
                                struct rte_mbuf **rx_pkts, uint16_t nb_pkts) {
     return rte_eth_rx_burst(port_id, queue_id, rx_pkts, nb_pkts);
@@ -42,6 +47,8 @@ void patronus_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len) {
 }
 
 void patronus_pktmbuf_set_data_off(struct rte_mbuf *m, uint16_t off) { m->data_off = off; }
+
+struct rte_mempool *patronus_pktmbuf_pool(const struct rte_mbuf *m) { return m->pool; }
 
 void *patronus_pktmbuf_buf_addr(struct rte_mbuf *m) { return m->buf_addr; }
 

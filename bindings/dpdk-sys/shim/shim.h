@@ -36,6 +36,8 @@ uint16_t patronus_pktmbuf_headroom(const struct rte_mbuf *m);
 void patronus_pktmbuf_set_len(struct rte_mbuf *m, uint16_t len);
 /* Sets data_off (offset of the data in the buffer) of a single-segment mbuf. */
 void patronus_pktmbuf_set_data_off(struct rte_mbuf *m, uint16_t off);
+/* The mempool an mbuf belongs to. */
+struct rte_mempool *patronus_pktmbuf_pool(const struct rte_mbuf *m);
 /* Start of the mbuf's buffer (buf_addr) and its size. */
 void *patronus_pktmbuf_buf_addr(struct rte_mbuf *m);
 uint16_t patronus_pktmbuf_buf_len(const struct rte_mbuf *m);

@@ -6,4 +6,7 @@ mod pool;
 
 pub use batch::{Batch, BATCH_SIZE};
 pub use meta::{Disposition, PacketMeta};
-pub use pool::{Packet, PacketPool, BUF_DATA_ROOM, BUF_HEADROOM, BUF_SIZE};
+pub use pool::{
+    ExternalBuffers, Packet, PacketPool, RawPacket, BUF_DATA_ROOM, BUF_HEADROOM, BUF_META_ROOM,
+    BUF_SIZE,
+};

@@ -15,6 +15,7 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::cell::UnsafeCell;
+use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -28,16 +29,44 @@ pub const BUF_DATA_ROOM: usize = 2048;
 pub const BUF_SIZE: usize = BUF_HEADROOM + BUF_DATA_ROOM;
 /// Metadata slot in front of each buffer (like the `rte_mbuf` header in
 /// front of its data), so reaching it needs no lookup through the pool.
-const META_ROOM: usize = 64;
+pub const BUF_META_ROOM: usize = 64;
+const META_ROOM: usize = BUF_META_ROOM;
 /// Distance between two buffers in the pool's memory (cache-line multiple).
 const BUF_STRIDE: usize = META_ROOM + BUF_SIZE;
 const _: () = assert!(std::mem::size_of::<PacketMeta>() <= META_ROOM);
 const _: () = assert!(std::mem::align_of::<PacketMeta>() <= 64);
 const _: () = assert!(BUF_STRIDE.is_multiple_of(64));
 
+/// Buffers a pool takes from an outside allocator (a DPDK mempool whose
+/// mbufs have a [`BUF_META_ROOM`]-byte private area and [`BUF_SIZE`] bytes
+/// of buffer) instead of its own memory. Each buffer is [`BUF_SIZE`] bytes,
+/// 64-byte aligned, with its metadata slot right in front of it.
+#[derive(Clone, Copy, Debug)]
+pub struct ExternalBuffers {
+    /// The allocator's handle, passed back to `alloc` and `free`.
+    pub ctx: *mut c_void,
+    /// Takes a buffer and returns its first byte, or null when exhausted.
+    pub alloc: unsafe fn(ctx: *mut c_void) -> *mut u8,
+    /// Gives a buffer back.
+    pub free: unsafe fn(ctx: *mut c_void, buf: NonNull<u8>),
+}
+
+/// A packet handed out of the pool's ownership ([`Packet::into_raw`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RawPacket {
+    /// The buffer's first byte.
+    pub buf: NonNull<u8>,
+    /// Offset of the data in the buffer.
+    pub head: u16,
+    /// Length of the data.
+    pub len: u16,
+}
+
 struct PoolInner {
     mem: NonNull<u8>,
-    layout: Layout,
+    /// None for a pool of external buffers (it owns no memory itself).
+    layout: Option<Layout>,
+    external: Option<ExternalBuffers>,
     nbufs: u32,
     free: UnsafeCell<Vec<u32>>,
     outstanding: UnsafeCell<u32>,
@@ -48,8 +77,10 @@ struct PoolInner {
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
-        // SAFETY: `mem` was allocated in `PacketPool::new` with `layout`.
-        unsafe { dealloc(self.mem.as_ptr(), self.layout) };
+        if let Some(layout) = self.layout {
+            // SAFETY: `mem` was allocated in `PacketPool::new` with `layout`.
+            unsafe { dealloc(self.mem.as_ptr(), layout) };
+        }
     }
 }
 
@@ -84,7 +115,8 @@ impl PacketPool {
         let free: Vec<u32> = (0..nbufs).rev().collect();
         let inner = Box::new(PoolInner {
             mem,
-            layout,
+            layout: Some(layout),
+            external: None,
             nbufs,
             free: UnsafeCell::new(free),
             outstanding: UnsafeCell::new(0),
@@ -92,6 +124,56 @@ impl PacketPool {
         });
         PacketPool {
             inner: NonNull::from(Box::leak(inner)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// A pool whose buffers come from `ext` (e.g. DPDK mbufs, so received
+    /// frames enter the pipeline and leave it without a copy). `nbufs` is
+    /// what [`PacketPool::capacity`] reports; the allocator has the last word.
+    pub fn with_external(ext: ExternalBuffers, nbufs: u32) -> Self {
+        let inner = Box::new(PoolInner {
+            mem: NonNull::dangling(),
+            layout: None,
+            external: Some(ext),
+            nbufs,
+            free: UnsafeCell::new(Vec::new()),
+            outstanding: UnsafeCell::new(0),
+            orphaned: UnsafeCell::new(false),
+        });
+        PacketPool {
+            inner: NonNull::from(Box::leak(inner)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The external allocator's handle, when the pool has one.
+    pub fn external_ctx(&self) -> Option<*mut c_void> {
+        self.inner().external.map(|e| e.ctx)
+    }
+
+    /// Wraps a buffer the external allocator handed out elsewhere (a frame a
+    /// DPDK queue received) as a packet of this pool; metadata is reset.
+    ///
+    /// # Safety
+    /// The pool must be external, `buf` one of its allocator's buffers that
+    /// nothing else owns, and `head + len <= BUF_SIZE`.
+    #[inline]
+    pub unsafe fn adopt(&mut self, raw: RawPacket) -> Packet {
+        let inner = self.inner();
+        debug_assert!(inner.external.is_some());
+        // SAFETY: single-threaded; see `alloc`.
+        unsafe { *inner.outstanding.get() += 1 };
+        // SAFETY: the caller guarantees a metadata slot in front of `buf`.
+        unsafe {
+            (raw.buf.as_ptr().sub(META_ROOM) as *mut PacketMeta).write(PacketMeta::default())
+        };
+        Packet {
+            pool: self.inner,
+            buf: raw.buf,
+            idx: u32::MAX,
+            head: raw.head,
+            len: raw.len,
             _not_send: PhantomData,
         }
     }
@@ -109,9 +191,15 @@ impl PacketPool {
 
     /// Number of buffers free right now.
     pub fn available(&self) -> usize {
+        let inner = self.inner();
+        if inner.external.is_some() {
+            // SAFETY: single-threaded; see `alloc`.
+            let out = unsafe { *inner.outstanding.get() };
+            return (inner.nbufs as usize).saturating_sub(out as usize);
+        }
         // SAFETY: single-threaded (the pool is !Send/!Sync); no `&mut` to the
         // free list is alive across this call.
-        unsafe { (*self.inner().free.get()).len() }
+        unsafe { (*inner.free.get()).len() }
     }
 
     /// Takes a buffer: empty data (`len == 0`) starting after the headroom,
@@ -119,6 +207,17 @@ impl PacketPool {
     #[inline]
     pub fn alloc(&mut self) -> Option<Packet> {
         let inner = self.inner();
+        if let Some(ext) = inner.external {
+            // SAFETY: the allocator contract of `ExternalBuffers`.
+            let buf = NonNull::new(unsafe { (ext.alloc)(ext.ctx) })?;
+            let raw = RawPacket {
+                buf,
+                head: BUF_HEADROOM as u16,
+                len: 0,
+            };
+            // SAFETY: a fresh buffer of this pool's allocator, owned by no one.
+            return Some(unsafe { self.adopt(raw) });
+        }
         // SAFETY: single-threaded; the free list and counter are only touched
         // inside these short non-reentrant blocks.
         let idx = unsafe { (*inner.free.get()).pop()? };
@@ -314,10 +413,61 @@ impl Packet {
         unsafe { &mut *(self.buf.as_ptr().sub(META_ROOM) as *mut PacketMeta) }
     }
 
-    /// The buffer's index in its pool (stable for the packet's life).
+    /// The buffer's index in its pool (stable for the packet's life;
+    /// `u32::MAX` for external buffers).
     #[inline]
     pub fn index(&self) -> u32 {
         self.idx
+    }
+
+    /// Address of the buffer (tests check that a frame was never copied).
+    #[inline]
+    pub fn buffer_addr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+
+    /// The external allocator's handle of the packet's pool, if it has one.
+    #[inline]
+    pub fn external_ctx(&self) -> Option<*mut c_void> {
+        // SAFETY: the pool's bookkeeping outlives every packet.
+        unsafe { (*self.pool.as_ptr()).external.map(|e| e.ctx) }
+    }
+
+    /// Hands the buffer out of the pool's ownership (to a DPDK queue, which
+    /// frees it through the allocator). Only for external buffers: an own
+    /// buffer is returned as `Err(self)`.
+    #[inline]
+    pub fn into_raw(self) -> Result<RawPacket, Packet> {
+        if self.external_ctx().is_none() {
+            return Err(self);
+        }
+        let raw = RawPacket {
+            buf: self.buf,
+            head: self.head,
+            len: self.len,
+        };
+        let inner = self.pool.as_ptr();
+        std::mem::forget(self);
+        // SAFETY: as in `drop`, minus giving the buffer back.
+        unsafe { release(inner) };
+        Ok(raw)
+    }
+}
+
+/// Counts a packet out of its pool and frees the pool's bookkeeping when
+/// it was the last one of an orphaned pool.
+///
+/// # Safety
+/// `inner` is the packet's live pool; single-threaded.
+#[inline]
+unsafe fn release(inner: *mut PoolInner) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let out = (*inner).outstanding.get();
+        *out -= 1;
+        if *out == 0 && *(*inner).orphaned.get() {
+            drop(Box::from_raw(inner));
+        }
     }
 }
 
@@ -329,12 +479,11 @@ impl Drop for Packet {
         // single-threaded. The free list was created with capacity for every
         // buffer, so this push never reallocates.
         unsafe {
-            (*(*inner).free.get()).push(self.idx);
-            let out = (*inner).outstanding.get();
-            *out -= 1;
-            if *out == 0 && *(*inner).orphaned.get() {
-                drop(Box::from_raw(inner));
+            match (*inner).external {
+                Some(ext) => (ext.free)(ext.ctx, self.buf),
+                None => (*(*inner).free.get()).push(self.idx),
             }
+            release(inner);
         }
     }
 }
@@ -393,6 +542,58 @@ mod tests {
         drop(p);
         let p = pool.alloc().unwrap();
         assert_eq!(p.meta().rx_port, 0);
+    }
+
+    /// An external allocator over a few heap buffers, counting what is out.
+    struct TestAlloc {
+        bufs: Vec<NonNull<u8>>,
+        out: usize,
+    }
+    unsafe fn test_alloc(ctx: *mut c_void) -> *mut u8 {
+        // SAFETY: `ctx` is the test's live TestAlloc.
+        let a = unsafe { &mut *(ctx as *mut TestAlloc) };
+        a.out += 1;
+        a.bufs.pop().map_or(std::ptr::null_mut(), |b| b.as_ptr())
+    }
+    unsafe fn test_free(ctx: *mut c_void, buf: NonNull<u8>) {
+        // SAFETY: as above.
+        let a = unsafe { &mut *(ctx as *mut TestAlloc) };
+        a.out -= 1;
+        a.bufs.push(buf);
+    }
+
+    #[test]
+    fn external_buffers_round_trip_without_copy() {
+        let layout = Layout::from_size_align(2 * BUF_STRIDE, 64).unwrap();
+        // SAFETY: non-zero size.
+        let mem = unsafe { alloc_zeroed(layout) };
+        // SAFETY: both offsets lie inside the allocation.
+        let bufs = (0..2)
+            .map(|i| NonNull::new(unsafe { mem.add(i * BUF_STRIDE + META_ROOM) }).unwrap())
+            .collect();
+        let mut a = TestAlloc { bufs, out: 0 };
+        let ext = ExternalBuffers {
+            ctx: &mut a as *mut TestAlloc as *mut c_void,
+            alloc: test_alloc,
+            free: test_free,
+        };
+        let mut pool = PacketPool::with_external(ext, 2);
+        let mut p = pool.alloc_from(&[7; 60]).unwrap();
+        p.meta_mut().rx_port = 3;
+        let addr = p.buffer_addr();
+        assert_eq!(p.external_ctx(), Some(ext.ctx));
+        let raw = p.into_raw().unwrap();
+        assert_eq!(pool.available(), 2, "handed out of the pool's count");
+        // SAFETY: `raw` came from this pool's allocator and nothing owns it.
+        let q = unsafe { pool.adopt(raw) };
+        assert_eq!((q.buffer_addr(), q.data()), (addr, &[7u8; 60][..]));
+        assert_eq!(q.meta().rx_port, 0, "metadata reset on adoption");
+        drop(q);
+        drop(pool);
+        assert_eq!(a.out, 0);
+        assert!(PacketPool::new(1).alloc().unwrap().into_raw().is_err());
+        // SAFETY: allocated above with `layout`; no buffer is in use.
+        unsafe { dealloc(mem, layout) };
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //! initialises EAL from `[dpdk]` (once per process) and configures every
 //! `dpdk` port's device with one RX and one TX queue per worker (RSS with the
 //! symmetric key where the device supports it). Each worker then opens its
-//! queue with [`DpdkPort::open`].
+//! queue with [`DpdkPort::open`] and takes its packet pool from
+//! [`worker_pool`]: engine buffers are mbufs (see `mbuf.rs`), so a frame
+//! goes from RX queue through the pipeline to TX queue without a copy.
 
 mod device;
 mod eal;
+mod mbuf;
 mod port;
 #[cfg(test)]
 mod tests;
@@ -18,7 +21,8 @@ mod tests;
 pub use eal::{eal_args, explain_eal_error};
 pub use port::DpdkPort;
 
-use crate::config::{DpdkSection, EngineConfig, PortDriver};
+use crate::buffer::{ExternalBuffers, PacketPool};
+use crate::config::{DpdkSection, EngineConfig, PortConfig, PortDriver};
 use crate::ports::PortError;
 
 /// Initialises EAL (first call in the process) and sets up the devices of
@@ -26,13 +30,13 @@ use crate::ports::PortError;
 pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {
     let default = DpdkSection::default();
     let section = cfg.dpdk.as_ref().unwrap_or(&default);
-    let mut ports = cfg
+    let ports: Vec<(usize, &PortConfig)> = cfg
         .ports
         .iter()
         .enumerate()
         .filter(|(_, p)| p.driver == PortDriver::Dpdk)
-        .peekable();
-    let Some((_, first)) = ports.peek() else {
+        .collect();
+    let Some(&(_, first)) = ports.first() else {
         return Ok(());
     };
     eal::ensure_init(section).map_err(|msg| PortError::Other {
@@ -40,13 +44,51 @@ pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {
         msg,
     })?;
     device::close_at_exit();
-    for (i, p) in ports {
-        device::setup(p, &format!("port[{i}].device"), cfg.engine.workers).map_err(|msg| {
+    // Every device must exist and have its queues before the pool is sized.
+    for &(i, p) in &ports {
+        device::probe(p, &format!("port[{i}].device"), cfg.engine.workers).map_err(|msg| {
             PortError::Other {
                 port: p.name.clone(),
                 msg,
             }
         })?;
     }
+    let workers = cfg.engine.workers as u32;
+    let ndpdk = cfg
+        .ports
+        .iter()
+        .filter(|p| p.driver == PortDriver::Dpdk)
+        .count() as u32;
+    let nmbufs = ndpdk * workers * device::MBUFS_PER_QUEUE + workers * cfg.engine.pool_size;
+    let pool = device::shared_pool(nmbufs).map_err(|msg| PortError::Other {
+        port: first.name.clone(),
+        msg,
+    })?;
+    for &(i, p) in &ports {
+        device::setup(p, &format!("port[{i}].device"), cfg.engine.workers, pool).map_err(
+            |msg| PortError::Other {
+                port: p.name.clone(),
+                msg,
+            },
+        )?;
+    }
     Ok(())
+}
+
+/// A worker's packet pool for a config with `dpdk` ports: its buffers are
+/// mbufs of the shared mempool, so frames a DPDK queue receives enter the
+/// pipeline as they are, and frames from anywhere leave by DPDK without a
+/// copy. None without `dpdk` ports (or before [`prepare`]).
+pub fn worker_pool(cfg: &EngineConfig) -> Option<PacketPool> {
+    if !cfg.ports.iter().any(|p| p.driver == PortDriver::Dpdk) {
+        return None;
+    }
+    let pool = device::current_pool()?;
+    eal::register_thread();
+    let ext = ExternalBuffers {
+        ctx: pool.0.as_ptr().cast(),
+        alloc: mbuf::alloc_buffer,
+        free: mbuf::free_buffer,
+    };
+    Some(PacketPool::with_external(ext, cfg.engine.pool_size))
 }

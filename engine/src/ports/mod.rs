@@ -128,6 +128,17 @@ pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Box<dyn Po
     }
 }
 
+/// The packet pool of a worker: DPDK's mempool when the config has `dpdk`
+/// ports (frames then cross DPDK without a copy), else the engine's own.
+/// Called on the worker's thread after it opened its ports.
+pub fn worker_pool(cfg: &EngineConfig) -> PacketPool {
+    #[cfg(feature = "dpdk")]
+    if let Some(pool) = dpdk::worker_pool(cfg) {
+        return pool;
+    }
+    PacketPool::new(cfg.engine.pool_size)
+}
+
 /// Process-wide set-up some drivers need before any worker opens a queue
 /// (DPDK: EAL and its devices). Called once per engine start.
 pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {

@@ -1,6 +1,8 @@
 //! One DPDK ethdev per `dpdk` port, configured once per engine start (before
-//! workers open their queues): one RX and one TX queue per worker, a mempool,
-//! RSS with the symmetric key when the device can hash, then started.
+//! workers open their queues): one RX and one TX queue per worker, RSS with
+//! the symmetric key when the device can hash, then started. Every device
+//! and every worker's `PacketPool` draw from one shared mempool whose mbufs
+//! are laid out like the engine's buffers, so frames cross without a copy.
 
 use std::ffi::{CStr, CString};
 use std::ptr::{self, NonNull};
@@ -8,7 +10,7 @@ use std::sync::Mutex;
 
 use patronus_dpdk_sys as sys;
 
-use crate::buffer::{BATCH_SIZE, BUF_DATA_ROOM};
+use crate::buffer::{BATCH_SIZE, BUF_META_ROOM, BUF_SIZE};
 use crate::config::PortConfig;
 
 /// RX / TX descriptors asked for per queue (the device may adjust them).
@@ -16,6 +18,16 @@ const RX_DESCRIPTORS: u16 = 1024;
 const TX_DESCRIPTORS: u16 = 1024;
 /// Per-lcore cache of the mempool (workers are registered lcores).
 const MEMPOOL_CACHE: u32 = 256;
+/// `sizeof(struct rte_mbuf)` (the shim asserts it at build time).
+const MBUF_HEADER: usize = 128;
+/// From an mbuf to its buffer: the header, then a private area of
+/// [`BUF_META_ROOM`] bytes that holds the engine's `PacketMeta`, exactly
+/// where a `Packet` looks for it (in front of its buffer).
+pub const MBUF_TO_BUF: usize = MBUF_HEADER + BUF_META_ROOM;
+/// Mbufs a device needs per queue: its RX and TX rings, a burst in flight
+/// each way and a full lcore cache.
+pub const MBUFS_PER_QUEUE: u32 =
+    RX_DESCRIPTORS as u32 + TX_DESCRIPTORS as u32 + 2 * BATCH_SIZE as u32 + MEMPOOL_CACHE;
 
 /// A DPDK mempool shared by a device's queues.
 #[derive(Clone, Copy, Debug)]
@@ -79,8 +91,57 @@ pub fn close_at_exit() {
     });
 }
 
-/// Pools created so far (their names must be unique for EAL's lifetime).
-static POOLS_CREATED: Mutex<u32> = Mutex::new(0);
+/// The mempool of every device and worker, and its size (created once:
+/// mempools live as long as EAL).
+static SHARED_POOL: Mutex<Option<(PoolPtr, u32)>> = Mutex::new(None);
+
+/// The shared mempool, once created.
+pub fn current_pool() -> Option<PoolPtr> {
+    SHARED_POOL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .map(|(p, _)| p)
+}
+
+/// The shared mempool, created with `nmbufs` mbufs on first use; a later
+/// engine start in the same process must not need more.
+pub fn shared_pool(nmbufs: u32) -> Result<PoolPtr, String> {
+    let mut shared = SHARED_POOL.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((pool, size)) = *shared {
+        if size < nmbufs {
+            return Err(format!(
+                "dpdk: the mempool of this process holds {size} mbufs, {nmbufs} are needed now \
+                 (restart the engine)"
+            ));
+        }
+        return Ok(pool);
+    }
+    let name = CString::new("patronus_mbufs").expect("no NUL");
+    // SAFETY: EAL is up; the name is NUL-terminated and used once. Each mbuf:
+    // header, BUF_META_ROOM private bytes, BUF_SIZE bytes of buffer (of which
+    // RTE_PKTMBUF_HEADROOM = BUF_HEADROOM are headroom).
+    let pool = unsafe {
+        sys::rte_pktmbuf_pool_create(
+            name.as_ptr(),
+            nmbufs,
+            MEMPOOL_CACHE,
+            BUF_META_ROOM as u16,
+            BUF_SIZE as u16,
+            sys::SOCKET_ID_ANY,
+        )
+    };
+    let Some(pool) = NonNull::new(pool) else {
+        // SAFETY: reads this thread's rte_errno right after the failing call.
+        let e = unsafe { sys::patronus_errno() };
+        return Err(format!(
+            "dpdk.memory_mb: cannot create a pool of {nmbufs} mbufs ({}); raise it or lower \
+             engine.pool_size",
+            strerror(e)
+        ));
+    };
+    *shared = Some((PoolPtr(pool), nmbufs));
+    Ok(PoolPtr(pool))
+}
 
 /// The configured device of a port, for a worker opening its queue.
 pub fn lookup(device: &str) -> Option<Device> {
@@ -124,9 +185,13 @@ fn probed_devices() -> Vec<String> {
     names
 }
 
-/// Configures `cfg`'s device with `nqueues` queue pairs and starts it.
-/// `key` names the config key for errors (`port[i].device`).
-pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize) -> Result<Device, String> {
+/// Finds `cfg`'s device and checks it has `nqueues` queue pairs; returns
+/// its port id, the queue count and its capabilities.
+pub fn probe(
+    cfg: &PortConfig,
+    key: &str,
+    nqueues: usize,
+) -> Result<(u16, u16, sys::rte_eth_dev_info), String> {
     let dev = cfg.device.as_deref().unwrap_or_default();
     let nq = u16::try_from(nqueues).map_err(|_| "too many workers for DPDK queues".to_string())?;
     let cname = CString::new(dev).map_err(|_| format!("{key}: holds a NUL byte"))?;
@@ -140,14 +205,6 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize) -> Result<Device, Stri
             probed_devices()
         ));
     }
-    if let Some(d) = lookup(dev) {
-        if d.nqueues == nq {
-            return Ok(d);
-        }
-        // SAFETY: the port exists and no worker uses it (engines start one at a time).
-        unsafe { sys::rte_eth_dev_stop(port_id) };
-    }
-
     let mut info = sys::rte_eth_dev_info::default();
     // SAFETY: valid port id, valid out-pointer.
     let r = unsafe { sys::rte_eth_dev_info_get(port_id, &mut info) };
@@ -161,6 +218,21 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize) -> Result<Device, Stri
              run fewer workers; software dispatch is not implemented yet)",
             info.max_rx_queues, info.max_tx_queues
         ));
+    }
+    Ok((port_id, nq, info))
+}
+
+/// Configures `cfg`'s device with `nqueues` queue pairs over `pool` and
+/// starts it. `key` names the config key for errors (`port[i].device`).
+pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize, pool: PoolPtr) -> Result<Device, String> {
+    let dev = cfg.device.as_deref().unwrap_or_default();
+    let (port_id, nq, info) = probe(cfg, key, nqueues)?;
+    if let Some(d) = lookup(dev) {
+        if d.nqueues == nq {
+            return Ok(d);
+        }
+        // SAFETY: the port exists and no worker uses it (engines start one at a time).
+        unsafe { sys::rte_eth_dev_stop(port_id) };
     }
 
     let mut conf = sys::rte_eth_conf::default();
@@ -216,28 +288,7 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize) -> Result<Device, Stri
         socket
     };
 
-    // Enough mbufs to fill every RX ring and TX ring, plus a burst in flight
-    // and a full cache per queue; 2^n - 1 is the mempool's best size.
-    let need = nq as u32 * (nrx as u32 + ntx as u32 + 2 * BATCH_SIZE as u32 + MEMPOOL_CACHE);
-    let nmbufs = (need + 1).next_power_of_two() - 1;
-    let pool_name = {
-        let mut n = POOLS_CREATED.lock().unwrap_or_else(|e| e.into_inner());
-        *n += 1;
-        CString::new(format!("patronus_{port_id}_{n}")).expect("no NUL")
-    };
-    let room = (sys::RTE_PKTMBUF_HEADROOM as usize + BUF_DATA_ROOM) as u16;
-    // SAFETY: EAL is up; the name is NUL-terminated and unique.
-    let pool = unsafe {
-        sys::rte_pktmbuf_pool_create(pool_name.as_ptr(), nmbufs, MEMPOOL_CACHE, 0, room, socket)
-    };
-    let Some(pool) = NonNull::new(pool) else {
-        // SAFETY: reads this thread's rte_errno right after the failing call.
-        let e = unsafe { sys::patronus_errno() };
-        return Err(format!(
-            "{key}: cannot create a pool of {nmbufs} mbufs ({}); raise dpdk.memory_mb",
-            strerror(e)
-        ));
-    };
+    let pool = pool.0;
     for q in 0..nq {
         // SAFETY: the port is configured with `nq` queues; the pool lives for
         // the rest of the process.

@@ -1,10 +1,8 @@
-//! A worker's queue of a DPDK device: bursts of mbufs copied into the
-//! engine's own buffers on RX and into fresh mbufs on TX.
-//!
-//! Copying keeps the engine's `Packet` (a `PacketPool` handle) unchanged;
-//! the mbufs go back to their mempool within the same burst, so the mempool
-//! only ever holds what the rings hold. No allocation per packet: the burst
-//! arrays live in the port.
+//! A worker's queue of a DPDK device. When the worker's `PacketPool` is
+//! backed by the shared mempool (`dpdk::worker_pool`), a received mbuf
+//! becomes a `Packet` as it is and a `Packet` leaves as its own mbuf: no
+//! copy either way. Frames of other pools (and multi-segment mbufs) are
+//! copied. No allocation per packet: the burst arrays live in the port.
 
 use std::ptr;
 
@@ -15,7 +13,7 @@ use crate::config::PortConfig;
 use crate::ports::{LinkInfo, Port, PortError, PortStats, TxDone};
 
 use super::device::{self, Device};
-use super::eal;
+use super::{eal, mbuf};
 
 /// One worker's RX/TX queue pair of a configured device.
 pub struct DpdkPort {
@@ -29,7 +27,7 @@ pub struct DpdkPort {
     lens: [u16; BATCH_SIZE],
     /// Frames this queue could not hand over (too long, engine pool empty).
     rx_dropped: u64,
-    /// Frames this queue could not send for want of mbufs (or too long for one).
+    /// Frames this queue could not copy into an mbuf (none left, too long).
     tx_nombuf: u64,
 }
 
@@ -85,6 +83,50 @@ impl DpdkPort {
         (self.dev.port_id, self.queue)
     }
 
+    /// Copies a received frame `m` into a packet of `pool` (the pool is
+    /// not ours, or the frame spans several mbufs); false when it cannot.
+    fn copy_in(&mut self, m: *mut sys::rte_mbuf, pool: &mut PacketPool, batch: &mut Batch) -> bool {
+        // SAFETY: `m` is a received mbuf, ours until the caller frees it.
+        let len = unsafe { sys::patronus_pktmbuf_pkt_len(m) } as usize;
+        let Some(mut p) = (len <= BUF_DATA_ROOM).then(|| pool.alloc()).flatten() else {
+            self.rx_dropped += 1;
+            return false;
+        };
+        let Some(room) = p.append(len) else {
+            self.rx_dropped += 1;
+            return false;
+        };
+        // SAFETY: `room` holds exactly `len` writable bytes; the read walks
+        // the mbuf chain, copying at most `len` bytes.
+        unsafe { sys::patronus_pktmbuf_read(m, room.as_mut_ptr().cast(), len as u32) };
+        batch.push(p).is_ok()
+    }
+
+    /// Copies a frame of a pool that is not ours into a fresh mbuf.
+    fn copy_out(&mut self, data: &[u8]) -> Option<*mut sys::rte_mbuf> {
+        // SAFETY: the pool lives as long as the process.
+        let m = unsafe { sys::patronus_pktmbuf_alloc(self.dev.pool.0.as_ptr()) };
+        // SAFETY: `m` (when not null) is a fresh single-segment mbuf.
+        if m.is_null() || (unsafe { sys::patronus_pktmbuf_tailroom(m) } as usize) < data.len() {
+            if !m.is_null() {
+                // SAFETY: ours, unused.
+                unsafe { sys::patronus_pktmbuf_free(m) };
+            }
+            self.tx_nombuf += 1;
+            return None;
+        }
+        // SAFETY: the mbuf's data area has room for `data`.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                data.as_ptr(),
+                sys::patronus_pktmbuf_data(m).cast::<u8>(),
+                data.len(),
+            );
+            sys::patronus_pktmbuf_set_len(m, data.len() as u16);
+        }
+        Some(m)
+    }
+
     /// True when the device spreads frames over the workers' queues by RSS
     /// with the symmetric key.
     pub fn rss(&self) -> bool {
@@ -113,32 +155,35 @@ impl Port for DpdkPort {
         let got = unsafe {
             sys::patronus_eth_rx_burst(self.dev.port_id, self.queue, self.mbufs.as_mut_ptr(), want)
         } as usize;
+        let mempool = self.dev.pool.0.as_ptr();
+        // The worker's pool hands out our mbufs: received ones join it as they are.
+        let zero_copy = pool.external_ctx() == Some(mempool.cast());
+        // Mbufs copied from (to free afterwards) are packed at the front.
+        let mut to_free = 0;
         let mut added = 0;
-        for &m in &self.mbufs[..got] {
-            // SAFETY: `m` is a received mbuf, ours until freed below.
-            let len = unsafe { sys::patronus_pktmbuf_pkt_len(m) } as usize;
-            if len > BUF_DATA_ROOM {
-                self.rx_dropped += 1;
-                continue;
+        for i in 0..got {
+            let m = self.mbufs[i];
+            if zero_copy {
+                // SAFETY: `m` is a received mbuf, ours.
+                if let Some(raw) = unsafe { mbuf::as_raw(m, mempool) } {
+                    // SAFETY: a single-segment direct mbuf of the pool's own
+                    // mempool, owned by nothing else from here on.
+                    let p = unsafe { pool.adopt(raw) };
+                    // The batch had `want` free slots, so this push succeeds.
+                    let _ = batch.push(p);
+                    added += 1;
+                    continue;
+                }
             }
-            let Some(mut p) = pool.alloc() else {
-                self.rx_dropped += 1;
-                continue;
-            };
-            let Some(room) = p.append(len) else {
-                self.rx_dropped += 1;
-                continue;
-            };
-            // SAFETY: `room` holds exactly `len` writable bytes; the read
-            // walks the mbuf chain, copying at most `len` bytes.
-            unsafe { sys::patronus_pktmbuf_read(m, room.as_mut_ptr().cast(), len as u32) };
-            // The batch had `want` free slots, so this push succeeds.
-            let _ = batch.push(p);
-            added += 1;
+            self.mbufs[to_free] = m;
+            to_free += 1;
+            if self.copy_in(m, pool, batch) {
+                added += 1;
+            }
         }
-        if got > 0 {
-            // SAFETY: the first `got` entries are received mbufs, not used after this.
-            unsafe { sys::rte_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), got as u32) };
+        if to_free > 0 {
+            // SAFETY: the first `to_free` entries are received mbufs not used after this.
+            unsafe { sys::rte_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), to_free as u32) };
         }
         added
     }
@@ -148,40 +193,30 @@ impl Port for DpdkPort {
         if n == 0 {
             return TxDone::default();
         }
-        let pool = self.dev.pool.0.as_ptr();
-        // SAFETY: `mbufs` has room for BATCH_SIZE >= n pointers.
-        if unsafe { sys::patronus_pktmbuf_alloc_bulk(pool, self.mbufs.as_mut_ptr(), n as u32) } != 0
-        {
-            self.tx_nombuf += n as u64;
-            batch.clear();
-            return TxDone::default();
-        }
-        // Filled mbufs are packed at the front: `k` of the `n` are in use.
+        let mempool = self.dev.pool.0.as_ptr();
         let mut k = 0;
-        for p in batch.packets() {
-            let m = self.mbufs[k];
-            let data = p.data();
-            // SAFETY: `m` is a fresh single-segment mbuf.
-            let room = unsafe { sys::patronus_pktmbuf_tailroom(m) } as usize;
-            if data.len() > room {
-                // Only a frame grown into the engine buffer's headroom can be
-                // longer than an mbuf's data room.
-                self.tx_nombuf += 1;
-                continue;
-            }
-            // SAFETY: the mbuf's data area has `room >= data.len()` bytes.
-            unsafe {
-                ptr::copy_nonoverlapping(
-                    data.as_ptr(),
-                    sys::patronus_pktmbuf_data(m).cast::<u8>(),
-                    data.len(),
-                );
-                sys::patronus_pktmbuf_set_len(m, data.len() as u16);
-            }
-            self.lens[k] = data.len() as u16;
+        for p in batch.drain() {
+            let len = p.len() as u16;
+            let m = if p.external_ctx() == Some(mempool.cast()) {
+                match p.into_raw() {
+                    // SAFETY: the buffer of a direct mbuf of our mempool,
+                    // handed out of the engine: the mbuf is ours to send.
+                    Ok(raw) => unsafe { mbuf::to_mbuf(raw) },
+                    Err(_) => {
+                        self.tx_nombuf += 1;
+                        continue;
+                    }
+                }
+            } else {
+                match self.copy_out(p.data()) {
+                    Some(m) => m,
+                    None => continue,
+                }
+            };
+            self.mbufs[k] = m;
+            self.lens[k] = len;
             k += 1;
         }
-        batch.clear();
         // SAFETY: the queue belongs to this worker; the PMD takes ownership
         // of the first `sent` mbufs.
         let sent = unsafe {
@@ -192,10 +227,10 @@ impl Port for DpdkPort {
                 k as u16,
             )
         } as usize;
-        if sent < n {
-            // SAFETY: mbufs `sent..n` (unsent or never filled) are still ours.
+        if sent < k {
+            // SAFETY: mbufs `sent..k` were not taken by the PMD and are ours.
             unsafe {
-                sys::rte_pktmbuf_free_bulk(self.mbufs[sent..].as_mut_ptr(), (n - sent) as u32)
+                sys::rte_pktmbuf_free_bulk(self.mbufs[sent..].as_mut_ptr(), (k - sent) as u32)
             };
         }
         TxDone {
