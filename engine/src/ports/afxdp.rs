@@ -367,6 +367,9 @@ impl Port for AfXdpPort {
         self.reap_completions();
         let n = batch.len();
         if n == 0 {
+            if self.tx_unsent {
+                self.kick_tx();
+            }
             return TxDone::default();
         }
         let room = self.xsk.tx.free(n as u32);

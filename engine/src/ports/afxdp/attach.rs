@@ -28,7 +28,18 @@ pub struct Attachment {
     _prog: OwnedFd,
 }
 
-static REGISTRY: Mutex<Vec<(i32, Weak<Attachment>)>> = Mutex::new(Vec::new());
+/// Interface indexes are per network namespace: the key is the calling
+/// thread's namespace (device and inode of its nsfs file) and the index.
+type Key = (u64, u64, i32);
+
+static REGISTRY: Mutex<Vec<(Key, Weak<Attachment>)>> = Mutex::new(Vec::new());
+
+fn key(ifindex: i32) -> io::Result<Key> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata("/proc/thread-self/ns/net")
+        .map_err(|e| io::Error::new(e.kind(), format!("/proc/thread-self/ns/net: {e}")))?;
+    Ok((m.dev(), m.ino(), ifindex))
+}
 
 /// What to do with frames of a queue without a socket: the kernel's stack
 /// gets them (as with libxdp's default program), so a management protocol
@@ -43,11 +54,12 @@ pub fn attach(
     mode: XdpAttachMode,
     share: &KernelShare,
 ) -> io::Result<Arc<Attachment>> {
+    let key = key(ifindex)?;
     let mut reg = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     reg.retain(|(_, w)| w.strong_count() > 0);
     if let Some(a) = reg
         .iter()
-        .filter(|(i, _)| *i == ifindex)
+        .filter(|(k, _)| *k == key)
         .find_map(|(_, w)| w.upgrade())
     {
         return Ok(a);
@@ -79,7 +91,7 @@ pub fn attach(
         _link: link,
         _prog: prog,
     });
-    reg.push((ifindex, Arc::downgrade(&a)));
+    reg.push((key, Arc::downgrade(&a)));
     Ok(a)
 }
 

@@ -15,8 +15,6 @@
 #[cfg(test)]
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
-#[cfg(test)]
-pub const XDP_REDIRECT: u32 = 4;
 
 /// What the program lets through to the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
