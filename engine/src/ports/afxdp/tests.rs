@@ -293,8 +293,20 @@ impl Netns {
         ns
     }
 
+    /// Whether an XDP program is still attached once the port has closed.
+    /// A child that another test thread forks holds a copy of our (CLOEXEC)
+    /// descriptors until it execs, which may keep the link alive a moment
+    /// longer: wait (bounded) for it to go.
     fn xdp_attached(&self) -> bool {
-        run("ip", &["-n", &self.a, "link", "show", "dev", &self.va]).contains("prog/xdp")
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let on =
+                run("ip", &["-n", &self.a, "link", "show", "dev", &self.va]).contains("prog/xdp");
+            if !on || Instant::now() >= deadline {
+                return on;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
