@@ -599,3 +599,30 @@ fn queues_share_one_program_and_too_few_queues_is_a_clear_error() {
     );
     assert!(!ns.xdp_attached(), "XDP program left attached after close");
 }
+
+#[test]
+fn an_interface_with_another_program_is_a_clear_error() {
+    let ns = Netns::new(1);
+    let va = ns.va.clone();
+    let e = in_ns(&ns.a, move || {
+        // Someone else's program, attached as a link of its own.
+        let c = std::ffi::CString::new(va.as_str()).unwrap();
+        // SAFETY: valid NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) } as i32;
+        let map = bpf::xskmap_create("other_xsks", 1).unwrap();
+        let insns = program::assemble(map.as_raw_fd(), &KernelShare::default(), XDP_PASS);
+        let prog = bpf::prog_load_xdp("other_xdp", &insns).unwrap();
+        let _link = bpf::xdp_link_create(&prog, ifindex, bpf::XDP_FLAGS_DRV_MODE).unwrap();
+        AfXdpPort::open(&port_cfg(&va, XskBindMode::Auto), 0, 1)
+            .err()
+            .map(|e| e.to_string())
+    })
+    .join()
+    .unwrap()
+    .expect("opening over another program must fail");
+    assert!(
+        e.contains("already has an XDP program") && e.contains("xdp off"),
+        "{e}"
+    );
+    assert!(!ns.xdp_attached(), "XDP program left attached");
+}
