@@ -213,6 +213,9 @@ pub struct AfXdpConfig {
     /// IPv4 protocol numbers handed to the kernel (e.g. 89 for OSPF).
     #[serde(default)]
     pub kernel_ip_protocols: Vec<u8>,
+    /// Entries of each AF_XDP ring (power of two, 64..=16384; default 2048).
+    /// Each queue's UMEM holds twice as many 4 KiB frames.
+    pub ring_size: Option<u32>,
 }
 
 /// How 5-tuples of generated traffic vary.
@@ -539,6 +542,14 @@ impl EngineConfig {
                                 key("afxdp.kernel_ethertypes"),
                                 "at most 32 EtherTypes and IP protocols in all",
                             ));
+                        }
+                        if let Some(r) = x.ring_size {
+                            if !r.is_power_of_two() || !(64..=16384).contains(&r) {
+                                return Err(invalid(
+                                    key("afxdp.ring_size"),
+                                    "must be a power of two in 64..=16384",
+                                ));
+                            }
                         }
                         if let Some(t) = x.kernel_ethertypes.iter().find(|t| **t < 0x0600) {
                             return Err(invalid(

@@ -54,14 +54,14 @@ use xsk::{Xsk, XskGeometry};
 /// UMEM frame size: holds any frame the engine's buffers can (2048 B) after
 /// the kernel's 256 B XDP headroom.
 pub const FRAME_SIZE: u32 = 4096;
-/// Entries of each of the four rings; also the frames given to RX (all in
-/// the fill ring at start) and to TX.
-pub const RING_SIZE: u32 = 2048;
+/// Default entries of each of the four rings (`[port.afxdp] ring_size`);
+/// also the frames given to RX (all in the fill ring at start) and to TX.
+pub const DEFAULT_RING_SIZE: u32 = 2048;
 /// `link()` asks the kernel at most this often.
 const LINK_REFRESH: Duration = Duration::from_secs(1);
 /// Copy mode sends at most 32 frames per kick (TX_BATCH_SIZE in
-/// net/xdp/xsk.c): enough kicks for a full ring, never an unbounded loop.
-const MAX_TX_KICKS: usize = (RING_SIZE / 32) as usize + 1;
+/// net/xdp/xsk.c).
+const FRAMES_PER_KICK: u32 = 32;
 
 /// How a queue ended up bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,10 +154,11 @@ impl AfXdpPort {
         let share = kernel_share(&opts);
         let attachment =
             attach::attach(&iface, ifindex, entries, opts.xdp_mode, &share).map_err(err)?;
+        let ring = opts.ring_size.unwrap_or(DEFAULT_RING_SIZE);
         let g = XskGeometry {
             frame_size: FRAME_SIZE,
-            frames: 2 * RING_SIZE,
-            ring_size: RING_SIZE,
+            frames: 2 * ring,
+            ring_size: ring,
         };
         let q = queue as u32;
         let xsk = match opts.bind {
@@ -185,7 +186,7 @@ impl AfXdpPort {
             xsk,
             attachment,
             netdev,
-            tx_free: Vec::with_capacity(RING_SIZE as usize),
+            tx_free: Vec::with_capacity(ring as usize),
             tx_unsent: false,
             mac_override,
             mtu_override: cfg.mtu,
@@ -202,13 +203,13 @@ impl AfXdpPort {
             tx_errors: 0,
             csum_completed: 0,
         };
-        // Frames [0, RING_SIZE) feed RX, the rest serve TX.
-        let fill = port.xsk.fill.free(RING_SIZE);
+        // Frames [0, ring) feed RX, the rest serve TX.
+        let fill = port.xsk.fill.free(ring);
         for i in 0..fill {
             port.xsk.fill.write(i, i as u64 * FRAME_SIZE as u64);
         }
         port.xsk.fill.submit(fill);
-        for i in (RING_SIZE..2 * RING_SIZE).rev() {
+        for i in (ring..2 * ring).rev() {
             port.tx_free.push(i as u64 * FRAME_SIZE as u64);
         }
         let info = port.query_link().map_err(err)?;
@@ -265,7 +266,7 @@ impl AfXdpPort {
 
     /// Returns the frames the kernel has finished sending to the TX free list.
     fn reap_completions(&mut self) {
-        let n = self.xsk.comp.available(RING_SIZE);
+        let n = self.xsk.comp.available(self.xsk.geometry.ring_size);
         for i in 0..n {
             let addr = self.xsk.comp.read(i);
             self.tx_free.push(addr & !(FRAME_SIZE as u64 - 1));
@@ -281,7 +282,8 @@ impl AfXdpPort {
             return;
         }
         let mut left = self.xsk.tx.outstanding();
-        for _ in 0..MAX_TX_KICKS {
+        // Enough kicks for a full ring, never an unbounded loop.
+        for _ in 0..=self.xsk.geometry.ring_size / FRAMES_PER_KICK {
             if left == 0 {
                 return;
             }

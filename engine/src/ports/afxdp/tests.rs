@@ -215,6 +215,8 @@ fn config_keys_are_validated_and_named() {
     assert!(e.starts_with("port[0].afxdp"), "{e}");
     let e = err(base("afxdp", "[port.afxdp]\nkernel_ethertypes = [1500]\n"));
     assert!(e.starts_with("port[0].afxdp.kernel_ethertypes"), "{e}");
+    let e = err(base("afxdp", "[port.afxdp]\nring_size = 1000\n"));
+    assert!(e.starts_with("port[0].afxdp.ring_size"), "{e}");
     let e = err(base("afxdp", "ring_blocks = 4\n"));
     assert!(e.starts_with("port[0].ring_blocks"), "{e}");
     let e = err(base("afxdp", "[port.afxdp]\nbind = \"fast\"\n"));
@@ -495,7 +497,7 @@ fn afxdp_port_receives_and_sends_frames() {
         }
         // Every TX frame completes (copy mode completes as the skb is freed).
         let deadline = Instant::now() + WAIT;
-        while port.tx_free.len() < super::RING_SIZE as usize && Instant::now() < deadline {
+        while port.tx_free.len() < super::DEFAULT_RING_SIZE as usize && Instant::now() < deadline {
             port.tx_burst(&mut batch);
         }
         (
@@ -571,7 +573,7 @@ fn afxdp_port_receives_and_sends_frames() {
     );
     assert_eq!(
         tx_free,
-        super::RING_SIZE as usize,
+        super::DEFAULT_RING_SIZE as usize,
         "TX frames not all completed"
     );
     assert!(!ns.xdp_attached(), "XDP program left attached after close");
