@@ -21,6 +21,13 @@
 //!   where the driver allows (`bind`), else in copy mode, and says which.
 //! - Partial TCP/UDP checksums from offloading Linux peers are completed on
 //!   receive (`csum.rs`).
+//! - Frames larger than a UMEM frame (GSO/GRO superframes) cannot cross an
+//!   AF_XDP socket without multi-buffer support: the kernel drops them
+//!   (`rx_missed`), or, up to 3840 B, the pool's 2048 B buffers refuse them
+//!   (`rx_errors`). Native XDP never sees such frames (on veth the kernel
+//!   turns the peer's GSO off while a program is attached); generic mode
+//!   runs after GRO and sees whatever the sender built, so it needs GRO off
+//!   on the interface and, on veth, TSO/GSO off on the peer.
 
 #[path = "afxdp/attach.rs"]
 mod attach;
