@@ -132,6 +132,7 @@ impl Default for EngineSection {
 #[serde(rename_all = "lowercase")]
 pub enum PortDriver {
     Afpacket,
+    Afxdp,
     Mem,
     Pcap,
     /// A DPDK ethdev (needs the cargo feature `dpdk`).
@@ -159,6 +160,9 @@ pub struct PortConfig {
     pub ring_block_size: Option<u32>,
     /// afpacket: RX ring blocks.
     pub ring_blocks: Option<u32>,
+    /// afxdp: the `[port.afxdp]` options (attach mode, bind mode, what the
+    /// kernel keeps); absent = defaults.
+    pub afxdp: Option<AfXdpConfig>,
     /// pcap: capture to read (pcap or pcapng).
     pub input: Option<PathBuf>,
     /// pcap: file that receives every frame sent out of the port.
@@ -176,6 +180,52 @@ pub struct PortConfig {
 pub enum KernelIngress {
     Drop,
     Pass,
+}
+
+/// How the afxdp driver attaches its XDP program.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpAttachMode {
+    /// Native (driver) mode, else generic (skb) mode if the driver has none.
+    #[default]
+    Auto,
+    /// Native mode only.
+    Native,
+    /// Generic mode only (any interface, slower).
+    Generic,
+}
+
+/// How the afxdp driver binds its sockets.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum XskBindMode {
+    /// Zero-copy where the driver allows it, else copy.
+    #[default]
+    Auto,
+    /// Zero-copy or fail.
+    Zerocopy,
+    /// Copy mode.
+    Copy,
+}
+
+/// `[port.afxdp]`: options of an `afxdp` port.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AfXdpConfig {
+    #[serde(default)]
+    pub xdp_mode: XdpAttachMode,
+    #[serde(default)]
+    pub bind: XskBindMode,
+    /// EtherTypes the XDP program hands to the kernel's stack instead of the
+    /// engine (e.g. 0x88cc for LLDP); default none: every frame is the engine's.
+    #[serde(default)]
+    pub kernel_ethertypes: Vec<u16>,
+    /// IPv4 protocol numbers handed to the kernel (e.g. 89 for OSPF).
+    #[serde(default)]
+    pub kernel_ip_protocols: Vec<u8>,
+    /// Entries of each AF_XDP ring (power of two, 64..=16384; default 2048).
+    /// Each queue's UMEM holds twice as many 4 KiB frames.
+    pub ring_size: Option<u32>,
 }
 
 /// How 5-tuples of generated traffic vary.
@@ -479,8 +529,53 @@ impl EngineConfig {
                     Ok(())
                 }
             };
+            if p.afxdp.is_some() && p.driver != PortDriver::Afxdp {
+                return Err(invalid(key("afxdp"), "only valid with driver = \"afxdp\""));
+            }
             match p.driver {
                 PortDriver::Dpdk => {} // checked in dpdk::validate
+                PortDriver::Afxdp => {
+                    match &p.iface {
+                        None => {
+                            return Err(invalid(key("iface"), "required with driver = \"afxdp\""))
+                        }
+                        Some(n) if n.is_empty() || n.len() > 15 => {
+                            return Err(invalid(
+                                key("iface"),
+                                "Linux interface names are 1..=15 characters",
+                            ))
+                        }
+                        _ => {}
+                    }
+                    if let Some(x) = &p.afxdp {
+                        if x.kernel_ethertypes.len() + x.kernel_ip_protocols.len() > 32 {
+                            return Err(invalid(
+                                key("afxdp.kernel_ethertypes"),
+                                "at most 32 EtherTypes and IP protocols in all",
+                            ));
+                        }
+                        if let Some(r) = x.ring_size {
+                            if !r.is_power_of_two() || !(64..=16384).contains(&r) {
+                                return Err(invalid(
+                                    key("afxdp.ring_size"),
+                                    "must be a power of two in 64..=16384",
+                                ));
+                            }
+                        }
+                        if let Some(t) = x.kernel_ethertypes.iter().find(|t| **t < 0x0600) {
+                            return Err(invalid(
+                                key("afxdp.kernel_ethertypes"),
+                                format!("{t:#06x} is a length, not an EtherType (≥ 0x0600)"),
+                            ));
+                        }
+                    }
+                    only("kernel_ingress", p.kernel_ingress.is_some(), "afpacket")?;
+                    only("ring_block_size", p.ring_block_size.is_some(), "afpacket")?;
+                    only("ring_blocks", p.ring_blocks.is_some(), "afpacket")?;
+                    only("input", p.input.is_some(), "pcap")?;
+                    only("output", p.output.is_some(), "pcap")?;
+                    only("generator", p.generator.is_some(), "mem")?;
+                }
                 PortDriver::Afpacket => {
                     match &p.iface {
                         None => {

@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     }
     // Inputs are finite when every port that produces traffic ends.
     let finite = cfg.ports.iter().all(|p| match p.driver {
-        PortDriver::Afpacket | PortDriver::Dpdk => false,
+        PortDriver::Afpacket | PortDriver::Afxdp | PortDriver::Dpdk => false,
         PortDriver::Pcap => true,
         PortDriver::Mem => p.generator.as_ref().is_none_or(|g| g.count > 0),
     }) && cfg

@@ -7,9 +7,12 @@
 //! - [`pcap`]: read a capture (pcap or pcapng), write what leaves to a pcap;
 //! - [`afpacket`]: a Linux interface through a TPACKET_V3 ring, fanned out
 //!   across workers with PACKET_FANOUT;
+//! - [`afxdp`]: a Linux interface through AF_XDP sockets (one per queue)
+//!   fed by the driver's own XDP program;
 //! - [`dpdk`] (cargo feature `dpdk`): a DPDK ethdev, one queue per worker.
 
 pub mod afpacket;
+pub mod afxdp;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod mem;
@@ -117,6 +120,7 @@ pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Box<dyn Po
         PortDriver::Mem => Ok(Box::new(mem::MemPort::open(cfg, queue, nqueues)?)),
         PortDriver::Pcap => Ok(Box::new(pcap::PcapPort::open(cfg, queue, nqueues)?)),
         PortDriver::Afpacket => Ok(Box::new(afpacket::AfPacketPort::open(cfg, queue, nqueues)?)),
+        PortDriver::Afxdp => Ok(Box::new(afxdp::AfXdpPort::open(cfg, queue, nqueues)?)),
         #[cfg(feature = "dpdk")]
         PortDriver::Dpdk => Ok(Box::new(dpdk::DpdkPort::open(cfg, queue, nqueues)?)),
         #[cfg(not(feature = "dpdk"))]

@@ -124,6 +124,7 @@ fn port_cfg(iface: &str) -> PortConfig {
         mtu: None,
         ring_block_size: None,
         ring_blocks: None,
+        afxdp: None,
         input: None,
         output: None,
         generator: None,

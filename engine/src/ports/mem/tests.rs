@@ -36,6 +36,7 @@ fn port_cfg(g: Option<GeneratorConfig>) -> PortConfig {
         mtu: None,
         ring_block_size: None,
         ring_blocks: None,
+        afxdp: None,
         input: None,
         output: None,
         generator: g,

@@ -45,6 +45,7 @@ fn cfg(input: Option<&Path>, output: Option<&Path>) -> PortConfig {
         mtu: None,
         ring_block_size: None,
         ring_blocks: None,
+        afxdp: None,
         input: input.map(Path::to_path_buf),
         output: output.map(Path::to_path_buf),
         generator: None,
