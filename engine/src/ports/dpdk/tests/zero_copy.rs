@@ -166,7 +166,7 @@ pub(super) fn received_frames_leave_in_their_own_mbufs() {
             );
             // One frame in 16 has a broken header checksum: a counted drop
             // whose mbuf must go back to the mempool too.
-            let broken = (r >> 40) % 16 == 0;
+            let broken = (r >> 40).is_multiple_of(16);
             if broken {
                 f[14 + 10] ^= 0x5a;
             }
