@@ -73,6 +73,7 @@ fn main() {
         .allowlist_function("rte_pktmbuf_pool_create")
         .allowlist_function("rte_pktmbuf_free_bulk")
         .allowlist_function("rte_mempool_(avail_count|in_use_count|free|lookup)")
+        .allowlist_function("rte_ring_lookup")
         .allowlist_function("rte_lcore_count")
         .allowlist_function("rte_thread_(register|unregister)")
         .allowlist_function("rte_strerror")
@@ -89,6 +90,7 @@ fn main() {
         // their layouts (cache-line markers, unions) stay opaque to Rust.
         .opaque_type("rte_mbuf")
         .opaque_type("rte_mempool")
+        .opaque_type("rte_ring")
         .derive_default(true)
         .derive_debug(true)
         .impl_debug(false)

@@ -66,6 +66,16 @@ uint32_t patronus_pktmbuf_read(const struct rte_mbuf *m, void *dst, uint32_t len
     return copied;
 }
 
+unsigned patronus_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n) {
+    return rte_ring_enqueue_burst(r, objs, n, NULL);
+}
+
+unsigned patronus_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n) {
+    return rte_ring_dequeue_burst(r, objs, n, NULL);
+}
+
+unsigned patronus_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
+
 int patronus_errno(void) { return rte_errno; }
 
 unsigned patronus_lcore_id(void) { return rte_lcore_id(); }

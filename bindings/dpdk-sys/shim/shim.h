@@ -11,6 +11,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
 #include <rte_version.h>
 
 uint16_t patronus_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
@@ -44,6 +45,13 @@ uint16_t patronus_pktmbuf_buf_len(const struct rte_mbuf *m);
 /* Copies the chain's bytes [0, len) into dst (multi-segment safe);
  * returns the bytes copied (min(len, pkt_len)). */
 uint32_t patronus_pktmbuf_read(const struct rte_mbuf *m, void *dst, uint32_t len);
+
+/* rte_ring bursts of object pointers (e.g. mbufs into the ring a net_ring
+ * device receives from, out of the one it transmits to): objects moved. */
+unsigned patronus_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned n);
+unsigned patronus_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned n);
+/* Objects in the ring. */
+unsigned patronus_ring_count(const struct rte_ring *r);
 
 int patronus_errno(void);
 unsigned patronus_lcore_id(void);

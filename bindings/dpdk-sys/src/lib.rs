@@ -1,7 +1,7 @@
 //! Raw FFI to the system's DPDK (22.11, found with `pkg-config libdpdk`):
-//! bindgen's output for EAL, ethdev and mbuf pools, plus `patronus_*`
+//! bindgen's output for EAL, ethdev, mbuf pools and ring lookup, plus `patronus_*`
 //! wrappers (a C shim) for DPDK's static-inline functions — burst RX/TX,
-//! mbuf alloc/free, data pointers and lengths, `rte_errno`.
+//! mbuf alloc/free, data pointers and lengths, ring bursts, `rte_errno`.
 //!
 //! Everything is `unsafe` and mirrors C exactly; the engine's `dpdk` port
 //! driver is the safe layer. EAL can be initialised once per process.

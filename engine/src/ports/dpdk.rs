@@ -19,7 +19,7 @@ mod port;
 mod tests;
 
 pub use eal::{eal_args, explain_eal_error};
-pub use port::DpdkPort;
+pub use port::{CopyCounters, DpdkPort};
 
 use crate::buffer::{ExternalBuffers, PacketPool};
 use crate::config::{DpdkSection, EngineConfig, PortConfig, PortDriver};

@@ -5,15 +5,41 @@
 //! copied. No allocation per packet: the burst arrays live in the port.
 
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use patronus_dpdk_sys as sys;
 
 use crate::buffer::{Batch, PacketPool, BATCH_SIZE, BUF_DATA_ROOM};
 use crate::config::PortConfig;
+use crate::counters::bump;
 use crate::ports::{LinkInfo, Port, PortError, PortStats, TxDone};
 
 use super::device::{self, Device};
 use super::{eal, mbuf};
+
+/// Frames a queue copied instead of passing its buffer on: the copy
+/// fallbacks of RX (a frame in a foreign or multi-segment mbuf, or a worker
+/// pool that is not the mempool) and TX (a packet of another pool). Zero on
+/// a zero-copy worker; shared so that it can be read once the port is boxed
+/// inside a pipeline. Written by the queue's worker only.
+#[derive(Debug, Default)]
+pub struct CopyCounters {
+    rx: AtomicU64,
+    tx: AtomicU64,
+}
+
+impl CopyCounters {
+    /// Received frames copied into an engine buffer.
+    pub fn rx(&self) -> u64 {
+        self.rx.load(Ordering::Relaxed)
+    }
+
+    /// Transmitted packets copied into a fresh mbuf.
+    pub fn tx(&self) -> u64 {
+        self.tx.load(Ordering::Relaxed)
+    }
+}
 
 /// One worker's RX/TX queue pair of a configured device.
 pub struct DpdkPort {
@@ -29,6 +55,7 @@ pub struct DpdkPort {
     rx_dropped: u64,
     /// Frames this queue could not copy into an mbuf (none left, too long).
     tx_nombuf: u64,
+    copies: Arc<CopyCounters>,
 }
 
 impl std::fmt::Debug for DpdkPort {
@@ -75,6 +102,7 @@ impl DpdkPort {
             lens: [0; BATCH_SIZE],
             rx_dropped: 0,
             tx_nombuf: 0,
+            copies: Arc::default(),
         })
     }
 
@@ -99,6 +127,7 @@ impl DpdkPort {
         // SAFETY: `room` holds exactly `len` writable bytes; the read walks
         // the mbuf chain, copying at most `len` bytes.
         unsafe { sys::patronus_pktmbuf_read(m, room.as_mut_ptr().cast(), len as u32) };
+        bump(&self.copies.rx, 1);
         batch.push(p).is_ok()
     }
 
@@ -124,7 +153,13 @@ impl DpdkPort {
             );
             sys::patronus_pktmbuf_set_len(m, data.len() as u16);
         }
+        bump(&self.copies.tx, 1);
         Some(m)
+    }
+
+    /// This queue's copy counters (tests assert a zero-copy worker copies nothing).
+    pub fn copy_counters(&self) -> Arc<CopyCounters> {
+        self.copies.clone()
     }
 
     /// True when the device spreads frames over the workers' queues by RSS

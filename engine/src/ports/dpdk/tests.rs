@@ -1,6 +1,9 @@
 //! Tests of the `dpdk` driver on virtual devices (no NIC, no hugepages).
 //! EAL initialises once per process, so exactly one test here touches it
-//! (`eal_devices_queues_and_errors`); the others are pure.
+//! (`eal_in_one_process`, which runs the EAL phases in a fixed order); the
+//! others are pure.
+
+mod zero_copy;
 
 use super::*;
 use crate::buffer::{Batch, PacketPool};
@@ -76,11 +79,14 @@ fn symmetric_key_repeats_6d5a() {
     assert_eq!(&k[..40], &patronus_dpdk_sys::SYMMETRIC_RSS_KEY[..]);
 }
 
+/// The `[dpdk]` section of every EAL phase: the first `prepare` initialises
+/// EAL with it, once for the process. `net_ring1`/`net_ring2` are
+/// `zero_copy`'s.
+const DPDK_SECTION: &str = "[dpdk]\nno_huge = true\nmemory_mb = 256\n\
+     vdevs = [\"net_null0\", \"net_ring0\", \"net_ring1\", \"net_ring2\"]\n";
+
 fn engine_cfg(workers: usize, ports: &[(&str, &str)]) -> EngineConfig {
-    let mut t = format!(
-        "[engine]\nworkers = {workers}\npool_size = 1024\n[dpdk]\nno_huge = true\nmemory_mb = 256\n\
-         vdevs = [\"net_null0\", \"net_ring0\"]\n"
-    );
+    let mut t = format!("[engine]\nworkers = {workers}\npool_size = 1024\n{DPDK_SECTION}");
     for (name, dev) in ports {
         t += &format!("[[port]]\nname = \"{name}\"\ndriver = \"dpdk\"\ndevice = \"{dev}\"\n");
     }
@@ -101,8 +107,16 @@ fn frames(pool: &mut PacketPool, n: usize, len: usize) -> Batch {
     b
 }
 
+/// Every test that needs EAL, in one process and in this order: the first
+/// `prepare` sizes the shared mempool for the largest config of all
+/// (`devices_queues_and_errors`' two workers).
 #[test]
-fn eal_devices_queues_and_errors() {
+fn eal_in_one_process() {
+    devices_queues_and_errors();
+    zero_copy::received_frames_leave_in_their_own_mbufs();
+}
+
+fn devices_queues_and_errors() {
     // Two workers on net_null: RSS over two queues, each worker its own.
     let cfg = engine_cfg(2, &[("null", "net_null0")]);
     ports::prepare(&cfg).unwrap();
@@ -155,6 +169,9 @@ fn eal_devices_queues_and_errors() {
     back.clear();
     assert_eq!(pool.available(), 1024);
     assert_eq!(ring.mempool_available(), start);
+    // A pool that is not the mempool: both ways are the copy fallback.
+    let copies = ring.copy_counters();
+    assert_eq!((copies.rx(), copies.tx()), (8, 8));
 
     // The engine's pool runs dry: the rest of the burst is a counted drop.
     let mut small = PacketPool::new(3);
@@ -162,6 +179,7 @@ fn eal_devices_queues_and_errors() {
     assert_eq!(ring.tx_burst(&mut out).packets, 5);
     assert_eq!(ring.rx_burst(&mut small, &mut back), 3);
     assert_eq!(ring.stats().rx_errors, 2);
+    assert_eq!((copies.rx(), copies.tx()), (11, 13), "drops are not copies");
     back.clear();
     assert_eq!(ring.mempool_available(), start);
 
@@ -179,6 +197,7 @@ fn eal_devices_queues_and_errors() {
         assert_eq!(p.data(), &[i as u8; 200][..]);
         assert_eq!(p.meta().rx_port, 0, "metadata reset on RX");
     }
+    assert_eq!((copies.rx(), copies.tx()), (11, 13), "nothing copied");
     // Under load: net_null's frames go through the engine pool and out again.
     let mut null = null;
     for _ in 0..1000 {
@@ -195,6 +214,8 @@ fn eal_devices_queues_and_errors() {
         start,
         "the mempool is whole again"
     );
+    let copies = null.copy_counters();
+    assert_eq!((copies.rx(), copies.tx()), (0, 0));
     drop(zc);
 
     // Too few queues for the workers, and a device that was never probed.
