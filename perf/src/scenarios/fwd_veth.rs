@@ -630,6 +630,10 @@ fn patronus_router(
         row.notes
             .push(format!("engine exit code {:?} on SIGINT", info.code));
     }
+    // How the afxdp driver bound (native/generic XDP, copy/zero-copy), as it says.
+    for line in info.output.lines().filter(|l| l.contains("AF_XDP on")) {
+        row.notes.push(format!("engine: {}", line.trim()));
+    }
     drop(lab);
     Ok(row)
 }
