@@ -29,6 +29,10 @@ const FRAME_LEN: usize = 64;
 const FLOWS: u32 = 64;
 /// testpmd's mbufs: what `-m 512` without hugepages can hold.
 const TESTPMD_MBUFS: u32 = 32_768;
+/// testpmd's default RX/TX burst.
+const TESTPMD_BURST: u16 = 32;
+/// The engine's batch (RX burst per port per poll).
+const ENGINE_BURST: u16 = 256;
 const LAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 const WAN_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x01];
 /// Where the replayed frames come from (any MAC but the ports').
@@ -83,9 +87,19 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     for _ in 0..opts.rounds.max(1) {
         let mut rows = Vec::new();
         for vdevs in [Vdevs::Null, Vdevs::Replay] {
-            for mode in ["io", "macswap"] {
-                let name = format!("testpmd-{mode}{}", vdevs.suffix());
-                rows.push(match testpmd_row(opts, vdevs, mode, &name) {
+            // testpmd's default burst (32), and on the replay devices also the
+            // engine's batch size (256), which shows what the burst alone costs.
+            let mut runs = vec![("io", TESTPMD_BURST), ("macswap", TESTPMD_BURST)];
+            if vdevs == Vdevs::Replay {
+                runs.push(("macswap", ENGINE_BURST));
+            }
+            for (mode, burst) in runs {
+                let name = format!(
+                    "testpmd-{mode}{}{}",
+                    vdevs.suffix(),
+                    if burst == TESTPMD_BURST { "" } else { "-b256" }
+                );
+                rows.push(match testpmd_row(opts, vdevs, mode, burst, &name) {
                     Ok(r) => r,
                     Err(e) if crate::netns::stop_requested() => return Err(e),
                     Err(e) => Row::not_run(&name, FRAME_LEN, format!("{e:#}")),
@@ -108,6 +122,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     for (system, baseline) in [
         ("patronus", "testpmd-macswap-replay"),
         ("patronus", "testpmd-io-replay"),
+        ("patronus", "testpmd-macswap-replay-b256"),
         ("patronus", "testpmd-macswap"),
         ("testpmd-macswap-replay", "testpmd-macswap"),
     ] {
@@ -146,8 +161,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
          once, as testpmd forwards port 0 <-> port 1): RX allocates an mbuf and copies a stored frame, TX frees"
     ));
     report.notes.push(
-        "testpmd runs with its defaults (burst 32, paired ports) and --total-num-mbufs=32768; the engine's \
-         worker uses bursts of up to 256 and runs the whole pipeline (Ethernet, IPv4 validation with \
+        "testpmd runs with its defaults (burst 32, paired ports) and --total-num-mbufs=32768, and once more \
+         with --burst=256 (the -b256 row) on the replay devices; the engine's worker uses bursts of up to 256 and runs the whole pipeline (Ethernet, IPv4 validation with \
          checksum, DIR-24-8 lookup, TTL decrement, neighbour, L2 rewrite) on every frame"
             .into(),
     );
@@ -226,7 +241,13 @@ fn parse_tx_pps(text: &str) -> Vec<f64> {
     samples
 }
 
-fn testpmd_row(opts: &Options, vdevs: Vdevs, mode: &str, name: &str) -> anyhow::Result<Row> {
+fn testpmd_row(
+    opts: &Options,
+    vdevs: Vdevs,
+    mode: &str,
+    burst: u16,
+    name: &str,
+) -> anyhow::Result<Row> {
     let mut cmd = Command::new("nice");
     cmd.arg("-n").arg(opts.nice.to_string()).arg("dpdk-testpmd");
     cmd.args(["--no-huge", "--no-shconf", "-m", "512", "--no-pci"]);
@@ -243,6 +264,7 @@ fn testpmd_row(opts: &Options, vdevs: Vdevs, mode: &str, name: &str) -> anyhow::
     cmd.arg("--");
     cmd.arg(format!("--total-num-mbufs={TESTPMD_MBUFS}"));
     cmd.arg(format!("--forward-mode={mode}"));
+    cmd.arg(format!("--burst={burst}"));
     cmd.args(["--auto-start", "--nb-cores=1", "--stats-period", "1"]);
     let log = opts.workdir.join(format!("{name}.log"));
     let logfile = std::fs::File::create(&log)?;
@@ -300,7 +322,7 @@ fn testpmd_row(opts: &Options, vdevs: Vdevs, mode: &str, name: &str) -> anyhow::
         share * 100.0
     );
     row.notes.push(format!(
-        "{mode} forwarding, {} vdevs; mean of {} per-second Tx-pps samples: {}",
+        "{mode} forwarding, burst {burst}, {} vdevs; mean of {} per-second Tx-pps samples: {}",
         match vdevs {
             Vdevs::Null => "net_null",
             Vdevs::Replay => "net_pcap replay",
