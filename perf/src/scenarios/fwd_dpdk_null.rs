@@ -574,7 +574,11 @@ Telling cores to stop...
             rounds: 1,
             workdir: std::env::temp_dir(),
         };
-        let cfg = EngineConfig::parse(&engine_config(&opts, Vdevs::Replay));
+        let vdevs = Vdevs::Replay.args(&opts.workdir);
+        assert!(vdevs[0].starts_with("net_pcap0,rx_pcap=") && vdevs[0].ends_with("infinite_rx=1"));
+        let text = engine_config(&opts, Vdevs::Replay);
+        assert!(text.contains(&format!("\"{}\"", vdevs[1])));
+        let cfg = EngineConfig::parse(&text);
         // A build without the dpdk feature refuses dpdk ports by name.
         let cfg = match cfg {
             Ok(c) => c,
@@ -585,7 +589,5 @@ Telling cores to stop...
         };
         assert_eq!(cfg.ports[0].mac.as_deref(), Some("02:00:00:00:01:01"));
         assert_eq!(cfg.routes.len(), 2);
-        let vdevs = Vdevs::Replay.args(&opts.workdir);
-        assert!(vdevs[0].starts_with("net_pcap0,rx_pcap=") && vdevs[0].ends_with("infinite_rx=1"));
     }
 }
