@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | route-push
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -47,7 +47,7 @@ struct Args {
     /// other load, so the row is noisy).
     #[arg(long)]
     rps: bool,
-    /// fwd-veth: interleaved rounds (each system's median row and the median
+    /// fwd-veth, fwd-dpdk-null: interleaved rounds (each system's median row and the median
     /// of the same-round ratios are reported).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -96,8 +96,9 @@ fn run() -> anyhow::Result<()> {
     let result = match args.scenario.as_str() {
         "fwd-mem" => scenarios::fwd_mem::run(&opts),
         "fwd-veth" => scenarios::fwd_veth::run(&opts),
+        "fwd-dpdk-null" => scenarios::fwd_dpdk_null::run(&opts),
         "route-push" => scenarios::route_push::run(&opts, args.flips, args.routes),
-        other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth, route-push)"),
+        other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push)"),
     };
     drop(autogroup);
     let left = netns::leftover_namespaces();

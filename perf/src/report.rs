@@ -86,7 +86,18 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// patronus pps / baseline pps (`None` when either side is missing).
     pub ratio: Option<f64>,
+    /// Further named ratios, when a scenario has several systems or baselines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<Ratio>,
     pub notes: Vec<String>,
+}
+
+/// pps(system) / pps(baseline) in the same run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ratio {
+    pub system: String,
+    pub baseline: String,
+    pub ratio: f64,
 }
 
 impl Report {
@@ -101,22 +112,39 @@ impl Report {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             rows: Vec::new(),
             ratio: None,
+            ratios: Vec::new(),
             notes: Vec::new(),
         }
     }
 
     /// Sets `ratio` = pps(system) / pps(baseline) when both were measured.
     pub fn set_ratio(&mut self, system: &str, baseline: &str) {
+        self.ratio = self.pps_ratio(system, baseline);
+    }
+
+    /// pps(system) / pps(baseline) of this report's rows, when both were measured.
+    pub fn pps_ratio(&self, system: &str, baseline: &str) -> Option<f64> {
         let pps = |name: &str| {
             self.rows
                 .iter()
                 .find(|r| r.system == name)
                 .and_then(|r| r.pps)
         };
-        self.ratio = match (pps(system), pps(baseline)) {
+        match (pps(system), pps(baseline)) {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
-        };
+        }
+    }
+
+    /// Adds a named ratio (when it could be computed).
+    pub fn push_ratio(&mut self, system: &str, baseline: &str, ratio: Option<f64>) {
+        if let Some(ratio) = ratio {
+            self.ratios.push(Ratio {
+                system: system.into(),
+                baseline: baseline.into(),
+                ratio,
+            });
+        }
     }
 
     /// Prints the table to stdout.
@@ -149,6 +177,9 @@ impl Report {
         }
         if let Some(ratio) = self.ratio {
             println!("ratio    {ratio:.3}");
+        }
+        for r in &self.ratios {
+            println!("ratio    {} / {} = {:.3}", r.system, r.baseline, r.ratio);
         }
         for n in &self.notes {
             println!("note: {n}");

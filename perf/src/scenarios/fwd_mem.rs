@@ -94,8 +94,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         packet_count(opts)
     ));
     report.notes.push(
-        "no baseline row: the in-memory pipeline has no kernel equivalent; DPDK testpmd (io/macswap on \
-         net_null) is NOT available in the harness yet (a later issue)"
+        "no baseline row: the in-memory pipeline has no kernel equivalent; the engine over DPDK vdevs \
+         against testpmd (io/macswap) is the fwd-dpdk-null scenario"
             .into(),
     );
     Ok(report)

@@ -1,7 +1,8 @@
 //! `fwd-veth`: gen — R — sink namespaces joined by veth pairs; a 64 B UDP
 //! flood from gen to sink through R, forwarded by (a) the Linux kernel and
-//! (b) the Patronus engine, in the same run, after calibrating the generator
-//! against a directly attached sink.
+//! (b) the Patronus engine over `afpacket` ports and (c) over `afxdp` ports
+//! (native XDP on veth, copy mode), in the same run, after calibrating the
+//! generator against a directly attached sink.
 
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -15,6 +16,8 @@ use crate::generator::{GenConfig, Generator};
 use crate::netns::{sleep_checked, End, Lab};
 use crate::report::{Report, Row};
 use crate::sysstat::{self, ProcStat};
+
+use super::rounds::{median, merge_rounds, same_round_ratios};
 
 const FRAME_LEN: usize = 64;
 const FLOWS: u32 = 64;
@@ -82,6 +85,35 @@ impl Window {
     }
 }
 
+/// The engine's port driver on R's veth ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Driver {
+    /// TPACKET_V3 RX ring, `sendmmsg` TX.
+    AfPacket,
+    /// AF_XDP sockets behind the driver's native XDP program (copy mode on veth).
+    AfXdp,
+}
+
+impl Driver {
+    /// The row's name (the afpacket row keeps the name of earlier reports).
+    fn system(self) -> &'static str {
+        match self {
+            Driver::AfPacket => "patronus",
+            Driver::AfXdp => "patronus-afxdp",
+        }
+    }
+
+    /// The `[[port]]` lines after `name`.
+    fn port_keys(self, iface: &str) -> String {
+        match self {
+            Driver::AfPacket => format!("driver = \"afpacket\"\niface = \"{iface}\"\n"),
+            Driver::AfXdp => format!(
+                "driver = \"afxdp\"\niface = \"{iface}\"\n\n[port.afxdp]\nxdp_mode = \"native\"\nbind = \"copy\"\n"
+            ),
+        }
+    }
+}
+
 /// Generator-thread CPU nanoseconds per frame sent in the calibration run.
 #[derive(Clone, Copy, Debug, Default)]
 struct GenCost {
@@ -101,27 +133,26 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     report.rows = merge_rounds(&rounds, &mut report.notes);
 
     report.set_ratio("patronus", "linux-kernel");
-    if rounds.len() > 1 {
-        // The median of same-round ratios is steadier than a ratio of medians.
-        let mut ratios: Vec<f64> = rounds
-            .iter()
-            .filter_map(|rows| {
-                let pps = |n: &str| rows.iter().find(|r| r.system == n).and_then(|r| r.pps);
-                match (pps("patronus"), pps("linux-kernel")) {
-                    (Some(p), Some(k)) if k > 0.0 => Some(p / k),
-                    _ => None,
-                }
-            })
-            .collect();
-        report.notes.push(format!(
-            "per-round ratios patronus / linux-kernel: {}",
-            ratios
-                .iter()
-                .map(|r| format!("{r:.3}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        report.ratio = median(&mut ratios);
+    for system in ["patronus", "patronus-afxdp"] {
+        let ratio = if rounds.len() > 1 {
+            // The median of same-round ratios is steadier than a ratio of medians.
+            let mut ratios = same_round_ratios(&rounds, system, "linux-kernel");
+            report.notes.push(format!(
+                "per-round ratios {system} / linux-kernel: {}",
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            median(&mut ratios)
+        } else {
+            report.pps_ratio(system, "linux-kernel")
+        };
+        if system == "patronus" {
+            report.ratio = ratio;
+        }
+        report.push_ratio(system, "linux-kernel", ratio);
     }
     if let Some(r) = report.ratio {
         report
@@ -200,59 +231,15 @@ fn one_round(opts: &Options, tick_ns: f64) -> anyhow::Result<Vec<Row>> {
         });
     }
 
-    // 3. Patronus in R.
-    rows.push(match patronus_router(opts, &cost, cal_pps) {
-        Ok(r) => r,
-        Err(e) if crate::netns::stop_requested() => return Err(e),
-        Err(e) => Row::not_run("patronus", FRAME_LEN, format!("{e:#}")),
-    });
+    // 3. Patronus in R, over AF_PACKET and over AF_XDP.
+    for driver in [Driver::AfPacket, Driver::AfXdp] {
+        rows.push(match patronus_router(opts, &cost, cal_pps, driver) {
+            Ok(r) => r,
+            Err(e) if crate::netns::stop_requested() => return Err(e),
+            Err(e) => Row::not_run(driver.system(), FRAME_LEN, format!("{e:#}")),
+        });
+    }
     Ok(rows)
-}
-
-fn median(v: &mut [f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
-}
-
-/// One row per system: the round whose pps is the median (so its fields stay
-/// consistent with each other), noting every round's pps and CPU.
-fn merge_rounds(rounds: &[Vec<Row>], notes: &mut Vec<String>) -> Vec<Row> {
-    if rounds.len() == 1 {
-        return rounds[0].clone();
-    }
-    let mut out = Vec::new();
-    for (i, first) in rounds[0].iter().enumerate() {
-        let mut all: Vec<&Row> = rounds.iter().filter_map(|r| r.get(i)).collect();
-        all.sort_by(|a, b| a.pps.unwrap_or(-1.0).total_cmp(&b.pps.unwrap_or(-1.0)));
-        let mut row = all[all.len() / 2].clone();
-        let fmt =
-            |v: Option<f64>, scale: f64| v.map_or("-".into(), |x| format!("{:.3}", x / scale));
-        row.notes.insert(
-            0,
-            format!(
-                "median of {} rounds by pps; rounds (Mpps / cpu ns): {}",
-                rounds.len(),
-                rounds
-                    .iter()
-                    .filter_map(|r| r.get(i))
-                    .map(|r| format!("{} / {}", fmt(r.pps, 1e6), fmt(r.cpu_ns_per_packet, 1.0)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        );
-        debug_assert_eq!(row.system, first.system);
-        out.push(row);
-    }
-    notes.push(format!("{} interleaved rounds", rounds.len()));
-    out
 }
 
 /// Warm-up, then one window of `opts.duration`.
@@ -486,8 +473,8 @@ fn kernel_router(
     Ok(row)
 }
 
-/// Engine config for R: afpacket ports on r0/r1, a route to the sink.
-fn engine_config(opts: &Options, r0: &End, r1: &End) -> String {
+/// Engine config for R: ports of `driver` on r0/r1, a route to the sink.
+fn engine_config(opts: &Options, r0: &End, r1: &End, driver: Driver) -> String {
     format!(
         r#"# fwd-veth: Patronus as the router R
 [engine]
@@ -497,13 +484,10 @@ cores = [{core}]
 
 [[port]]
 name = "lan0"
-driver = "afpacket"
-iface = "{r0}"
-
+{lan_keys}
 [[port]]
 name = "wan0"
-driver = "afpacket"
-iface = "{r1}"
+{wan_keys}
 
 [[interface]]
 port = "lan0"
@@ -518,14 +502,22 @@ prefix = "10.3.0.0/16"
 via = "{SINK_ADDR}"
 "#,
         core = opts.router_core,
-        r0 = r0.iface,
-        r1 = r1.iface,
+        lan_keys = driver.port_keys(&r0.iface),
+        wan_keys = driver.port_keys(&r1.iface),
     )
 }
 
-fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Result<Row> {
+fn patronus_router(
+    opts: &Options,
+    cost: &GenCost,
+    cal_pps: f64,
+    driver: Driver,
+) -> anyhow::Result<Row> {
     let engine_bin = engine::locate(opts.engine.as_deref())?;
-    let (lab, [g0, r0, r1, s0]) = router_lab("p")?;
+    let (lab, [g0, r0, r1, s0]) = router_lab(match driver {
+        Driver::AfPacket => "p",
+        Driver::AfXdp => "x",
+    })?;
     // The engine owns R's veth ends: no kernel address, no IPv6, no forwarding.
     for end in [&r0, &r1] {
         lab.sysctl(
@@ -536,7 +528,7 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
     }
     let dir = &opts.workdir;
     let config = dir.join("fwd-veth-engine.toml");
-    std::fs::write(&config, engine_config(opts, &r0, &r1))?;
+    std::fs::write(&config, engine_config(opts, &r0, &r1, driver))?;
     engine::check_config(&engine_bin, &config)?;
     let stats_path = dir.join("fwd-veth-stats.json");
     let mut eng = EngineProcess::spawn(
@@ -566,7 +558,7 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
 
     let router = w.router_ns(cost.per_sent);
     let mut row = Row {
-        system: "patronus".into(),
+        system: driver.system().into(),
         packet_size: FRAME_LEN,
         offered_pps: Some(w.sent as f64 / w.secs),
         ..Row::default()
@@ -600,8 +592,8 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
             )
         } else {
             format!(
-                "generator core: offered load fell to {:.0}% of the generator's solo rate (AF_PACKET delivery \
-                 to the engine's socket runs in the sender's softirq on core {})",
+                "generator core: offered load fell to {:.0}% of the generator's solo rate (delivery to the \
+                 engine's socket, AF_PACKET or XDP, runs in the sender's softirq on core {})",
                 100.0 * offered / cal_pps.max(1.0),
                 opts.gen_core
             )
@@ -638,6 +630,10 @@ fn patronus_router(opts: &Options, cost: &GenCost, cal_pps: f64) -> anyhow::Resu
         row.notes
             .push(format!("engine exit code {:?} on SIGINT", info.code));
     }
+    // How the afxdp driver bound (native/generic XDP, copy/zero-copy), as it says.
+    for line in info.output.lines().filter(|l| l.contains("AF_XDP on")) {
+        row.notes.push(format!("engine: {}", line.trim()));
+    }
     drop(lab);
     Ok(row)
 }
@@ -664,34 +660,6 @@ fn read_stats(path: &Path) -> anyhow::Result<EngineStats> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(system: &str, pps: f64) -> Row {
-        let mut r = Row {
-            system: system.into(),
-            packet_size: 64,
-            ..Row::default()
-        };
-        r.set_rate((pps * 10.0) as u64, 10.0);
-        r
-    }
-
-    #[test]
-    fn median_of_rounds() {
-        assert_eq!(median(&mut []), None);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        let rounds = vec![
-            vec![row("gen", 1e6), row("k", 5e6)],
-            vec![row("gen", 3e6), row("k", 4e6)],
-            vec![row("gen", 2e6), row("k", 6e6)],
-        ];
-        let mut notes = Vec::new();
-        let merged = merge_rounds(&rounds, &mut notes);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].pps, Some(2e6));
-        assert_eq!(merged[1].pps, Some(5e6));
-        assert!(merged[1].notes[0].contains("5.000"));
-    }
 
     #[test]
     fn router_loss_names_drops_and_back_pressure() {

@@ -1,8 +1,10 @@
 //! Scenarios: each builds its setup, runs Patronus and its baseline in the
 //! same run, and returns a [`crate::report::Report`].
 
+pub mod fwd_dpdk_null;
 pub mod fwd_mem;
 pub mod fwd_veth;
+mod rounds;
 pub mod route_push;
 
 use std::path::{Path, PathBuf};
