@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
     iproute2 iputils-ping nftables iperf3 tcpdump tshark python3-scapy
     ethtool procps clang libpcap-dev prometheus curl pkg-config
-    libdpdk-dev dpdk libbpf-dev libxdp-dev xdp-tools m4 libelf-dev zlib1g-dev
+    libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev xdp-tools m4 libelf-dev zlib1g-dev
 )
 
 if [ "$(id -u)" -ne 0 ]; then
