@@ -18,6 +18,12 @@ use crate::ports::{LinkInfo, Port, PortError, PortStats, TxDone};
 use super::device::{self, Device};
 use super::{eal, mbuf};
 
+/// Frames taken per RX burst: 32, like testpmd's default. Measured in
+/// fwd-dpdk-null (net_pcap replay, one core): 9.1 Mpps at 32, 8.4 at 16,
+/// 7.9 at 64, 6.6 at 256 (the engine's batch size) — fewer mbufs in flight
+/// stay in cache.
+const RX_BURST: usize = 32;
+
 /// Frames a queue copied instead of passing its buffer on: the copy
 /// fallbacks of RX (a frame in a foreign or multi-segment mbuf, or a worker
 /// pool that is not the mempool) and TX (a packet of another pool). Zero on
@@ -181,7 +187,7 @@ impl Port for DpdkPort {
     }
 
     fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
-        let want = batch.space().min(BATCH_SIZE) as u16;
+        let want = batch.space().min(RX_BURST) as u16;
         if want == 0 {
             return 0;
         }
