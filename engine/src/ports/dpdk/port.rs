@@ -22,7 +22,7 @@ use super::{eal, mbuf};
 /// fwd-dpdk-null (net_pcap replay, one core): 9.1 Mpps at 32, 8.4 at 16,
 /// 7.9 at 64, 6.6 at 256 (the engine's batch size) — fewer mbufs in flight
 /// stay in cache.
-const RX_BURST: usize = 32;
+pub(crate) const RX_BURST: usize = 32;
 
 /// Frames a queue copied instead of passing its buffer on: the copy
 /// fallbacks of RX (a frame in a foreign or multi-segment mbuf, or a worker

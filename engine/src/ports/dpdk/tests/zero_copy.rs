@@ -200,7 +200,7 @@ pub(super) fn received_frames_leave_in_their_own_mbufs() {
             "round {round}: the RX ring took every frame"
         );
 
-        // Poll until the RX ring is empty (a poll takes one burst of 256),
+        // Poll until the RX ring is empty (a poll takes one RX burst),
         // taking what the wan port transmitted after each poll: it must not
         // loop back into the wan port's RX.
         let mut got = 0;
@@ -208,7 +208,7 @@ pub(super) fn received_frames_leave_in_their_own_mbufs() {
         while ring_count(lan_ring) > 0 {
             polls += 1;
             assert!(
-                polls <= 1 + MAX_PER_ROUND / 256,
+                polls <= 1 + MAX_PER_ROUND / crate::ports::dpdk::port::RX_BURST,
                 "round {round}: RX stalled"
             );
             pipeline.poll(&mut rx, now);
