@@ -24,7 +24,7 @@ mod offload;
 #[path = "afpacket/ring.rs"]
 mod ring;
 #[path = "afpacket/sys.rs"]
-mod sys;
+pub(super) mod sys;
 #[cfg(test)]
 #[path = "afpacket/tests.rs"]
 mod tests;

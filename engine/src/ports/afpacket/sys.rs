@@ -97,13 +97,13 @@ pub fn ifindex(name: &str) -> io::Result<i32> {
 /// `struct ifreq`: a name and a 24-byte union, read as bytes.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct IfReq {
+pub(crate) struct IfReq {
     name: [libc::c_char; libc::IFNAMSIZ],
-    data: [u8; 24],
+    pub(crate) data: [u8; 24],
 }
 
 impl IfReq {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let mut r = IfReq {
             name: [0; libc::IFNAMSIZ],
             data: [0; 24],
@@ -115,8 +115,9 @@ impl IfReq {
     }
 }
 
-fn ioctl(fd: RawFd, req: libc::c_ulong, r: &mut IfReq, what: &str) -> io::Result<()> {
-    // SAFETY: `r` is a properly sized `struct ifreq` for these requests.
+pub(crate) fn ioctl(fd: RawFd, req: libc::c_ulong, r: &mut IfReq, what: &str) -> io::Result<()> {
+    // SAFETY: `r` is a properly sized `struct ifreq` for these requests (for
+    // SIOCETHTOOL its union holds a pointer the caller keeps valid).
     let rc = unsafe { libc::ioctl(fd, req, r as *mut IfReq) };
     if rc < 0 {
         return Err(ctx(what, io::Error::last_os_error()));
