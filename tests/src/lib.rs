@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod control;
 pub mod engine;
 pub mod netns;
+pub mod probe;
 pub mod process;
 pub mod scapy;
 pub mod seqflow;

@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use patronus_e2e::probe::{iperf_json, iperf_server, ping, reply_ttls};
 use patronus_e2e::topology::{H1, H2, R_LAN, R_WAN};
-use patronus_e2e::{BgProcess, Engine, Netns, TempDir};
+use patronus_e2e::{Engine, Netns, TempDir};
 use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(15);
@@ -172,48 +173,9 @@ impl XdpTopology {
     }
 }
 
-/// Pings `dst` `count` times from `ns`; returns whether it exited 0, and its output.
-fn ping(ns: &Netns, dst: &str, count: u32) -> (bool, String) {
-    let c = count.to_string();
-    let out = ns.exec_output("ping", &["-n", "-c", &c, "-i", "0.2", "-W", "2", dst]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn reply_ttls(out: &str) -> Vec<u8> {
-    out.lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.split("ttl=").nth(1))
-        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
-        .collect()
-}
-
-/// Starts `iperf3 -s -1` in `ns` and waits until it listens.
-fn iperf_server(dir: &TempDir, ns: &Netns) -> BgProcess {
-    let mut s = ns.spawn(
-        "iperf3",
-        &["-s", "-1", "-p", "5201"],
-        dir.path(),
-        "iperf3-server",
-    );
-    for _ in 0..250 {
-        let ss = ns.exec("ss", &["-Hltn", "sport = :5201"]);
-        if !ss.trim().is_empty() {
-            return s;
-        }
-        assert!(s.try_wait().is_none(), "iperf3 server died: {}", s.report());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("iperf3 server does not listen: {}", s.report());
-}
-
 /// Runs an iperf3 client from h1 to h2 and returns its JSON report.
 fn iperf(t: &XdpTopology, args: &[&str]) -> Value {
-    let mut server = iperf_server(&t.dir, &t.h2);
+    let mut server = iperf_server(t.dir.path(), &t.h2);
     let mut a = vec!["60", "iperf3", "-c", H2, "-p", "5201", "-J"];
     a.extend_from_slice(args);
     let out = t.h1.exec_output("timeout", &a);
@@ -224,8 +186,7 @@ fn iperf(t: &XdpTopology, args: &[&str]) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("iperf3 -J: {e}: {text}"));
-    assert!(v.get("error").is_none(), "iperf3 error: {}", v["error"]);
+    let v = iperf_json(&text);
     assert!(server
         .wait_timeout(Duration::from_secs(10))
         .is_some_and(|s| s.success()));
@@ -247,13 +208,13 @@ fn afxdp_ping_tcp_udp_and_the_program_leaves_with_the_engine() {
         "the engine should report native XDP / copy mode on veth: {log}"
     );
 
-    let (ok, out) = ping(&t.h1, H2, 3);
+    let (ok, out) = ping(&t.h1, H2, 3, &[]);
     assert!(ok, "h1 -> h2 ping failed:\n{out}");
     assert_eq!(reply_ttls(&out), vec![63; 3], "one hop:\n{out}");
-    let (ok, out) = ping(&t.h2, H1, 3);
+    let (ok, out) = ping(&t.h2, H1, 3, &[]);
     assert!(ok, "h2 -> h1 ping failed:\n{out}");
     assert_eq!(reply_ttls(&out), vec![63; 3], "one hop:\n{out}");
-    let (ok, out) = ping(&t.h1, R_LAN, 2);
+    let (ok, out) = ping(&t.h1, R_LAN, 2, &[]);
     assert!(ok, "the engine answers ping to its own address:\n{out}");
     let neigh = t.h1.ip(&["neigh", "show", R_LAN, "dev", "eth0"]);
     assert!(
@@ -324,7 +285,7 @@ fn afxdp_crashed_engine_leaves_no_program_and_a_new_one_starts() {
     );
     t.start_engine(1, "", "engine2");
     t.wait_ping(H2);
-    let (ok, out) = ping(&t.h1, H2, 2);
+    let (ok, out) = ping(&t.h1, H2, 2, &[]);
     assert!(ok, "forwarding after restart:\n{out}");
 }
 
@@ -372,7 +333,7 @@ fn afxdp_kernel_ip_protocols_go_to_the_kernel() {
     ]);
     t.r.ip(&["neigh", "replace", H1, "lladdr", &h1_mac, "dev", "lan0"]);
 
-    let (ok, out) = ping(&t.h1, KERNEL_ADDR, 3);
+    let (ok, out) = ping(&t.h1, KERNEL_ADDR, 3, &[]);
     assert!(ok, "R's kernel did not get (or answer) ICMP:\n{out}");
     assert_eq!(
         reply_ttls(&out),
@@ -380,7 +341,7 @@ fn afxdp_kernel_ip_protocols_go_to_the_kernel() {
         "the kernel answers itself:\n{out}"
     );
     // The engine never sees ICMP now, so its own address stays silent ...
-    let (ok, out) = ping(&t.h1, R_LAN, 2);
+    let (ok, out) = ping(&t.h1, R_LAN, 2, &[]);
     assert!(
         !ok,
         "ICMP reached the engine although it is the kernel's:\n{out}"

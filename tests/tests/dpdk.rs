@@ -11,6 +11,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use patronus_e2e::netns::veth;
+use patronus_e2e::probe;
 use patronus_e2e::topology::{H1, H2, R_LAN, R_WAN};
 use patronus_e2e::{engine_binary, require_root, Engine, Netns, TempDir};
 
@@ -176,17 +177,10 @@ impl DpdkTopology {
 }
 
 /// Pings `dst` from `ns`; returns success and the TTLs of the replies.
+/// Pings and the replies' TTLs.
 fn ping(ns: &Netns, dst: &str, count: u32) -> (bool, Vec<u8>, String) {
-    let c = count.to_string();
-    let out = ns.exec_output("ping", &["-n", "-c", &c, "-i", "0.2", "-W", "2", dst]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let ttls = text
-        .lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.split("ttl=").nth(1))
-        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
-        .collect();
-    (out.status.success(), ttls, text)
+    let (ok, text) = probe::ping(ns, dst, count, &[]);
+    (ok, probe::reply_ttls(&text), text)
 }
 
 fn forwards_both_ways(tag: &str, vdev: Vdev) {
@@ -254,27 +248,7 @@ fn iperf3_tcp_over_net_af_packet() {
         );
     }
     t.wait_forwarding();
-    let mut server = t.h2.spawn(
-        "iperf3",
-        &["-s", "-1", "-p", "5201"],
-        t._dir.path(),
-        "iperf3-server",
-    );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while t
-        .h2
-        .exec("ss", &["-Hltn", "sport = :5201"])
-        .trim()
-        .is_empty()
-    {
-        assert!(
-            server.try_wait().is_none(),
-            "iperf3 server died: {}",
-            server.report()
-        );
-        assert!(Instant::now() < deadline, "iperf3 server does not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let _server = probe::iperf_server(t._dir.path(), &t.h2);
     let out = t.h1.exec_output(
         "timeout",
         &["30", "iperf3", "-c", H2, "-p", "5201", "-t", "3", "-J"],

@@ -5,66 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use patronus_e2e::probe::{iperf_json, iperf_server, ping, reply_ttls};
 use patronus_e2e::topology::{H1, H2, R_LAN, R_WAN};
-use patronus_e2e::{BgProcess, Capture, EngineStats, Netns, Topology};
-use serde_json::Value;
+use patronus_e2e::{Capture, EngineStats, Netns, Topology};
 
 const READY: Duration = Duration::from_secs(15);
-
-/// Pings `dst` `count` times from `ns`; returns whether it exited 0, and its output.
-fn ping(ns: &Netns, dst: &str, count: u32, extra: &[&str]) -> (bool, String) {
-    let c = count.to_string();
-    let mut args = vec!["-n", "-c", &c, "-i", "0.2", "-W", "2"];
-    args.extend_from_slice(extra);
-    args.push(dst);
-    let out = ns.exec_output("ping", &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// The TTLs of the echo replies in ping's output.
-fn reply_ttls(out: &str) -> Vec<u8> {
-    out.lines()
-        .filter(|l| l.contains("bytes from"))
-        .filter_map(|l| l.split("ttl=").nth(1))
-        .filter_map(|t| t.split_whitespace().next()?.parse().ok())
-        .collect()
-}
-
-/// Starts `iperf3 -s -1` in `ns` and waits until it listens.
-fn iperf_server(t: &Topology, ns: &Netns) -> BgProcess {
-    let mut s = ns.spawn(
-        "iperf3",
-        &["-s", "-1", "-p", "5201"],
-        t.dir.path(),
-        "iperf3-server",
-    );
-    for _ in 0..250 {
-        let ss = ns.exec("ss", &["-Hltn", "sport = :5201"]);
-        if !ss.trim().is_empty() {
-            return s;
-        }
-        assert!(s.try_wait().is_none(), "iperf3 server died: {}", s.report());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("iperf3 server does not listen: {}", s.report());
-}
-
-/// Parses iperf3's `-J` output; fails on an `error` key.
-fn iperf_json(out: &str) -> Value {
-    let v: Value =
-        serde_json::from_str(out).unwrap_or_else(|e| panic!("iperf3 -J output: {e}: {out}"));
-    assert!(
-        v.get("error").is_none(),
-        "iperf3 reported an error: {}",
-        v["error"]
-    );
-    v
-}
 
 /// The kernel's UDP counters in a namespace (`RcvbufErrors` tells whether a
 /// loss happened at the receiving socket rather than on the way).
@@ -159,7 +104,7 @@ fn iperf3_tcp_with_offloads_on() {
         "expected TSO on h1's veth:\n{feats}"
     );
 
-    let mut server = iperf_server(&t, &t.h2);
+    let mut server = iperf_server(t.dir.path(), &t.h2);
     let out = t.h1.exec_output(
         "timeout",
         &["60", "iperf3", "-c", H2, "-p", "5201", "-t", "10", "-J"],
@@ -195,7 +140,7 @@ fn iperf3_tcp_with_offloads_on() {
 fn udp_stream_survives_malformed_frames() {
     let mut t = Topology::router("udp");
     t.wait_forwarding(READY);
-    let _server = iperf_server(&t, &t.h2);
+    let _server = iperf_server(t.dir.path(), &t.h2);
     // Nothing malformed may come out on h2's side.
     let leak = Capture::start(&t.h2, "eth0", "udp port 9999", t.dir.path(), "h2-leak");
     let before = t.stats();
@@ -354,7 +299,7 @@ fn two_workers_share_the_flows() {
     let mut t =
         Topology::build_workers("w2", patronus_e2e::topology::RouterKind::from_env(), "", 2);
     t.wait_forwarding(READY);
-    let mut server = iperf_server(&t, &t.h2);
+    let mut server = iperf_server(t.dir.path(), &t.h2);
     let out = t.h1.exec_output(
         "timeout",
         &[
@@ -395,7 +340,7 @@ fn route_reloads_are_hitless() {
     t.wait_forwarding(READY);
     let cfg_path = t.dir.path().join("engine.toml");
     let base = std::fs::read_to_string(&cfg_path).expect("engine config");
-    let _server = iperf_server(&t, &t.h2);
+    let _server = iperf_server(t.dir.path(), &t.h2);
     let mut client = t.h1.spawn(
         "timeout",
         &[
