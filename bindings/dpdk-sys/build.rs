@@ -86,6 +86,7 @@ fn main() {
         .allowlist_var("RTE_ETHER_ADDR_LEN")
         .allowlist_var("SOCKET_ID_ANY")
         .allowlist_var("LCORE_ID_ANY")
+        .allowlist_type("patronus_mbuf_layout")
         // The mbuf and mempool are handled through the shim's accessors:
         // their layouts (cache-line markers, unions) stay opaque to Rust.
         .opaque_type("rte_mbuf")

@@ -99,7 +99,9 @@ fn eal_ring_loopback_and_null() {
         // SAFETY: `m` is a fresh single-segment mbuf with ≥ 2048 B tailroom.
         unsafe {
             assert!(sys::patronus_pktmbuf_tailroom(m) >= 64);
-            sys::patronus_pktmbuf_set_len(m, 64);
+            let head = sys::patronus_pktmbuf_headroom(m);
+            sys::mbuf_fields::set_single(m, head, 64);
+            assert_eq!(sys::patronus_pktmbuf_pkt_len(m), 64);
             let d = sys::patronus_pktmbuf_data(m) as *mut u8;
             ptr::write_bytes(d, i as u8 + 1, 64);
         }
@@ -115,6 +117,21 @@ fn eal_ring_loopback_and_null() {
         // SAFETY: received mbufs are ours until freed; 64 bytes were written.
         unsafe {
             assert_eq!(sys::patronus_pktmbuf_data_len(m), 64);
+            // The inline field accessors read what the C accessors read.
+            assert_eq!(sys::mbuf_fields::data_len(m), 64);
+            assert_eq!(
+                sys::mbuf_fields::data_off(m),
+                sys::patronus_pktmbuf_headroom(m)
+            );
+            assert_eq!(
+                sys::mbuf_fields::nb_segs(m),
+                sys::patronus_pktmbuf_nb_segs(m)
+            );
+            assert_eq!(sys::mbuf_fields::pool(m), sys::patronus_pktmbuf_pool(m));
+            assert_eq!(
+                sys::mbuf_fields::buf_addr(m),
+                sys::patronus_pktmbuf_buf_addr(m).cast::<u8>()
+            );
             let d = std::slice::from_raw_parts(sys::patronus_pktmbuf_data(m) as *const u8, 64);
             assert!(d.iter().all(|b| *b == i as u8 + 1), "frame {i} content");
             sys::patronus_pktmbuf_free(m);

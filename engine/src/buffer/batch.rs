@@ -47,11 +47,33 @@ impl Batch {
     /// Adds a packet; gives it back when the batch is full.
     #[inline]
     pub fn push(&mut self, p: Packet) -> Result<(), Packet> {
-        if self.pkts.len() >= BATCH_SIZE {
+        let len = self.pkts.len();
+        if len >= BATCH_SIZE {
             return Err(p);
         }
-        self.pkts.push(p);
+        // Capacity is BATCH_SIZE from `new`, so this never grows (and skips
+        // Vec::push's second capacity check on the per-packet path).
+        self.pkts.spare_capacity_mut()[0].write(p);
+        // SAFETY: element `len` was just initialised and `len < capacity`.
+        unsafe { self.pkts.set_len(len + 1) };
         Ok(())
+    }
+
+    /// Adds a packet that `init` writes straight into the batch's storage;
+    /// false (and `init` not called) when the batch is full.
+    ///
+    /// # Safety
+    /// `init` must fully initialise the slot as a valid `Packet`.
+    #[inline(always)]
+    pub unsafe fn push_in_place(&mut self, init: impl FnOnce(*mut Packet)) -> bool {
+        let len = self.pkts.len();
+        if len >= BATCH_SIZE {
+            return false;
+        }
+        init(self.pkts.spare_capacity_mut()[0].as_mut_ptr());
+        // SAFETY: the caller's contract initialised element `len < capacity`.
+        unsafe { self.pkts.set_len(len + 1) };
+        true
     }
 
     /// The packets, for a stage to walk.

@@ -10,6 +10,19 @@ impl Pipeline {
     pub(super) fn ethernet_input(&mut self, batch: &mut Batch, now: u64) {
         for p in batch.packets_mut() {
             let port = p.meta().rx_port;
+            // Fast path: an untagged IPv4 frame to the port's own MAC.
+            if let Some(h) = p.data().get(..14) {
+                if h[12..14] == ETHERTYPE_IPV4.to_be_bytes() && h[..6] == self.ifaces.port_mac(port)
+                {
+                    if let Some(iface) = self.ifaces.lookup(port, 0) {
+                        let m = p.meta_mut();
+                        m.l3_offset = 14;
+                        m.vlan = 0;
+                        m.rx_iface = iface;
+                        continue;
+                    }
+                }
+            }
             let l2 = match ethernet::parse_l2(p.data()) {
                 Ok(l2) => l2,
                 Err(_) => {

@@ -8,6 +8,7 @@ use crate::buffer::{Batch, Disposition, Packet};
 use crate::counters::DropReason;
 use crate::fib::lpm::LPM_MISS;
 use crate::fib::NextHop;
+use crate::wire::checksum;
 use crate::wire::icmpv4;
 use crate::wire::ipv4::{Ipv4Packet, PROTO_TCP, PROTO_UDP};
 
@@ -36,9 +37,8 @@ impl Pipeline {
         let mut k = 0;
         for p in batch.packets() {
             if p.meta().disposition == Disposition::Continue {
-                let l3 = p.meta().l3_offset as usize;
-                let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
-                self.dst[k] = u32::from(ip.dst_addr());
+                self.dst[k] =
+                    header20(p).map_or(0, |h| u32::from_be_bytes([h[16], h[17], h[18], h[19]]));
                 k += 1;
             }
         }
@@ -126,7 +126,7 @@ impl Pipeline {
         }
         let mtu = self.ifaces.get(iface).mtu;
         if total > mtu && !df {
-            Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]).decrement_ttl();
+            decrement_ttl(p);
             return Ok(Fits::NeedsFragments(mtu));
         }
         if total > mtu {
@@ -141,8 +141,32 @@ impl Pipeline {
             }
             return Err(DropReason::MtuExceeded);
         }
-        Ipv4Packet::new_unchecked(&mut p.data_mut()[l3..]).decrement_ttl();
+        decrement_ttl(p);
         Ok(Fits::Yes)
+    }
+}
+
+/// The first 20 bytes of the IPv4 header of a packet `ipv4_input` passed.
+#[inline]
+fn header20(p: &Packet) -> Option<&[u8; 20]> {
+    let l3 = p.meta().l3_offset as usize;
+    p.data()
+        .get(l3..l3 + 20)
+        .map(|h| h.try_into().expect("20 bytes"))
+}
+
+/// TTL - 1 with the checksum updated incrementally (RFC 1624) on a header
+/// whose TTL is above 1, touching only those four bytes.
+#[inline]
+fn decrement_ttl(p: &mut Packet) {
+    let l3 = p.meta().l3_offset as usize;
+    if let Some(h) = p.data_mut().get_mut(l3 + 8..l3 + 12) {
+        // TTL and protocol share one 16-bit checksum word.
+        let old = u16::from_be_bytes([h[0], h[1]]);
+        let new = old - 0x0100;
+        let csum = checksum::update16(u16::from_be_bytes([h[2], h[3]]), old, new);
+        h[0] = (new >> 8) as u8;
+        h[2..4].copy_from_slice(&csum.to_be_bytes());
     }
 }
 

@@ -243,6 +243,7 @@ impl Pipeline {
         }
     }
 
+    #[inline(never)]
     fn flush_port(&mut self, port: usize) {
         let batch = &mut self.tx[port];
         let n = batch.len();
@@ -263,7 +264,7 @@ impl Pipeline {
     }
 
     /// Queues a finished frame for transmission on `port`.
-    #[inline]
+    #[inline(always)]
     fn enqueue_tx(&mut self, port: u16, p: Packet) {
         let port = port as usize;
         if let Err(p) = self.tx[port].push(p) {

@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use patronus_dpdk_sys as sys;
+use sys::mbuf_fields as f;
 
 use crate::buffer::RawPacket;
 
@@ -53,20 +54,20 @@ pub unsafe fn mbuf_of(buf: NonNull<u8>) -> *mut sys::rte_mbuf {
 /// `m` is a live mbuf owned by the caller.
 #[inline]
 pub unsafe fn as_raw(m: *mut sys::rte_mbuf, pool: *mut sys::rte_mempool) -> Option<RawPacket> {
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract; the fields are read inline.
     unsafe {
-        if sys::patronus_pktmbuf_pool(m) != pool || sys::patronus_pktmbuf_nb_segs(m) != 1 {
+        if f::pool(m) != pool || f::nb_segs(m) != 1 {
             return None;
         }
-        let buf = sys::patronus_pktmbuf_buf_addr(m).cast::<u8>();
+        let buf = f::buf_addr(m);
         // A direct mbuf of our pool has its buffer right after its private area.
         if buf != m.cast::<u8>().add(MBUF_TO_BUF) {
             return None;
         }
         Some(RawPacket {
             buf: NonNull::new(buf)?,
-            head: sys::patronus_pktmbuf_headroom(m),
-            len: sys::patronus_pktmbuf_data_len(m),
+            head: f::data_off(m),
+            len: f::data_len(m),
         })
     }
 }
@@ -81,8 +82,7 @@ pub unsafe fn to_mbuf(raw: RawPacket) -> *mut sys::rte_mbuf {
     // SAFETY: the caller's contract.
     unsafe {
         let m = mbuf_of(raw.buf);
-        sys::patronus_pktmbuf_set_data_off(m, raw.head);
-        sys::patronus_pktmbuf_set_len(m, raw.len);
+        f::set_single(m, raw.head, raw.len);
         m
     }
 }

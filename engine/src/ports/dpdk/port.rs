@@ -207,13 +207,13 @@ impl Port for DpdkPort {
             if zero_copy {
                 // SAFETY: `m` is a received mbuf, ours.
                 if let Some(raw) = unsafe { mbuf::as_raw(m, mempool) } {
+                    // The batch had `want` free slots, so this push succeeds.
                     // SAFETY: a single-segment direct mbuf of the pool's own
                     // mempool, owned by nothing else from here on.
-                    let p = unsafe { pool.adopt(raw) };
-                    // The batch had `want` free slots, so this push succeeds.
-                    let _ = batch.push(p);
-                    added += 1;
-                    continue;
+                    if unsafe { pool.adopt_into(raw, batch) } {
+                        added += 1;
+                        continue;
+                    }
                 }
             }
             self.mbufs[to_free] = m;
