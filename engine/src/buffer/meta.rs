@@ -41,6 +41,9 @@ pub struct PacketMeta {
     pub next_hop: u32,
     /// Set for packets the engine built itself (no TTL decrement).
     pub local_origin: bool,
+    /// The IPv4 header already passed `ipv4_input`'s checks (the Ethernet
+    /// stage's fast path did them while the header was at hand).
+    pub l3_checked: bool,
     /// The pipeline's decision.
     pub disposition: Disposition,
 }

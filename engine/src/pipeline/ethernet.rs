@@ -1,7 +1,7 @@
 //! Stage 1: Ethernet and 802.1Q. Finds the L3 header and the interface a
 //! frame belongs to, hands ARP to [`super::arp`], passes IPv4 on.
 
-use super::Pipeline;
+use super::{ipv4_input, Pipeline};
 use crate::buffer::{Batch, Disposition};
 use crate::counters::DropReason;
 use crate::wire::ethernet::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
@@ -10,17 +10,22 @@ impl Pipeline {
     pub(super) fn ethernet_input(&mut self, batch: &mut Batch, now: u64) {
         for p in batch.packets_mut() {
             let port = p.meta().rx_port;
-            // Fast path: an untagged IPv4 frame to the port's own MAC.
-            if let Some(h) = p.data().get(..14) {
-                if h[12..14] == ETHERTYPE_IPV4.to_be_bytes() && h[..6] == self.ifaces.port_mac(port)
-                {
-                    if let Some(iface) = self.ifaces.lookup(port, 0) {
-                        let m = p.meta_mut();
-                        m.l3_offset = 14;
-                        m.vlan = 0;
-                        m.rx_iface = iface;
-                        continue;
+            // Fast path: an untagged IPv4 frame to the port's own MAC with
+            // a 20-byte header that passes every check of `ipv4_input`.
+            if let (Some(h), Some((mac, iface))) = (p.data().get(..34), self.ifaces.untagged(port))
+            {
+                if h[12..14] == ETHERTYPE_IPV4.to_be_bytes() && h[..6] == mac && iface != u16::MAX {
+                    let ip: &[u8; 20] = h[14..34].try_into().expect("20 bytes");
+                    let checked = ipv4_input::fast_check(ip, p.len() - 14);
+                    let m = p.meta_mut();
+                    m.l3_offset = 14;
+                    m.vlan = 0;
+                    m.rx_iface = iface;
+                    if let Some(total) = checked {
+                        m.l3_checked = true;
+                        p.truncate(14 + total);
                     }
+                    continue;
                 }
             }
             let l2 = match ethernet::parse_l2(p.data()) {

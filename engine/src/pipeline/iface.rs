@@ -38,8 +38,11 @@ pub struct Interfaces {
     list: Vec<Interface>,
     /// Per port: (vlan, interface index).
     by_port: Vec<Vec<(u16, u16)>>,
-    /// Per port: does any interface use VLANs?
+    /// Per port: its MAC.
     port_macs: Vec<[u8; 6]>,
+    /// Per port: (its MAC, its untagged interface), for the per-packet fast
+    /// path; `u16::MAX` when the port has no untagged interface.
+    fast: Vec<([u8; 6], u16)>,
 }
 
 impl Interfaces {
@@ -56,6 +59,7 @@ impl Interfaces {
             list: Vec::with_capacity(list.len()),
             by_port: vec![Vec::new(); ports.len()],
             port_macs: links.iter().map(|l| l.mac).collect(),
+            fast: Vec::new(),
         };
         for (i, itf) in list.iter().enumerate() {
             let port = ports
@@ -78,7 +82,17 @@ impl Interfaces {
             });
             t.by_port[port as usize].push((itf.vlan.unwrap_or(0), i as u16));
         }
+        t.fast = (0..ports.len() as u16)
+            .map(|p| (t.port_macs[p as usize], t.lookup(p, 0).unwrap_or(u16::MAX)))
+            .collect();
         t
+    }
+
+    /// A port's MAC and its untagged interface (`u16::MAX`: none), in one
+    /// read for the per-packet fast path.
+    #[inline]
+    pub fn untagged(&self, port: u16) -> Option<([u8; 6], u16)> {
+        self.fast.get(port as usize).copied()
     }
 
     /// The interface a frame on `port` with `vlan` (0 = untagged) belongs to.

@@ -16,6 +16,25 @@ pub(super) fn is_martian_source(src: u32) -> bool {
     first == 0 || first == 127 || first >= 224
 }
 
+/// Every check below on a 20-byte header (no options) that is fine, read
+/// as one array: its total length when it passes, None when anything is off
+/// (the full checks then say what). `room` = bytes from the header to the
+/// end of the frame.
+#[inline(always)]
+pub(super) fn fast_check(h: &[u8; 20], room: usize) -> Option<usize> {
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+    let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+    (h[0] == 0x45
+        && total >= 20
+        && total <= room
+        && checksum::ipv4_header20_ok(h)
+        && !is_martian_source(src)
+        && dst >> 28 != 0xe
+        && dst != u32::MAX)
+        .then_some(total)
+}
+
 impl Pipeline {
     pub(super) fn ipv4_input(&mut self, batch: &mut Batch) {
         for p in batch.packets_mut() {
@@ -23,20 +42,11 @@ impl Pipeline {
                 continue;
             }
             let l3 = p.meta().l3_offset as usize;
-            // Fast path: a 20-byte header (no options), read as one array.
+            if p.meta().l3_checked {
+                continue;
+            }
             if let Some(h) = p.data().get(l3..l3 + 20) {
-                let h: &[u8; 20] = h.try_into().expect("20 bytes");
-                let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-                let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-                let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-                if h[0] == 0x45
-                    && total >= 20
-                    && l3 + total <= p.len()
-                    && checksum::ipv4_header20_ok(h)
-                    && !is_martian_source(src)
-                    && dst >> 28 != 0xe
-                    && dst != u32::MAX
-                {
+                if let Some(total) = fast_check(h.try_into().expect("20 bytes"), p.len() - l3) {
                     p.truncate(l3 + total);
                     continue;
                 }
