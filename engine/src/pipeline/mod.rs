@@ -15,6 +15,7 @@
 mod arp;
 mod dispatch;
 mod ethernet;
+mod fast_path;
 pub mod flow_hash;
 mod fragment;
 mod icmp_error;
@@ -117,6 +118,11 @@ pub struct Pipeline {
     /// Per-batch scratch: destination addresses and LPM results.
     dst: Box<[u32; BATCH_SIZE]>,
     nh: Box<[u32; BATCH_SIZE]>,
+    /// Per-batch scratch of the fast path: packet `i` is plain so far.
+    plain: Box<[bool; BATCH_SIZE]>,
+    /// Packets the fast path set aside for the full stages (None only while
+    /// `process` holds it).
+    slow: Option<Batch>,
     last_housekeeping: u64,
     /// The last next hop resolved in this batch: (interface, address, MAC).
     /// Consecutive packets mostly share a next hop; valid within one batch.
@@ -165,6 +171,8 @@ impl Pipeline {
             tally: DropTally::default(),
             dst: Box::new([0; BATCH_SIZE]),
             nh: Box::new([0; BATCH_SIZE]),
+            plain: Box::new([false; BATCH_SIZE]),
+            slow: Some(Batch::new()),
             last_housekeeping: 0,
             adj_cache: None,
             ip_ident: 1,
@@ -202,13 +210,19 @@ impl Pipeline {
         total
     }
 
-    /// Runs one received batch through every stage and hands each packet on.
+    /// Runs one received batch through the fast path, then what it set
+    /// aside through every stage, and hands each packet on.
     pub fn process(&mut self, batch: &mut Batch, now: u64) {
         self.adj_cache = None;
-        self.ethernet_input(batch, now);
-        self.ipv4_input(batch);
-        self.ipv4_lookup(batch, now);
-        self.dispatch(batch, now);
+        let mut slow = self.slow.take().unwrap_or_default();
+        self.fast_path(batch, &mut slow, now);
+        if !slow.is_empty() {
+            self.ethernet_input(&mut slow, now);
+            self.ipv4_input(&mut slow);
+            self.ipv4_lookup(&mut slow, now);
+            self.dispatch(&mut slow, now);
+        }
+        self.slow = Some(slow);
     }
 
     /// Switches to a new FIB generation (between two batches). When it

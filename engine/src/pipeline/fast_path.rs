@@ -1,0 +1,95 @@
+//! The fast path: what nearly every packet of a router is — an untagged
+//! IPv4 frame to our MAC, a plain 20-byte header, a unicast route through
+//! one next hop, TTL above 1, within the MTU — done in two passes over the
+//! batch around one batched LPM, with no per-stage revisits.
+//!
+//! Anything else (VLAN tags, ARP, options, bad headers, local delivery, ECMP,
+//! TTL expiry, fragmentation, no route) is set aside untouched and runs
+//! through the full stages afterwards, which also count its drops and build
+//! its ICMP errors. Both paths apply the same checks; the fast one only
+//! skips the work of stages that have nothing to do. Packets set aside can
+//! leave after the fast ones of the same batch.
+
+use super::{ipv4_input, Pipeline};
+use crate::buffer::{Batch, Disposition};
+use crate::fib::lpm::LPM_MISS;
+use crate::fib::NextHop;
+use crate::wire::ethernet::ETHERTYPE_IPV4;
+
+/// Frame bytes the fast path reads: Ethernet header + 20-byte IPv4 header.
+const FAST_HEADERS: usize = 14 + 20;
+
+impl Pipeline {
+    /// Forwards the batch's plain packets; leaves every other one in `slow`
+    /// (in arrival order) for the full stages.
+    pub(super) fn fast_path(&mut self, batch: &mut Batch, slow: &mut Batch, now: u64) {
+        let n = batch.len();
+        // Pass 1: L2 + L3 checks; the destination of each plain packet.
+        for (i, p) in batch.packets_mut().iter_mut().enumerate() {
+            self.plain[i] = false;
+            let port = p.meta().rx_port;
+            let (Some(h), Some((mac, iface))) =
+                (p.data().get(..FAST_HEADERS), self.ifaces.untagged(port))
+            else {
+                continue;
+            };
+            if h[12..14] != ETHERTYPE_IPV4.to_be_bytes() || h[..6] != mac || iface == u16::MAX {
+                continue;
+            }
+            let ip: &[u8; 20] = h[14..].try_into().expect("20 bytes");
+            let Some(total) = ipv4_input::fast_check(ip, p.len() - 14) else {
+                continue;
+            };
+            self.dst[i] = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            self.plain[i] = true;
+            let m = p.meta_mut();
+            m.l3_offset = 14;
+            m.rx_iface = iface;
+            m.l3_checked = true;
+            p.truncate(14 + total);
+        }
+        // One LPM pass (set-aside packets' slots hold stale addresses; their
+        // results are ignored).
+        let fib = self.fib.clone();
+        fib.lookup_batch(&self.dst[..n], &mut self.nh[..n]);
+        // Pass 2: next hop, TTL, MTU, rewrite, TX.
+        for (i, mut p) in batch.drain().enumerate() {
+            let idx = self.nh[i];
+            if !self.plain[i] || idx == LPM_MISS || fib.is_ecmp(idx) {
+                let _ = slow.push(p);
+                continue;
+            }
+            let (iface, next_hop) = match fib.next_hop(idx, 0) {
+                NextHop::Connected { iface } => (iface, self.dst[i]),
+                NextHop::Via { iface, gw } => (iface, gw),
+                _ => {
+                    let _ = slow.push(p);
+                    continue;
+                }
+            };
+            let Some(h) = p.data_mut().get_mut(14..FAST_HEADERS) else {
+                let _ = slow.push(p);
+                continue;
+            };
+            let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
+            if ttl <= 1 || total > self.ifaces.get(iface).mtu {
+                let _ = slow.push(p);
+                continue;
+            }
+            // TTL and protocol share one checksum word (RFC 1624).
+            let old = u16::from_be_bytes([h[8], h[9]]);
+            let csum = crate::wire::checksum::update16(
+                u16::from_be_bytes([h[10], h[11]]),
+                old,
+                old - 0x0100,
+            );
+            h[8] = ttl - 1;
+            h[10..12].copy_from_slice(&csum.to_be_bytes());
+            let m = p.meta_mut();
+            m.tx_iface = iface;
+            m.next_hop = next_hop;
+            m.disposition = Disposition::Continue;
+            self.forward(p, now);
+        }
+    }
+}
