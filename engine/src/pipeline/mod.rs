@@ -123,6 +123,10 @@ pub struct Pipeline {
     /// Packets the fast path set aside for the full stages (None only while
     /// `process` holds it).
     slow: Option<Batch>,
+    /// Tests: skip the fast path (every packet takes the full stages), to
+    /// compare the two.
+    #[cfg(test)]
+    staged_only: bool,
     last_housekeeping: u64,
     /// The last next hop resolved in this batch: (interface, address, MAC).
     /// Consecutive packets mostly share a next hop; valid within one batch.
@@ -173,6 +177,8 @@ impl Pipeline {
             nh: Box::new([0; BATCH_SIZE]),
             plain: Box::new([false; BATCH_SIZE]),
             slow: Some(Batch::new()),
+            #[cfg(test)]
+            staged_only: false,
             last_housekeeping: 0,
             adj_cache: None,
             ip_ident: 1,
@@ -215,6 +221,10 @@ impl Pipeline {
     pub fn process(&mut self, batch: &mut Batch, now: u64) {
         self.adj_cache = None;
         let mut slow = self.slow.take().unwrap_or_default();
+        #[cfg(test)]
+        if self.staged_only {
+            std::mem::swap(batch, &mut slow);
+        }
         self.fast_path(batch, &mut slow, now);
         if !slow.is_empty() {
             self.ethernet_input(&mut slow, now);

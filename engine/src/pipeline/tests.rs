@@ -581,3 +581,106 @@ fn a_table_on_other_interfaces_moves_the_pipeline_to_them() {
     assert_eq!(f[34], 0, "echo reply from the new address");
     assert_eq!(&f[14 + 12..14 + 16], &[10, 7, 0, 1]);
 }
+
+mod fast_path_matches_stages {
+    //! The fast path must decide exactly what the full stages decide: the
+    //! same frames leave each port and the same drops are counted, for
+    //! plain packets and for every kind of damaged or unusual one.
+    use super::*;
+    use proptest::prelude::*;
+
+    const NEIGH: &str = r#"
+[[neighbor]]
+port = "b"
+address = "10.2.0.254"
+mac = "02:00:00:00:02:54"
+"#;
+
+    /// One input frame: a plain UDP packet, then one optional change.
+    fn frame(dst: u8, ttl: u8, change: u8, at: usize, byte: u8, len: usize) -> Vec<u8> {
+        let dsts = [
+            "198.51.100.7",
+            "10.2.0.254",
+            "10.2.0.9",
+            "10.1.0.1",
+            "192.0.2.1",
+        ];
+        let mut f = udp_frame(
+            MAC_A,
+            HOST1,
+            "10.1.0.2",
+            dsts[dst as usize % dsts.len()],
+            ttl,
+            len,
+        );
+        match change % 6 {
+            // Any byte of the headers replaced (MACs, type, version, IHL,
+            // lengths, checksum, TTL, addresses, ports).
+            0 => {
+                let i = at % 42;
+                f[i] = byte;
+            }
+            // Cut short.
+            1 => f.truncate(at % f.len()),
+            // Broadcast destination MAC.
+            2 => f[..6].fill(0xff),
+            // Trailing padding after the IP packet.
+            3 => f.extend_from_slice(&[0u8; 7]),
+            _ => {}
+        }
+        f
+    }
+
+    fn run(frames: &[Vec<u8>], staged_only: bool) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<u64>) {
+        let mut r = rig(NEIGH);
+        r.p.staged_only = staged_only;
+        for f in frames {
+            r.a_in.borrow_mut().push_back(f.clone());
+        }
+        r.run(1);
+        let mut a: Vec<Vec<u8>> = r.a_out.borrow_mut().drain(..).collect();
+        let mut b: Vec<Vec<u8>> = r.b_out.borrow_mut().drain(..).collect();
+        // The fast path may send its packets before the set-aside ones.
+        a.sort();
+        b.sort();
+        let drops = DropReason::ALL.iter().map(|d| r.drops(*d)).collect();
+        (a, b, drops)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn same_output_and_drops(
+            frames in proptest::collection::vec(
+                (0u8..5, prop_oneof![Just(64u8), 0u8..4], 0u8..8, 0usize..64, any::<u8>(), 0usize..64),
+                1..64,
+            )
+        ) {
+            let frames: Vec<Vec<u8>> = frames
+                .into_iter()
+                .map(|(d, t, c, at, b, len)| frame(d, t, c, at, b, len))
+                .collect();
+            let fast = run(&frames, false);
+            let staged = run(&frames, true);
+            prop_assert_eq!(fast, staged);
+        }
+    }
+
+    #[test]
+    fn plain_packets_take_the_fast_path_and_are_forwarded() {
+        let frames: Vec<Vec<u8>> = (0..10).map(|i| frame(0, 64, 5, 0, 0, i)).collect();
+        let (a, b, drops) = run(&frames, false);
+        let named: Vec<_> = DropReason::ALL
+            .iter()
+            .zip(&drops)
+            .filter(|(_, n)| **n > 0)
+            .collect();
+        assert!(a.is_empty(), "{named:?} {a:?}");
+        assert_eq!(b.len(), 10, "{named:?}");
+        assert_eq!(b.len(), 10);
+        assert!(drops.iter().all(|d| *d == 0));
+        assert!(b
+            .iter()
+            .all(|f| f[..6] == [2, 0, 0, 0, 2, 0x54] && f[14 + 8] == 63));
+    }
+}
