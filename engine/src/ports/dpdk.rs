@@ -6,18 +6,23 @@
 //! [`prepare`] runs once per engine start, before the workers: it
 //! initialises EAL from `[dpdk]` (once per process) and configures every
 //! `dpdk` port's device with one RX and one TX queue per worker (RSS with the
-//! symmetric key where the device supports it). Each worker then opens its
+//! symmetric key where the device supports it); a device with fewer queues
+//! or no way to spread flows gets software dispatch (`dispatch.rs`) and
+//! shared TX queues (`device::plan_queues`). Each worker then opens its
 //! queue with [`DpdkPort::open`] and takes its packet pool from
 //! [`worker_pool`]: engine buffers are mbufs (see `mbuf.rs`), so a frame
 //! goes from RX queue through the pipeline to TX queue without a copy.
 
 mod device;
+mod dispatch;
 mod eal;
 mod mbuf;
 mod port;
 #[cfg(test)]
 mod tests;
 
+pub use device::{plan_queues, QueuePlan, RxMode};
+pub use dispatch::flow_hash;
 pub use eal::{eal_args, explain_eal_error};
 pub use port::{CopyCounters, DpdkPort};
 
@@ -44,22 +49,19 @@ pub fn prepare(cfg: &EngineConfig) -> Result<(), PortError> {
         msg,
     })?;
     device::close_at_exit();
-    // Every device must exist and have its queues before the pool is sized.
+    // Every device must exist and have its queues planned before the pool
+    // is sized: rings, caches and (software dispatch) inboxes of every device.
+    let mut nmbufs = cfg.engine.workers as u32 * cfg.engine.pool_size;
     for &(i, p) in &ports {
-        device::probe(p, &format!("port[{i}].device"), cfg.engine.workers).map_err(|msg| {
-            PortError::Other {
-                port: p.name.clone(),
-                msg,
-            }
-        })?;
+        let probed =
+            device::probe(p, &format!("port[{i}].device"), cfg.engine.workers).map_err(|msg| {
+                PortError::Other {
+                    port: p.name.clone(),
+                    msg,
+                }
+            })?;
+        nmbufs += probed.plan.mbufs(probed.workers);
     }
-    let workers = cfg.engine.workers as u32;
-    let ndpdk = cfg
-        .ports
-        .iter()
-        .filter(|p| p.driver == PortDriver::Dpdk)
-        .count() as u32;
-    let nmbufs = ndpdk * workers * device::MBUFS_PER_QUEUE + workers * cfg.engine.pool_size;
     let pool = device::shared_pool(nmbufs).map_err(|msg| PortError::Other {
         port: first.name.clone(),
         msg,

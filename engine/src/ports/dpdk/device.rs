@@ -1,17 +1,22 @@
 //! One DPDK ethdev per `dpdk` port, configured once per engine start (before
-//! workers open their queues): one RX and one TX queue per worker, RSS with
-//! the symmetric key when the device can hash, then started. Every device
-//! and every worker's `PacketPool` draw from one shared mempool whose mbufs
-//! are laid out like the engine's buffers, so frames cross without a copy.
+//! workers open their queues): one RX and one TX queue per worker when the
+//! device has them and spreads flows (RSS with the symmetric key, or its own
+//! symmetric dispatch), else fewer RX queues plus software dispatch and TX
+//! queues shared by workers (see [`plan_queues`]), then started. Every
+//! device and every worker's `PacketPool` draw from one shared mempool whose
+//! mbufs are laid out like the engine's buffers, so frames cross without a
+//! copy.
 
 use std::ffi::{CStr, CString};
 use std::ptr::{self, NonNull};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use patronus_dpdk_sys as sys;
 
 use crate::buffer::{BATCH_SIZE, BUF_META_ROOM, BUF_SIZE};
 use crate::config::PortConfig;
+
+use super::dispatch::{Handoff, HANDOFF_DEPTH};
 
 /// RX / TX descriptors asked for per queue (the device may adjust them).
 const RX_DESCRIPTORS: u16 = 1024;
@@ -24,10 +29,121 @@ const MBUF_HEADER: usize = 128;
 /// [`BUF_META_ROOM`] bytes that holds the engine's `PacketMeta`, exactly
 /// where a `Packet` looks for it (in front of its buffer).
 pub const MBUF_TO_BUF: usize = MBUF_HEADER + BUF_META_ROOM;
-/// Mbufs a device needs per queue: its RX and TX rings, a burst in flight
-/// each way and a full lcore cache.
+/// Mbufs a device needs per worker: an RX and a TX ring, a burst in flight
+/// each way and a full lcore cache (an upper bound when queues are fewer
+/// than workers).
 pub const MBUFS_PER_QUEUE: u32 =
     RX_DESCRIPTORS as u32 + TX_DESCRIPTORS as u32 + 2 * BATCH_SIZE as u32 + MEMPOOL_CACHE;
+/// Mbufs a software-dispatching device may hold in each worker's inbox.
+pub const MBUFS_PER_HANDOFF: u32 = HANDOFF_DEPTH as u32;
+
+/// Drivers without RSS whose queues are nonetheless filled per flow with a
+/// symmetric hash: `net_af_packet` sets PACKET_FANOUT_HASH on its sockets,
+/// and the kernel's fanout hash is symmetric (`__skb_get_hash_symmetric`).
+const SELF_DISPATCHING_DRIVERS: &[&str] = &["net_af_packet"];
+
+/// How a device's frames reach the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxMode {
+    /// One RX queue per worker, spread by RSS with the symmetric key.
+    Rss,
+    /// One RX queue per worker, spread by the device itself (one worker, or
+    /// a driver of [`SELF_DISPATCHING_DRIVERS`]).
+    Device,
+    /// Fewer RX queues than workers (or no flow spreading): the workers
+    /// whose index is below the RX queue count read them and hand each
+    /// frame to its flow's worker (`dispatch.rs`).
+    Software,
+}
+
+/// Queue layout of a device for a number of workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePlan {
+    pub mode: RxMode,
+    /// RX queues configured; read by workers `0..nrx`.
+    pub nrx: u16,
+    /// TX queues configured; worker `w` sends on `w % ntx`.
+    pub ntx: u16,
+    /// True when RSS (symmetric key) spreads frames over the `nrx` queues.
+    pub rss: bool,
+}
+
+impl QueuePlan {
+    /// Mbufs this device needs from the shared mempool with `workers`.
+    pub fn mbufs(&self, workers: u16) -> u32 {
+        let w = u32::from(workers);
+        w * MBUFS_PER_QUEUE
+            + if self.mode == RxMode::Software {
+                w * MBUFS_PER_HANDOFF
+            } else {
+                0
+            }
+    }
+
+    /// A line for the start-up log.
+    pub fn describe(&self, workers: u16) -> String {
+        let tx = if self.ntx < workers {
+            format!(
+                "{} TX queue(s) shared by {workers} workers (worker w sends on w % {}, under a \
+                 lock per shared queue)",
+                self.ntx, self.ntx
+            )
+        } else {
+            format!("{} TX queue(s), one per worker", self.ntx)
+        };
+        match self.mode {
+            RxMode::Rss => format!(
+                "RSS with the symmetric key over {} RX queue(s), one per worker; {tx}",
+                self.nrx
+            ),
+            RxMode::Device if workers == 1 => format!("one worker: 1 RX queue; {tx}"),
+            RxMode::Device => format!(
+                "device dispatch (the driver spreads flows by its own symmetric hash) over {} RX \
+                 queue(s), one per worker; {tx}",
+                self.nrx
+            ),
+            RxMode::Software => format!(
+                "software dispatch with {} RX queue(s){} read by worker(s) 0..{}, frames handed \
+                 to {workers} workers by the symmetric flow hash; {tx}",
+                self.nrx,
+                if self.rss { " (RSS over them)" } else { "" },
+                self.nrx
+            ),
+        }
+    }
+}
+
+/// Chooses the queues of a device with `max_rx`/`max_tx` queues for
+/// `workers`: a queue per worker when the device can spread flows over
+/// them symmetrically; else as many RX queues as something fills (all of
+/// them up to `workers` when RSS or the driver spreads frames, one when
+/// nothing does) and software dispatch; TX queues up to one per worker.
+pub fn plan_queues(
+    workers: u16,
+    max_rx: u16,
+    max_tx: u16,
+    rss_capable: bool,
+    self_dispatching: bool,
+) -> QueuePlan {
+    let ntx = max_tx.min(workers).max(1);
+    let (mode, nrx) = if workers <= 1 {
+        (RxMode::Device, 1)
+    } else if max_rx >= workers && rss_capable {
+        (RxMode::Rss, workers)
+    } else if max_rx >= workers && self_dispatching {
+        (RxMode::Device, workers)
+    } else if rss_capable || self_dispatching {
+        (RxMode::Software, max_rx.clamp(1, workers))
+    } else {
+        (RxMode::Software, 1)
+    };
+    QueuePlan {
+        mode,
+        nrx,
+        ntx,
+        rss: rss_capable && nrx > 1,
+    }
+}
 
 /// A DPDK mempool shared by a device's queues.
 #[derive(Clone, Copy, Debug)]
@@ -44,11 +160,14 @@ pub struct Device {
     /// The config's `device` (a vdev name or PCI address).
     pub device: String,
     pub port_id: u16,
-    /// Queues configured: one per worker.
-    pub nqueues: u16,
+    /// Workers the device was configured for.
+    pub workers: u16,
+    pub plan: QueuePlan,
     pub pool: PoolPtr,
-    /// True when RSS spreads frames over the queues by the symmetric hash.
-    pub rss: bool,
+    /// Every worker's inbox, in software dispatch.
+    pub handoff: Option<Arc<Handoff>>,
+    /// One lock per TX queue, taken only by workers that share theirs.
+    pub tx_locks: Arc<[Mutex<()>]>,
 }
 
 /// Devices set up in this process (EAL lives as long as the process, and so
@@ -185,15 +304,19 @@ fn probed_devices() -> Vec<String> {
     names
 }
 
-/// Finds `cfg`'s device and checks it has `nqueues` queue pairs; returns
-/// its port id, the queue count and its capabilities.
-pub fn probe(
-    cfg: &PortConfig,
-    key: &str,
-    nqueues: usize,
-) -> Result<(u16, u16, sys::rte_eth_dev_info), String> {
+/// A device found and planned for a number of workers.
+#[derive(Clone, Copy)]
+pub struct Probed {
+    pub port_id: u16,
+    pub workers: u16,
+    pub plan: QueuePlan,
+    pub info: sys::rte_eth_dev_info,
+}
+
+/// Finds `cfg`'s device and plans its queues for `workers`.
+pub fn probe(cfg: &PortConfig, key: &str, workers: usize) -> Result<Probed, String> {
     let dev = cfg.device.as_deref().unwrap_or_default();
-    let nq = u16::try_from(nqueues).map_err(|_| "too many workers for DPDK queues".to_string())?;
+    let nw = u16::try_from(workers).map_err(|_| "too many workers for DPDK queues".to_string())?;
     let cname = CString::new(dev).map_err(|_| format!("{key}: holds a NUL byte"))?;
     let mut port_id = 0u16;
     // SAFETY: EAL is initialised; `cname` is NUL-terminated; out-pointer valid.
@@ -211,24 +334,63 @@ pub fn probe(
     if r != 0 {
         return Err(format!("{key}: rte_eth_dev_info_get: {}", strerror(r)));
     }
-    if info.max_rx_queues < nq || info.max_tx_queues < nq {
+    if info.max_rx_queues == 0 || info.max_tx_queues == 0 {
         return Err(format!(
-            "{key}: device {dev:?} has {} RX / {} TX queues but engine.workers = {nq} needs one \
-             each per worker (give the vdev more queues, e.g. qpairs={nq} for net_af_packet, or \
-             run fewer workers; software dispatch is not implemented yet)",
+            "{key}: device {dev:?} has {} RX / {} TX queues; it needs one of each",
             info.max_rx_queues, info.max_tx_queues
         ));
     }
-    Ok((port_id, nq, info))
+    let driver = if info.driver_name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: the PMD's static NUL-terminated name.
+        unsafe { CStr::from_ptr(info.driver_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let plan = plan_queues(
+        nw,
+        info.max_rx_queues,
+        info.max_tx_queues,
+        rss_offloads(&info) != 0,
+        SELF_DISPATCHING_DRIVERS.contains(&driver.as_str()),
+    );
+    Ok(Probed {
+        port_id,
+        workers: nw,
+        plan,
+        info,
+    })
 }
 
-/// Configures `cfg`'s device with `nqueues` queue pairs over `pool` and
-/// starts it. `key` names the config key for errors (`port[i].device`).
-pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize, pool: PoolPtr) -> Result<Device, String> {
+/// The RSS hash types (IP, TCP, UDP) the device can compute.
+fn rss_offloads(info: &sys::rte_eth_dev_info) -> u64 {
+    // SAFETY: pure function returning a constant.
+    info.flow_type_rss_offloads & unsafe { sys::patronus_rss_hf_ip_tcp_udp() }
+}
+
+/// Configures `cfg`'s device for `workers` over `pool` (queues as
+/// [`probe`] plans them) and starts it. `key` names the config key for
+/// errors (`port[i].device`).
+pub fn setup(cfg: &PortConfig, key: &str, workers: usize, pool: PoolPtr) -> Result<Device, String> {
     let dev = cfg.device.as_deref().unwrap_or_default();
-    let (port_id, nq, info) = probe(cfg, key, nqueues)?;
+    let Probed {
+        port_id,
+        workers: nw,
+        plan,
+        info,
+    } = probe(cfg, key, workers)?;
+    eprintln!(
+        "patronus-engine: port {}: {dev}: {}",
+        cfg.name,
+        plan.describe(nw)
+    );
     if let Some(d) = lookup(dev) {
-        if d.nqueues == nq {
+        if d.workers == nw && d.plan == plan {
+            // Frames a previous engine start left in the inboxes are stale.
+            if let Some(h) = &d.handoff {
+                h.free_all();
+            }
             return Ok(d);
         }
         // SAFETY: the port exists and no worker uses it (engines start one at a time).
@@ -236,40 +398,23 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize, pool: PoolPtr) -> Resu
     }
 
     let mut conf = sys::rte_eth_conf::default();
-    let hf = info.flow_type_rss_offloads
-        // SAFETY: pure function returning a constant.
-        & unsafe { sys::patronus_rss_hf_ip_tcp_udp() };
+    let hf = rss_offloads(&info);
     let mut key_bytes = symmetric_key(if info.hash_key_size > 0 {
         info.hash_key_size as usize
     } else {
         40
     });
-    let rss = nq > 1 && hf != 0;
-    if rss {
+    if plan.rss {
         conf.rxmode.mq_mode = sys::RTE_ETH_MQ_RX_RSS;
         conf.rx_adv_conf.rss_conf = sys::rte_eth_rss_conf {
             rss_key: key_bytes.as_mut_ptr(),
             rss_key_len: key_bytes.len() as u8,
             rss_hf: hf,
         };
-        eprintln!(
-            "patronus-engine: port {}: {dev}: RSS over {nq} queues with the symmetric key",
-            cfg.name
-        );
-    } else if nq > 1 {
-        eprintln!(
-            "patronus-engine: port {}: {dev}: no RSS capability; its {nq} queues are filled by \
-             the device's own dispatch (net_af_packet: kernel fanout by flow hash)",
-            cfg.name
-        );
-    } else {
-        eprintln!(
-            "patronus-engine: port {}: {dev}: one queue (one worker), no RSS",
-            cfg.name
-        );
     }
+    let (nrxq, ntxq) = (plan.nrx, plan.ntx);
     // SAFETY: valid port; `conf` (and the key it points at) live across the call.
-    let r = unsafe { sys::rte_eth_dev_configure(port_id, nq, nq, &conf) };
+    let r = unsafe { sys::rte_eth_dev_configure(port_id, nrxq, ntxq, &conf) };
     drop(key_bytes);
     if r != 0 {
         return Err(format!(
@@ -289,16 +434,18 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize, pool: PoolPtr) -> Resu
     };
 
     let pool = pool.0;
-    for q in 0..nq {
-        // SAFETY: the port is configured with `nq` queues; the pool lives for
-        // the rest of the process.
+    for q in 0..nrxq {
+        // SAFETY: the port is configured with `nrxq` RX queues; the pool
+        // lives for the rest of the process.
         let r = unsafe {
             sys::rte_eth_rx_queue_setup(port_id, q, nrx, socket as u32, ptr::null(), pool.as_ptr())
         };
         if r != 0 {
             return Err(format!("{key}: RX queue {q} of {dev}: {}", strerror(r)));
         }
-        // SAFETY: as above.
+    }
+    for q in 0..ntxq {
+        // SAFETY: the port is configured with `ntxq` TX queues.
         let r = unsafe { sys::rte_eth_tx_queue_setup(port_id, q, ntx, socket as u32, ptr::null()) };
         if r != 0 {
             return Err(format!("{key}: TX queue {q} of {dev}: {}", strerror(r)));
@@ -335,9 +482,11 @@ pub fn setup(cfg: &PortConfig, key: &str, nqueues: usize, pool: PoolPtr) -> Resu
     let d = Device {
         device: dev.to_string(),
         port_id,
-        nqueues: nq,
+        workers: nw,
+        plan,
         pool: PoolPtr(pool),
-        rss,
+        handoff: (plan.mode == RxMode::Software).then(|| Arc::new(Handoff::new(nw))),
+        tx_locks: (0..ntxq).map(|_| Mutex::new(())).collect(),
     };
     let mut devs = DEVICES.lock().unwrap_or_else(|e| e.into_inner());
     devs.retain(|x| x.device != d.device);

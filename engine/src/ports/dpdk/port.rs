@@ -3,10 +3,15 @@
 //! becomes a `Packet` as it is and a `Packet` leaves as its own mbuf: no
 //! copy either way. Frames of other pools (and multi-segment mbufs) are
 //! copied. No allocation per packet: the burst arrays live in the port.
+//!
+//! In software dispatch a worker reads its inbox of the port and, if its
+//! index is below the RX queue count, RX queue `worker`, handing frames of
+//! other workers' flows to their inboxes. Worker `w` sends on TX queue
+//! `w % ntx`, under that queue's lock only when other workers share it.
 
-use std::ptr;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use patronus_dpdk_sys as sys;
 
@@ -15,7 +20,8 @@ use crate::config::PortConfig;
 use crate::counters::bump;
 use crate::ports::{LinkInfo, Port, PortError, PortStats, TxDone};
 
-use super::device::{self, Device};
+use super::device::{self, Device, RxMode};
+use super::dispatch::{self, Handoff};
 use super::{eal, mbuf};
 
 /// Frames taken per RX burst: 32, like testpmd's default. Measured in
@@ -47,11 +53,26 @@ impl CopyCounters {
     }
 }
 
-/// One worker's RX/TX queue pair of a configured device.
+/// Frames a worker takes from its inbox per RX burst: two device bursts'
+/// worth, so an owner keeps up with a reader that hands it most of a burst.
+const INBOX_BURST: usize = 2 * RX_BURST;
+
+/// One worker's RX/TX queues of a configured device.
 pub struct DpdkPort {
     name: String,
     dev: Device,
-    queue: u16,
+    /// This worker's index (of `dev.workers`).
+    worker: u16,
+    /// The RX queue this worker reads (None: it only reads its inbox).
+    rx_queue: Option<u16>,
+    tx_queue: u16,
+    /// True when other workers send on `tx_queue` too: take its lock.
+    tx_shared: bool,
+    /// Every worker's inbox of this port, in software dispatch.
+    handoff: Option<Arc<Handoff>>,
+    /// Frames this worker read for another worker whose inbox was full
+    /// (freed; reported as `rx_missed`).
+    handoff_dropped: u64,
     /// MTU the engine was configured with (the device's otherwise).
     mtu: Option<u16>,
     mac: Option<[u8; 6]>,
@@ -69,14 +90,16 @@ impl std::fmt::Debug for DpdkPort {
         f.debug_struct("DpdkPort")
             .field("name", &self.name)
             .field("device", &self.dev.device)
-            .field("queue", &self.queue)
+            .field("worker", &self.worker)
+            .field("rx_queue", &self.rx_queue)
+            .field("tx_queue", &self.tx_queue)
             .finish()
     }
 }
 
 impl DpdkPort {
-    /// Opens queue `queue` of the port's device, which [`super::prepare`]
-    /// configured with one queue per worker.
+    /// Opens worker `queue`'s queues (of `nqueues` workers) of the port's
+    /// device, which [`super::prepare`] configured for that many workers.
     pub fn open(cfg: &PortConfig, queue: usize, nqueues: usize) -> Result<Self, PortError> {
         let other = |msg: String| PortError::Other {
             port: cfg.name.clone(),
@@ -88,17 +111,28 @@ impl DpdkPort {
                 "DPDK device {devname:?} is not set up (ports::prepare must run before workers start)"
             ))
         })?;
-        if nqueues != dev.nqueues as usize || queue >= nqueues {
+        if nqueues != dev.workers as usize || queue >= nqueues {
             return Err(other(format!(
-                "queue {queue} of {nqueues} asked for, but {devname} has {} queues",
-                dev.nqueues
+                "queue {queue} of {nqueues} asked for, but {devname} is set up for {} workers",
+                dev.workers
             )));
         }
         eal::register_thread();
+        let worker = queue as u16;
+        let (nrx, ntx) = (dev.plan.nrx, dev.plan.ntx);
+        // Workers on TX queue `worker % ntx`: `workers / ntx`, one more for
+        // the first `workers % ntx` queues.
+        let tx_queue = worker % ntx;
+        let tx_users = dev.workers / ntx + u16::from(tx_queue < dev.workers % ntx);
         Ok(DpdkPort {
             name: cfg.name.clone(),
+            worker,
+            rx_queue: (worker < nrx).then_some(worker),
+            tx_queue,
+            tx_shared: tx_users > 1,
+            handoff: dev.handoff.clone(),
+            handoff_dropped: 0,
             dev,
-            queue: queue as u16,
             mtu: cfg.mtu,
             mac: cfg
                 .mac
@@ -112,9 +146,22 @@ impl DpdkPort {
         })
     }
 
-    /// The device's port id and this queue (for tests and diagnostics).
+    /// The device's port id and this worker's index (its RX queue when
+    /// every worker has one), for tests and diagnostics.
     pub fn queue_id(&self) -> (u16, u16) {
-        (self.dev.port_id, self.queue)
+        (self.dev.port_id, self.worker)
+    }
+
+    /// The RX queue this worker reads (None: it only reads its inbox) and
+    /// the TX queue it sends on.
+    pub fn queues(&self) -> (Option<u16>, u16) {
+        (self.rx_queue, self.tx_queue)
+    }
+
+    /// How frames reach the workers, and whether this worker's TX queue is
+    /// shared with others.
+    pub fn mode(&self) -> (RxMode, bool) {
+        (self.dev.plan.mode, self.tx_shared)
     }
 
     /// Copies a received frame `m` into a packet of `pool` (the pool is
@@ -171,7 +218,7 @@ impl DpdkPort {
     /// True when the device spreads frames over the workers' queues by RSS
     /// with the symmetric key.
     pub fn rss(&self) -> bool {
-        self.dev.rss
+        self.dev.plan.rss
     }
 
     /// Mbufs free in the device's mempool (tests check nothing leaks).
@@ -181,33 +228,47 @@ impl DpdkPort {
     }
 }
 
-impl Port for DpdkPort {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
-        let want = batch.space().min(RX_BURST) as u16;
-        if want == 0 {
-            return 0;
-        }
-        // SAFETY: the device is started with this queue, which only this
-        // worker uses; `mbufs` has room for `want` pointers.
-        let got = unsafe {
-            sys::patronus_eth_rx_burst(self.dev.port_id, self.queue, self.mbufs.as_mut_ptr(), want)
-        } as usize;
+impl DpdkPort {
+    /// Takes the first `got` mbufs of `self.mbufs` (received, ours) into
+    /// `batch` (which has room for all of them); with `dispatch`, frames of
+    /// other workers' flows go to their inboxes instead. Returns the frames
+    /// added to `batch`.
+    fn admit(
+        &mut self,
+        got: usize,
+        dispatch: bool,
+        pool: &mut PacketPool,
+        batch: &mut Batch,
+    ) -> usize {
         let mempool = self.dev.pool.0.as_ptr();
         // The worker's pool hands out our mbufs: received ones join it as they are.
         let zero_copy = pool.external_ctx() == Some(mempool.cast());
-        // Mbufs copied from (to free afterwards) are packed at the front.
+        // Mbufs copied from or dropped (to free afterwards) are packed at
+        // the front; `to_free <= i` always, so nothing unread is overwritten.
         let mut to_free = 0;
         let mut added = 0;
         for i in 0..got {
             let m = self.mbufs[i];
+            if dispatch {
+                // SAFETY: `m` is a received mbuf, ours.
+                let hash = unsafe { dispatch::mbuf_flow_hash(m) };
+                let owner = dispatch::owner(hash, self.dev.workers);
+                if owner != self.worker {
+                    let h = self.handoff.as_ref().expect("dispatch has inboxes");
+                    // SAFETY: rx_burst hands out non-null mbufs.
+                    let nn = unsafe { NonNull::new_unchecked(m) };
+                    if h.push(owner, nn).is_err() {
+                        self.handoff_dropped += 1;
+                        self.mbufs[to_free] = m;
+                        to_free += 1;
+                    }
+                    continue;
+                }
+            }
             if zero_copy {
                 // SAFETY: `m` is a received mbuf, ours.
                 if let Some(raw) = unsafe { mbuf::as_raw(m, mempool) } {
-                    // The batch had `want` free slots, so this push succeeds.
+                    // The batch had room for `got` frames, so this push succeeds.
                     // SAFETY: a single-segment direct mbuf of the pool's own
                     // mempool, owned by nothing else from here on.
                     if unsafe { pool.adopt_into(raw, batch) } {
@@ -227,6 +288,59 @@ impl Port for DpdkPort {
             unsafe { sys::rte_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), to_free as u32) };
         }
         added
+    }
+}
+
+/// Locks TX queue `queue` when other workers share it (`shared`).
+fn tx_guard(locks: &[Mutex<()>], queue: u16, shared: bool) -> Option<MutexGuard<'_, ()>> {
+    // A worker that panicked holding the lock left the queue usable.
+    shared.then(|| {
+        locks[usize::from(queue)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    })
+}
+
+impl Drop for DpdkPort {
+    /// Frees what other workers handed this one and it never read.
+    fn drop(&mut self) {
+        if let Some(h) = &self.handoff {
+            h.free_inbox(self.worker);
+        }
+    }
+}
+
+impl Port for DpdkPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
+        let mut added = 0;
+        // Frames other workers read for this one, oldest first.
+        if let Some(h) = &self.handoff {
+            let want = batch.space().min(INBOX_BURST);
+            let mut got = 0;
+            while got < want {
+                let Some(m) = h.pop(self.worker) else { break };
+                self.mbufs[got] = m;
+                got += 1;
+            }
+            added += self.admit(got, false, pool, batch);
+        }
+        let Some(queue) = self.rx_queue else {
+            return added;
+        };
+        let want = batch.space().min(RX_BURST) as u16;
+        if want == 0 {
+            return added;
+        }
+        // SAFETY: the device is started with this queue, which only this
+        // worker uses; `mbufs` has room for `want` pointers.
+        let got = unsafe {
+            sys::patronus_eth_rx_burst(self.dev.port_id, queue, self.mbufs.as_mut_ptr(), want)
+        } as usize;
+        added + self.admit(got, self.handoff.is_some(), pool, batch)
     }
 
     fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
@@ -258,16 +372,18 @@ impl Port for DpdkPort {
             self.lens[k] = len;
             k += 1;
         }
-        // SAFETY: the queue belongs to this worker; the PMD takes ownership
-        // of the first `sent` mbufs.
+        let guard = tx_guard(&self.dev.tx_locks, self.tx_queue, self.tx_shared);
+        // SAFETY: the queue belongs to this worker, or its lock is held;
+        // the PMD takes ownership of the first `sent` mbufs.
         let sent = unsafe {
             sys::patronus_eth_tx_burst(
                 self.dev.port_id,
-                self.queue,
+                self.tx_queue,
                 self.mbufs.as_mut_ptr(),
                 k as u16,
             )
         } as usize;
+        drop(guard);
         if sent < k {
             // SAFETY: mbufs `sent..k` were not taken by the PMD and are ours.
             unsafe {
@@ -300,15 +416,17 @@ impl Port for DpdkPort {
         }
     }
 
-    /// Device counters are per device: queue 0 reports them (the engine sums
-    /// its workers' port stats), every queue adds its own drops.
+    /// Device counters are per device: worker 0 reports them (the engine
+    /// sums its workers' port stats), every worker adds its own drops; a
+    /// frame dropped because its owner's inbox was full is `rx_missed` (the
+    /// engine never saw it, like a frame the NIC's full ring missed).
     fn stats(&self) -> PortStats {
         let mut s = PortStats {
-            rx_missed: 0,
+            rx_missed: self.handoff_dropped,
             rx_errors: self.rx_dropped,
             tx_errors: self.tx_nombuf,
         };
-        if self.queue == 0 {
+        if self.worker == 0 {
             let mut st = sys::rte_eth_stats::default();
             // SAFETY: valid port, valid out-pointer.
             if unsafe { sys::rte_eth_stats_get(self.dev.port_id, &mut st) } == 0 {

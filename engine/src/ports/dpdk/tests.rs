@@ -3,6 +3,7 @@
 //! (`eal_in_one_process`, which runs the EAL phases in a fixed order); the
 //! others are pure.
 
+mod dispatch;
 mod zero_copy;
 
 use super::*;
@@ -81,12 +82,33 @@ fn symmetric_key_repeats_6d5a() {
 
 /// The `[dpdk]` section of every EAL phase: the first `prepare` initialises
 /// EAL with it, once for the process. `net_ring1`/`net_ring2` are
-/// `zero_copy`'s.
-const DPDK_SECTION: &str = "[dpdk]\nno_huge = true\nmemory_mb = 256\n\
-     vdevs = [\"net_null0\", \"net_ring0\", \"net_ring1\", \"net_ring2\"]\n";
+/// `zero_copy`'s, `net_ring3` and `net_pcap0` (one queue each way, reading
+/// [`pcap_paths`]' input, which must exist first) are `dispatch`'s.
+fn dpdk_section() -> String {
+    let (input, output) = pcap_paths();
+    format!(
+        "[dpdk]\nno_huge = true\nmemory_mb = 256\nvdevs = [\"net_null0\", \"net_ring0\", \
+         \"net_ring1\", \"net_ring2\", \"net_ring3\", \"net_pcap0,rx_pcap={},tx_pcap={}\"]\n",
+        input.display(),
+        output.display()
+    )
+}
+
+/// `net_pcap0`'s input and output captures (per process).
+fn pcap_paths() -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    (
+        dir.join(format!("patronus-dpdk-test-{pid}-in.pcap")),
+        dir.join(format!("patronus-dpdk-test-{pid}-out.pcap")),
+    )
+}
 
 fn engine_cfg(workers: usize, ports: &[(&str, &str)]) -> EngineConfig {
-    let mut t = format!("[engine]\nworkers = {workers}\npool_size = 1024\n{DPDK_SECTION}");
+    let mut t = format!(
+        "[engine]\nworkers = {workers}\npool_size = 1024\n{}",
+        dpdk_section()
+    );
     for (name, dev) in ports {
         t += &format!("[[port]]\nname = \"{name}\"\ndriver = \"dpdk\"\ndevice = \"{dev}\"\n");
     }
@@ -109,11 +131,147 @@ fn frames(pool: &mut PacketPool, n: usize, len: usize) -> Batch {
 
 /// Every test that needs EAL, in one process and in this order: the first
 /// `prepare` sizes the shared mempool for the largest config of all
-/// (`devices_queues_and_errors`' two workers).
+/// (`dispatch`'s two workers with their inboxes).
 #[test]
 fn eal_in_one_process() {
+    let _pcaps = dispatch::write_pcap_input();
+    dispatch::flows_stay_on_one_worker();
+    dispatch::single_queue_pair_shared_by_two_workers();
     devices_queues_and_errors();
     zero_copy::received_frames_leave_in_their_own_mbufs();
+}
+
+#[test]
+fn queue_plans() {
+    use device::{plan_queues, QueuePlan, RxMode::*};
+    let plan = |mode, nrx, ntx, rss| QueuePlan {
+        mode,
+        nrx,
+        ntx,
+        rss,
+    };
+    // (workers, max_rx, max_tx, rss capable, driver spreads flows itself)
+    assert_eq!(
+        plan_queues(1, 1, 1, false, false),
+        plan(Device, 1, 1, false)
+    );
+    assert_eq!(plan_queues(1, 8, 8, true, false), plan(Device, 1, 1, false));
+    assert_eq!(plan_queues(4, 8, 8, true, false), plan(Rss, 4, 4, true));
+    // net_af_packet,qpairs=4: the kernel's symmetric fanout fills the queues.
+    assert_eq!(plan_queues(4, 4, 4, false, true), plan(Device, 4, 4, false));
+    // Fewer queues than workers: RSS over those, software dispatch after.
+    assert_eq!(
+        plan_queues(4, 2, 2, true, false),
+        plan(Software, 2, 2, true)
+    );
+    assert_eq!(
+        plan_queues(4, 2, 3, false, true),
+        plan(Software, 2, 3, false)
+    );
+    // Nothing spreads flows: one RX queue, whatever the device has.
+    assert_eq!(
+        plan_queues(4, 8, 8, false, false),
+        plan(Software, 1, 4, false)
+    );
+    assert_eq!(
+        plan_queues(2, 1, 1, false, false),
+        plan(Software, 1, 1, false)
+    );
+    let p = plan_queues(3, 1, 2, false, false);
+    assert_eq!(
+        p.mbufs(3),
+        3 * (device::MBUFS_PER_QUEUE + device::MBUFS_PER_HANDOFF)
+    );
+    assert_eq!(
+        plan_queues(3, 3, 3, true, false).mbufs(3),
+        3 * device::MBUFS_PER_QUEUE
+    );
+    let d = p.describe(3);
+    assert!(d.starts_with("software dispatch with 1 RX queue(s)"), "{d}");
+    assert!(d.contains("2 TX queue(s) shared by 3 workers"), "{d}");
+    assert!(plan_queues(2, 2, 2, true, false)
+        .describe(2)
+        .starts_with("RSS"));
+}
+
+/// Ethernet (+ `tags` VLAN tags) + IPv4 + 4 bytes of ports.
+fn ipv4_frame(
+    tags: &[u16],
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    ports: [u16; 2],
+    frag: u16,
+) -> Vec<u8> {
+    let mut f = vec![0u8; 12];
+    for t in tags {
+        f.extend_from_slice(&t.to_be_bytes());
+        f.extend_from_slice(&[0, 5]);
+    }
+    f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0]);
+    f.extend_from_slice(&frag.to_be_bytes());
+    f.extend_from_slice(&[64, proto, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&ports[0].to_be_bytes());
+    f.extend_from_slice(&ports[1].to_be_bytes());
+    f
+}
+
+#[test]
+fn flow_hash_parses_vlans_ports_and_fragments() {
+    use crate::pipeline::flow_hash::symmetric;
+    let (a, b) = ([10, 1, 0, 2], [192, 0, 2, 9]);
+    let want = symmetric(0x0a01_0002, 0xc000_0209, 6, 40000, 443);
+    for tags in [&[][..], &[0x8100], &[0x88a8, 0x8100]] {
+        let fwd = ipv4_frame(tags, a, b, 6, [40000, 443], 0);
+        let rev = ipv4_frame(tags, b, a, 6, [443, 40000], 0);
+        assert_eq!(flow_hash(&fwd), want, "tags {tags:x?}");
+        assert_eq!(flow_hash(&rev), want, "reverse, tags {tags:x?}");
+        // A first fragment (MF set, offset 0) keeps its ports; a later one
+        // has none to read.
+        assert_eq!(
+            flow_hash(&ipv4_frame(tags, a, b, 6, [40000, 443], 0x2000)),
+            want
+        );
+        assert_eq!(
+            flow_hash(&ipv4_frame(tags, a, b, 6, [40000, 443], 0x0010)),
+            symmetric(0x0a01_0002, 0xc000_0209, 6, 0, 0)
+        );
+    }
+    // Ports count for TCP and UDP only.
+    assert_eq!(
+        flow_hash(&ipv4_frame(&[], a, b, 1, [8, 0], 0)),
+        symmetric(0x0a01_0002, 0xc000_0209, 1, 0, 0)
+    );
+    assert_ne!(
+        flow_hash(&ipv4_frame(&[], a, b, 17, [1, 2], 0)),
+        flow_hash(&ipv4_frame(&[], a, b, 17, [1, 3], 0))
+    );
+    // Three tags, ARP, IPv6, truncated frames: hash 0, worker 0.
+    assert_eq!(
+        flow_hash(&ipv4_frame(&[0x88a8, 0x8100, 0x8100], a, b, 6, [1, 2], 0)),
+        0
+    );
+    let mut arp = ipv4_frame(&[], a, b, 6, [1, 2], 0);
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(flow_hash(&arp), 0);
+    let full = ipv4_frame(&[0x8100], a, b, 6, [1, 2], 0);
+    for n in 0..18 + 20 {
+        assert_eq!(flow_hash(&full[..n]), 0, "truncated to {n}");
+    }
+    // A header without room for its ports hashes without them.
+    assert_eq!(
+        flow_hash(&full[..18 + 20]),
+        symmetric(0x0a01_0002, 0xc000_0209, 6, 0, 0)
+    );
+    assert_eq!(dispatch_owner(0, 2), 0);
+    assert_eq!(dispatch_owner(u32::MAX, 2), 1);
+    assert_eq!(dispatch_owner(u32::MAX, 3), 2);
+}
+
+fn dispatch_owner(hash: u32, workers: u16) -> u16 {
+    super::dispatch::owner(hash, workers)
 }
 
 fn devices_queues_and_errors() {
@@ -218,13 +376,19 @@ fn devices_queues_and_errors() {
     assert_eq!((copies.rx(), copies.tx()), (0, 0));
     drop(zc);
 
-    // Too few queues for the workers, and a device that was never probed.
+    // Fewer queues than workers: software dispatch, not an error; the
+    // mempool of this process is too small for 64 workers' buffers though.
     let cfg = engine_cfg(64, &[("ring", "net_ring0")]);
+    let probed = device::probe(&cfg.ports[0], "port[0].device", 64).unwrap();
+    // net_ring0: 16 queue pairs, no RSS: one RX queue, 16 TX queues.
+    assert_eq!(probed.plan, device::plan_queues(64, 16, 16, false, false));
+    assert_eq!((probed.plan.mode, probed.plan.nrx), (RxMode::Software, 1));
     let e = ports::prepare(&cfg).unwrap_err().to_string();
     assert!(
-        e.contains("port[0].device") && e.contains("engine.workers = 64"),
+        e.contains("mbufs") && e.contains("restart the engine"),
         "{e}"
     );
+    // A device that was never probed.
     let mut bogus = cfg.ports[0].clone();
     bogus.device = Some("net_null9".into());
     let pool = device::current_pool().unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use patronus_dpdk_sys as sys;
 
 use super::super::{device, DpdkPort};
-use super::DPDK_SECTION;
+use super::dpdk_section;
 use crate::buffer::Batch;
 use crate::config::EngineConfig;
 use crate::counters::{DropReason, WorkerCounters};
@@ -59,14 +59,14 @@ via = "10.2.0.2"
 
 /// A `net_ring` vdev's queue-0 ring: what its RX reads and its TX fills
 /// (the PMD's naming for `--vdev=net_ringN`).
-fn ring_of(vdev: &str) -> NonNull<sys::rte_ring> {
+pub(super) fn ring_of(vdev: &str) -> NonNull<sys::rte_ring> {
     let name = CString::new(format!("ETH_RXTX0_{vdev}")).unwrap();
     // SAFETY: EAL is up; the name is NUL-terminated.
     NonNull::new(unsafe { sys::rte_ring_lookup(name.as_ptr()) })
         .unwrap_or_else(|| panic!("no ring behind {vdev}"))
 }
 
-fn ring_count(r: NonNull<sys::rte_ring>) -> u32 {
+pub(super) fn ring_count(r: NonNull<sys::rte_ring>) -> u32 {
     // SAFETY: a live ring (rings live as long as EAL).
     unsafe { sys::patronus_ring_count(r.as_ptr()) }
 }
@@ -114,7 +114,8 @@ fn next(s: &mut u64) -> u64 {
 /// as the same mbuf at the same data address, forwarded.
 pub(super) fn received_frames_leave_in_their_own_mbufs() {
     let cfg = EngineConfig::parse(&format!(
-        "[engine]\nworkers = 1\npool_size = 1024\n{DPDK_SECTION}{ROUTER}"
+        "[engine]\nworkers = 1\npool_size = 1024\n{}{ROUTER}",
+        dpdk_section()
     ))
     .unwrap();
     ports::prepare(&cfg).unwrap();
