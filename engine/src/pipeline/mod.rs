@@ -1,7 +1,10 @@
 //! The forwarding pipeline of one worker.
 //!
-//! A batch walks the stages together (VPP style); each stage handles the
-//! whole batch and sets a [`Disposition`] per packet:
+//! A received batch first goes through [`fast_path`]: plain forwarded IPv4
+//! (untagged, to our MAC, no options, one next hop, TTL > 1, within the MTU)
+//! is checked, looked up, rewritten and queued for TX in two passes. The
+//! packets it sets aside walk the full stages together (VPP style); each
+//! stage handles the whole batch and sets a [`Disposition`] per packet:
 //! [`ethernet`] (L2, VLAN, ARP in [`arp`]) → [`ipv4_input`] (header checks)
 //! → [`ipv4_lookup`] (LPM a batch at a time, TTL, ECMP) → [`dispatch`]
 //! (drop counting, local delivery in [`local`], next-hop resolution and
