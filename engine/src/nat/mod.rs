@@ -169,23 +169,30 @@ impl Nat {
         self.statics.owner_worker(addr.into(), port, proto)
     }
 
-    /// Frees sessions idle past their timeout at `now`, at most `budget` of
-    /// them (so one call never pauses the worker long); returns how many.
-    /// Call it every batch or so with a small budget.
+    /// Frees sessions idle past their timeout at `now`; returns how many.
+    /// At most `budget` sessions are examined (freed or stepped over), so
+    /// one call never pauses the worker long: call it every batch or so
+    /// with a small budget.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
         let mut freed = 0;
+        let mut steps = 0;
         for class in TimerClass::ALL {
             let t = self.cfg.timeouts.nanos(class);
-            while freed < budget {
-                let Some(i) = self.sessions.oldest(class) else {
-                    break;
-                };
-                if self.sessions.get(i).last_seen.saturating_add(t) > now {
+            let mut cur = self.sessions.oldest(class);
+            while let Some(i) = cur {
+                // Sorted by link time, and last use < link time + RELINK:
+                // past the first session linked less than a timeout ago,
+                // none is due.
+                if steps >= budget || self.sessions.linked_at(i).saturating_add(t) > now {
                     break;
                 }
-                self.free_session(i);
-                self.counters.sessions_expired += 1;
-                freed += 1;
+                steps += 1;
+                cur = self.sessions.next_in_list(i);
+                if self.sessions.get(i).last_seen.saturating_add(t) <= now {
+                    self.free_session(i);
+                    self.counters.sessions_expired += 1;
+                    freed += 1;
+                }
             }
         }
         freed

@@ -1,7 +1,14 @@
 //! The session table of one worker: a preallocated slab of [`Session`]s,
-//! two indexes (inside key, outside key) and one list per timer class in
-//! last-use order, so the least recently used session of a class is at its
-//! head and expiry pops heads without scanning.
+//! two indexes (inside key, outside key) and one list per timer class.
+//!
+//! Lists are ordered by `linked_at`, the time a session was last put at
+//! its list's tail: at creation, on a class change, and on use at most once
+//! per [`RELINK_NANOS`]. Most packets so only store `last_seen` (no list
+//! surgery on cache-cold neighbours). Invariant: `linked_at <= last_seen <
+//! linked_at + RELINK_NANOS`, so a session whose `linked_at` is not yet a
+//! timeout old is not due, and neither is any session behind it; expiry
+//! walks from the head while `linked_at` is a timeout old and frees the
+//! sessions whose `last_seen` is (see `Nat::expire`).
 
 use super::index::IndexTable;
 use super::key::{session_hash, Endpoint, Proto};
@@ -9,6 +16,10 @@ use super::tcp_state::TcpState;
 use super::timeouts::TimerClass;
 
 const NIL: u32 = u32::MAX;
+
+/// Least time between two list moves of a used session. Must not exceed
+/// the shortest timeout (1 s, enforced by config validation).
+pub const RELINK_NANOS: u64 = 1_000_000_000;
 
 /// One translated flow. `remote` is the same on both sides (NAT44 never
 /// rewrites the remote endpoint of a session).
@@ -24,6 +35,8 @@ pub struct Session {
     pub mapping: u32,
     pub created: u64,
     pub last_seen: u64,
+    /// When the session was last put at its list's tail (<= `last_seen`).
+    linked_at: u64,
     prev: u32,
     next: u32,
     live: bool,
@@ -53,6 +66,7 @@ impl Session {
             mapping,
             created: now,
             last_seen: now,
+            linked_at: now,
             prev: NIL,
             next: NIL,
             live: false,
@@ -166,14 +180,33 @@ impl SessionTable {
         s
     }
 
-    /// Marks use at `now` in timer class `class` (moves it to that list's tail).
+    /// Marks use at `now` in timer class `class`: a store of `last_seen`,
+    /// plus a move to the tail of the class's list when the class changed or
+    /// the last move is [`RELINK_NANOS`] old.
     #[inline]
     pub fn touch(&mut self, idx: u32, class: TimerClass, now: u64) {
-        self.unlink(idx);
         let s = &mut self.slots[idx as usize];
-        s.class = class;
         s.last_seen = now;
-        self.link_tail(idx);
+        if s.class != class || now.saturating_sub(s.linked_at) >= RELINK_NANOS {
+            self.unlink(idx);
+            let s = &mut self.slots[idx as usize];
+            s.class = class;
+            s.linked_at = now;
+            self.link_tail(idx);
+        }
+    }
+
+    /// When head session `idx` was linked (expiry's early stop).
+    #[inline]
+    pub fn linked_at(&self, idx: u32) -> u64 {
+        self.slots[idx as usize].linked_at
+    }
+
+    /// The session after `idx` in its class's list.
+    #[inline]
+    pub fn next_in_list(&self, idx: u32) -> Option<u32> {
+        let n = self.slots[idx as usize].next;
+        (n != NIL).then_some(n)
     }
 
     /// Mutable access to the fields that do not affect the indexes or lists.

@@ -220,3 +220,65 @@ fn mapping_lives_while_any_session_uses_it() {
     nat.outbound(&mut p, 300 * SEC);
     assert_eq!(src(&p), mapped);
 }
+
+/// The case proptest found against an earlier lazy list: a session used
+/// after it was queued must not hide a due session queued behind it.
+#[test]
+fn a_refreshed_head_does_not_hide_due_sessions() {
+    let mut nat = Nat::new(cfg()).unwrap();
+    let tenth = SEC / 10;
+    let send = |nat: &mut Nat, port: u16, t: u64| {
+        let mut p = udp((A, port), (R1, 53), b"");
+        assert_eq!(nat.outbound(&mut p, t), Verdict::Translated);
+    };
+    send(&mut nat, 2008, 0);
+    send(&mut nat, 2008, 458 * tenth);
+    for t in [1027, 2134, 2620, 3000] {
+        send(&mut nat, 2000, t * tenth);
+    }
+    nat.expire(3000 * tenth, usize::MAX);
+    assert_eq!(nat.session_count(), 2);
+    send(&mut nat, 2000, 3458 * tenth);
+    assert_eq!(
+        nat.expire(3458 * tenth, usize::MAX),
+        1,
+        "2008 idle since 45.8 s"
+    );
+    assert_eq!(
+        nat.sessions(None, 0, 0).next().unwrap().1.inside.port(),
+        2000
+    );
+}
+
+proptest::proptest! {
+    /// Sessions refreshed at random times and expiry with random budgets:
+    /// after a full expiry pass exactly the sessions idle for >= 300 s are
+    /// gone (the lazily ordered lists lose nothing and free nothing early).
+    #[test]
+    fn expiry_matches_a_model(
+        ops in proptest::collection::vec((0u16..24, 0u64..1200, 0usize..4, proptest::bool::ANY), 1..300),
+    ) {
+        let mut nat = Nat::new(cfg()).unwrap();
+        let mut model = std::collections::HashMap::new();
+        let mut now = 0;
+        for (flow, dt_tenths, budget, check) in ops {
+            now += dt_tenths * SEC / 10;
+            let mut p = udp((A, 2000 + flow), (R1, 53), b"");
+            proptest::prop_assert_eq!(nat.outbound(&mut p, now), Verdict::Translated);
+            model.insert(2000 + flow, now);
+            nat.expire(now, budget);
+            if check {
+                nat.expire(now, usize::MAX);
+                let mut live: Vec<u16> = nat.sessions(None, 0, now).map(|(_, s)| s.inside.port()).collect();
+                live.sort_unstable();
+                let mut want: Vec<u16> = model
+                    .iter()
+                    .filter(|&(_, &last)| last + 300 * SEC > now)
+                    .map(|(&port, _)| port)
+                    .collect();
+                want.sort_unstable();
+                proptest::prop_assert_eq!(live, want);
+            }
+        }
+    }
+}
