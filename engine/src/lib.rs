@@ -8,7 +8,9 @@
 //! IPv4 checks, local delivery and ICMP, route lookup in the [`fib`], next-hop
 //! resolution by [`neighbor`], rewrite) and transmits. Headers are read and
 //! written through the zero-copy views of [`wire`]. Every drop is counted in
-//! [`counters`] under a [`counters::DropReason`].
+//! [`counters`] under a [`counters::DropReason`]. [`nat`] is the per-worker
+//! NAT44 core (sessions, per-worker port ranges, in-place translation) that
+//! the pipeline calls.
 
 pub mod buffer;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod control_link;
 pub mod counters;
 pub mod fib;
 pub mod fib_sync;
+pub mod nat;
 pub mod neighbor;
 pub mod pipeline;
 pub mod ports;
