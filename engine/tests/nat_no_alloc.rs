@@ -91,7 +91,10 @@ fn nat_packet_path_does_not_allocate() {
             let n = udp(&mut buf, (host, 40000), (remote, 53));
             if nat.outbound(&mut buf[..n], now) == Verdict::Translated {
                 translated += 1;
-                let out = (Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]), u16::from_be_bytes([buf[20], buf[21]]));
+                let out = (
+                    Ipv4Addr::new(buf[12], buf[13], buf[14], buf[15]),
+                    u16::from_be_bytes([buf[20], buf[21]]),
+                );
                 // ICMP port unreachable about it, from the remote.
                 err.fill(0);
                 err[0] = 0x45;
@@ -119,7 +122,14 @@ fn nat_packet_path_does_not_allocate() {
     }
     COUNTING.store(false, Ordering::SeqCst);
     assert!(translated > 1000);
-    assert!(nat.counters().refused_pool_exhausted > 0, "exhaustion exercised");
+    assert!(
+        nat.counters().refused_pool_exhausted > 0,
+        "exhaustion exercised"
+    );
     assert!(nat.counters().sessions_expired > 0);
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "allocations on the NAT packet path");
+    assert_eq!(
+        ALLOCS.load(Ordering::SeqCst),
+        0,
+        "allocations on the NAT packet path"
+    );
 }

@@ -88,6 +88,26 @@ impl Batch {
         &mut self.pkts
     }
 
+    /// Takes every packet out in order and hands it to `f` with its index,
+    /// leaving the batch empty (storage kept). Unlike `drain`, each packet
+    /// is read straight from the storage by index: `Drain`'s `Option`
+    /// (niche) check splits the 24-byte handle into 8 + 16-byte moves that
+    /// a later 16 + 8-byte copy cannot forward from (a store-forwarding
+    /// stall per packet on the hot path). If `f` panics, the packets not yet
+    /// handed out are leaked (not freed), never dropped twice.
+    #[inline(always)]
+    pub fn take_each(&mut self, mut f: impl FnMut(usize, Packet)) {
+        let n = self.pkts.len();
+        let base = self.pkts.as_mut_ptr();
+        // SAFETY: ownership of elements 0..n moves to the loop below, so the
+        // vector must not drop them.
+        unsafe { self.pkts.set_len(0) };
+        for i in 0..n {
+            // SAFETY: `i < n`, element `i` is initialised and read once.
+            f(i, unsafe { base.add(i).read() });
+        }
+    }
+
     /// Takes every packet out, leaving the batch empty (storage kept).
     #[inline]
     pub fn drain(&mut self) -> std::vec::Drain<'_, Packet> {

@@ -7,15 +7,13 @@ use crate::buffer::{Batch, Disposition};
 
 impl Pipeline {
     pub(super) fn dispatch(&mut self, batch: &mut Batch, now: u64) {
-        for p in batch.drain() {
-            match p.meta().disposition {
-                Disposition::Continue => self.forward(p, now),
-                Disposition::Tx(port) => self.enqueue_tx(port, p),
-                Disposition::Drop(r) => self.drop_packet(p, r),
-                Disposition::Local => self.local_input(p, now),
-                // Nothing left to do; the buffer goes back to the pool.
-                Disposition::Consumed | Disposition::AwaitArp(_) => {}
-            }
-        }
+        batch.take_each(|_, p| match p.meta().disposition {
+            Disposition::Continue => self.forward(p, now),
+            Disposition::Tx(port) => self.enqueue_tx(port, p),
+            Disposition::Drop(r) => self.drop_packet(p, r),
+            Disposition::Local => self.local_input(p, now),
+            // Nothing left to do; the buffer goes back to the pool.
+            Disposition::Consumed | Disposition::AwaitArp(_) => {}
+        });
     }
 }

@@ -11,7 +11,7 @@
 //! leave after the fast ones of the same batch.
 
 use super::{ipv4_input, Pipeline};
-use crate::buffer::{Batch, Disposition};
+use crate::buffer::Batch;
 use crate::fib::lpm::LPM_MISS;
 use crate::fib::NextHop;
 use crate::wire::ethernet::ETHERTYPE_IPV4;
@@ -53,28 +53,28 @@ impl Pipeline {
         let fib = self.fib.clone();
         fib.lookup_batch(&self.dst[..n], &mut self.nh[..n]);
         // Pass 2: next hop, TTL, MTU, rewrite, TX.
-        for (i, mut p) in batch.drain().enumerate() {
+        batch.take_each(|i, mut p| {
             let idx = self.nh[i];
             if !self.plain[i] || idx == LPM_MISS || fib.is_ecmp(idx) {
                 let _ = slow.push(p);
-                continue;
+                return;
             }
             let (iface, next_hop) = match fib.next_hop(idx, 0) {
                 NextHop::Connected { iface } => (iface, self.dst[i]),
                 NextHop::Via { iface, gw } => (iface, gw),
                 _ => {
                     let _ = slow.push(p);
-                    continue;
+                    return;
                 }
             };
             let Some(h) = p.data_mut().get_mut(14..FAST_HEADERS) else {
                 let _ = slow.push(p);
-                continue;
+                return;
             };
             let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
             if ttl <= 1 || total > self.ifaces.get(iface).mtu {
                 let _ = slow.push(p);
-                continue;
+                return;
             }
             // TTL and protocol share one checksum word (RFC 1624).
             let old = u16::from_be_bytes([h[8], h[9]]);
@@ -85,11 +85,7 @@ impl Pipeline {
             );
             h[8] = ttl - 1;
             h[10..12].copy_from_slice(&csum.to_be_bytes());
-            let m = p.meta_mut();
-            m.tx_iface = iface;
-            m.next_hop = next_hop;
-            m.disposition = Disposition::Continue;
-            self.forward(p, now);
-        }
+            self.forward_to(p, iface, next_hop, 14, now);
+        });
     }
 }

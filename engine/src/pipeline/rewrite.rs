@@ -23,23 +23,32 @@ pub(super) struct Adjacency {
 impl Pipeline {
     /// Sends a routed packet (meta has `tx_iface` and `next_hop`).
     #[inline(always)]
-    pub(super) fn forward(&mut self, mut p: Packet, now: u64) {
+    pub(super) fn forward(&mut self, p: Packet, now: u64) {
         let iface = p.meta().tx_iface;
         let nh = p.meta().next_hop;
+        let l3 = p.meta().l3_offset;
+        self.forward_to(p, iface, nh, l3, now)
+    }
+
+    /// [`forward`](Self::forward) with the egress interface and next hop
+    /// passed in rather than read from the metadata (the fast path's way:
+    /// no store and reload through the metadata line).
+    #[inline(always)]
+    pub(super) fn forward_to(&mut self, mut p: Packet, iface: u16, nh: u32, l3: u16, now: u64) {
         if let Some(adj) = self.adj_cache {
             if adj.iface == iface && adj.next_hop == nh {
-                return if apply(&mut p, &adj) {
+                return if apply(&mut p, &adj, l3) {
                     self.enqueue_tx(adj.port, p)
                 } else {
                     self.drop_packet(p, DropReason::NoBuffer)
                 };
             }
         }
-        self.forward_slow(p, iface, nh, now)
+        self.forward_slow(p, iface, nh, l3, now)
     }
 
     #[inline(never)]
-    fn forward_slow(&mut self, mut p: Packet, iface: u16, nh: u32, now: u64) {
+    fn forward_slow(&mut self, mut p: Packet, iface: u16, nh: u32, l3: u16, now: u64) {
         match self.neigh.resolve(iface, nh, now) {
             Resolve::Mac { mac, refresh } => {
                 if refresh {
@@ -49,7 +58,7 @@ impl Pipeline {
                 if !refresh {
                     self.adj_cache = Some(adj);
                 }
-                if apply(&mut p, &adj) {
+                if apply(&mut p, &adj, l3) {
                     self.enqueue_tx(adj.port, p);
                 } else {
                     self.drop_packet(p, DropReason::NoBuffer);
@@ -59,6 +68,11 @@ impl Pipeline {
                 if request {
                     self.send_arp_request(iface, nh);
                 }
+                // Released later through `forward`, which reads these.
+                let m = p.meta_mut();
+                m.tx_iface = iface;
+                m.next_hop = nh;
+                m.l3_offset = l3;
                 if let Err(p) = self.pending.push(slot, p) {
                     self.drop_packet(p, DropReason::ArpQueueFull);
                 }
@@ -102,12 +116,13 @@ impl Pipeline {
     }
 }
 
-/// Puts the adjacency's header in front of the L3 header, growing or
-/// shrinking the L2 part as the VLAN tags differ; false without headroom.
+/// Puts the adjacency's header in front of the L3 header (at `l3`, the
+/// packet's L3 offset), growing or shrinking the L2 part as the VLAN tags
+/// differ; false without headroom.
 #[inline]
-fn apply(p: &mut Packet, adj: &Adjacency) -> bool {
+fn apply(p: &mut Packet, adj: &Adjacency, l3: u16) -> bool {
     let want = adj.len as usize;
-    let have = p.meta().l3_offset as usize;
+    let have = l3 as usize;
     if want > have {
         if p.prepend(want - have).is_none() {
             return false;
@@ -122,6 +137,8 @@ fn apply(p: &mut Packet, adj: &Adjacency) -> bool {
     } else {
         data[..18].copy_from_slice(&adj.header);
     }
-    p.meta_mut().l3_offset = want as u16;
+    if want != have {
+        p.meta_mut().l3_offset = want as u16;
+    }
     true
 }

@@ -94,7 +94,7 @@ impl Port for MemPort {
     fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
         let n = batch.len();
         let before = self.sink_bytes;
-        for p in batch.drain() {
+        batch.take_each(|_, p| {
             self.sink_packets += 1;
             self.sink_bytes += p.len() as u64;
             if let Some(slot) = self.capture.get_mut(self.captured) {
@@ -104,7 +104,7 @@ impl Port for MemPort {
                 slot.extend_from_slice(p.data());
                 self.captured += 1;
             }
-        }
+        });
         TxDone {
             packets: n,
             bytes: self.sink_bytes - before,

@@ -350,7 +350,7 @@ impl Port for DpdkPort {
         }
         let mempool = self.dev.pool.0.as_ptr();
         let mut k = 0;
-        for p in batch.drain() {
+        batch.take_each(|_, p| {
             let len = p.len() as u16;
             let m = if p.external_ctx() == Some(mempool.cast()) {
                 match p.into_raw() {
@@ -359,19 +359,19 @@ impl Port for DpdkPort {
                     Ok(raw) => unsafe { mbuf::to_mbuf(raw) },
                     Err(_) => {
                         self.tx_nombuf += 1;
-                        continue;
+                        return;
                     }
                 }
             } else {
                 match self.copy_out(p.data()) {
                     Some(m) => m,
-                    None => continue,
+                    None => return,
                 }
             };
             self.mbufs[k] = m;
             self.lens[k] = len;
             k += 1;
-        }
+        });
         let guard = tx_guard(&self.dev.tx_locks, self.tx_queue, self.tx_shared);
         // SAFETY: the queue belongs to this worker, or its lock is held;
         // the PMD takes ownership of the first `sent` mbufs.
