@@ -11,7 +11,7 @@
 //! leave after the fast ones of the same batch.
 
 use super::{ipv4_input, Pipeline};
-use crate::buffer::Batch;
+use crate::buffer::{Batch, Packet, PacketMeta};
 use crate::fib::lpm::LPM_MISS;
 use crate::fib::NextHop;
 use crate::wire::ethernet::ETHERTYPE_IPV4;
@@ -22,15 +22,15 @@ const FAST_HEADERS: usize = 14 + 20;
 impl Pipeline {
     /// Forwards the batch's plain packets; leaves every other one in `slow`
     /// (in arrival order) for the full stages.
-    pub(super) fn fast_path(&mut self, batch: &mut Batch, slow: &mut Batch, now: u64) {
+    /// Plain packets never touch their metadata: only those set aside get
+    /// theirs (the port they came in on), on the way to `slow`.
+    pub(super) fn fast_path(&mut self, batch: &mut Batch, port: u16, slow: &mut Batch, now: u64) {
         let n = batch.len();
+        let (mac, iface) = self.ifaces.untagged(port).unwrap_or(([0; 6], u16::MAX));
         // Pass 1: L2 + L3 checks; the destination of each plain packet.
         for (i, p) in batch.packets_mut().iter_mut().enumerate() {
             self.plain[i] = false;
-            let port = p.meta().rx_port;
-            let (Some(h), Some((mac, iface))) =
-                (p.data().get(..FAST_HEADERS), self.ifaces.untagged(port))
-            else {
+            let Some(h) = p.data().get(..FAST_HEADERS) else {
                 continue;
             };
             if h[12..14] != ETHERTYPE_IPV4.to_be_bytes() || h[..6] != mac || iface == u16::MAX {
@@ -42,10 +42,6 @@ impl Pipeline {
             };
             self.dst[i] = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
             self.plain[i] = true;
-            let m = p.meta_mut();
-            m.l3_offset = 14;
-            m.rx_iface = iface;
-            m.l3_checked = true;
             p.truncate(14 + total);
         }
         // One LPM pass (set-aside packets' slots hold stale addresses; their
@@ -56,36 +52,44 @@ impl Pipeline {
         batch.take_each(|i, mut p| {
             let idx = self.nh[i];
             if !self.plain[i] || idx == LPM_MISS || fib.is_ecmp(idx) {
-                let _ = slow.push(p);
+                set_aside(slow, p, port);
                 return;
             }
             let (iface, next_hop) = match fib.next_hop(idx, 0) {
                 NextHop::Connected { iface } => (iface, self.dst[i]),
                 NextHop::Via { iface, gw } => (iface, gw),
                 _ => {
-                    let _ = slow.push(p);
+                    set_aside(slow, p, port);
                     return;
                 }
             };
             let Some(h) = p.data_mut().get_mut(14..FAST_HEADERS) else {
-                let _ = slow.push(p);
+                set_aside(slow, p, port);
                 return;
             };
             let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
             if ttl <= 1 || total > self.ifaces.get(iface).mtu {
-                let _ = slow.push(p);
+                set_aside(slow, p, port);
                 return;
             }
-            // TTL and protocol share one checksum word (RFC 1624).
-            let old = u16::from_be_bytes([h[8], h[9]]);
-            let csum = crate::wire::checksum::update16(
-                u16::from_be_bytes([h[10], h[11]]),
-                old,
-                old - 0x0100,
-            );
+            let csum =
+                crate::wire::checksum::ttl_decrement_update(u16::from_be_bytes([h[10], h[11]]));
             h[8] = ttl - 1;
             h[10..12].copy_from_slice(&csum.to_be_bytes());
             self.forward_to(p, iface, next_hop, 14, now);
         });
     }
+}
+
+/// Hands a packet to the full stages with fresh metadata (whatever a
+/// driver left there is not trusted: the fast path never reads it, so ports
+/// need not reset it) naming the port it came in on.
+#[inline]
+fn set_aside(slow: &mut Batch, mut p: Packet, port: u16) {
+    *p.meta_mut() = PacketMeta {
+        rx_port: port,
+        ..PacketMeta::default()
+    };
+    // `slow` has room for a whole batch.
+    let _ = slow.push(p);
 }

@@ -200,15 +200,11 @@ impl Pipeline {
                 continue;
             }
             total += n;
-            let mut bytes = 0u64;
-            for p in rx.packets_mut() {
-                p.meta_mut().rx_port = port as u16;
-                bytes += p.len() as u64;
-            }
+            let bytes: u64 = rx.packets().iter().map(|p| p.len() as u64).sum();
             let pc = &self.counters.ports[port];
             bump(&pc.rx_packets, n as u64);
             bump(&pc.rx_bytes, bytes);
-            self.process(rx, now);
+            self.process(rx, port as u16, now);
         }
         self.flush_tx();
         self.drain_neighbor_updates(now);
@@ -219,16 +215,22 @@ impl Pipeline {
         total
     }
 
-    /// Runs one received batch through the fast path, then what it set
-    /// aside through every stage, and hands each packet on.
-    pub fn process(&mut self, batch: &mut Batch, now: u64) {
+    /// Runs one batch received on `port` through the fast path, then what
+    /// it set aside through every stage, and hands each packet on.
+    pub fn process(&mut self, batch: &mut Batch, port: u16, now: u64) {
         self.adj_cache = None;
         let mut slow = self.slow.take().unwrap_or_default();
         #[cfg(test)]
         if self.staged_only {
+            for p in batch.packets_mut() {
+                *p.meta_mut() = crate::buffer::PacketMeta {
+                    rx_port: port,
+                    ..Default::default()
+                };
+            }
             std::mem::swap(batch, &mut slow);
         }
-        self.fast_path(batch, &mut slow, now);
+        self.fast_path(batch, port, &mut slow, now);
         if !slow.is_empty() {
             self.ethernet_input(&mut slow, now);
             self.ipv4_input(&mut slow);
