@@ -162,8 +162,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     ));
     report.notes.push(
         "testpmd runs with its defaults (burst 32, paired ports) and --total-num-mbufs=32768, and once more \
-         with --burst=256 (the -b256 row) on the replay devices; the engine's worker uses bursts of up to 256 and runs the whole pipeline (Ethernet, IPv4 validation with \
-         checksum, DIR-24-8 lookup, TTL decrement, neighbour, L2 rewrite) on every frame"
+         with --burst=256 (the -b256 row) on the replay devices; the engine's worker receives bursts of up to 32 per port and runs the whole \
+         pipeline on every frame (its fast path: Ethernet, IPv4 validation with checksum, DIR-24-8 lookup, \
+         TTL decrement, neighbour, L2 rewrite)"
             .into(),
     );
     Ok(report)
