@@ -9,6 +9,7 @@ pub mod capture;
 pub mod cmd;
 pub mod control;
 pub mod engine;
+pub mod nat_topology;
 pub mod netns;
 pub mod probe;
 pub mod process;
