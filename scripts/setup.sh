@@ -8,6 +8,8 @@ PACKAGES=(
     iproute2 iputils-ping nftables iperf3 tcpdump tshark python3-scapy
     ethtool procps clang libpcap-dev prometheus curl pkg-config
     libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev xdp-tools m4 libelf-dev zlib1g-dev
+    # The NAT suite's outside servers and DNS client (tests/tests/nat.rs).
+    nginx dnsmasq-base bind9-dnsutils
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,7 +22,20 @@ impl Capture {
     pub fn start(ns: &Netns, iface: &str, filter: &str, dir: &std::path::Path, name: &str) -> Self {
         let file = dir.join(format!("{name}.pcap"));
         let f = file.to_str().expect("utf-8 path").to_string();
-        let mut args = vec!["-Z", "root", "-U", "-n", "-i", iface, "-w", &f];
+        // --immediate-mode: without it tcpdump holds frames in its buffer for
+        // up to ~1 s, so a short capture stopped by `finish` could see
+        // nothing, and an assertion that something is absent would pass.
+        let mut args = vec![
+            "-Z",
+            "root",
+            "-U",
+            "--immediate-mode",
+            "-n",
+            "-i",
+            iface,
+            "-w",
+            &f,
+        ];
         args.extend(filter.split_whitespace());
         let mut proc = ns.spawn("tcpdump", &args, dir, name);
         let deadline = Instant::now() + Duration::from_secs(10);
