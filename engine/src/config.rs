@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod dpdk;
+mod nat;
 pub use dpdk::DpdkSection;
+pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
 
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,8 @@ pub struct EngineConfig {
     pub control: Option<ControlSection>,
     /// DPDK's EAL, for ports with `driver = "dpdk"`.
     pub dpdk: Option<DpdkSection>,
+    /// NAT44 on one outside interface (validated; not yet run by the pipeline).
+    pub nat: Option<NatSection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -781,6 +785,7 @@ impl EngineConfig {
         if self.arp.resolve_timeout_ms == 0 {
             return Err(invalid("arp.resolve_timeout_ms", "must be positive"));
         }
+        nat::validate(self)?;
         Ok(())
     }
 }
