@@ -48,27 +48,46 @@ impl Pipeline {
         // results are ignored).
         let fib = self.fib.clone();
         fib.lookup_batch(&self.dst[..n], &mut self.nh[..n]);
-        // Pass 2: next hop, TTL, MTU, rewrite, TX.
+        // Pass 2: next hop, TTL, MTU, rewrite, TX. Consecutive packets
+        // mostly share a route: its next hop and MTU are kept from the last
+        // packet with the same LPM result.
+        let mut last: Option<Route> = None;
         batch.take_each(|i, mut p| {
             let idx = self.nh[i];
-            if !self.plain[i] || idx == LPM_MISS || fib.is_ecmp(idx) {
+            if !self.plain[i] || idx == LPM_MISS {
                 set_aside(slow, p, port);
                 return;
             }
-            let (iface, next_hop) = match fib.next_hop(idx, 0) {
-                NextHop::Connected { iface } => (iface, self.dst[i]),
-                NextHop::Via { iface, gw } => (iface, gw),
+            let route = match last {
+                Some(r) if r.idx == idx => r,
                 _ => {
-                    set_aside(slow, p, port);
-                    return;
+                    let r = match fib.next_hop(idx, 0) {
+                        _ if fib.is_ecmp(idx) => None,
+                        NextHop::Connected { iface } => Some((iface, None)),
+                        NextHop::Via { iface, gw } => Some((iface, Some(gw))),
+                        _ => None,
+                    };
+                    let Some((iface, gw)) = r else {
+                        set_aside(slow, p, port);
+                        return;
+                    };
+                    let r = Route {
+                        idx,
+                        iface,
+                        gw,
+                        mtu: self.ifaces.get(iface).mtu,
+                    };
+                    last = Some(r);
+                    r
                 }
             };
+            let (iface, next_hop) = (route.iface, route.gw.unwrap_or(self.dst[i]));
             let Some(h) = p.data_mut().get_mut(14..FAST_HEADERS) else {
                 set_aside(slow, p, port);
                 return;
             };
             let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
-            if ttl <= 1 || total > self.ifaces.get(iface).mtu {
+            if ttl <= 1 || total > route.mtu {
                 set_aside(slow, p, port);
                 return;
             }
@@ -92,4 +111,15 @@ fn set_aside(slow: &mut Batch, mut p: Packet, port: u16) {
     };
     // `slow` has room for a whole batch.
     let _ = slow.push(p);
+}
+
+/// What pass 2 keeps of the last route it used.
+#[derive(Clone, Copy)]
+struct Route {
+    /// The LPM result it belongs to.
+    idx: u32,
+    iface: u16,
+    /// The gateway; None for a connected subnet (the destination itself).
+    gw: Option<u32>,
+    mtu: u16,
 }
