@@ -242,7 +242,9 @@ fn software_dispatch_over_single_queue_net_af_packet() {
     forwards_both_ways("dpdk-swd", Vdev::PacketSoftDispatch(2));
     let mut t = DpdkTopology::build("dpdk-swd-tcp", Vdev::PacketSoftDispatch(2));
     let before = t.engine.stats();
-    let received = iperf3_through(&mut t, 16);
+    // Fixed client ports (iperf3 gives stream i port CPORT + i), so which
+    // worker owns which stream is the same on every run.
+    let received = iperf3_through(&mut t, 16, Some(41000));
     assert!(received > 0, "{}", t.engine.process().report());
     let s = t.engine.stats();
     let workers = s.json["per_worker"]
@@ -253,8 +255,8 @@ fn software_dispatch_over_single_queue_net_af_packet() {
         |st: &EngineStats, w: usize| st.json["per_worker"][w]["tx_packets"].as_u64().unwrap_or(0);
     for w in 0..2 {
         let forwarded = tx(&s, w) - tx(&before, w);
-        // 16 TCP streams: each worker owns some of them (all 16 on one
-        // worker is a 2^-15 chance with random client ports).
+        // 16 TCP streams from ports 41000..41015: the symmetric flow hash
+        // gives each worker some of them.
         assert!(
             forwarded > 100,
             "worker {w} forwarded {forwarded} packets during iperf3: {}",
@@ -284,7 +286,7 @@ fn software_dispatch_over_single_queue_net_af_packet() {
 /// Runs a 3-second iperf3 TCP test with `streams` streams from h1 to h2
 /// (offloads off on the hosts, see [`iperf3_tcp_over_net_af_packet`]);
 /// returns the bytes received and fails when iperf3 does.
-fn iperf3_through(t: &mut DpdkTopology, streams: usize) -> u64 {
+fn iperf3_through(t: &mut DpdkTopology, streams: usize, cport: Option<u16>) -> u64 {
     for h in [&t.h1, &t.h2] {
         h.exec(
             "ethtool",
@@ -293,22 +295,25 @@ fn iperf3_through(t: &mut DpdkTopology, streams: usize) -> u64 {
     }
     t.wait_forwarding();
     let _server = probe::iperf_server(t._dir.path(), &t.h2);
-    let out = t.h1.exec_output(
-        "timeout",
-        &[
-            "30",
-            "iperf3",
-            "-c",
-            H2,
-            "-p",
-            "5201",
-            "-t",
-            "3",
-            "-P",
-            &streams.to_string(),
-            "-J",
-        ],
-    );
+    let streams_arg = streams.to_string();
+    let mut args = vec![
+        "30",
+        "iperf3",
+        "-c",
+        H2,
+        "-p",
+        "5201",
+        "-t",
+        "3",
+        "-P",
+        &streams_arg,
+        "-J",
+    ];
+    let cport_arg = cport.map(|p| p.to_string());
+    if let Some(p) = &cport_arg {
+        args.extend(["--cport", p.as_str()]);
+    }
+    let out = t.h1.exec_output("timeout", &args);
     let text = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
@@ -341,7 +346,7 @@ fn forwards_over_net_af_xdp() {
 #[test]
 fn iperf3_tcp_over_net_af_packet() {
     let mut t = DpdkTopology::build("dpdk-tcp", Vdev::Packet);
-    iperf3_through(&mut t, 1);
+    iperf3_through(&mut t, 1, None);
     let (status, _) = t.engine.stop();
     assert!(status.success(), "engine exit status {status}");
 }
