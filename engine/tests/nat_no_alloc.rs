@@ -3,41 +3,15 @@
 //! both ways, refused (pool exhausted), hairpinned, ICMP errors, fragments
 //! and expiry.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use patronus_engine::nat::{Nat, NatConfig, PortForward, Proto, Verdict};
 use patronus_engine::wire::checksum::{checksum, combine, fold, pseudo_header_v4, sum};
 
-struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers to the system allocator; only adds a counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::Counting = common::Counting;
 
 const SEC: u64 = 1_000_000_000;
 
@@ -82,7 +56,7 @@ fn nat_packet_path_does_not_allocate() {
     let mut nat = Nat::new(cfg).unwrap();
     let mut buf = [0u8; 64];
     let mut err = [0u8; 128];
-    COUNTING.store(true, Ordering::SeqCst);
+    common::start();
     let mut translated = 0u64;
     for round in 0..5u64 {
         let now = round * 400 * SEC;
@@ -120,16 +94,12 @@ fn nat_packet_path_does_not_allocate() {
         }
         while nat.expire(now + 399 * SEC, 64) > 0 {}
     }
-    COUNTING.store(false, Ordering::SeqCst);
+    let allocs = common::stop();
     assert!(translated > 1000);
     assert!(
         nat.counters().refused_pool_exhausted > 0,
         "exhaustion exercised"
     );
     assert!(nat.counters().sessions_expired > 0);
-    assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
-        0,
-        "allocations on the NAT packet path"
-    );
+    assert_eq!(allocs, 0, "allocations on the NAT packet path");
 }

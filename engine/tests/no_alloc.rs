@@ -3,8 +3,6 @@
 //! (mem generator → Ethernet/IPv4 checks → LPM → TTL → rewrite → mem sink),
 //! including ICMP errors and ARP traffic the engine originates.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use patronus_engine::buffer::{Batch, PacketPool};
@@ -14,35 +12,10 @@ use patronus_engine::fib::Fib;
 use patronus_engine::pipeline::{NeighborSync, Pipeline};
 use patronus_engine::ports;
 
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers to the system allocator; only adds a counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+mod common;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: common::Counting = common::Counting;
 
 const CFG: &str = r#"
 [engine]
@@ -100,13 +73,12 @@ fn packet_path_allocates_nothing_after_start() {
         p.poll(&mut rx, now);
         now += 100_000;
     }
-    COUNTING.store(true, Ordering::SeqCst);
+    common::start();
     for _ in 0..5000 {
         p.poll(&mut rx, now);
         now += 100_000;
     }
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let allocs = common::stop();
     let forwarded = read(&counters.ports[1].tx_packets);
     // Half the destinations (10.2.0.32 and up) have no route: those exercise the
     // ICMP error path (rate-limited) and the drop counters.
