@@ -66,6 +66,10 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
     ] {
         names.push(k.to_string());
     }
+    for k in crate::nat::NAT_COUNTER_NAMES {
+        names.push(format!("nat.{k}"));
+    }
+    names.push("nat.sessions_active".to_string());
     names
 }
 
@@ -97,6 +101,8 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     ] {
         out.push(read(v));
     }
+    out.extend(c.nat.iter().map(read));
+    out.push(read(&c.nat_sessions));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.

@@ -138,6 +138,10 @@ pub struct WorkerCounters {
     /// Duration (ns) of every poll that received packets: receive, the whole
     /// pipeline and transmit of that burst. Written by the worker only.
     pub poll_latency_ns: Log2Histogram,
+    /// NAT counters ([`crate::nat::NAT_COUNTER_NAMES`] order) and live
+    /// sessions (a gauge), copied from the worker's NAT after each poll.
+    pub nat: [AtomicU64; crate::nat::NAT_COUNTER_NAMES.len()],
+    pub nat_sessions: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -155,6 +159,8 @@ impl WorkerCounters {
             first_rx_ns: AtomicU64::new(0),
             last_rx_ns: AtomicU64::new(0),
             poll_latency_ns: Log2Histogram::default(),
+            nat: std::array::from_fn(|_| AtomicU64::new(0)),
+            nat_sessions: AtomicU64::new(0),
         }
     }
 

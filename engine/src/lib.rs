@@ -19,6 +19,7 @@ pub mod counters;
 pub mod fib;
 pub mod fib_sync;
 pub mod nat;
+pub mod nat_slot;
 pub mod neighbor;
 pub mod pipeline;
 pub mod ports;

@@ -38,3 +38,45 @@ impl NatCounters {
         self.refused_pool_exhausted + self.refused_host_limit + self.refused_table_full
     }
 }
+
+/// Names of [`NatCounters::values`], in order (exported as `nat.NAME`).
+pub const NAT_COUNTER_NAMES: [&str; 15] = [
+    "sessions_created",
+    "sessions_expired",
+    "refused_pool_exhausted",
+    "refused_host_limit",
+    "refused_table_full",
+    "translated_out",
+    "translated_in",
+    "hairpinned",
+    "icmp_errors_translated",
+    "fragments_translated",
+    "dropped_no_session",
+    "dropped_filtered",
+    "dropped_fragment",
+    "dropped_malformed",
+    "dropped_unsupported",
+];
+
+impl NatCounters {
+    /// The counters in [`NAT_COUNTER_NAMES`] order.
+    pub fn values(&self) -> [u64; 15] {
+        [
+            self.sessions_created,
+            self.sessions_expired,
+            self.refused_pool_exhausted,
+            self.refused_host_limit,
+            self.refused_table_full,
+            self.translated_out,
+            self.translated_in,
+            self.hairpinned,
+            self.icmp_errors_translated,
+            self.fragments_translated,
+            self.dropped_no_session,
+            self.dropped_filtered,
+            self.dropped_fragment,
+            self.dropped_malformed,
+            self.dropped_unsupported,
+        ]
+    }
+}

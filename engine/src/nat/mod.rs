@@ -32,7 +32,7 @@ mod translate;
 mod tests;
 
 pub use config::{Filtering, NatConfig, NatConfigError, OneToOne, PortForward};
-pub use counters::NatCounters;
+pub use counters::{NatCounters, NAT_COUNTER_NAMES};
 pub use key::{Endpoint, Proto};
 pub use list::SessionInfo;
 pub use ports::{inside_worker, owner_worker, port_range};
