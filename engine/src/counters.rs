@@ -150,6 +150,8 @@ pub struct WorkerCounters {
     /// sessions (a gauge), copied from the worker's NAT after each poll.
     pub nat: [AtomicU64; crate::nat::NAT_COUNTER_NAMES.len()],
     pub nat_sessions: AtomicU64,
+    /// Frames other workers handed to this one (NAT session owner).
+    pub handoff_received: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -169,6 +171,7 @@ impl WorkerCounters {
             poll_latency_ns: Log2Histogram::default(),
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
+            handoff_received: AtomicU64::new(0),
         }
     }
 

@@ -7,10 +7,11 @@
 //! the frame into a slot; the receiver copies it into a buffer of its own
 //! pool. Copying keeps each pool single-threaded (packets are not `Send`)
 //! and costs two copies of the frame only for the packets that cross; a
-//! full ring drops the frame (counted `handoff_full`). A receiver that
-//! sleeps in `poll(2)` is woken through its eventfd, written only when it
-//! said it was going to sleep, so a busy receiver costs the sender no
-//! system call.
+//! full ring drops the frame (counted `handoff_full`, like VPP's congestion
+//! drop). A receiver that sleeps in `poll(2)` is woken through its eventfd,
+//! written only when it said it was going to sleep, and checked once per
+//! poll for every worker sent to ([`Handoff::notify`]), so a busy receiver
+//! costs the sender no system call and no fence per frame.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,8 +19,17 @@ use std::sync::Arc;
 
 use crate::buffer::BUF_DATA_ROOM;
 
-/// Frames each ring holds.
-pub const RING_SLOTS: usize = 512;
+/// Frames all the rings into one worker hold together (about 36 MB of
+/// slots per worker, whatever the worker count).
+const INBOUND_FRAMES: usize = 16_384;
+
+/// Frames each ring holds with `workers` workers: a power of two in
+/// 256..=8192 (8192 with two workers).
+pub fn ring_slots(workers: usize) -> usize {
+    let n = (INBOUND_FRAMES / workers.saturating_sub(1).max(1)).clamp(256, 8192);
+    // Round down: stay within the budget.
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
 
 /// Keeps producer and consumer indices on separate cache lines.
 #[repr(align(64))]
@@ -193,11 +203,19 @@ pub struct Handoff {
     wakers: Vec<Arc<Waker>>,
     /// Inbox to read first next time (round robin between senders).
     next_inbox: usize,
+    /// Workers sent to since the last [`Handoff::notify`] (bit per worker;
+    /// more than 64 workers share bits, which only wakes some needlessly).
+    sent_to: u64,
 }
 
 impl Handoff {
     /// The connected ends for `workers` workers; empty for one worker.
     pub fn mesh(workers: usize) -> std::io::Result<Vec<Handoff>> {
+        Self::mesh_with(workers, ring_slots(workers))
+    }
+
+    /// [`Handoff::mesh`] with rings of `slots` frames (a power of two).
+    pub fn mesh_with(workers: usize, slots: usize) -> std::io::Result<Vec<Handoff>> {
         if workers < 2 {
             return Ok(Vec::new());
         }
@@ -205,7 +223,7 @@ impl Handoff {
         let rings: Vec<Vec<Option<Arc<FrameRing>>>> = (0..workers)
             .map(|from| {
                 (0..workers)
-                    .map(|to| (from != to).then(|| Arc::new(FrameRing::new(RING_SLOTS))))
+                    .map(|to| (from != to).then(|| Arc::new(FrameRing::new(slots))))
                     .collect()
             })
             .collect();
@@ -219,21 +237,40 @@ impl Handoff {
                 outboxes: rings[w].clone(),
                 wakers: wakers.clone(),
                 next_inbox: 0,
+                sent_to: 0,
             })
             .collect())
     }
 
     /// Sends a frame received on `port` to worker `to`; false when its ring
-    /// is full (or `to` is not another worker).
-    pub fn send(&self, to: usize, port: u16, frame: &[u8]) -> bool {
+    /// is full (or `to` is not another worker). Call [`Handoff::notify`]
+    /// before sleeping or polling again.
+    pub fn send(&mut self, to: usize, port: u16, frame: &[u8]) -> bool {
         let Some(Some(ring)) = self.outboxes.get(to) else {
             return false;
         };
         if !ring.push(port, frame) {
             return false;
         }
-        self.wakers[to].wake();
+        self.sent_to |= 1 << (to % 64);
         true
+    }
+
+    /// Wakes the workers sent to since the last call if they sleep.
+    pub fn notify(&mut self) {
+        if self.sent_to == 0 {
+            return;
+        }
+        // Our ring writes before their sleeping flag's read (the receiver
+        // does the mirror: flag write, then ring read), so one side sees
+        // the other.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        for (w, waker) in self.wakers.iter().enumerate() {
+            if w != self.worker && self.sent_to & (1 << (w % 64)) != 0 {
+                waker.wake();
+            }
+        }
+        self.sent_to = 0;
     }
 
     /// Number of workers in the mesh.
@@ -270,6 +307,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ring_sizes_shrink_with_more_workers() {
+        assert_eq!(ring_slots(2), 8192);
+        assert_eq!(ring_slots(3), 8192);
+        assert_eq!(ring_slots(5), 4096);
+        assert_eq!(ring_slots(6), 2048);
+        assert_eq!(ring_slots(64), 256);
+        for w in 2..100 {
+            assert!(ring_slots(w).is_power_of_two());
+        }
+    }
+
+    #[test]
     fn ring_keeps_order_and_refuses_when_full() {
         let r = FrameRing::new(4);
         for i in 0..4u8 {
@@ -289,7 +338,7 @@ mod tests {
     #[test]
     fn frames_cross_threads_intact_and_in_order() {
         let mesh = Handoff::mesh(2).unwrap();
-        let (a, mut b) = (mesh[0].clone(), mesh[1].clone());
+        let (mut a, mut b) = (mesh[0].clone(), mesh[1].clone());
         const N: u32 = 200_000;
         let sender = std::thread::spawn(move || {
             let mut i = 0u32;
@@ -328,9 +377,10 @@ mod tests {
 
     #[test]
     fn a_sleeping_worker_is_woken() {
-        let mesh = Handoff::mesh(2).unwrap();
+        let mut mesh = Handoff::mesh(2).unwrap();
         mesh[1].waker().set_sleeping(true);
         assert!(mesh[0].send(1, 0, &[1; 64]));
+        mesh[0].notify();
         let mut pfd = libc::pollfd {
             fd: mesh[1].waker().fd(),
             events: libc::POLLIN,

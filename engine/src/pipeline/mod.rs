@@ -219,6 +219,9 @@ impl Pipeline {
             self.process(rx, port as u16, now);
         }
         total += self.drain_handoff(rx, now);
+        if let Some(h) = self.handoff.as_mut() {
+            h.notify();
+        }
         if let Some(st) = self.nat.as_mut() {
             st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }

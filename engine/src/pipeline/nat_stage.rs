@@ -198,7 +198,7 @@ impl Pipeline {
     pub(super) fn hand_off(&mut self, p: Packet, to: u16) {
         let sent = self
             .handoff
-            .as_ref()
+            .as_mut()
             .is_some_and(|h| h.send(usize::from(to), p.meta().rx_port, p.data()));
         if !sent {
             self.tally.add(DropReason::HandoffFull);
@@ -234,6 +234,7 @@ impl Pipeline {
             self.process_handed(rx, port, now);
         }
         self.handoff = Some(h);
+        crate::counters::bump(&self.counters.handoff_received, total as u64);
         total
     }
 

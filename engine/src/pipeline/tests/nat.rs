@@ -223,7 +223,11 @@ struct Pair {
 
 impl Pair {
     fn new(extra: &str) -> Pair {
-        let mesh = Handoff::mesh(2).unwrap();
+        Self::with_ring(extra, super::handoff::ring_slots(2))
+    }
+
+    fn with_ring(extra: &str, slots: usize) -> Pair {
+        let mesh = Handoff::mesh_with(2, slots).unwrap();
         let mut w = [nat_rig(2, 0, extra), nat_rig(2, 1, extra)];
         for (r, h) in w.iter_mut().zip(mesh) {
             r.p.set_handoff(h);
@@ -289,12 +293,12 @@ fn packets_reach_the_worker_owning_their_session() {
 
 #[test]
 fn a_full_handoff_ring_drops_and_counts() {
-    let mut pair = Pair::new("");
+    let mut pair = Pair::with_ring("", 256);
     let h = ["10.1.0.2", "10.1.0.3", "10.1.0.4"]
         .into_iter()
         .find(|h| inside_worker(2, ip(h)) == 1)
         .unwrap();
-    let n = super::handoff::RING_SLOTS + 100;
+    let n = 256 + 100;
     for i in 0..n {
         pair.w[0]
             .a_in
@@ -307,5 +311,5 @@ fn a_full_handoff_ring_drops_and_counts() {
     }
     assert_eq!(pair.w[0].drops(DropReason::HandoffFull), 100);
     pair.run(100);
-    assert_eq!(pair.w[1].b_out.borrow().len(), super::handoff::RING_SLOTS);
+    assert_eq!(pair.w[1].b_out.borrow().len(), 256);
 }
