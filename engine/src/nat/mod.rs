@@ -22,6 +22,7 @@ pub mod key;
 mod list;
 mod mapping;
 pub mod ports;
+mod reconfigure;
 mod rewrite;
 mod table;
 pub mod tcp_state;
@@ -36,6 +37,7 @@ pub use counters::{NatCounters, NAT_COUNTER_NAMES};
 pub use key::{Endpoint, Proto};
 pub use list::SessionInfo;
 pub use ports::{inside_worker, owner_worker, port_range};
+pub use reconfigure::ReconfigureReport;
 pub use timeouts::{Timeouts, TimerClass};
 
 use std::net::Ipv4Addr;
