@@ -233,7 +233,9 @@ impl SessionTable {
                     return Err(format!("list {class:?}: out of order at {cur}"));
                 }
                 if s.last_seen < s.linked_at || s.last_seen >= s.linked_at + RELINK_NANOS {
-                    return Err(format!("session {cur}: last_seen outside its relink window"));
+                    return Err(format!(
+                        "session {cur}: last_seen outside its relink window"
+                    ));
                 }
                 seen += 1;
                 prev = cur;

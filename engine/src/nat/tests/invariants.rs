@@ -37,7 +37,10 @@ impl Nat {
         }
         for (&a, &n) in &per_host {
             if self.hosts.get(a) != n {
-                return Err(format!("host {a:#x}: count {} != {n} sessions", self.hosts.get(a)));
+                return Err(format!(
+                    "host {a:#x}: count {} != {n} sessions",
+                    self.hosts.get(a)
+                ));
             }
         }
         if self.hosts.total() != self.sessions.count() as u64 {
@@ -53,7 +56,10 @@ impl Nat {
             let m = self.mappings.get(i as u32);
             let n = per_mapping.get(&(i as u32)).copied().unwrap_or(0);
             if m.sessions != n {
-                return Err(format!("mapping {i}: {} sessions recorded, {n} live", m.sessions));
+                return Err(format!(
+                    "mapping {i}: {} sessions recorded, {n} live",
+                    m.sessions
+                ));
             }
             if !outsides.insert((m.outside, m.proto)) {
                 return Err(format!("outside {:?}/{:?} used twice", m.outside, m.proto));
@@ -91,7 +97,11 @@ impl Nat {
         for f in &self.cfg.forwards {
             let out = Endpoint::new(f.outside_addr.into(), f.outside_port);
             if inside_worker(self.cfg.workers, f.inside_addr) == worker {
-                want_statics.insert((f.proto, out, Endpoint::new(f.inside_addr.into(), f.inside_port)));
+                want_statics.insert((
+                    f.proto,
+                    out,
+                    Endpoint::new(f.inside_addr.into(), f.inside_port),
+                ));
             }
             if let Some(a) = self.pool.iter().position(|&p| p == out.addr) {
                 if self.ports.in_range(f.outside_port) {
@@ -105,7 +115,9 @@ impl Nat {
             }
         }
         if statics != want_statics {
-            return Err(format!("static mappings {statics:?} != forwards {want_statics:?}"));
+            return Err(format!(
+                "static mappings {statics:?} != forwards {want_statics:?}"
+            ));
         }
         // Free ports are really free: as many marked as held.
         for a in 0..self.pool.len() {

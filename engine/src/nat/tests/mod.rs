@@ -11,6 +11,7 @@ mod invariants;
 mod pkt;
 mod prop;
 mod reconfig;
+mod reconfig_prop;
 mod snat;
 mod timers;
 mod workers;

@@ -87,7 +87,10 @@ fn established_sessions_translate_identically_after_pool_timeout_and_filtering_c
 
     // The new filtering applies to the existing mapping.
     let mut stranger = udp((R2, 53), u, b"x");
-    assert_eq!(nat.inbound(&mut stranger, now), Verdict::Drop(NatDrop::Filtered));
+    assert_eq!(
+        nat.inbound(&mut stranger, now),
+        Verdict::Drop(NatDrop::Filtered)
+    );
     // A new host's flow shares the pool without colliding.
     let b = out(&mut nat, udp((B, 40000), (R1, 53), b"q"), now);
     assert_ne!(b, u);
@@ -104,7 +107,11 @@ fn shorter_timeouts_expire_exactly_the_sessions_past_them() {
     let mut nat = Nat::new(cfg()).unwrap();
     // UDP sessions last used at 0, 10, ..., 90 s.
     for i in 0..10u16 {
-        out(&mut nat, udp((A, 41000 + i), (R1, 53), b""), u64::from(i) * 10 * SEC);
+        out(
+            &mut nat,
+            udp((A, 41000 + i), (R1, 53), b""),
+            u64::from(i) * 10 * SEC,
+        );
     }
     let new = NatConfig {
         timeouts: Timeouts {
@@ -187,8 +194,14 @@ fn removed_forward_stops_accepting_and_added_forward_starts() {
         ..cfg()
     };
     let mut nat = Nat::new(c).unwrap();
-    assert_eq!(back(&mut nat, tcp((R1, 40000), (POOL1, 8080), SYN), 0), (SRV, 80));
-    assert_eq!(out(&mut nat, tcp((SRV, 80), (R1, 40000), SYN | ACK), 0), (POOL1, 8080));
+    assert_eq!(
+        back(&mut nat, tcp((R1, 40000), (POOL1, 8080), SYN), 0),
+        (SRV, 80)
+    );
+    assert_eq!(
+        out(&mut nat, tcp((SRV, 80), (R1, 40000), SYN | ACK), 0),
+        (POOL1, 8080)
+    );
     // An unrelated dynamic session survives.
     let u = out(&mut nat, udp((A, 40000), (R1, 53), b""), 0);
 
@@ -199,7 +212,10 @@ fn removed_forward_stops_accepting_and_added_forward_starts() {
         })
         .unwrap();
     check(&nat);
-    assert_eq!((r.forwards_kept, r.forwards_added, r.forwards_removed), (0, 1, 1));
+    assert_eq!(
+        (r.forwards_kept, r.forwards_added, r.forwards_removed),
+        (0, 1, 1)
+    );
     assert_eq!(r.flushed_removed_forward, 1);
     assert_eq!(r.static_mappings_added, 1);
     assert_eq!(nat.host_sessions(SRV), 0);
@@ -210,8 +226,14 @@ fn removed_forward_stops_accepting_and_added_forward_starts() {
     let mut p = tcp((R2, 40001), (POOL1, 8080), SYN);
     assert_eq!(nat.inbound(&mut p, SEC), Verdict::Drop(NatDrop::NoSession));
     // The new one accepts.
-    assert_eq!(back(&mut nat, tcp((R2, 40001), (POOL1, 2222), SYN), SEC), (SRV, 22));
-    assert_eq!(out(&mut nat, tcp((SRV, 22), (R2, 40001), SYN | ACK), SEC), (POOL1, 2222));
+    assert_eq!(
+        back(&mut nat, tcp((R2, 40001), (POOL1, 2222), SYN), SEC),
+        (SRV, 22)
+    );
+    assert_eq!(
+        out(&mut nat, tcp((SRV, 22), (R2, 40001), SYN | ACK), SEC),
+        (POOL1, 2222)
+    );
     assert_eq!(out(&mut nat, udp((A, 40000), (R1, 53), b""), SEC), u);
     check(&nat);
 }
@@ -220,8 +242,14 @@ fn removed_forward_stops_accepting_and_added_forward_starts() {
 fn new_forward_displaces_the_dynamic_mapping_on_its_port() {
     let mut nat = Nat::new(cfg()).unwrap();
     // A's port is preserved: POOL1:40000/udp, two sessions on it.
-    assert_eq!(out(&mut nat, udp((A, 40000), (R1, 53), b""), 0), (POOL1, 40000));
-    assert_eq!(out(&mut nat, udp((A, 40000), (R2, 53), b""), 0), (POOL1, 40000));
+    assert_eq!(
+        out(&mut nat, udp((A, 40000), (R1, 53), b""), 0),
+        (POOL1, 40000)
+    );
+    assert_eq!(
+        out(&mut nat, udp((A, 40000), (R2, 53), b""), 0),
+        (POOL1, 40000)
+    );
     // B's inside endpoint 10.0.0.3:5000 will be a forward's inside.
     out(&mut nat, udp((B, 5000), (R1, 53), b""), 0);
     let r = nat
@@ -237,12 +265,18 @@ fn new_forward_displaces_the_dynamic_mapping_on_its_port() {
     assert_eq!(r.flushed_forward_conflict, 3);
     assert_eq!(r.mappings_flushed, 2);
     assert_eq!(nat.session_count(), 0);
-    assert_eq!(back(&mut nat, udp((R1, 53), (POOL1, 40000), b""), SEC), (SRV, 53));
+    assert_eq!(
+        back(&mut nat, udp((R1, 53), (POOL1, 40000), b""), SEC),
+        (SRV, 53)
+    );
     // A gets another port; B now leaves through its forward (EIM).
     let a = out(&mut nat, udp((A, 40000), (R1, 53), b""), SEC);
     assert_eq!(a.0, POOL1);
     assert_ne!(a.1, 40000);
-    assert_eq!(out(&mut nat, udp((B, 5000), (R1, 53), b""), SEC), (POOL1, 6000));
+    assert_eq!(
+        out(&mut nat, udp((B, 5000), (R1, 53), b""), SEC),
+        (POOL1, 6000)
+    );
     check(&nat);
 }
 
@@ -287,7 +321,11 @@ fn max_sessions_grows_and_shrinks_keeping_sessions_and_expiry_order() {
     let mut flows = Vec::new();
     for i in 0..50u16 {
         let host = Ipv4Addr::new(10, 0, 2, (i % 7) as u8 + 1);
-        let o = out(&mut nat, udp((host, 30000 + i), (R1, 53), b""), u64::from(i) * SEC);
+        let o = out(
+            &mut nat,
+            udp((host, 30000 + i), (R1, 53), b""),
+            u64::from(i) * SEC,
+        );
         flows.push((host, 30000 + i, o));
     }
     for (max, now) in [(100_000u32, 60u64), (64, 61)] {
@@ -301,12 +339,21 @@ fn max_sessions_grows_and_shrinks_keeping_sessions_and_expiry_order() {
         assert_eq!(r.sessions_kept, 50);
         check(&nat);
         for &(host, port, o) in &flows[40..] {
-            assert_eq!(out(&mut nat, udp((host, port), (R1, 53), b""), now * SEC), o);
-            assert_eq!(back(&mut nat, udp((R1, 53), o, b""), now * SEC), (host, port));
+            assert_eq!(
+                out(&mut nat, udp((host, port), (R1, 53), b""), now * SEC),
+                o
+            );
+            assert_eq!(
+                back(&mut nat, udp((R1, 53), o, b""), now * SEC),
+                (host, port)
+            );
         }
     }
     for h in 1..=7u8 {
-        let n = flows.iter().filter(|f| f.0 == Ipv4Addr::new(10, 0, 2, h)).count();
+        let n = flows
+            .iter()
+            .filter(|f| f.0 == Ipv4Addr::new(10, 0, 2, h))
+            .count();
         assert_eq!(nat.host_sessions(Ipv4Addr::new(10, 0, 2, h)), n as u32);
     }
     // The order survived: at 309 s, sessions used at 0..=9 s are due.
