@@ -252,7 +252,7 @@ proptest! {
                     seq = seq.wrapping_add(1);
                     let from = (host(h), PORTS[port]);
                     let mut p = match kind {
-                        0 => tcp(from, (remote(r), 443), if seq % 3 == 0 { SYN } else { ACK }),
+                        0 => tcp(from, (remote(r), 443), if seq.is_multiple_of(3) { SYN } else { ACK }),
                         1 => udp(from, (remote(r), 53), b"q"),
                         _ => echo(host(h), remote(r), 8, PORTS[port], seq),
                     };
