@@ -3,7 +3,8 @@
 //! hairpinning, ICMP query and error translation and fragments, on packet
 //! bytes in place with incremental checksums. A library the pipeline calls:
 //! no I/O, no clock (`now` is an argument, in nanoseconds), no locks, and no
-//! allocation after [`Nat::new`].
+//! allocation after [`Nat::new`] (but for [`Nat::reconfigure`], the live
+//! config change a worker applies between batches).
 //!
 //! Multiple workers (see [`ports`]): each owns a disjoint range of every pool
 //! address's ports. The pipeline steers outbound packets by inside address
