@@ -42,6 +42,12 @@ impl HostCounts {
         }
     }
 
+    /// Sum of all counts (tests: with per-address checks, no stray counts).
+    #[cfg(test)]
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|&(_, c)| u64::from(c)).sum()
+    }
+
     #[inline]
     pub fn increment(&mut self, addr: u32) {
         let mut i = self.home(addr);

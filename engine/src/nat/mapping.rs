@@ -52,6 +52,20 @@ impl MappingTable {
         self.slots.len() - self.free.len()
     }
 
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Which slots hold a live mapping (from the free list: O(capacity),
+    /// allocates; for reconfiguration and checks, not the packet path).
+    pub fn live_slots(&self) -> Vec<bool> {
+        let mut live = vec![true; self.slots.len()];
+        for &f in &self.free {
+            live[f as usize] = false;
+        }
+        live
+    }
+
     #[inline]
     pub fn get(&self, idx: u32) -> &Mapping {
         &self.slots[idx as usize]

@@ -3,7 +3,8 @@
 //! hairpinning, ICMP query and error translation and fragments, on packet
 //! bytes in place with incremental checksums. A library the pipeline calls:
 //! no I/O, no clock (`now` is an argument, in nanoseconds), no locks, and no
-//! allocation after [`Nat::new`].
+//! allocation after [`Nat::new`] (but for [`Nat::reconfigure`], the live
+//! config change a worker applies between batches).
 //!
 //! Multiple workers (see [`ports`]): each owns a disjoint range of every pool
 //! address's ports. The pipeline steers outbound packets by inside address
@@ -22,6 +23,7 @@ pub mod key;
 mod list;
 mod mapping;
 pub mod ports;
+mod reconfigure;
 mod rewrite;
 mod table;
 pub mod tcp_state;
@@ -36,6 +38,7 @@ pub use counters::{NatCounters, NAT_COUNTER_NAMES};
 pub use key::{Endpoint, Proto};
 pub use list::SessionInfo;
 pub use ports::{inside_worker, owner_worker, port_range};
+pub use reconfigure::ReconfigureReport;
 pub use timeouts::{Timeouts, TimerClass};
 
 use std::net::Ipv4Addr;

@@ -209,6 +209,48 @@ impl SessionTable {
         (n != NIL).then_some(n)
     }
 
+    /// Points session `idx` at mapping slot `m` (after the mapping table was
+    /// rebuilt; the mapping index is in no session index or list).
+    pub fn set_mapping(&mut self, idx: u32, m: u32) {
+        self.slots[idx as usize].mapping = m;
+    }
+
+    /// Every list ordered by `linked_at` with the invariant of the module
+    /// doc, every live session in its class's list exactly once, and the
+    /// links consistent both ways (tests).
+    #[cfg(test)]
+    pub fn check_lists(&self) -> Result<(), String> {
+        let mut seen = 0;
+        for class in TimerClass::ALL {
+            let mut prev = NIL;
+            let mut cur = self.lists[class as usize].head;
+            while cur != NIL {
+                let s = &self.slots[cur as usize];
+                if !s.live || s.class != class || s.prev != prev {
+                    return Err(format!("list {class:?}: bad session {cur}"));
+                }
+                if prev != NIL && self.slots[prev as usize].linked_at > s.linked_at {
+                    return Err(format!("list {class:?}: out of order at {cur}"));
+                }
+                if s.last_seen < s.linked_at || s.last_seen >= s.linked_at + RELINK_NANOS {
+                    return Err(format!(
+                        "session {cur}: last_seen outside its relink window"
+                    ));
+                }
+                seen += 1;
+                prev = cur;
+                cur = s.next;
+            }
+            if self.lists[class as usize].tail != prev {
+                return Err(format!("list {class:?}: bad tail"));
+            }
+        }
+        if seen != self.count() {
+            return Err(format!("{seen} sessions in lists, {} live", self.count()));
+        }
+        Ok(())
+    }
+
     /// Mutable access to the fields that do not affect the indexes or lists.
     #[inline]
     pub fn tcp_mut(&mut self, idx: u32) -> &mut TcpState {
