@@ -51,9 +51,9 @@ fn rd32(b: &[u8], at: usize) -> u32 {
 }
 
 impl Pipeline {
-    /// Runs NAT as `plan` says (None: no NAT) as worker `worker`. A new
-    /// plan replaces the NAT state (established sessions are kept where the
-    /// library can keep them).
+    /// Runs NAT as `plan` says (None: no NAT) as worker `worker`. A plan
+    /// replacing a running one reconfigures it ([`Nat::reconfigure`]: the
+    /// sessions the new plan allows are kept); on error nothing changes.
     pub fn set_nat(&mut self, plan: Option<&NatPlan>, worker: usize) -> Result<(), NatConfigError> {
         let Some(plan) = plan else {
             self.nat = None;
@@ -66,6 +66,14 @@ impl Pipeline {
         let mut cfg = plan.config.clone();
         cfg.worker = worker as u16;
         cfg.outside_iface = outside_iface;
+        if let Some(st) = self.nat.as_mut() {
+            // Established sessions stay where the new plan allows them.
+            st.nat.reconfigure(cfg)?;
+            st.outside_iface = outside_iface;
+            st.outside_port = plan.outside_port;
+            st.outside_vlan = plan.outside_vlan;
+            return Ok(());
+        }
         let nat = Nat::new(cfg)?;
         self.nat = Some(NatState {
             nat,

@@ -313,3 +313,38 @@ fn a_full_handoff_ring_drops_and_counts() {
     pair.run(100);
     assert_eq!(pair.w[1].b_out.borrow().len(), 256);
 }
+
+#[test]
+fn a_new_plan_keeps_established_sessions() {
+    let mut r = nat_rig(1, 0, "");
+    r.a_in
+        .borrow_mut()
+        .push_back(udp(MAC_A, "10.1.0.2", 40000, "203.0.113.9", 53));
+    r.run(1);
+    let (_, sport, _, _) = endpoints(&pop(&r.b_out));
+    // The control process pushes a plan with a second pool address and
+    // endpoint-independent filtering.
+    let text = format!(
+        "[engine]\nworkers = 1\n{}",
+        NAT_CFG.replace(
+            "pool = [\"10.2.0.1\"]",
+            "pool = [\"10.2.0.1\", \"10.2.0.9\"]\nfiltering = \"endpoint-independent\""
+        )
+    );
+    let cfg = EngineConfig::parse(&text).unwrap();
+    let plan = cfg.nat.as_ref().unwrap().to_plan(&cfg).unwrap();
+    r.p.set_nat(Some(&plan), 0).unwrap();
+    // The reply still reaches the host; and now any remote may use the
+    // mapping.
+    for from in ["203.0.113.9", "192.0.2.77"] {
+        r.b_in
+            .borrow_mut()
+            .push_back(udp(MAC_B, from, 53, "10.2.0.1", sport));
+        r.run(2);
+        assert_eq!(
+            endpoints(&pop(&r.a_out)),
+            (ip(from), 53, ip("10.1.0.2"), 40000)
+        );
+    }
+    assert_eq!(r.p.nat().unwrap().session_count(), 2);
+}
