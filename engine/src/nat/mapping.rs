@@ -41,7 +41,7 @@ impl MappingTable {
             sessions: 0,
         };
         Self {
-            slots: vec![blank; capacity],
+            slots: super::huge::huge_vec(capacity, blank),
             free: (0..capacity as u32).rev().collect(),
             by_inside: IndexTable::with_capacity(capacity),
             by_outside: IndexTable::with_capacity(capacity),
@@ -82,6 +82,12 @@ impl MappingTable {
             let m = &self.slots[i as usize];
             m.inside == inside && m.proto == proto
         })
+    }
+
+    /// Prefetches the index line of an inside-endpoint key.
+    #[inline]
+    pub fn prefetch_inside(&self, hash: u32) {
+        self.by_inside.prefetch(hash);
     }
 
     #[inline]

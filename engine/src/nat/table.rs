@@ -100,7 +100,7 @@ impl SessionTable {
             0,
         );
         Self {
-            slots: vec![blank; capacity],
+            slots: super::huge::huge_vec(capacity, blank),
             // Popped from the end: slot 0 first.
             free: (0..capacity as u32).rev().collect(),
             lists: [List {
@@ -150,6 +150,41 @@ impl SessionTable {
                 let s = &self.slots[i as usize];
                 s.outside == outside && s.remote == remote && s.proto == proto
             })
+    }
+
+    /// Prefetch helpers (see [`super::prefetch`]).
+    #[inline]
+    pub fn prefetch_inside(&self, hash: u32) {
+        self.by_inside.prefetch(hash);
+    }
+
+    #[inline]
+    pub fn prefetch_outside(&self, hash: u32) {
+        self.by_outside.prefetch(hash);
+    }
+
+    #[inline]
+    pub fn prefetch_session_inside(&self, hash: u32) {
+        if let Some(i) = self.by_inside.first(hash) {
+            self.prefetch_slot(i);
+        }
+    }
+
+    #[inline]
+    pub fn prefetch_session_outside(&self, hash: u32) {
+        if let Some(i) = self.by_outside.first(hash) {
+            self.prefetch_slot(i);
+        }
+    }
+
+    #[inline]
+    fn prefetch_slot(&self, i: u32) {
+        if let Some(s) = self.slots.get(i as usize) {
+            let p = (s as *const Session).cast::<u8>();
+            super::prefetch::prefetch(p);
+            // A session can straddle two lines.
+            super::prefetch::prefetch(p.wrapping_add(std::mem::size_of::<Session>() - 1));
+        }
     }
 
     /// Stores `s`; `None` when the table is full.

@@ -127,8 +127,11 @@ pub struct Pipeline {
     /// Per-batch scratch: destination addresses and LPM results.
     dst: Box<[u32; BATCH_SIZE]>,
     nh: Box<[u32; BATCH_SIZE]>,
-    /// Per-batch scratch of the fast path: packet `i` is plain so far.
-    plain: Box<[bool; BATCH_SIZE]>,
+    /// Per-batch scratch of the fast path: what pass 1 decided for packet
+    /// `i` (`fast_path::LANE_*`).
+    lane: Box<[u8; BATCH_SIZE]>,
+    /// Per-batch scratch: NAT keys prefetched for packet `i`.
+    nat_keys: Box<[crate::nat::Prefetched; BATCH_SIZE]>,
     /// Packets the fast path set aside for the full stages (None only while
     /// `process` holds it).
     slow: Option<Batch>,
@@ -188,7 +191,8 @@ impl Pipeline {
             tally: DropTally::default(),
             dst: Box::new([0; BATCH_SIZE]),
             nh: Box::new([0; BATCH_SIZE]),
-            plain: Box::new([false; BATCH_SIZE]),
+            lane: Box::new([fast_path::LANE_SLOW; BATCH_SIZE]),
+            nat_keys: Box::new([crate::nat::Prefetched::default(); BATCH_SIZE]),
             slow: Some(Batch::new()),
             #[cfg(test)]
             staged_only: false,

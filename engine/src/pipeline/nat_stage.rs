@@ -29,9 +29,20 @@
 use super::Pipeline;
 use crate::buffer::{Batch, Disposition, Packet};
 use crate::counters::DropReason;
-use crate::nat::{Nat, NatConfigError, Verdict};
+use crate::nat::{Nat, NatConfigError, Prefetched, Verdict};
 use crate::nat_slot::NatPlan;
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
+
+/// What the fast path's NAT step did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FastNat {
+    /// Translated (or nothing to translate): go on.
+    Done,
+    /// Untouched: let the full stages handle it.
+    Slow,
+    /// Dropped by NAT (counted in its counters).
+    Drop,
+}
 
 /// A worker's NAT and where its outside interface is.
 #[derive(Debug)]
@@ -114,6 +125,77 @@ impl Pipeline {
     #[inline]
     pub(super) fn nat_wants_dst(&self, dst: u32) -> bool {
         self.nat.as_ref().is_some_and(|st| st.nat.is_outside(dst))
+    }
+
+    /// Fast path, before the lookup: inbound translation of a plain packet
+    /// that came in on the outside interface to an outside address, when
+    /// this worker owns it. `ip` starts at its (checked, 20-byte) header.
+    #[inline]
+    pub(super) fn nat_fast_inbound(&mut self, ip: &mut [u8], now: u64) -> FastNat {
+        let Some(st) = self.nat.as_mut() else {
+            return FastNat::Slow;
+        };
+        if st.nat.config().workers > 1 && st.nat.inbound_owner(ip) != st.worker {
+            return FastNat::Slow;
+        }
+        match st.nat.inbound(ip, now) {
+            Verdict::Translated => FastNat::Done,
+            // Not NAT's (e.g. a ping to the router): the stages decide.
+            Verdict::NotNat | Verdict::Hairpin(_) => FastNat::Slow,
+            Verdict::Drop(_) => FastNat::Drop,
+        }
+    }
+
+    /// Fast path, after the lookup and checks: outbound translation of a
+    /// plain packet from inside leaving through the outside interface, when
+    /// this worker owns its inside address (else the stages hand it over).
+    /// The destination is not an outside address (those never get here).
+    #[inline]
+    pub(super) fn nat_fast_outbound(&mut self, ip: &mut [u8], now: u64) -> FastNat {
+        let Some(st) = self.nat.as_mut() else {
+            return FastNat::Slow;
+        };
+        match st.nat.outbound(ip, now) {
+            Verdict::Translated | Verdict::NotNat => FastNat::Done,
+            Verdict::Hairpin(_) | Verdict::Drop(_) => FastNat::Drop,
+        }
+    }
+
+    /// Starts the loads NAT will need for the batch's IPv4 packets (see
+    /// [`crate::nat::Prefetched`]): inbound keys for packets from the
+    /// outside to an outside address, outbound keys for the rest.
+    pub(super) fn nat_prefetch(&mut self, batch: &Batch, from_outside: bool) {
+        let Some(st) = self.nat.as_ref() else {
+            return;
+        };
+        for (i, p) in batch.packets().iter().enumerate() {
+            let d = p.data();
+            self.nat_keys[i] = match d.get(14..) {
+                Some(ip) if d[12..14] == [0x08, 0x00] && ip.len() >= 20 => {
+                    let inbound = from_outside && st.nat.is_outside(rd32(ip, 16));
+                    st.nat.prefetch_index(ip, inbound)
+                }
+                _ => Prefetched::default(),
+            };
+        }
+        for k in &self.nat_keys[..batch.len()] {
+            st.nat.prefetch_session(*k);
+        }
+    }
+
+    /// True when this worker translates outbound packets from `src`.
+    #[inline]
+    pub(super) fn nat_owns_inside(&self, src: u32) -> bool {
+        self.nat.as_ref().is_some_and(|st| {
+            st.nat.config().workers < 2
+                || crate::nat::inside_worker(st.nat.config().workers, src.into()) == st.worker
+        })
+    }
+
+    /// The outside interface (u16::MAX: none or no NAT).
+    #[inline]
+    pub(super) fn nat_outside_iface(&self) -> u16 {
+        self.nat.as_ref().map_or(u16::MAX, |s| s.outside_iface)
     }
 
     /// Stage between `ipv4_input` and `ipv4_lookup`: inbound translation
