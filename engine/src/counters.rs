@@ -85,6 +85,14 @@ drop_reasons! {
     RxOversize = "rx_oversize",
     /// Multicast/broadcast IPv4 destination that we do not forward.
     NotForwardable = "not_forwardable",
+    /// Dropped by NAT (the `nat.*` counters say why: no session, filtered,
+    /// pool exhausted, host limit, ...).
+    Nat = "nat",
+    /// Another worker's handoff ring was full.
+    HandoffFull = "handoff_full",
+    /// A handed-off packet that this worker does not own either (the two
+    /// workers saw different NAT configurations for a moment).
+    HandoffLoop = "handoff_loop",
 }
 
 /// Counters of one port as seen by one worker.

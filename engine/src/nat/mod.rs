@@ -147,6 +147,13 @@ impl Nat {
         &self.counters
     }
 
+    /// True for an address NAT answers for on the outside (pool, 1:1 and
+    /// forward addresses).
+    #[inline]
+    pub fn is_outside(&self, addr: u32) -> bool {
+        self.statics.is_outside(addr)
+    }
+
     /// Live sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.count()

@@ -27,6 +27,10 @@ impl Pipeline {
     pub(super) fn fast_path(&mut self, batch: &mut Batch, port: u16, slow: &mut Batch, now: u64) {
         let n = batch.len();
         let (mac, iface) = self.ifaces.untagged(port).unwrap_or(([0; 6], u16::MAX));
+        // NAT: packets to outside addresses and routes out of the outside
+        // interface take the full stages.
+        let nat_on = self.nat.is_some();
+        let nat_out_iface = self.nat_out_iface_for(iface);
         // Pass 1: L2 + L3 checks; the destination of each plain packet.
         for (i, p) in batch.packets_mut().iter_mut().enumerate() {
             self.plain[i] = false;
@@ -40,7 +44,11 @@ impl Pipeline {
             let Some(total) = ipv4_input::fast_check(ip, p.len() - 14) else {
                 continue;
             };
-            self.dst[i] = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            if nat_on && self.nat_wants_dst(dst) {
+                continue;
+            }
+            self.dst[i] = dst;
             self.plain[i] = true;
             p.truncate(14 + total);
         }
@@ -67,7 +75,7 @@ impl Pipeline {
                         NextHop::Via { iface, gw } => Some((iface, Some(gw))),
                         _ => None,
                     };
-                    let Some((iface, gw)) = r else {
+                    let Some((iface, gw)) = r.filter(|&(i, _)| i != nat_out_iface) else {
                         set_aside(slow, p, port);
                         return;
                     };
