@@ -373,6 +373,7 @@ fn run_one(
         let share = busy_polls as f64 / (busy_polls + idle_polls).max(1) as f64;
         let engine_cpu = cb.saturating_sub(*ca) as f64;
         row.cpu_ns_per_packet = Some(engine_cpu / frames.max(1) as f64);
+        let other = if opts.router_core == 0 { 1 } else { 0 };
         row.limited_by = if share > 0.9 {
             format!(
                 "engine: {:.0}% of its polls found packets (its core is the limit)",
@@ -380,9 +381,12 @@ fn run_one(
             )
         } else {
             format!(
-                "endpoints: only {:.0}% of the engine's polls found packets; iperf3 client and server \
-                 share the other core",
-                share * 100.0
+                "the other core ({:.0}% busy: iperf3 client and server, the kernel's TCP/UDP and veth \
+                 delivery to and from the engine's sockets); the engine had spare polls (only {:.1}% \
+                 found packets, {:.0} packets each)",
+                busy(other),
+                share * 100.0,
+                frames as f64 / busy_polls.max(1) as f64
             )
         };
         row.notes.push(format!(
@@ -440,8 +444,22 @@ fn iperf3_client(
     );
     let len = UDP_LEN.to_string();
     let mut args = vec![
-        "netns", "exec", netns, "iperf3", "-c", SERVER, "-p", IPERF_PORT, "-t", &t, "-O", &omit,
-        "-P", &p, "-J",
+        "netns",
+        "exec",
+        netns,
+        "iperf3",
+        "-c",
+        SERVER,
+        "-p",
+        IPERF_PORT,
+        "-t",
+        &t,
+        "-O",
+        &omit,
+        "-P",
+        &p,
+        "-J",
+        "--get-server-output",
     ];
     if traffic == Traffic::Udp {
         args.extend_from_slice(&["-u", "-b", "0", "-l", &len]);
@@ -476,8 +494,9 @@ fn iperf3_client(
 }
 
 /// Received goodput in bit/s: TCP's `end.sum_received`; for UDP the
-/// sender's rate minus the lost share (iperf3 3.12 has no received sum for
-/// UDP in the client's report).
+/// server's own sum (`--get-server-output`: what it received), else the
+/// sender's rate minus the lost share (iperf3 3.12's client-side loss can
+/// exceed 100% with -O and several streams, so it is only the fallback).
 fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::Result<f64> {
     let end = v.get("end").context("iperf3 report without \"end\"")?;
     let f = |o: &serde_json::Value, k: &str| o.get(k).and_then(|x| x.as_f64());
@@ -487,9 +506,17 @@ fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::Result<f64> 
             .and_then(|s| f(s, "bits_per_second"))
             .context("iperf3 report without end.sum_received.bits_per_second"),
         Traffic::Udp => {
+            if let Some(bps) = v
+                .get("server_output_json")
+                .and_then(|s| s.get("end"))
+                .and_then(|e| e.get("sum"))
+                .and_then(|s| f(s, "bits_per_second"))
+            {
+                return Ok(bps);
+            }
             let sum = end.get("sum").context("iperf3 report without end.sum")?;
             let sent = f(sum, "bits_per_second").context("no end.sum.bits_per_second")?;
-            let lost = f(sum, "lost_percent").unwrap_or(0.0);
+            let lost = f(sum, "lost_percent").unwrap_or(0.0).clamp(0.0, 100.0);
             Ok(sent * (1.0 - lost / 100.0))
         }
     }
@@ -560,5 +587,11 @@ mod tests {
             .unwrap()
             .contains("lost 25.0%"));
         assert!(received_bps(&serde_json::json!({}), Traffic::Tcp).is_err());
+        let both = serde_json::json!({"end": {"sum": {"bits_per_second": 1e9, "lost_percent": 103.0}},
+            "server_output_json": {"end": {"sum": {"bits_per_second": 0.4e9}}}});
+        assert_eq!(received_bps(&both, Traffic::Udp).unwrap(), 0.4e9);
+        let odd =
+            serde_json::json!({"end": {"sum": {"bits_per_second": 1e9, "lost_percent": 103.0}}});
+        assert_eq!(received_bps(&odd, Traffic::Udp).unwrap(), 0.0);
     }
 }
