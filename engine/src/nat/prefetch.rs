@@ -3,9 +3,9 @@
 //! packet's loads ahead of the translations lets the misses of a whole
 //! batch overlap instead of queueing one after another (VPP's dual loops
 //! do the same). Two steps, each over the whole batch before the next:
-//! [`Nat::prefetch_index`] (the index line of the packet's key, and of its
-//! mapping key for new sessions), then [`Nat::prefetch_session`] (the
-//! session the index names). Both are hints: wrong or missing keys cost a
+//! [`Nat::prefetch_index`] (the index line of the packet's key), then
+//! [`Nat::prefetch_session`] (the session the index names, or for an
+//! outbound packet without one — a new session — its mapping's index line). Both are hints: wrong or missing keys cost a
 //! wasted load, never a wrong translation.
 
 use super::key::{endpoint_hash, session_hash, Endpoint, Proto};
@@ -16,6 +16,8 @@ use super::Nat;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prefetched {
     hash: u32,
+    /// Outbound: the mapping key's hash (for a new session).
+    mapping_hash: u32,
     /// 0 = nothing, 1 = outbound (inside index), 2 = inbound (outside index).
     dir: u8,
 }
@@ -62,7 +64,11 @@ impl Nat {
             };
             let hash = session_hash(local, remote, proto);
             self.sessions.prefetch_outside(hash);
-            Prefetched { hash, dir: 2 }
+            Prefetched {
+                hash,
+                mapping_hash: 0,
+                dir: 2,
+            }
         } else {
             let (local, remote) = match proto {
                 Proto::Icmp => (Endpoint::new(src, sport), Endpoint::new(dst, 0)),
@@ -70,9 +76,11 @@ impl Nat {
             };
             let hash = session_hash(local, remote, proto);
             self.sessions.prefetch_inside(hash);
-            self.mappings
-                .prefetch_inside(endpoint_hash(local, proto));
-            Prefetched { hash, dir: 1 }
+            Prefetched {
+                hash,
+                mapping_hash: endpoint_hash(local, proto),
+                dir: 1,
+            }
         }
     }
 
@@ -80,7 +88,9 @@ impl Nat {
     #[inline]
     pub fn prefetch_session(&self, k: Prefetched) {
         match k.dir {
-            1 => self.sessions.prefetch_session_inside(k.hash),
+            1 if !self.sessions.prefetch_session_inside(k.hash) => {
+                self.mappings.prefetch_inside(k.mapping_hash);
+            }
             2 => self.sessions.prefetch_session_outside(k.hash),
             _ => {}
         }

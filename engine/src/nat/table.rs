@@ -24,6 +24,8 @@ pub const RELINK_NANOS: u64 = 1_000_000_000;
 /// One translated flow. `remote` is the same on both sides (NAT44 never
 /// rewrites the remote endpoint of a session).
 #[derive(Clone, Copy, Debug)]
+// One cache line each: a lookup that finds a session touches one line.
+#[repr(align(64))]
 pub struct Session {
     pub inside: Endpoint,
     pub outside: Endpoint,
@@ -163,10 +165,15 @@ impl SessionTable {
         self.by_outside.prefetch(hash);
     }
 
+    /// False when the index has no candidate (a new session).
     #[inline]
-    pub fn prefetch_session_inside(&self, hash: u32) {
-        if let Some(i) = self.by_inside.first(hash) {
-            self.prefetch_slot(i);
+    pub fn prefetch_session_inside(&self, hash: u32) -> bool {
+        match self.by_inside.first(hash) {
+            Some(i) => {
+                self.prefetch_slot(i);
+                true
+            }
+            None => false,
         }
     }
 
@@ -180,10 +187,8 @@ impl SessionTable {
     #[inline]
     fn prefetch_slot(&self, i: u32) {
         if let Some(s) = self.slots.get(i as usize) {
-            let p = (s as *const Session).cast::<u8>();
-            super::prefetch::prefetch(p);
-            // A session can straddle two lines.
-            super::prefetch::prefetch(p.wrapping_add(std::mem::size_of::<Session>() - 1));
+            // One line (see `Session`'s alignment).
+            super::prefetch::prefetch(s);
         }
     }
 
@@ -330,3 +335,5 @@ impl SessionTable {
         }
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Session>() == 64);

@@ -18,8 +18,8 @@
 
 use super::nat_stage::FastNat;
 use super::{ipv4_input, Pipeline};
-use crate::counters::DropReason;
 use crate::buffer::{Batch, Packet, PacketMeta};
+use crate::counters::DropReason;
 use crate::fib::lpm::LPM_MISS;
 use crate::fib::NextHop;
 use crate::wire::ethernet::ETHERTYPE_IPV4;
@@ -133,7 +133,8 @@ impl Pipeline {
             let nat_out = iface == nat_out_iface;
             if ttl <= 1
                 || total > route.mtu
-                || (nat_out && !self.nat_owns_inside(u32::from_be_bytes([h[12], h[13], h[14], h[15]])))
+                || (nat_out
+                    && !self.nat_owns_inside(u32::from_be_bytes([h[12], h[13], h[14], h[15]])))
             {
                 set_aside(slow, p, port);
                 return;
