@@ -15,6 +15,7 @@
 pub mod config;
 pub mod counters;
 mod dnat;
+mod established;
 mod frag;
 mod hosts;
 mod huge;

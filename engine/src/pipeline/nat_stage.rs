@@ -155,6 +155,9 @@ impl Pipeline {
         let Some(st) = self.nat.as_mut() else {
             return FastNat::Slow;
         };
+        if st.nat.outbound_established(ip, now) {
+            return FastNat::Done;
+        }
         match st.nat.outbound(ip, now) {
             Verdict::Translated | Verdict::NotNat => FastNat::Done,
             Verdict::Hairpin(_) | Verdict::Drop(_) => FastNat::Drop,

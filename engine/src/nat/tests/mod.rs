@@ -4,6 +4,7 @@
 //! invariant checker ([`invariants`]).
 
 mod dnat;
+mod established;
 mod frag;
 mod golden;
 mod icmp;

@@ -1,0 +1,78 @@
+//! The common case, done with the fewest instructions: an outbound TCP or
+//! UDP packet (20-byte header, not a fragment, not from or to an outside
+//! address, not a 1:1 host) of a live session. [`Nat::outbound_established`]
+//! translates it and returns true, or leaves it untouched and returns false
+//! for [`Nat::outbound`] to handle (new sessions, expiry, ICMP, fragments,
+//! hairpins, ...). Same effects as `outbound` on every packet it takes.
+
+use super::key::{Endpoint, Proto};
+use super::rewrite::{rd16, rd32, wr16, wr32, IP_CSUM, IP_SRC};
+use super::Nat;
+use crate::wire::checksum::{update16, update32};
+use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
+
+impl Nat {
+    /// See the module notes. `ip` starts at the IPv4 header.
+    #[inline]
+    pub fn outbound_established(&mut self, ip: &mut [u8], now: u64) -> bool {
+        let Some(h) = ip.get(..28) else {
+            return false;
+        };
+        let proto = match h[9] {
+            PROTO_UDP => Proto::Udp,
+            PROTO_TCP => Proto::Tcp,
+            _ => return false,
+        };
+        let total = usize::from(rd16(h, 2));
+        // 20-byte header, whole datagram, room for the L4 header.
+        if h[0] != 0x45 || rd16(h, 6) & 0x3fff != 0 || total > ip.len() {
+            return false;
+        }
+        if total < if proto == Proto::Tcp { 40 } else { 28 } {
+            return false;
+        }
+        let (src, dst) = (rd32(h, IP_SRC), rd32(h, 16));
+        if self.statics.is_outside(src)
+            || self.statics.is_outside(dst)
+            || self.statics.one_to_one_out(src).is_some()
+        {
+            return false;
+        }
+        let (sport, dport) = (rd16(h, 20), rd16(h, 22));
+        let Some(idx) = self.sessions.find_inside(
+            Endpoint::new(src, sport),
+            Endpoint::new(dst, dport),
+            proto,
+        ) else {
+            return false;
+        };
+        if self.is_expired(idx, now) {
+            return false;
+        }
+        let class = if proto == Proto::Tcp {
+            let t = self.sessions.tcp_mut(idx);
+            t.on_packet(ip[33], true);
+            t.class()
+        } else {
+            self.sessions.get(idx).class
+        };
+        self.sessions.touch(idx, class, now);
+        let out = self.sessions.get(idx).outside;
+        // Source address and port, with both checksums updated once.
+        wr32(ip, IP_SRC, out.addr);
+        wr16(ip, IP_CSUM, update32(rd16(ip, IP_CSUM), src, out.addr));
+        wr16(ip, 20, out.port);
+        let c_off = if proto == Proto::Udp { 26 } else { 36 };
+        let c = rd16(ip, c_off);
+        // UDP checksum 0 = none: stays none.
+        if proto == Proto::Tcp || c != 0 {
+            let mut n = update16(update32(c, src, out.addr), sport, out.port);
+            if proto == Proto::Udp && n == 0 {
+                n = 0xffff;
+            }
+            wr16(ip, c_off, n);
+        }
+        self.counters.translated_out += 1;
+        true
+    }
+}
