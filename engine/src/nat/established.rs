@@ -39,11 +39,10 @@ impl Nat {
             return false;
         }
         let (sport, dport) = (rd16(h, 20), rd16(h, 22));
-        let Some(idx) = self.sessions.find_inside(
-            Endpoint::new(src, sport),
-            Endpoint::new(dst, dport),
-            proto,
-        ) else {
+        let Some(idx) =
+            self.sessions
+                .find_inside(Endpoint::new(src, sport), Endpoint::new(dst, dport), proto)
+        else {
             return false;
         };
         if self.is_expired(idx, now) {
