@@ -36,6 +36,10 @@ impl ShmEngine {
 }
 
 impl EngineSource for ShmEngine {
+    fn nat_socket(&self) -> Option<PathBuf> {
+        Some(self.dir.join(patronus_shm::runtime_dir::NAT_SOCKET))
+    }
+
     fn snapshot(&self) -> Option<EngineSnapshot> {
         let (generation, workers) = {
             let p = self.publisher.lock().ok()?;

@@ -68,6 +68,12 @@ pub struct EngineSnapshot {
 pub trait EngineSource: Send + Sync {
     /// `None` when no engine is attached.
     fn snapshot(&self) -> Option<EngineSnapshot>;
+
+    /// Where the engine answers NAT session queries (`None`: no engine
+    /// link).
+    fn nat_socket(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A source for a control process without an engine: always detached.
