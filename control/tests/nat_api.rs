@@ -78,6 +78,19 @@ async fn nat_configuration_crud() {
         json!([{ "outside": "198.51.100.10", "inside": "10.1.0.10" }])
     );
 
+    // Forwards listed again keep their ids; a changed one gets a new id.
+    let mut spec = full_spec();
+    let r = t.call(Method::PUT, "/api/v1/nat", Some(spec.clone())).await;
+    assert_eq!(r.body["forwards"], got["forwards"]);
+    spec["forwards"][0]["inside"] = json!("10.1.0.2:8080");
+    let r = t.call(Method::PUT, "/api/v1/nat", Some(spec)).await;
+    assert_eq!(r.body["forwards"][0], got["forwards"][1]);
+    assert_eq!(r.body["forwards"][1]["id"], 3);
+    assert_eq!(r.body["forwards"][1]["inside"], "10.1.0.2:8080");
+    let r = t.call(Method::PUT, "/api/v1/nat", Some(full_spec())).await;
+    assert_eq!(r.body["forwards"][1]["id"], 4);
+    let got = r.body;
+
     // Forwards one by one.
     let f = t
         .create(
@@ -109,7 +122,7 @@ async fn nat_configuration_crud() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["pool"], json!(["198.51.100.2", "198.51.100.3"]));
 
-    // A replacement gives new forward ids; a minimal body takes defaults.
+    // A minimal body takes defaults (and drops the forwards).
     let r = t
         .call(
             Method::PUT,
@@ -757,7 +770,10 @@ async fn every_nat_change_is_published_to_shared_memory() {
     let t = TestApp::with_handle(spawn_store_with(store, Some(pusher)).unwrap());
     with_interfaces(&t).await;
     // At start: "not managed".
-    let (n0, tables) = settled(&t, &mut sub).await.unwrap().expect("published at start");
+    let (n0, tables) = settled(&t, &mut sub)
+        .await
+        .unwrap()
+        .expect("published at start");
     assert_eq!(tables, compile(None).unwrap());
     // Route and interface changes publish no NAT file.
     assert_eq!(settled(&t, &mut sub).await.unwrap(), None);
@@ -799,7 +815,10 @@ async fn every_nat_change_is_published_to_shared_memory() {
     assert_eq!(tables.forwards.len(), 3);
     t.create("/api/v1/nat/pool", json!({ "address": "198.51.100.3" }))
         .await;
-    let (_, tables) = settled(&t, &mut sub).await.unwrap().expect("pool address added");
+    let (_, tables) = settled(&t, &mut sub)
+        .await
+        .unwrap()
+        .expect("pool address added");
     assert_eq!(tables.pool.len(), 3);
 
     let r = t.call(Method::DELETE, "/api/v1/nat", None).await;

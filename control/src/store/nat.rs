@@ -194,7 +194,8 @@ impl Store {
         })
     }
 
-    /// Replaces the whole NAT configuration (forwards get new ids).
+    /// Replaces the whole NAT configuration (forwards listed again keep
+    /// their ids).
     pub fn put_nat(
         &mut self,
         settings: &NatSettings,
@@ -204,14 +205,20 @@ impl Store {
         self.change(|tx| {
             check_outside(tx, &settings.outside, engine_ports)?;
             store_settings(tx, settings)?;
-            tx.execute("DELETE FROM nat_forwards", [])?;
-            let forwards = forwards
-                .iter()
-                .map(|d| insert_forward(tx, d))
-                .collect::<Result<Vec<_>>>()?;
+            // Forwards that stay keep their ids; the others go first (a
+            // changed forward may reuse an outside endpoint).
+            let stored = load_forwards(tx)?;
+            for f in stored.iter().filter(|f| !forwards.contains(&f.def())) {
+                tx.execute("DELETE FROM nat_forwards WHERE id = ?1", [f.id])?;
+            }
+            for d in forwards {
+                if !stored.iter().any(|f| f.def() == *d) {
+                    insert_forward(tx, d)?;
+                }
+            }
             Ok(NatConfig {
                 settings: settings.clone(),
-                forwards,
+                forwards: load_forwards(tx)?,
             })
         })
     }
