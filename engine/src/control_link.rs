@@ -74,6 +74,7 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
         "arp_requests_sent",
         "arp_replies_sent",
         "ipv4_fragments_sent",
+        "handoff_received",
     ] {
         names.push(k.to_string());
     }
@@ -109,6 +110,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
         &c.arp_requests_sent,
         &c.arp_replies_sent,
         &c.ipv4_fragments_sent,
+        &c.handoff_received,
     ] {
         out.push(read(v));
     }

@@ -85,6 +85,14 @@ drop_reasons! {
     RxOversize = "rx_oversize",
     /// Multicast/broadcast IPv4 destination that we do not forward.
     NotForwardable = "not_forwardable",
+    /// Dropped by NAT (the `nat.*` counters say why: no session, filtered,
+    /// pool exhausted, host limit, ...).
+    Nat = "nat",
+    /// Another worker's handoff ring was full.
+    HandoffFull = "handoff_full",
+    /// A handed-off packet that this worker does not own either (the two
+    /// workers saw different NAT configurations for a moment).
+    HandoffLoop = "handoff_loop",
 }
 
 /// Counters of one port as seen by one worker.
@@ -142,6 +150,8 @@ pub struct WorkerCounters {
     /// sessions (a gauge), copied from the worker's NAT after each poll.
     pub nat: [AtomicU64; crate::nat::NAT_COUNTER_NAMES.len()],
     pub nat_sessions: AtomicU64,
+    /// Frames other workers handed to this one (NAT session owner).
+    pub handoff_received: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -161,6 +171,7 @@ impl WorkerCounters {
             poll_latency_ns: Log2Histogram::default(),
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
+            handoff_received: AtomicU64::new(0),
         }
     }
 

@@ -114,16 +114,6 @@ fn main() -> ExitCode {
         println!("config OK");
         return ExitCode::SUCCESS;
     }
-    if cfg.nat.is_some() {
-        // Routing without the translation asked for would send inside
-        // addresses out of the outside interface: refuse rather than do that.
-        eprintln!(
-            "patronus-engine: {}: nat: [nat] is validated (--check) but this engine does not \
-             translate yet; remove the section to route without NAT",
-            args.config.display()
-        );
-        return ExitCode::from(2);
-    }
     // Inputs are finite when every port that produces traffic ends.
     let finite = cfg.ports.iter().all(|p| match p.driver {
         PortDriver::Afpacket | PortDriver::Afxdp | PortDriver::Dpdk => false,

@@ -32,6 +32,10 @@ pub struct WorkerSnapshot {
     pub drops: u64,
     pub busy_polls: u64,
     pub idle_polls: u64,
+    /// Packets NAT translated on this worker (both directions).
+    pub nat_translated: u64,
+    /// Frames other workers handed to this one.
+    pub handoff_received: u64,
 }
 
 /// Everything, at one moment.
@@ -51,6 +55,9 @@ pub struct Snapshot {
     pub table_generation_min_acked: u64,
     pub routes: usize,
     pub per_worker: Vec<WorkerSnapshot>,
+    /// NAT counters summed over workers (`nat::NAT_COUNTER_NAMES`, plus
+    /// `sessions_active`); empty without NAT.
+    pub nat: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Snapshot {
@@ -102,6 +109,16 @@ impl Snapshot {
             s.arp_requests_sent += read(&c.arp_requests_sent);
             s.arp_replies_sent += read(&c.arp_replies_sent);
             s.ipv4_fragments_sent += read(&c.ipv4_fragments_sent);
+            ws.handoff_received = read(&c.handoff_received);
+            if engine.nat.load().1.is_some() {
+                for (name, v) in crate::nat::NAT_COUNTER_NAMES.iter().zip(&c.nat) {
+                    *s.nat.entry(name).or_default() += read(v);
+                    if *name == "translated_out" || *name == "translated_in" {
+                        ws.nat_translated += read(v);
+                    }
+                }
+                *s.nat.entry("sessions_active").or_default() += read(&c.nat_sessions);
+            }
             let f = c.first_rx_ns.load(Ordering::Relaxed);
             if f != 0 {
                 first = first.min(f);

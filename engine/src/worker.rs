@@ -14,7 +14,8 @@ use crate::buffer::Batch;
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
 use crate::fib::Fib;
-use crate::pipeline::{NeighborSync, Pipeline};
+use crate::nat_slot::{NatSlot, SessionAnswer};
+use crate::pipeline::{Handoff, NeighborSync, Pipeline};
 use crate::ports::{self, LinkInfo};
 use crate::tables::TableSlot;
 
@@ -43,6 +44,8 @@ pub struct Engine {
     pub links: Vec<LinkInfo>,
     /// The FIB generations the workers adopt.
     pub tables: Arc<TableSlot>,
+    /// The NAT plan generations the workers adopt, and session queries.
+    pub nat: Arc<NatSlot>,
     /// The engine clock's origin.
     pub started: Instant,
 }
@@ -54,6 +57,10 @@ pub enum StartError {
     Worker { worker: usize, msg: String },
     #[error(transparent)]
     Ports(#[from] ports::PortError),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("handoff rings: {0}")]
+    Handoff(std::io::Error),
 }
 
 impl Engine {
@@ -72,6 +79,9 @@ impl Engine {
         };
         let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
         let tables = Arc::new(TableSlot::new(fib, n));
+        let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
+        let nat = Arc::new(NatSlot::new(plan, n));
+        let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
         for (w, sync) in syncs.into_iter().enumerate() {
@@ -79,11 +89,16 @@ impl Engine {
             let done = Arc::new(AtomicBool::new(false));
             let (cfg, tables, stop, ready) =
                 (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
+            let shared = Shared {
+                tables,
+                nat: nat.clone(),
+                handoff: handoffs.next(),
+            };
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
             let thread = std::thread::Builder::new()
                 .name(format!("patronus-w{w}"))
                 .spawn(move || {
-                    run_worker(w, core, &cfg, tables, sync, c2, d2, stop, started, ready)
+                    run_worker(w, core, &cfg, shared, sync, c2, d2, stop, started, ready)
                 })
                 .map_err(|e| StartError::Worker {
                     worker: w,
@@ -121,6 +136,7 @@ impl Engine {
             stop,
             links,
             tables,
+            nat,
             started,
         };
         if let Some(e) = failure {
@@ -152,12 +168,20 @@ impl Drop for Engine {
     }
 }
 
+/// What a worker shares with the link thread and the other workers.
+struct Shared {
+    tables: Arc<TableSlot>,
+    nat: Arc<NatSlot>,
+    /// None with one worker.
+    handoff: Option<Handoff>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_worker(
     w: usize,
     core: Option<usize>,
     cfg: &EngineConfig,
-    tables: Arc<TableSlot>,
+    shared: Shared,
     sync: NeighborSync,
     counters: Arc<WorkerCounters>,
     done: Arc<AtomicBool>,
@@ -180,10 +204,25 @@ fn run_worker(
             }
         }
     }
+    let Shared {
+        tables,
+        nat,
+        handoff,
+    } = shared;
     let pool = ports::worker_pool(cfg);
     let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
     tables.ack(w, generation);
+    if let Some(h) = handoff {
+        pipeline.set_handoff(h);
+    }
+    let (mut nat_generation, plan) = nat.load();
+    if let Err(e) = pipeline.set_nat(plan.as_deref(), w) {
+        let _ = ready.send((w, Err(format!("nat: {e}"))));
+        return;
+    }
+    nat.ack(w, nat_generation);
+    let mut nat_query = nat.query_seq();
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
     drop(ready);
 
@@ -204,6 +243,14 @@ fn run_worker(
     } else {
         Vec::new()
     };
+    // Other workers' handoffs wake a sleeping worker through its eventfd.
+    if let (false, Some(waker)) = (wait_fds.is_empty(), pipeline.handoff_waker()) {
+        wait_fds.push(libc::pollfd {
+            fd: waker.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
     let mut idle_polls: u32 = 0;
     let mut last_driver_stats = 0u64;
     let adaptive = cfg.engine.poll == PollMode::Adaptive;
@@ -214,6 +261,19 @@ fn run_worker(
             pipeline.set_fib(fib);
             generation = g;
             tables.ack(w, g);
+        }
+        if nat.generation() != nat_generation {
+            let (g, plan) = nat.load();
+            if let Err(e) = pipeline.set_nat(plan.as_deref(), w) {
+                // The link thread validated it; keep the running NAT.
+                eprintln!("patronus-engine: worker {w}: nat generation {g}: {e}");
+            }
+            nat_generation = g;
+            nat.ack(w, g);
+        }
+        if nat.query_seq() != nat_query {
+            nat_query = nat.query_seq();
+            answer_session_query(&pipeline, &nat, w, started.elapsed().as_nanos() as u64);
         }
         let now = started.elapsed().as_nanos() as u64;
         let got = pipeline.poll(&mut rx, now);
@@ -236,7 +296,19 @@ fn run_worker(
                 done.store(true, Ordering::Release);
             }
             if adaptive {
-                back_off(idle_polls, &mut wait_fds);
+                // Only a sleep in poll(2) needs waking (the others are short).
+                let waker = pipeline.handoff_waker().filter(|_| idle_polls > 1024);
+                if let Some(wk) = waker {
+                    wk.set_sleeping(true);
+                }
+                // Frames handed over since the last poll: no sleep.
+                if !pipeline.handoff_pending() {
+                    back_off(idle_polls, &mut wait_fds);
+                }
+                if let Some(wk) = waker {
+                    wk.set_sleeping(false);
+                    wk.clear();
+                }
             } else {
                 std::hint::spin_loop();
             }
@@ -266,6 +338,29 @@ fn back_off(idle_polls: u32, fds: &mut [libc::pollfd]) {
             std::thread::sleep(Duration::from_micros(us.max(10)));
         }
     }
+}
+
+/// Answers the link thread's session query if it is for worker `w`.
+fn answer_session_query(p: &Pipeline, nat: &NatSlot, w: usize, now: u64) {
+    let Some((seq, q)) = nat.query_for(w) else {
+        return;
+    };
+    let answer = match p.nat() {
+        Some(n) => {
+            let (sessions, next) = n.session_page(q.inside, q.cursor, q.limit, now);
+            SessionAnswer {
+                seq,
+                sessions,
+                next,
+                nat_enabled: true,
+            }
+        }
+        None => SessionAnswer {
+            seq,
+            ..Default::default()
+        },
+    };
+    nat.answer(w, answer);
 }
 
 fn publish_driver_stats(p: &Pipeline, c: &WorkerCounters) {

@@ -226,6 +226,9 @@ pub struct EngineStats {
     /// Worker loop iterations that found packets / found none (summed).
     pub busy_polls: u64,
     pub idle_polls: u64,
+    /// Non-zero NAT counters, when the engine reports a `"nat"` object
+    /// (name → value; nested objects flattened as `outer.inner`).
+    pub nat: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -285,6 +288,7 @@ impl EngineStats {
             ports,
             drops_total: u(&v, "drops_total"),
             drops,
+            nat: v.get("nat").map(|n| flatten("", n)).unwrap_or_default(),
         })
     }
 
@@ -305,6 +309,28 @@ impl EngineStats {
     }
 }
 
+/// Non-zero integers of a JSON value as `(dotted.name, value)`.
+fn flatten(prefix: &str, v: &serde_json::Value) -> Vec<(String, u64)> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .flat_map(|(k, x)| {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&name, x)
+            })
+            .collect(),
+        _ => v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .map(|n| vec![(prefix.to_string(), n)])
+            .unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +348,17 @@ mod tests {
         assert_eq!(st.port("lan0").unwrap().rx_missed, 2);
         assert_eq!(st.drops_summary(), "no_route=1");
         assert_eq!((st.busy_polls, st.idle_polls), (6, 7));
+        assert!(st.nat.is_empty());
         assert!(EngineStats::parse("{}").is_err());
+        let with_nat = r#"{"elapsed_secs": 1.0, "ports": [],
+            "nat": {"sessions_created": 5, "sessions_active": 0, "drops": {"table_full": 2}}}"#;
+        let st = EngineStats::parse(with_nat).unwrap();
+        assert_eq!(
+            st.nat,
+            vec![
+                ("drops.table_full".to_string(), 2),
+                ("sessions_created".to_string(), 5)
+            ]
+        );
     }
 }

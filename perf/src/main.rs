@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -47,10 +47,13 @@ struct Args {
     /// other load, so the row is noisy).
     #[arg(long)]
     rps: bool,
-    /// fwd-veth, fwd-dpdk-null: interleaved rounds (each system's median row and the median
+    /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth: interleaved rounds (each system's median row and the median
     /// of the same-round ratios are reported).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// nat-veth: parallel iperf3 streams per test.
+    #[arg(long, default_value_t = 4)]
+    streams: usize,
     /// route-push: route changes per row.
     #[arg(long, default_value_t = 200)]
     flips: usize,
@@ -98,7 +101,11 @@ fn run() -> anyhow::Result<()> {
         "fwd-veth" => scenarios::fwd_veth::run(&opts),
         "fwd-dpdk-null" => scenarios::fwd_dpdk_null::run(&opts),
         "route-push" => scenarios::route_push::run(&opts, args.flips, args.routes),
-        other => bail!("unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push)"),
+        "nat-mem" => scenarios::nat_mem::run(&opts),
+        "nat-veth" => scenarios::nat_veth::run(&opts, args.streams),
+        other => bail!(
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth)"
+        ),
     };
     drop(autogroup);
     let left = netns::leftover_namespaces();

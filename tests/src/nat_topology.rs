@@ -1,7 +1,8 @@
 //! The NAT44 topology: two inside hosts on a switch behind a NAT router, and
 //! an outside server (nginx, dnsmasq) that has no route back to the inside
 //! subnet, so whatever comes back works only through the translation. The
-//! router is nftables masquerade (the reference) or, later, the engine.
+//! router is nftables masquerade (the reference) or the engine (two workers,
+//! so packets cross between them to reach their session's owner).
 //!
 //! ```text
 //!  in1 10.10.0.2 ─┐
@@ -12,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::engine::Engine;
 use crate::netns::{veth, Netns};
 use crate::process::BgProcess;
 use crate::tempdir::TempDir;
@@ -55,7 +57,7 @@ pub enum NatRouter {
     /// the port forward, and (dependent filtering) a policy dropping new
     /// connections from the outside. The reference.
     Nftables,
-    /// patronus-engine on afpacket ports `lan0`/`wan0`: not wired yet.
+    /// patronus-engine on afpacket ports `lan0`/`wan0` with `[nat]`.
     Engine,
 }
 
@@ -73,6 +75,8 @@ pub enum Unsupported {
 #[derive(Debug)]
 pub struct NatTopology {
     servers: Vec<BgProcess>,
+    /// The engine (router kind `Engine`).
+    pub engine: Option<Engine>,
     pub in1: Netns,
     pub in2: Netns,
     pub sw: Netns,
@@ -118,6 +122,7 @@ impl NatTopology {
 
         let mut t = NatTopology {
             servers: Vec::new(),
+            engine: None,
             in1,
             in2,
             sw,
@@ -130,7 +135,7 @@ impl NatTopology {
         };
         match kind {
             NatRouter::Nftables => t.nftables()?,
-            NatRouter::Engine => return Err(Unsupported::NotImplemented(kind)),
+            NatRouter::Engine => t.engine()?,
         }
         t.file_sha256 = t.write_payload();
         t.start_nginx();
@@ -197,6 +202,53 @@ table ip patronus_nat {{
         let file = self.dir.join("ruleset.nft");
         write(&file, rules.as_bytes());
         r.exec("nft", &["-f", path_str(&file)]);
+        Ok(())
+    }
+
+    /// The engine in R with source NAT on `wan0`, the port forward and the
+    /// filtering mode.
+    fn engine(&mut self) -> Result<(), Unsupported> {
+        let filtering = match self.filtering {
+            Filtering::EndpointIndependent => "endpoint-independent",
+            Filtering::AddressAndPortDependent => "address-and-port-dependent",
+        };
+        let config = format!(
+            r#"[engine]
+workers = 2
+poll = "adaptive"
+
+[[port]]
+name = "lan0"
+driver = "afpacket"
+iface = "lan0"
+
+[[port]]
+name = "wan0"
+driver = "afpacket"
+iface = "wan0"
+
+[[interface]]
+port = "lan0"
+address = "{R_INSIDE}/24"
+
+[[interface]]
+port = "wan0"
+address = "{R_OUTSIDE}/24"
+
+[nat]
+outside = "wan0"
+pool = ["{R_OUTSIDE}"]
+filtering = "{filtering}"
+
+[[nat.forward]]
+proto = "tcp"
+outside = "{R_OUTSIDE}:{FORWARD_PORT}"
+inside = "{IN1}:{INSIDE_HTTP_PORT}"
+"#
+        );
+        let mut e = Engine::start(Some(&self.r), &config, self.dir.path(), "engine", &[]);
+        e.wait_ready();
+        self.engine = Some(e);
         Ok(())
     }
 

@@ -2,9 +2,8 @@
 //! dnsmasq, iperf3) through a NAT router, a port forward is reached from the
 //! outside, captures show only pool addresses, unsolicited traffic is
 //! dropped and ICMP errors come back translated. Every test is written once
-//! per router kind (`nat_test!`): today nftables masquerade, the reference;
-//! the engine joins when NAT runs in its pipeline (issue 5). They must run
-//! as root, one at a time.
+//! per router kind (`nat_test!`): nftables masquerade, the reference, and
+//! the engine. They must run as root, one at a time.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -45,9 +44,10 @@ macro_rules! nat_test {
                 run(NatRouter::Nftables, body);
             }
 
-            // The engine variant (`run(NatRouter::Engine, body)`) is added
-            // here once NAT runs in the engine's pipeline (issue 5); until
-            // then the suite runs against the reference only.
+            #[test]
+            fn engine() {
+                run(NatRouter::Engine, body);
+            }
         }
     };
 }
@@ -404,6 +404,84 @@ nat_test! {
         assert_eq!(e["icmp_chksum_ok"], true, "ICMP checksum: {e}");
         assert_eq!(e["inner_ip_chksum_ok"], true, "embedded IPv4 checksum: {e}");
     }
+}
+
+/// Engine only (nftables cannot): endpoint-independent filtering lets any
+/// remote endpoint use an existing mapping — in1 gets the datagram from the
+/// server's other port as well as the reply.
+#[test]
+fn engine_endpoint_independent_filtering_admits_other_endpoints() {
+    let t = NatTopology::build(NatRouter::Engine, Filtering::EndpointIndependent)
+        .unwrap_or_else(|e| panic!("cannot build the NAT topology: {e:?}"));
+    t.wait_ready(READY);
+    let peer = t.server.spawn(
+        PYTHON,
+        &["-c", PEER_PY, "7777", "7778"],
+        t.dir.path(),
+        "peer",
+    );
+    let mut peer = wait_listening(&t.server, peer, "udp", 7777);
+    let got = py_json(&t.in1, MAPPED_PY, &[SERVER, "7777", "40000"]);
+    let status = peer.wait_timeout(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "UDP peer: {}",
+        peer.report()
+    );
+    let got = got.as_array().cloned().unwrap_or_default();
+    let mut from: Vec<(String, u64)> = got
+        .iter()
+        .map(|d| {
+            (
+                d[0].as_str().unwrap_or("").to_string(),
+                d[2].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    from.sort();
+    assert_eq!(
+        from,
+        vec![("reply".to_string(), 7777), ("stranger".to_string(), 7778)],
+        "in1 should get both datagrams through its mapping: {got:?}"
+    );
+}
+
+/// Engine only: with two workers, packets the ports spread to the worker
+/// that does not own their session are handed to the owner — many TCP
+/// streams from both hosts complete, the handoff carried frames, none was
+/// lost to a full ring or bounced, and every stream got a session.
+#[test]
+fn engine_workers_hand_packets_to_session_owners() {
+    let mut t = NatTopology::build(NatRouter::Engine, Filtering::AddressAndPortDependent)
+        .unwrap_or_else(|e| panic!("cannot build the NAT topology: {e:?}"));
+    t.wait_ready(READY);
+    for (i, (ns, addr)) in t.inside().into_iter().enumerate() {
+        let srv = iperf_server(t.dir.path(), &t.server);
+        let cport = (42000 + 100 * i).to_string();
+        let o = ns.exec_output(
+            "iperf3",
+            &["-c", SERVER, "-P", "8", "-t", "2", "--cport", &cport, "-J"],
+        );
+        assert!(o.status.success(), "iperf3 -P 8 from {addr}: {}", text(&o));
+        let v = iperf_json(&String::from_utf8_lossy(&o.stdout));
+        let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+        assert!(received > 0, "iperf3 from {addr} moved no data: {v}");
+        assert_iperf_client_in_pool(&t, srv);
+    }
+    let stats = t.engine.as_mut().expect("engine").stats().json;
+    let nat = &stats["nat"];
+    let workers = stats["per_worker"].as_array().cloned().unwrap_or_default();
+    let handed: u64 = workers
+        .iter()
+        .map(|w| w["handoff_received"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(handed > 0, "no frame crossed between workers: {workers:?}");
+    assert_eq!(stats["drops"]["handoff_full"], 0, "{stats}");
+    assert_eq!(stats["drops"]["handoff_loop"], 0, "{stats}");
+    // 2 x (8 data streams + 1 control connection), plus the pings.
+    assert!(nat["sessions_created"].as_u64().unwrap_or(0) >= 18, "{nat}");
+    assert!(nat["translated_out"].as_u64().unwrap_or(0) > 0, "{nat}");
+    assert!(nat["translated_in"].as_u64().unwrap_or(0) > 0, "{nat}");
 }
 
 /// A connected UDP socket (bound to argv[3]) sends to argv[1]:argv[2] and

@@ -20,6 +20,9 @@ pub enum Disposition {
     /// Next hop not resolved yet: hold in the ARP queue under this
     /// neighbor-table slot.
     AwaitArp(u32),
+    /// Belongs to another worker (NAT session owner): hand it, unchanged
+    /// since it was received, to worker `n`.
+    Handoff(u16),
 }
 
 /// Metadata a stage reads or writes; reset when a buffer is allocated.
@@ -44,6 +47,9 @@ pub struct PacketMeta {
     /// The IPv4 header already passed `ipv4_input`'s checks (the Ethernet
     /// stage's fast path did them while the header was at hand).
     pub l3_checked: bool,
+    /// Came from another worker through the handoff rings (must not be
+    /// handed on again).
+    pub handed_off: bool,
     /// The pipeline's decision.
     pub disposition: Disposition,
 }

@@ -1,6 +1,7 @@
 //! `[nat]`: NAT44 on one outside interface, as written in the engine's TOML,
-//! and its translation into each worker's [`NatConfig`]. The pipeline does
-//! not run NAT yet (issue 5); this is the configuration it will read.
+//! and its translation into each worker's [`NatConfig`] and the plan the
+//! workers start with ([`NatSection::to_plan`]; the control process can
+//! replace it at run time).
 //!
 //! ```toml
 //! [nat]
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 use super::{invalid, ConfigError, EngineConfig};
 use crate::nat::{Filtering, NatConfig, OneToOne, PortForward, Proto, Timeouts};
+use crate::nat_slot::NatPlan;
 
 /// `[nat]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -176,6 +178,24 @@ impl NatSection {
         // NatConfigError's messages already name the `nat.` key.
         nat.validate().map_err(|e| invalid("nat", e.to_string()))?;
         Ok(nat)
+    }
+}
+
+impl NatSection {
+    /// The plan every worker of `cfg` runs: the config (as worker 0; each
+    /// worker sets its own index) and the outside port and VLAN.
+    pub fn to_plan(&self, cfg: &EngineConfig) -> Result<NatPlan, ConfigError> {
+        let config = self.to_nat_config(cfg, cfg.engine.workers as u16, 0)?;
+        let outside_port = cfg
+            .ports
+            .iter()
+            .position(|p| p.name == self.outside)
+            .ok_or_else(|| invalid("nat.outside", format!("no [[port]] {:?}", self.outside)))?;
+        Ok(NatPlan {
+            config,
+            outside_port: outside_port as u16,
+            outside_vlan: self.outside_vlan,
+        })
     }
 }
 

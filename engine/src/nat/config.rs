@@ -122,6 +122,15 @@ pub enum NatConfigError {
     OneToOneInPool(Ipv4Addr),
     #[error("nat has {forwards} forwards, more than max_sessions ({max})")]
     TooManyForwards { forwards: usize, max: u32 },
+    #[error("nat.workers (or the worker index) changed from {from_workers} (worker {from_worker}) to {to_workers} (worker {to_worker}): a worker-count change needs an engine restart")]
+    WorkersChanged {
+        from_workers: u16,
+        from_worker: u16,
+        to_workers: u16,
+        to_worker: u16,
+    },
+    #[error("nat.max_sessions {max} is below the {sessions} sessions this worker would keep: lower it after sessions expire, or restart the engine")]
+    MaxSessionsBelowLive { max: u32, sessions: usize },
 }
 
 fn fwd_name(f: &PortForward) -> String {

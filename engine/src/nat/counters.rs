@@ -30,6 +30,9 @@ pub struct NatCounters {
     pub dropped_malformed: u64,
     /// Protocols (or ICMP types) NAT cannot translate.
     pub dropped_unsupported: u64,
+    /// Sessions removed by a live reconfiguration (their pool address or
+    /// port forward went away, or a new forward took their port).
+    pub sessions_flushed: u64,
 }
 
 impl NatCounters {
@@ -40,7 +43,7 @@ impl NatCounters {
 }
 
 /// Names of [`NatCounters::values`], in order (exported as `nat.NAME`).
-pub const NAT_COUNTER_NAMES: [&str; 15] = [
+pub const NAT_COUNTER_NAMES: [&str; 16] = [
     "sessions_created",
     "sessions_expired",
     "refused_pool_exhausted",
@@ -56,11 +59,12 @@ pub const NAT_COUNTER_NAMES: [&str; 15] = [
     "dropped_fragment",
     "dropped_malformed",
     "dropped_unsupported",
+    "sessions_flushed",
 ];
 
 impl NatCounters {
     /// The counters in [`NAT_COUNTER_NAMES`] order.
-    pub fn values(&self) -> [u64; 15] {
+    pub fn values(&self) -> [u64; 16] {
         [
             self.sessions_created,
             self.sessions_expired,
@@ -77,6 +81,7 @@ impl NatCounters {
             self.dropped_fragment,
             self.dropped_malformed,
             self.dropped_unsupported,
+            self.sessions_flushed,
         ]
     }
 }

@@ -15,6 +15,10 @@ pub struct StaticMaps {
     /// (outside addr << 24 | port << 8 | proto, inside addr), sorted.
     forwards: Vec<(u64, u32)>,
     workers: u16,
+    /// Smallest and largest outside address: most packets' addresses lie
+    /// outside that range and are rejected with two compares.
+    lo: u32,
+    hi: u32,
 }
 
 #[inline]
@@ -49,6 +53,8 @@ impl StaticMaps {
             .collect();
         forwards.sort_unstable();
         Self {
+            lo: outside_addrs.first().copied().unwrap_or(1),
+            hi: outside_addrs.last().copied().unwrap_or(0),
             outside_addrs,
             one_to_one_by_inside: by_in,
             one_to_one_by_outside: by_out,
@@ -60,7 +66,7 @@ impl StaticMaps {
     /// True for an address NAT answers for on the outside.
     #[inline]
     pub fn is_outside(&self, addr: u32) -> bool {
-        self.outside_addrs.binary_search(&addr).is_ok()
+        addr >= self.lo && addr <= self.hi && self.outside_addrs.binary_search(&addr).is_ok()
     }
 
     /// The outside address of 1:1-mapped inside host `inside`.

@@ -74,4 +74,23 @@ impl FragmentCache {
         (e.expires > now && e.src == src && e.dst == dst && e.ident == ident && e.proto == proto)
             .then_some((e.new_src, e.new_dst))
     }
+
+    /// Forgets every entry that reads or writes an address for which
+    /// `affected` holds (reconfiguration: a removed pool address, forward or
+    /// 1:1 mapping must leave no translation behind); returns how many.
+    pub fn purge(&mut self, affected: impl Fn(u32) -> bool) -> usize {
+        let mut n = 0;
+        for e in &mut self.slots {
+            if e.expires != 0
+                && (affected(e.src)
+                    || affected(e.dst)
+                    || affected(e.new_src)
+                    || affected(e.new_dst))
+            {
+                *e = Entry::default();
+                n += 1;
+            }
+        }
+        n
+    }
 }

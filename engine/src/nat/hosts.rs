@@ -16,7 +16,7 @@ impl HostCounts {
     pub fn with_capacity(hosts: usize) -> Self {
         let size = (hosts.max(1) * 2).next_power_of_two();
         Self {
-            slots: vec![(0, 0); size],
+            slots: super::huge::huge_vec(size, (0, 0)),
             mask: size - 1,
         }
     }
@@ -40,6 +40,12 @@ impl HostCounts {
             }
             i = (i + 1) & self.mask;
         }
+    }
+
+    /// Sum of all counts (tests: with per-address checks, no stray counts).
+    #[cfg(test)]
+    pub fn total(&self) -> u64 {
+        self.slots.iter().map(|&(_, c)| u64::from(c)).sum()
     }
 
     #[inline]

@@ -19,7 +19,7 @@ impl IndexTable {
     pub fn with_capacity(entries: usize) -> Self {
         let size = (entries.max(1) * 2).next_power_of_two();
         Self {
-            slots: vec![0; size],
+            slots: super::huge::huge_vec(size, 0),
             mask: size - 1,
         }
     }
@@ -34,6 +34,29 @@ impl IndexTable {
                 return None;
             }
             if (s >> 32) as u32 == hash && eq(s as u32 - 1) {
+                return Some(s as u32 - 1);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Prefetches the line where a probe for `hash` starts.
+    #[inline]
+    pub fn prefetch(&self, hash: u32) {
+        super::prefetch::prefetch(&self.slots[hash as usize & self.mask]);
+    }
+
+    /// The first slot stored under `hash` (a candidate, not checked
+    /// against the key: for prefetching).
+    #[inline]
+    pub fn first(&self, hash: u32) -> Option<u32> {
+        let mut i = hash as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if (s >> 32) as u32 == hash {
                 return Some(s as u32 - 1);
             }
             i = (i + 1) & self.mask;

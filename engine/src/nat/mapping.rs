@@ -41,7 +41,7 @@ impl MappingTable {
             sessions: 0,
         };
         Self {
-            slots: vec![blank; capacity],
+            slots: super::huge::huge_vec(capacity, blank),
             free: (0..capacity as u32).rev().collect(),
             by_inside: IndexTable::with_capacity(capacity),
             by_outside: IndexTable::with_capacity(capacity),
@@ -50,6 +50,20 @@ impl MappingTable {
 
     pub fn count(&self) -> usize {
         self.slots.len() - self.free.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Which slots hold a live mapping (from the free list: O(capacity),
+    /// allocates; for reconfiguration and checks, not the packet path).
+    pub fn live_slots(&self) -> Vec<bool> {
+        let mut live = vec![true; self.slots.len()];
+        for &f in &self.free {
+            live[f as usize] = false;
+        }
+        live
     }
 
     #[inline]
@@ -68,6 +82,12 @@ impl MappingTable {
             let m = &self.slots[i as usize];
             m.inside == inside && m.proto == proto
         })
+    }
+
+    /// Prefetches the index line of an inside-endpoint key.
+    #[inline]
+    pub fn prefetch_inside(&self, hash: u32) {
+        self.by_inside.prefetch(hash);
     }
 
     #[inline]

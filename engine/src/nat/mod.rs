@@ -3,7 +3,8 @@
 //! hairpinning, ICMP query and error translation and fragments, on packet
 //! bytes in place with incremental checksums. A library the pipeline calls:
 //! no I/O, no clock (`now` is an argument, in nanoseconds), no locks, and no
-//! allocation after [`Nat::new`].
+//! allocation after [`Nat::new`] (but for [`Nat::reconfigure`], the live
+//! config change a worker applies between batches).
 //!
 //! Multiple workers (see [`ports`]): each owns a disjoint range of every pool
 //! address's ports. The pipeline steers outbound packets by inside address
@@ -16,12 +17,15 @@ pub mod counters;
 mod dnat;
 mod frag;
 mod hosts;
+mod huge;
 mod icmp;
 mod index;
 pub mod key;
 mod list;
 mod mapping;
+mod prefetch;
 pub mod ports;
+mod reconfigure;
 mod rewrite;
 mod table;
 pub mod tcp_state;
@@ -35,7 +39,9 @@ pub use config::{Filtering, NatConfig, NatConfigError, OneToOne, PortForward};
 pub use counters::{NatCounters, NAT_COUNTER_NAMES};
 pub use key::{Endpoint, Proto};
 pub use list::SessionInfo;
+pub use prefetch::Prefetched;
 pub use ports::{inside_worker, owner_worker, port_range};
+pub use reconfigure::ReconfigureReport;
 pub use timeouts::{Timeouts, TimerClass};
 
 use std::net::Ipv4Addr;
@@ -145,6 +151,13 @@ impl Nat {
 
     pub fn counters(&self) -> &NatCounters {
         &self.counters
+    }
+
+    /// True for an address NAT answers for on the outside (pool, 1:1 and
+    /// forward addresses).
+    #[inline]
+    pub fn is_outside(&self, addr: u32) -> bool {
+        self.statics.is_outside(addr)
     }
 
     /// Live sessions.

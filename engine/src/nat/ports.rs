@@ -176,6 +176,20 @@ impl PortAllocator {
         }
     }
 
+    /// Whether `port` is in this worker's range and marked in use.
+    pub fn is_used(&self, addr_idx: usize, proto: Proto, port: u16) -> bool {
+        let Some(off) = self.offset(port) else {
+            return false;
+        };
+        let w = Self::space(addr_idx, proto) * self.words + (off / 64) as usize;
+        self.bits[w] & (1u64 << (off % 64)) != 0
+    }
+
+    /// Whether `port` is in this worker's range.
+    pub fn in_range(&self, port: u16) -> bool {
+        self.offset(port).is_some()
+    }
+
     /// Ports in use on one address and protocol.
     pub fn used(&self, addr_idx: usize, proto: Proto) -> u32 {
         self.used[Self::space(addr_idx, proto)]

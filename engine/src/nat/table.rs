@@ -100,7 +100,7 @@ impl SessionTable {
             0,
         );
         Self {
-            slots: vec![blank; capacity],
+            slots: super::huge::huge_vec(capacity, blank),
             // Popped from the end: slot 0 first.
             free: (0..capacity as u32).rev().collect(),
             lists: [List {
@@ -150,6 +150,41 @@ impl SessionTable {
                 let s = &self.slots[i as usize];
                 s.outside == outside && s.remote == remote && s.proto == proto
             })
+    }
+
+    /// Prefetch helpers (see [`super::prefetch`]).
+    #[inline]
+    pub fn prefetch_inside(&self, hash: u32) {
+        self.by_inside.prefetch(hash);
+    }
+
+    #[inline]
+    pub fn prefetch_outside(&self, hash: u32) {
+        self.by_outside.prefetch(hash);
+    }
+
+    #[inline]
+    pub fn prefetch_session_inside(&self, hash: u32) {
+        if let Some(i) = self.by_inside.first(hash) {
+            self.prefetch_slot(i);
+        }
+    }
+
+    #[inline]
+    pub fn prefetch_session_outside(&self, hash: u32) {
+        if let Some(i) = self.by_outside.first(hash) {
+            self.prefetch_slot(i);
+        }
+    }
+
+    #[inline]
+    fn prefetch_slot(&self, i: u32) {
+        if let Some(s) = self.slots.get(i as usize) {
+            let p = (s as *const Session).cast::<u8>();
+            super::prefetch::prefetch(p);
+            // A session can straddle two lines.
+            super::prefetch::prefetch(p.wrapping_add(std::mem::size_of::<Session>() - 1));
+        }
     }
 
     /// Stores `s`; `None` when the table is full.
@@ -207,6 +242,48 @@ impl SessionTable {
     pub fn next_in_list(&self, idx: u32) -> Option<u32> {
         let n = self.slots[idx as usize].next;
         (n != NIL).then_some(n)
+    }
+
+    /// Points session `idx` at mapping slot `m` (after the mapping table was
+    /// rebuilt; the mapping index is in no session index or list).
+    pub fn set_mapping(&mut self, idx: u32, m: u32) {
+        self.slots[idx as usize].mapping = m;
+    }
+
+    /// Every list ordered by `linked_at` with the invariant of the module
+    /// doc, every live session in its class's list exactly once, and the
+    /// links consistent both ways (tests).
+    #[cfg(test)]
+    pub fn check_lists(&self) -> Result<(), String> {
+        let mut seen = 0;
+        for class in TimerClass::ALL {
+            let mut prev = NIL;
+            let mut cur = self.lists[class as usize].head;
+            while cur != NIL {
+                let s = &self.slots[cur as usize];
+                if !s.live || s.class != class || s.prev != prev {
+                    return Err(format!("list {class:?}: bad session {cur}"));
+                }
+                if prev != NIL && self.slots[prev as usize].linked_at > s.linked_at {
+                    return Err(format!("list {class:?}: out of order at {cur}"));
+                }
+                if s.last_seen < s.linked_at || s.last_seen >= s.linked_at + RELINK_NANOS {
+                    return Err(format!(
+                        "session {cur}: last_seen outside its relink window"
+                    ));
+                }
+                seen += 1;
+                prev = cur;
+                cur = s.next;
+            }
+            if self.lists[class as usize].tail != prev {
+                return Err(format!("list {class:?}: bad tail"));
+            }
+        }
+        if seen != self.count() {
+            return Err(format!("{seen} sessions in lists, {} live", self.count()));
+        }
+        Ok(())
     }
 
     /// Mutable access to the fields that do not affect the indexes or lists.

@@ -12,6 +12,7 @@ impl Pipeline {
             Disposition::Tx(port) => self.enqueue_tx(port, p),
             Disposition::Drop(r) => self.drop_packet(p, r),
             Disposition::Local => self.local_input(p, now),
+            Disposition::Handoff(w) => self.hand_off(p, w),
             // Nothing left to do; the buffer goes back to the pool.
             Disposition::Consumed | Disposition::AwaitArp(_) => {}
         });

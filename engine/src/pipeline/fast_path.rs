@@ -6,11 +6,19 @@
 //! Anything else (VLAN tags, ARP, options, bad headers, local delivery, ECMP,
 //! TTL expiry, fragmentation, no route) is set aside untouched and runs
 //! through the full stages afterwards, which also count its drops and build
-//! its ICMP errors. Both paths apply the same checks; the fast one only
+//! its ICMP errors.
+//!
+//! NAT (see [`super::nat_stage`]): a plain packet from the outside to an
+//! outside address is translated in pass 1 (its new destination is what the
+//! lookup sees), one leaving through the outside interface in pass 2 after
+//! its checks — each only on the worker owning its session; others, and
+//! hairpins, are set aside for the stages, which hand them over. Both paths apply the same checks; the fast one only
 //! skips the work of stages that have nothing to do. Packets set aside can
 //! leave after the fast ones of the same batch.
 
+use super::nat_stage::FastNat;
 use super::{ipv4_input, Pipeline};
+use crate::counters::DropReason;
 use crate::buffer::{Batch, Packet, PacketMeta};
 use crate::fib::lpm::LPM_MISS;
 use crate::fib::NextHop;
@@ -18,6 +26,12 @@ use crate::wire::ethernet::ETHERTYPE_IPV4;
 
 /// Frame bytes the fast path reads: Ethernet header + 20-byte IPv4 header.
 const FAST_HEADERS: usize = 14 + 20;
+
+/// What pass 1 decided for packet `i` (`Pipeline::lane`).
+pub(super) const LANE_SLOW: u8 = 0;
+const LANE_PLAIN: u8 = 1;
+/// NAT dropped it in pass 1 (counted there): pass 2 frees it.
+const LANE_NAT_DROP: u8 = 2;
 
 impl Pipeline {
     /// Forwards the batch's plain packets; leaves every other one in `slow`
@@ -27,9 +41,17 @@ impl Pipeline {
     pub(super) fn fast_path(&mut self, batch: &mut Batch, port: u16, slow: &mut Batch, now: u64) {
         let n = batch.len();
         let (mac, iface) = self.ifaces.untagged(port).unwrap_or(([0; 6], u16::MAX));
+        // NAT: which packets it must see (see the module notes).
+        let nat_on = self.nat.is_some();
+        let from_outside = nat_on && iface == self.nat_outside_iface();
+        let nat_out_iface = self.nat_out_iface_for(iface);
+        if nat_on {
+            self.nat_prefetch(batch, from_outside);
+        }
         // Pass 1: L2 + L3 checks; the destination of each plain packet.
-        for (i, p) in batch.packets_mut().iter_mut().enumerate() {
-            self.plain[i] = false;
+        for i in 0..n {
+            self.lane[i] = LANE_SLOW;
+            let p = &mut batch.packets_mut()[i];
             let Some(h) = p.data().get(..FAST_HEADERS) else {
                 continue;
             };
@@ -40,9 +62,26 @@ impl Pipeline {
             let Some(total) = ipv4_input::fast_check(ip, p.len() - 14) else {
                 continue;
             };
-            self.dst[i] = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-            self.plain[i] = true;
+            let mut dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
             p.truncate(14 + total);
+            if nat_on && self.nat_wants_dst(dst) {
+                if !from_outside {
+                    // A hairpin: the stages.
+                    continue;
+                }
+                let p = &mut batch.packets_mut()[i];
+                let ip = &mut p.data_mut()[14..];
+                match self.nat_fast_inbound(ip, now) {
+                    FastNat::Done => dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]),
+                    FastNat::Slow => continue,
+                    FastNat::Drop => {
+                        self.lane[i] = LANE_NAT_DROP;
+                        continue;
+                    }
+                }
+            }
+            self.dst[i] = dst;
+            self.lane[i] = LANE_PLAIN;
         }
         // One LPM pass (set-aside packets' slots hold stale addresses; their
         // results are ignored).
@@ -54,8 +93,12 @@ impl Pipeline {
         let mut last: Option<Route> = None;
         batch.take_each(|i, mut p| {
             let idx = self.nh[i];
-            if !self.plain[i] || idx == LPM_MISS {
-                set_aside(slow, p, port);
+            if self.lane[i] != LANE_PLAIN || idx == LPM_MISS {
+                if self.lane[i] == LANE_NAT_DROP {
+                    self.drop_packet(p, DropReason::Nat);
+                } else {
+                    set_aside(slow, p, port);
+                }
                 return;
             }
             let route = match last {
@@ -87,7 +130,11 @@ impl Pipeline {
                 return;
             };
             let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
-            if ttl <= 1 || total > route.mtu {
+            let nat_out = iface == nat_out_iface;
+            if ttl <= 1
+                || total > route.mtu
+                || (nat_out && !self.nat_owns_inside(u32::from_be_bytes([h[12], h[13], h[14], h[15]])))
+            {
                 set_aside(slow, p, port);
                 return;
             }
@@ -95,6 +142,10 @@ impl Pipeline {
                 crate::wire::checksum::ttl_decrement_update(u16::from_be_bytes([h[10], h[11]]));
             h[8] = ttl - 1;
             h[10..12].copy_from_slice(&csum.to_be_bytes());
+            if nat_out && self.nat_fast_outbound(&mut p.data_mut()[14..], now) == FastNat::Drop {
+                self.drop_packet(p, DropReason::Nat);
+                return;
+            }
             self.forward_to(p, iface, next_hop, 14, now);
         });
     }

@@ -87,7 +87,27 @@ impl Pipeline {
                 NextHop::Connected { iface } => (iface, self.dst[j - 1]),
                 NextHop::Via { iface, gw } => (iface, gw),
             };
-            match self.forward_checks(p, iface, now) {
+            // Leaving through NAT's outside interface: only the session's
+            // worker may translate it; others hand it over unchanged.
+            let nat_out = match self.nat_out_owner(p, iface) {
+                Some(w) if w != self.nat_worker() => {
+                    p.meta_mut().disposition = if p.meta().handed_off {
+                        Disposition::Drop(DropReason::HandoffLoop)
+                    } else {
+                        Disposition::Handoff(w as u16)
+                    };
+                    continue;
+                }
+                owner => owner.is_some(),
+            };
+            let fits = self.forward_checks(p, iface, now);
+            if nat_out && fits.is_ok() {
+                if let Err(r) = self.nat_outbound(p, now) {
+                    p.meta_mut().disposition = Disposition::Drop(r);
+                    continue;
+                }
+            }
+            match fits {
                 Ok(Fits::Yes) => {}
                 Ok(Fits::NeedsFragments(mtu)) => {
                     p.meta_mut().disposition =

@@ -21,12 +21,14 @@ mod ethernet;
 mod fast_path;
 pub mod flow_hash;
 mod fragment;
+pub mod handoff;
 mod icmp_error;
 pub mod icmp_limit;
 pub mod iface;
 mod ipv4_input;
 mod ipv4_lookup;
 mod local;
+mod nat_stage;
 mod rewrite;
 
 use crate::config::{NeighborConfig, PortConfig};
@@ -40,9 +42,13 @@ use crate::counters::{bump, DropReason, DropTally, WorkerCounters};
 use crate::fib::Fib;
 use crate::neighbor::{ArpTimers, NeighborEvent, NeighborTable, NeighborUpdate, PendingQueue};
 use crate::ports::{LinkInfo, Port};
+pub use handoff::Handoff;
 use icmp_limit::TokenBucket;
 use iface::Interfaces;
+use nat_stage::NatState;
 
+/// Sessions NAT examines for expiry per poll (bounds the pause).
+const NAT_EXPIRE_BUDGET: usize = 64;
 /// How often timers run (ns).
 const HOUSEKEEPING_INTERVAL_NS: u64 = 10_000_000;
 /// Neighbor-table slots per worker.
@@ -121,8 +127,11 @@ pub struct Pipeline {
     /// Per-batch scratch: destination addresses and LPM results.
     dst: Box<[u32; BATCH_SIZE]>,
     nh: Box<[u32; BATCH_SIZE]>,
-    /// Per-batch scratch of the fast path: packet `i` is plain so far.
-    plain: Box<[bool; BATCH_SIZE]>,
+    /// Per-batch scratch of the fast path: what pass 1 decided for packet
+    /// `i` (`fast_path::LANE_*`).
+    lane: Box<[u8; BATCH_SIZE]>,
+    /// Per-batch scratch: NAT keys prefetched for packet `i`.
+    nat_keys: Box<[crate::nat::Prefetched; BATCH_SIZE]>,
     /// Packets the fast path set aside for the full stages (None only while
     /// `process` holds it).
     slow: Option<Batch>,
@@ -136,6 +145,10 @@ pub struct Pipeline {
     adj_cache: Option<rewrite::Adjacency>,
     /// IPv4 identification of packets we originate.
     ip_ident: u16,
+    /// NAT44, when configured.
+    nat: Option<NatState>,
+    /// Rings to and from the other workers (None with one worker).
+    handoff: Option<Handoff>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -178,13 +191,16 @@ impl Pipeline {
             tally: DropTally::default(),
             dst: Box::new([0; BATCH_SIZE]),
             nh: Box::new([0; BATCH_SIZE]),
-            plain: Box::new([false; BATCH_SIZE]),
+            lane: Box::new([fast_path::LANE_SLOW; BATCH_SIZE]),
+            nat_keys: Box::new([crate::nat::Prefetched::default(); BATCH_SIZE]),
             slow: Some(Batch::new()),
             #[cfg(test)]
             staged_only: false,
             last_housekeeping: 0,
             adj_cache: None,
             ip_ident: 1,
+            nat: None,
+            handoff: None,
             ports,
         }
     }
@@ -205,6 +221,13 @@ impl Pipeline {
             bump(&pc.rx_packets, n as u64);
             bump(&pc.rx_bytes, bytes);
             self.process(rx, port as u16, now);
+        }
+        total += self.drain_handoff(rx, now);
+        if let Some(h) = self.handoff.as_mut() {
+            h.notify();
+        }
+        if let Some(st) = self.nat.as_mut() {
+            st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }
         self.flush_tx();
         self.drain_neighbor_updates(now);
@@ -231,13 +254,50 @@ impl Pipeline {
             std::mem::swap(batch, &mut slow);
         }
         self.fast_path(batch, port, &mut slow, now);
-        if !slow.is_empty() {
-            self.ethernet_input(&mut slow, now);
-            self.ipv4_input(&mut slow);
-            self.ipv4_lookup(&mut slow, now);
-            self.dispatch(&mut slow, now);
-        }
+        self.run_stages(&mut slow, now);
         self.slow = Some(slow);
+    }
+
+    /// Runs frames another worker handed over (received on `port`) through
+    /// every stage.
+    fn process_handed(&mut self, batch: &mut Batch, port: u16, now: u64) {
+        self.adj_cache = None;
+        for p in batch.packets_mut() {
+            *p.meta_mut() = crate::buffer::PacketMeta {
+                rx_port: port,
+                handed_off: true,
+                ..Default::default()
+            };
+        }
+        self.run_stages(batch, now);
+    }
+
+    /// The full stages, over packets with fresh metadata.
+    fn run_stages(&mut self, batch: &mut Batch, now: u64) {
+        if batch.is_empty() {
+            return;
+        }
+        self.ethernet_input(batch, now);
+        self.ipv4_input(batch);
+        self.nat_pre_lookup(batch, now);
+        self.ipv4_lookup(batch, now);
+        self.dispatch(batch, now);
+    }
+
+    /// Connects this worker to the others (NAT handoff).
+    pub fn set_handoff(&mut self, h: Handoff) {
+        self.handoff = Some(h);
+    }
+
+    /// True when other workers have handed frames to this one.
+    pub fn handoff_pending(&self) -> bool {
+        self.handoff.as_ref().is_some_and(Handoff::pending)
+    }
+
+    /// The eventfd other workers write when they hand frames to this one
+    /// while it sleeps, and the flag saying it sleeps.
+    pub fn handoff_waker(&self) -> Option<&handoff::Waker> {
+        self.handoff.as_ref().map(Handoff::waker)
     }
 
     /// Switches to a new FIB generation (between two batches). When it
@@ -262,6 +322,7 @@ impl Pipeline {
             self.tally.publish(&self.counters);
         }
         self.fib = fib;
+        self.nat_resolve_outside();
         self.adj_cache = None;
     }
 
@@ -340,6 +401,7 @@ impl Pipeline {
             // Come back soon for the events that did not fit.
             self.last_housekeeping = now.saturating_sub(HOUSEKEEPING_INTERVAL_NS);
         }
+        self.publish_nat_counters();
         self.flush_tx();
     }
 
@@ -355,6 +417,7 @@ impl Pipeline {
 
     /// Flushes buffered port output (files).
     pub fn flush_ports(&mut self) {
+        self.publish_nat_counters();
         self.flush_tx();
         for p in &mut self.ports {
             p.flush();

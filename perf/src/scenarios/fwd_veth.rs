@@ -87,7 +87,7 @@ impl Window {
 
 /// The engine's port driver on R's veth ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Driver {
+pub(super) enum Driver {
     /// TPACKET_V3 RX ring, `sendmmsg` TX.
     AfPacket,
     /// AF_XDP sockets behind the driver's native XDP program (copy mode on veth).
@@ -104,7 +104,7 @@ impl Driver {
     }
 
     /// The `[[port]]` lines after `name`.
-    fn port_keys(self, iface: &str) -> String {
+    pub(super) fn port_keys(self, iface: &str) -> String {
         match self {
             Driver::AfPacket => format!("driver = \"afpacket\"\niface = \"{iface}\"\n"),
             Driver::AfXdp => format!(

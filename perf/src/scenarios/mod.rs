@@ -4,6 +4,8 @@
 pub mod fwd_dpdk_null;
 pub mod fwd_mem;
 pub mod fwd_veth;
+pub mod nat_mem;
+pub mod nat_veth;
 mod rounds;
 pub mod route_push;
 

@@ -375,3 +375,44 @@ fn bad_generator_config_is_refused() {
     cfg.mac = Some("nope".into());
     assert!(MemPort::open(&cfg, 0, 1).is_err());
 }
+
+#[test]
+fn a_million_flows_have_distinct_inside_endpoints() {
+    // nat-mem relies on this: with a /16 source the (address, port) pairs of
+    // the generator's largest flow count never repeat, so each flow is a
+    // new NAT mapping and session on the first pass.
+    use super::template::{flow_addrs, HostRange};
+    let src = HostRange::new(Ipv4Addr::new(10, 16, 0, 0), 16);
+    let dst = HostRange::new(Ipv4Addr::new(192, 0, 2, 0), 24);
+    let flows = 1u64 << 20;
+    let mut seen = HashSet::with_capacity(flows as usize);
+    for g in 0..flows {
+        let a = flow_addrs(g, src, dst, 1024, 9);
+        assert!(in_prefix(a.src, [10, 16, 0, 0], 16), "{a:?}");
+        assert!(
+            seen.insert((u32::from(a.src), a.sport)),
+            "flow {g} repeats inside endpoint {}:{}",
+            a.src,
+            a.sport
+        );
+    }
+    // And through the port: a fixed pattern walks the flows in order, so the
+    // first frames are the first flows and the next pass starts over.
+    let mut g = generator(1 << 20, &[64]);
+    g.src = "10.16.0.0/16".into();
+    g.dst = "192.0.2.0/24".into();
+    let mut port = MemPort::open(&port_cfg(Some(g)), 0, 1).unwrap();
+    let mac = port.link().mac;
+    let got: Vec<Tuple> = frames(&mut port, 600)
+        .iter()
+        .map(|f| check_frame(f, mac, [2, 0, 0, 0, 0, 0xfe]))
+        .collect();
+    for (i, t) in got.iter().enumerate() {
+        let a = flow_addrs(i as u64, src, dst, 1024, 9);
+        assert_eq!(
+            (t.src, t.sport, t.dst),
+            (a.src, a.sport, a.dst),
+            "frame {i}"
+        );
+    }
+}

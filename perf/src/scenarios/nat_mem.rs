@@ -1,0 +1,476 @@
+//! `nat-mem`: source NAT in the engine's pipeline between two in-memory
+//! ports (generator inside, sink outside) on one busy-polling pinned worker,
+//! beside the same engine forwarding the same traffic without `[nat]`.
+//! Measures (a) new sessions per second — one pass over 2^20 flows with
+//! distinct inside endpoints, every packet a new session — and (b)
+//! established packets per second with those 2^20 sessions live.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::rounds::{median, merge_rounds, same_round_ratios};
+use super::Options;
+use crate::engine::{self, EngineProcess, EngineStats};
+use crate::netns::sleep_checked;
+use crate::report::{Report, Row};
+use crate::sysstat;
+
+/// Flows of one pass: the generator's maximum. With `GEN_SRC` a /16 (65534
+/// hosts) and the source port moving with the flow number, all 2^20 inside
+/// endpoints (address, port) are distinct (see the mem driver's tests).
+pub const FLOWS: u32 = 1 << 20;
+const FRAME_LEN: usize = 64;
+const GEN_SRC: &str = "10.16.0.0/16";
+const GEN_DST: &str = "192.0.2.0/24";
+const SINK_NEXT_HOP: &str = "198.51.100.254";
+const SINK_NEXT_HOP_MAC: &str = "02:00:00:00:00:99";
+/// Pool addresses: 32 x 64512 ports = 2 M outside endpoints for 1 M mappings,
+/// so the allocator rarely walks a full bitmap.
+const POOL_ADDRS: u8 = 32;
+/// Sessions the table holds (≥ FLOWS, with headroom).
+const MAX_SESSIONS: u32 = FLOWS + FLOWS / 8;
+/// Seconds between SIGUSR1 samples of the established run.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Which engine a row runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Routing only (the baseline).
+    Plain,
+    /// `[nat]` source NAT on the outside port.
+    Nat,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Plain => "plain",
+            Mode::Nat => "nat",
+        }
+    }
+}
+
+/// Which phase a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// One pass over the flows (every packet a new session with NAT).
+    New,
+    /// Later passes over the same flows (every session established).
+    Established,
+}
+
+fn system(mode: Mode, phase: Phase) -> String {
+    format!(
+        "patronus-{}-{}",
+        mode.name(),
+        match phase {
+            Phase::New => "new",
+            Phase::Established => "established",
+        }
+    )
+}
+
+/// Passes over the flows of an established run: the first creates the
+/// sessions, the rest (≈ 4 M packets per second of `--duration`, at least
+/// two passes) are measured.
+fn passes(opts: &Options) -> u64 {
+    let measured = (opts.duration.as_secs_f64() * 4e6 / f64::from(FLOWS)).ceil() as u64;
+    1 + measured.max(2)
+}
+
+/// Generator on gen0 (inside) → route 192.0.2.0/24 via a static neighbour
+/// on sink0 (outside); with `nat`, source NAT on sink0 to a 32-address pool.
+pub fn engine_config(opts: &Options, nat: bool, count: u64) -> String {
+    let mut text = format!(
+        r#"# nat-mem: generator port (inside) -> pipeline{with} -> sink port (outside)
+[engine]
+workers = 1
+poll = "busy"
+cores = [{core}]
+
+[[port]]
+name = "gen0"
+driver = "mem"
+
+[port.generator]
+flows = {FLOWS}
+pattern = "fixed"
+sizes = [{FRAME_LEN}]
+src = "{GEN_SRC}"
+dst = "{GEN_DST}"
+count = {count}
+rate_pps = 0
+
+[[port]]
+name = "sink0"
+driver = "mem"
+
+[[interface]]
+port = "gen0"
+address = "10.1.0.1/24"
+
+[[interface]]
+port = "sink0"
+address = "198.51.100.1/24"
+
+[[route]]
+prefix = "{GEN_DST}"
+via = "{SINK_NEXT_HOP}"
+
+[[neighbor]]
+port = "sink0"
+address = "{SINK_NEXT_HOP}"
+mac = "{SINK_NEXT_HOP_MAC}"
+"#,
+        with = if nat { " with source NAT" } else { "" },
+        core = opts.router_core,
+    );
+    if nat {
+        let pool: Vec<String> = (0..POOL_ADDRS)
+            .map(|i| format!("\"198.51.100.{}\"", 10 + u32::from(i)))
+            .collect();
+        text.push_str(&format!(
+            r#"
+[nat]
+outside = "sink0"
+pool = [{pool}]
+max_sessions = {MAX_SESSIONS}
+"#,
+            pool = pool.join(", ")
+        ));
+    }
+    text
+}
+
+pub fn run(opts: &Options) -> anyhow::Result<Report> {
+    let mut report = Report::new("nat-mem");
+    let bin = match engine::locate(opts.engine.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            report.notes.push(format!("engine unavailable: {e:#}"));
+            for phase in [Phase::New, Phase::Established] {
+                for mode in [Mode::Plain, Mode::Nat] {
+                    report.rows.push(Row::not_run(
+                        &system(mode, phase),
+                        FRAME_LEN,
+                        "engine binary unavailable",
+                    ));
+                }
+            }
+            return Ok(report);
+        }
+    };
+    let mut rounds: Vec<Vec<Row>> = Vec::new();
+    for _ in 0..opts.rounds.max(1) {
+        let mut rows = Vec::new();
+        for phase in [Phase::New, Phase::Established] {
+            for mode in [Mode::Plain, Mode::Nat] {
+                rows.push(match run_one(opts, &bin, mode, phase) {
+                    Ok(r) => r,
+                    Err(e) if crate::netns::stop_requested() => return Err(e),
+                    Err(e) => Row::not_run(&system(mode, phase), FRAME_LEN, format!("{e:#}")),
+                });
+            }
+        }
+        rounds.push(rows);
+    }
+    report.rows = merge_rounds(&rounds, &mut report.notes);
+    for phase in [Phase::Established, Phase::New] {
+        let (sys, base) = (system(Mode::Nat, phase), system(Mode::Plain, phase));
+        let ratio = if rounds.len() > 1 {
+            let mut ratios = same_round_ratios(&rounds, &sys, &base);
+            report.notes.push(format!(
+                "per-round ratios {sys} / {base}: {}",
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            median(&mut ratios)
+        } else {
+            report.pps_ratio(&sys, &base)
+        };
+        if phase == Phase::Established {
+            report.ratio = ratio;
+        }
+        report.push_ratio(&sys, &base, ratio);
+    }
+    report.notes.push(format!(
+        "one worker pinned to core {} at nice {}, poll = \"busy\"; generator and sink are mem ports in that \
+         worker (their cost is included); {FLOWS} UDP flows of {FRAME_LEN} B, source {GEN_SRC} with the \
+         source port moving with the flow (2^20 distinct inside endpoints), pattern fixed (each pass walks \
+         the flows in order); nat: {POOL_ADDRS} pool addresses, max_sessions {MAX_SESSIONS}, default \
+         filtering and timeouts (UDP 300 s, so nothing expires during a run)",
+        opts.router_core, opts.nice
+    ));
+    report.notes.push(format!(
+        "*-new rows: an engine run of exactly one pass ({FLOWS} packets); pps = sink0 tx_packets / \
+         elapsed_secs (first packet received to last sent), so for nat it is new sessions per second on one \
+         core. *-established rows: an engine run of {} passes, sampled by SIGUSR1 every {} ms; pps = the \
+         slope of sink0 tx_packets over the samples taken after the first pass and before the generator \
+         ended; cpu_ns_per_packet = the engine process's CPU over those samples / packets. Ratio = nat / \
+         plain of the same phase",
+        passes(opts),
+        SAMPLE_EVERY.as_millis()
+    ));
+    Ok(report)
+}
+
+fn run_one(opts: &Options, bin: &Path, mode: Mode, phase: Phase) -> anyhow::Result<Row> {
+    let count = match phase {
+        Phase::New => u64::from(FLOWS),
+        Phase::Established => u64::from(FLOWS) * passes(opts),
+    };
+    let dir = &opts.workdir;
+    let tag = system(mode, phase);
+    let config = dir.join(format!("{tag}.toml"));
+    std::fs::write(&config, engine_config(opts, mode == Mode::Nat, count))?;
+    engine::check_config(bin, &config)?;
+    let stats_path = dir.join(format!("{tag}-stats.json"));
+    let _ = std::fs::remove_file(&stats_path);
+    let mut eng = EngineProcess::spawn(
+        bin,
+        &config,
+        &stats_path,
+        None,
+        opts.nice,
+        &dir.join(format!("{tag}.log")),
+    )?;
+    let cap = Duration::from_secs(120).max(opts.duration * 6);
+    let started = Instant::now();
+    let mut samples: Vec<Sample> = Vec::new();
+    let info = loop {
+        if let Some(info) = eng.exited()? {
+            break info;
+        }
+        if started.elapsed() > cap {
+            break eng.stop()?;
+        }
+        sleep_checked(match phase {
+            Phase::New => Duration::from_millis(20),
+            Phase::Established => SAMPLE_EVERY,
+        })?;
+        if phase == Phase::Established {
+            // A snapshot can fail or return the final file when the engine
+            // exits meanwhile; `established_rate` drops such samples.
+            if let (Ok(st), Ok(cpu)) = (
+                eng.snapshot(&stats_path),
+                sysstat::process_cpu_ns(eng.pid()),
+            ) {
+                samples.push(Sample::of(&st, cpu));
+            }
+        }
+    };
+    if !info.success {
+        anyhow::bail!(
+            "engine exited with code {:?}: {}",
+            info.code,
+            info.output.trim()
+        );
+    }
+    let st = EngineStats::read(&stats_path)?;
+    let sink = st.port("sink0").map_or(0, |p| p.tx_packets);
+    let mut row = Row {
+        system: tag,
+        packet_size: FRAME_LEN,
+        limited_by:
+            "engine pipeline on one busy-polling core (generator and sink inside the same worker)"
+                .into(),
+        ..Row::default()
+    };
+    match phase {
+        Phase::New => {
+            row.set_rate(sink, st.elapsed_secs);
+            row.notes.push(format!(
+                "{sink} of {count} packets reached the sink in {:.3} s (first received to last sent); \
+                 cpu_ns not given: the process's CPU includes building 2^20 templates and the session tables",
+                st.elapsed_secs
+            ));
+        }
+        Phase::Established => {
+            let e = established_rate(&samples, u64::from(FLOWS), count)?;
+            row.set_rate(e.packets, e.secs);
+            row.cpu_ns_per_packet = Some(e.cpu_ns as f64 / e.packets.max(1) as f64);
+            let share = e.cpu_ns as f64 / 1e9 / e.secs;
+            if share < 0.9 {
+                row.limited_by = format!(
+                    "engine pipeline on one core, of which the engine got only ≈{:.0}% (other load on the \
+                     machine): cpu_ns_per_packet is its own cost",
+                    share * 100.0
+                );
+            }
+            row.notes.push(format!(
+                "window of {:.3} s over {} samples after the first pass; the engine process used {:.0}% of \
+                 a core in it; whole run: {sink} of {count} packets to the sink in {:.3} s",
+                e.secs,
+                e.samples,
+                share * 100.0,
+                st.elapsed_secs
+            ));
+        }
+    }
+    if sink < count {
+        row.notes.push(format!(
+            "only {sink} of {count} generated packets reached the sink; drops: {}",
+            st.drops_summary()
+        ));
+    }
+    if !st.nat.is_empty() {
+        row.notes.push(format!(
+            "nat counters: {}",
+            st.nat
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(row)
+}
+
+/// One SIGUSR1 snapshot of a running engine.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sample {
+    /// Seconds since the engine started (a running engine's `elapsed_secs`).
+    secs: f64,
+    generated: u64,
+    delivered: u64,
+    cpu_ns: u64,
+}
+
+impl Sample {
+    fn of(st: &EngineStats, cpu_ns: u64) -> Sample {
+        Sample {
+            secs: st.elapsed_secs,
+            generated: st.port("gen0").map_or(0, |p| p.rx_packets),
+            delivered: st.port("sink0").map_or(0, |p| p.tx_packets),
+            cpu_ns,
+        }
+    }
+}
+
+/// The steady part of an established run.
+#[derive(Debug, PartialEq)]
+struct Established {
+    packets: u64,
+    secs: f64,
+    cpu_ns: u64,
+    samples: usize,
+}
+
+/// The rate between the first sample taken after the first pass (plus a
+/// margin of 1/16 pass) and the last one taken while the generator still
+/// ran. The final stats file (written at exit, with a different time base)
+/// has every packet generated, so it never qualifies.
+fn established_rate(samples: &[Sample], flows: u64, count: u64) -> anyhow::Result<Established> {
+    let steady: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.generated >= flows + flows / 16 && s.generated < count)
+        .collect();
+    let (Some(a), Some(b)) = (steady.first(), steady.last()) else {
+        anyhow::bail!(
+            "no samples after the first pass ({} in all): raise --duration",
+            samples.len()
+        );
+    };
+    let secs = b.secs - a.secs;
+    if steady.len() < 3 || secs < 0.1 {
+        anyhow::bail!(
+            "only {} samples over {secs:.3} s after the first pass: raise --duration",
+            steady.len()
+        );
+    }
+    Ok(Established {
+        packets: b.delivered.saturating_sub(a.delivered),
+        secs,
+        cpu_ns: b.cpu_ns.saturating_sub(a.cpu_ns),
+        samples: steady.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patronus_engine::config::EngineConfig;
+
+    fn opts() -> Options {
+        Options {
+            duration: Duration::from_secs(1),
+            warmup: Duration::ZERO,
+            engine: None,
+            gen_core: 0,
+            router_core: 1,
+            nice: 0,
+            rps: false,
+            rounds: 1,
+            workdir: std::env::temp_dir(),
+        }
+    }
+
+    #[test]
+    fn configs_differ_only_by_the_nat_section() {
+        let plain = EngineConfig::parse(&engine_config(&opts(), false, 1000)).unwrap();
+        assert!(plain.nat.is_none());
+        let g = plain.ports[0].generator.as_ref().unwrap();
+        assert_eq!((g.flows, g.count), (FLOWS, 1000));
+        let nat = EngineConfig::parse(&engine_config(&opts(), true, 1000)).unwrap();
+        let n = nat.nat.as_ref().unwrap();
+        assert_eq!(n.outside, "sink0");
+        assert_eq!(n.pool.len(), usize::from(POOL_ADDRS));
+        assert!(n.max_sessions.unwrap() >= FLOWS);
+        // The same worker view the engine builds validates.
+        n.to_nat_config(&nat, 1, 0).unwrap();
+        assert_eq!(format!("{:?}", nat.routes), format!("{:?}", plain.routes));
+        assert_eq!(
+            format!("{:?}", nat.neighbors),
+            format!("{:?}", plain.neighbors)
+        );
+    }
+
+    #[test]
+    fn established_passes_cover_at_least_two_measured_passes() {
+        let mut o = opts();
+        assert_eq!(passes(&o), 1 + 4); // 4 M packets = 3.8 passes, rounded up
+        o.duration = Duration::from_millis(100);
+        assert_eq!(passes(&o), 1 + 2);
+        o.duration = Duration::from_secs(10);
+        assert_eq!(passes(&o), 1 + 39);
+    }
+
+    fn s(secs: f64, generated: u64, delivered: u64, cpu_ns: u64) -> Sample {
+        Sample {
+            secs,
+            generated,
+            delivered,
+            cpu_ns,
+        }
+    }
+
+    #[test]
+    fn established_rate_uses_only_samples_after_the_first_pass() {
+        let flows = 1600;
+        let count = 16_000;
+        let samples = [
+            s(0.1, 0, 0, 0),
+            s(0.2, 1000, 990, 50),
+            s(0.3, 1699, 1690, 100),        // just short of first pass + 1/16
+            s(0.4, 3000, 2990, 200),        // steady
+            s(0.5, 4500, 4490, 300),        // steady
+            s(0.6, 6000, 5990, 400),        // steady
+            s(0.35, 16_000, 16_000, 9_000), // final file: excluded
+        ];
+        let e = established_rate(&samples, flows, count).unwrap();
+        assert_eq!(e.samples, 3);
+        assert_eq!(e.packets, 3000);
+        assert!((e.secs - 0.2).abs() < 1e-9);
+        assert_eq!(e.cpu_ns, 200);
+    }
+
+    #[test]
+    fn established_rate_refuses_too_few_samples() {
+        let samples = [s(0.1, 100, 100, 0), s(0.2, 16_000, 16_000, 0)];
+        let err = established_rate(&samples, 1600, 16_000).unwrap_err();
+        assert!(err.to_string().contains("raise --duration"), "{err}");
+    }
+}
