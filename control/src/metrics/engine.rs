@@ -144,7 +144,11 @@ pub const NAT_PACKETS: &str = "patronus_nat_packets_total";
 pub const NAT_DROPS: &str = "patronus_nat_drops_total";
 
 /// A NAT counter's place: (engine counter name, family, label).
-pub type NatMetric = (&'static str, &'static str, Option<(&'static str, &'static str)>);
+pub type NatMetric = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
 
 /// Where each engine NAT counter goes: (counter name, family, label).
 /// Every name of the engine's `NAT_COUNTER_NAMES` is here (an e2e test
