@@ -370,3 +370,162 @@ fn every_engine_nat_counter_has_a_metric() {
     }
     assert_eq!(NAT_METRICS.len(), NAT_COUNTER_NAMES.len() + 1);
 }
+
+/// Runs a command in `ns`; true when it succeeds.
+fn ok_in(ns: &patronus_e2e::Netns, cmd: &str, args: &[&str]) -> bool {
+    ns.exec_output(cmd, args).status.success()
+}
+
+/// The NAT sessions `patronusctl` lists (all pages), or the exit code.
+fn sessions(c: &Control, extra: &[&str]) -> Result<Vec<Value>, i32> {
+    let mut args = vec!["--json", "nat", "sessions", "--all"];
+    args.extend_from_slice(extra);
+    let out = c.ctl(&args);
+    if !out.status.success() {
+        return Err(out.status.code().unwrap_or(-1));
+    }
+    Ok(json(&String::from_utf8_lossy(&out.stdout))["items"]
+        .as_array()
+        .unwrap()
+        .clone())
+}
+
+/// A real engine (2 workers, afpacket, in namespaces) with no `[nat]`: NAT
+/// is configured through the API, translates, lists its sessions, keeps
+/// them across a configuration change, and goes away with the config.
+#[test]
+fn engine_runs_the_nat_the_api_pushes() {
+    use patronus_e2e::topology::{RouterKind, H1, H2, R_WAN};
+    use patronus_e2e::Topology;
+    let probe = TempDir::new("natapi-engine");
+    let runtime = probe.join("shm");
+    let extra = format!("[control]\nruntime_dir = \"{}\"\n", runtime.display());
+    let mut t = Topology::build_workers("natapi", RouterKind::Engine, &extra, 2);
+    t.wait_forwarding(Duration::from_secs(15));
+    // h2 answers only its own subnet: replies to h1 come back only when
+    // they are addressed to the router (translated).
+    t.h2.ip(&["route", "del", "default"]);
+    let ping = |t: &Topology| ok_in(&t.h1, "ping", &["-n", "-c", "1", "-W", "1", H2]);
+    assert!(!ping(&t), "without NAT h2 cannot answer h1");
+    let dir = t.dir.path().to_path_buf();
+    let port = 20000 + ((std::process::id() + 7727) % 20000) as u16;
+    let c = Control::start(&dir, &runtime, port, "control");
+    assert_eq!(sessions(&c, &[]), Err(1), "NAT off: nat_disabled");
+
+    // The outside interface comes from the engine's own config (the API
+    // knows the engine's ports from its counters).
+    c.ctl_ok(&["nat", "set", "--outside", "wan0", "--pool", R_WAN]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ping(&t) {
+        assert!(
+            Instant::now() < deadline,
+            "ping through the pushed NAT never worked"
+        );
+    }
+    let listed = sessions(&c, &["--inside", H1]).expect("sessions");
+    let icmp: Vec<_> = listed.iter().filter(|s| s["proto"] == "icmp").collect();
+    assert!(!icmp.is_empty(), "{listed:?}");
+    for s in &icmp {
+        assert!(s["inside"].as_str().unwrap().starts_with(&format!("{H1}:")));
+        assert!(s["outside"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{R_WAN}:")));
+    }
+    assert_eq!(
+        sessions(&c, &["--inside", "10.1.0.99"]).expect("sessions"),
+        Vec::<Value>::new()
+    );
+
+    // A UDP session kept across configuration changes: same outside
+    // endpoint, older age afterwards.
+    let udp_send = |t: &Topology| {
+        ok_in(
+            &t.h1,
+            "python3",
+            &[
+                "-c",
+                &format!(
+                    "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+                     s.bind(('{H1}', 40123)); s.sendto(b'x', ('{H2}', 9))"
+                ),
+            ],
+        )
+    };
+    assert!(udp_send(&t));
+    let find_udp = |c: &Control| -> Option<Value> {
+        sessions(c, &["--inside", H1])
+            .ok()?
+            .into_iter()
+            .find(|s| s["proto"] == "udp" && s["inside"] == format!("{H1}:40123"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        if let Some(s) = find_udp(&c) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the UDP session never showed up");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    c.ctl_ok(&[
+        "nat",
+        "set",
+        "--timeout",
+        "udp=600",
+        "--filtering",
+        "endpoint-independent",
+    ]);
+    c.ctl_ok(&[
+        "nat",
+        "forward",
+        "add",
+        "tcp",
+        &format!("{R_WAN}:8080"),
+        &format!("{H1}:8000"),
+    ]);
+    // Wait until the engine runs the change: the ping still works and the
+    // new timeout shows in the session's expiry (600 s > the 300 s default).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let after = loop {
+        assert!(udp_send(&t));
+        let s = find_udp(&c).expect("the UDP session survived the change");
+        if s["expires_in_ms"].as_u64().unwrap() > 300_000 {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new UDP timeout never applied: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(after["outside"], before["outside"], "same mapping");
+    assert!(
+        after["age_ms"].as_u64() >= before["age_ms"].as_u64(),
+        "{before} {after}"
+    );
+    assert!(ping(&t));
+
+    // /metrics counts the translations.
+    let scrape = std::process::Command::new("curl")
+        .args(["-sf", &c.metrics])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&scrape.stdout).into_owned();
+    let created = text
+        .lines()
+        .find_map(|l| l.strip_prefix("patronus_nat_sessions_created_total "))
+        .unwrap_or_else(|| panic!("no NAT sessions counter in:\n{text}"));
+    assert!(created.parse::<f64>().unwrap() >= 2.0, "{created}");
+
+    // Removed: the engine has no [nat] of its own, so NAT is off again.
+    c.ctl_ok(&["nat", "delete"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sessions(&c, &[]) != Err(1) {
+        assert!(Instant::now() < deadline, "NAT never went off");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!ping(&t), "without NAT h2 cannot answer h1 again");
+    if let Some(e) = t.engine.as_mut() {
+        e.assert_running();
+    }
+}

@@ -139,6 +139,7 @@ pub const TABLE_GENERATION_ACKED: &str = "patronus_table_generation_acked";
 pub const NAT_SESSIONS_ACTIVE: &str = "patronus_nat_sessions_active";
 pub const NAT_SESSIONS_CREATED: &str = "patronus_nat_sessions_created_total";
 pub const NAT_SESSIONS_EXPIRED: &str = "patronus_nat_sessions_expired_total";
+pub const NAT_SESSIONS_FLUSHED: &str = "patronus_nat_sessions_flushed_total";
 pub const NAT_SESSIONS_REFUSED: &str = "patronus_nat_sessions_refused_total";
 pub const NAT_PACKETS: &str = "patronus_nat_packets_total";
 pub const NAT_DROPS: &str = "patronus_nat_drops_total";
@@ -157,6 +158,7 @@ pub const NAT_METRICS: &[NatMetric] = &[
     ("sessions_active", NAT_SESSIONS_ACTIVE, None),
     ("sessions_created", NAT_SESSIONS_CREATED, None),
     ("sessions_expired", NAT_SESSIONS_EXPIRED, None),
+    ("sessions_flushed", NAT_SESSIONS_FLUSHED, None),
     (
         "refused_pool_exhausted",
         NAT_SESSIONS_REFUSED,
@@ -287,6 +289,12 @@ const FAMILIES: &[FamilySpec] = &[
     FamilySpec {
         name: NAT_SESSIONS_EXPIRED,
         help: "NAT sessions removed after their idle timeout.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_FLUSHED,
+        help: "NAT sessions removed by a configuration change (their pool address or forward went away).",
         kind: MetricType::COUNTER,
         labels: &[],
     },
