@@ -36,6 +36,10 @@ impl ShmEngine {
 }
 
 impl EngineSource for ShmEngine {
+    fn nat_socket(&self) -> Option<PathBuf> {
+        Some(self.dir.join(patronus_shm::runtime_dir::NAT_SOCKET))
+    }
+
     fn snapshot(&self) -> Option<EngineSnapshot> {
         let (generation, workers) = {
             let p = self.publisher.lock().ok()?;
@@ -60,6 +64,7 @@ impl EngineSource for ShmEngine {
             .position(|n| n == POLL_LATENCY_HISTOGRAM);
         let mut ports: BTreeMap<String, PortCounters> = BTreeMap::new();
         let mut drops = Vec::new();
+        let mut nat = Vec::new();
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
@@ -107,6 +112,8 @@ impl EngineSource for ShmEngine {
                 }
             } else if let Some(reason) = name.strip_prefix("drop.") {
                 drops.push((reason.to_string(), total));
+            } else if let Some(counter) = name.strip_prefix("nat.") {
+                nat.push((counter.to_string(), total));
             } else if name == "busy_polls" || name == "idle_polls" {
                 for (w, ws) in per_worker.iter_mut().enumerate() {
                     let v = snap.values[w].get(c).copied().unwrap_or(0);
@@ -124,6 +131,7 @@ impl EngineSource for ShmEngine {
             workers: per_worker,
             table_generation: generation,
             table_generation_acked: acked,
+            nat,
         })
     }
 }
@@ -172,6 +180,8 @@ mod tests {
                     "drop.no_route",
                     "busy_polls",
                     "idle_polls",
+                    "nat.sessions_created",
+                    "nat.sessions_active",
                 ],
                 histograms: &[POLL_LATENCY_HISTOGRAM],
             },
@@ -179,7 +189,7 @@ mod tests {
         .unwrap();
         let c0 = block.take_worker(0).unwrap();
         let c1 = block.take_worker(1).unwrap();
-        for (i, v) in [10, 9, 2, 4, 6].into_iter().enumerate() {
+        for (i, v) in [10, 9, 2, 4, 6, 8, 3].into_iter().enumerate() {
             c0.set(i, v);
             c1.set(i, v * 100);
         }
@@ -194,6 +204,13 @@ mod tests {
         assert_eq!(s.ports.len(), 1);
         assert_eq!((s.ports[0].rx_packets, s.ports[0].tx_packets), (1010, 909));
         assert_eq!(s.drops, vec![("no_route".to_string(), 202)]);
+        assert_eq!(
+            s.nat,
+            vec![
+                ("sessions_created".to_string(), 808),
+                ("sessions_active".to_string(), 303)
+            ]
+        );
         let w = &s.workers[0];
         assert_eq!((w.index, w.acked_generation, w.live), (0, g, true));
         assert_eq!((w.busy_polls, w.idle_polls), (4, 6));

@@ -4,14 +4,17 @@
 //! Requests are applied one at a time, so a check and the write it guards can
 //! never interleave with another request.
 
+use std::net::Ipv4Addr;
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
+use crate::nat::model::{Forward, ForwardDef, NatConfig, NatSettings};
+use crate::nat::push::NatPusher;
 use crate::push::{Pusher, Touched, PUSHED_ORG};
-use crate::store::{BulkOutcome, BulkRoutes, Page, Store};
+use crate::store::{BulkOutcome, BulkRoutes, EnginePorts, Page, Store};
 
 /// Requests queued before senders wait (back-pressure on the API).
 pub const STORE_QUEUE_DEPTH: usize = 64;
@@ -100,6 +103,37 @@ pub enum Request {
     Generation {
         reply: Reply<u64>,
     },
+    GetNat {
+        reply: Reply<NatConfig>,
+    },
+    PutNat {
+        settings: NatSettings,
+        forwards: Vec<ForwardDef>,
+        engine_ports: EnginePorts,
+        reply: Reply<NatConfig>,
+    },
+    DeleteNat {
+        reply: Reply<()>,
+    },
+    ListNatForwards {
+        reply: Reply<Vec<Forward>>,
+    },
+    AddNatForward {
+        def: ForwardDef,
+        reply: Reply<Forward>,
+    },
+    DeleteNatForward {
+        id: i64,
+        reply: Reply<()>,
+    },
+    AddNatPoolAddress {
+        address: Ipv4Addr,
+        reply: Reply<NatConfig>,
+    },
+    DeleteNatPoolAddress {
+        address: Ipv4Addr,
+        reply: Reply<NatConfig>,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
@@ -156,7 +190,10 @@ fn checkpoint(p: &mut Pusher) {
 
 fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pusher>) {
     use mpsc::error::TryRecvError;
+    let mut nat = pusher.as_ref().map(|p| NatPusher::new(p.publisher()));
+    // Tables first: the NAT config may name an interface they carry.
     push(&mut store, &mut pusher, Touched::Nothing);
+    push_nat(&mut store, &mut nat);
     let closer = loop {
         let next = match rx.try_recv() {
             Ok(req) => Some(req),
@@ -174,8 +211,12 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pus
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
             Some(req) => {
+                let nat_touched = req.touches_nat();
                 let touched = process(&mut store, req);
                 push(&mut store, &mut pusher, touched);
+                if nat_touched {
+                    push_nat(&mut store, &mut nat);
+                }
             }
         }
     };
@@ -281,7 +322,55 @@ fn process(s: &mut Store, req: Request) -> Touched {
             touched
         }
         Request::Generation { reply } => answer(reply, s.generation(), nothing),
+        Request::GetNat { reply } => answer(reply, s.get_nat(), nothing),
+        Request::PutNat {
+            settings,
+            forwards,
+            engine_ports,
+            reply,
+        } => answer(
+            reply,
+            s.put_nat(&settings, &forwards, &engine_ports),
+            nothing,
+        ),
+        Request::DeleteNat { reply } => answer(reply, s.delete_nat(), nothing),
+        Request::ListNatForwards { reply } => answer(reply, s.list_nat_forwards(), nothing),
+        Request::AddNatForward { def, reply } => answer(reply, s.add_nat_forward(&def), nothing),
+        Request::DeleteNatForward { id, reply } => answer(reply, s.delete_nat_forward(id), nothing),
+        Request::AddNatPoolAddress { address, reply } => {
+            answer(reply, s.add_nat_pool_address(address), nothing)
+        }
+        Request::DeleteNatPoolAddress { address, reply } => {
+            answer(reply, s.delete_nat_pool_address(address), nothing)
+        }
         Request::Close { .. } => unreachable!("handled by run"),
+    }
+}
+
+impl Request {
+    /// True for requests that may change the NAT configuration.
+    fn touches_nat(&self) -> bool {
+        matches!(
+            self,
+            Request::PutNat { .. }
+                | Request::DeleteNat { .. }
+                | Request::AddNatForward { .. }
+                | Request::DeleteNatForward { .. }
+                | Request::AddNatPoolAddress { .. }
+                | Request::DeleteNatPoolAddress { .. }
+        )
+    }
+}
+
+/// Publishes the NAT configuration if it changed; a failure is logged and
+/// retried after the next NAT change.
+fn push_nat(store: &mut Store, nat: &mut Option<NatPusher>) {
+    if let Some(p) = nat.as_mut() {
+        match p.push_if_changed(store) {
+            Ok(Some(n)) => tracing::debug!(nat_file = n, "published NAT to the engine"),
+            Ok(None) => {}
+            Err(e) => tracing::error!("publishing NAT to the engine failed: {e}"),
+        }
     }
 }
 
@@ -375,6 +464,45 @@ impl StoreHandle {
     }
     pub async fn generation(&self) -> Result<u64> {
         self.call(|reply| Request::Generation { reply }).await
+    }
+    pub async fn get_nat(&self) -> Result<NatConfig> {
+        self.call(|reply| Request::GetNat { reply }).await
+    }
+    pub async fn put_nat(
+        &self,
+        settings: NatSettings,
+        forwards: Vec<ForwardDef>,
+        engine_ports: EnginePorts,
+    ) -> Result<NatConfig> {
+        self.call(|reply| Request::PutNat {
+            settings,
+            forwards,
+            engine_ports,
+            reply,
+        })
+        .await
+    }
+    pub async fn delete_nat(&self) -> Result<()> {
+        self.call(|reply| Request::DeleteNat { reply }).await
+    }
+    pub async fn list_nat_forwards(&self) -> Result<Vec<Forward>> {
+        self.call(|reply| Request::ListNatForwards { reply }).await
+    }
+    pub async fn add_nat_forward(&self, def: ForwardDef) -> Result<Forward> {
+        self.call(|reply| Request::AddNatForward { def, reply })
+            .await
+    }
+    pub async fn delete_nat_forward(&self, id: i64) -> Result<()> {
+        self.call(|reply| Request::DeleteNatForward { id, reply })
+            .await
+    }
+    pub async fn add_nat_pool_address(&self, address: Ipv4Addr) -> Result<NatConfig> {
+        self.call(|reply| Request::AddNatPoolAddress { address, reply })
+            .await
+    }
+    pub async fn delete_nat_pool_address(&self, address: Ipv4Addr) -> Result<NatConfig> {
+        self.call(|reply| Request::DeleteNatPoolAddress { address, reply })
+            .await
     }
 
     /// Stops the actor and waits until the database is closed.

@@ -46,6 +46,7 @@ fn snapshot() -> EngineSnapshot {
         ],
         table_generation: 12,
         table_generation_acked: 12,
+        nat: Vec::new(),
     }
 }
 

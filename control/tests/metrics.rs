@@ -96,6 +96,17 @@ fn fixed_snapshot() -> EngineSnapshot {
         ],
         table_generation: 17,
         table_generation_acked: 16,
+        nat: vec![
+            ("sessions_created".into(), 120),
+            ("sessions_expired".into(), 20),
+            ("sessions_active".into(), 100),
+            ("refused_pool_exhausted".into(), 3),
+            ("refused_host_limit".into(), 0),
+            ("translated_out".into(), 5000),
+            ("translated_in".into(), 4000),
+            ("dropped_filtered".into(), 7),
+            ("some_future_counter".into(), 1),
+        ],
     }
 }
 
@@ -295,6 +306,35 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
     assert_eq!(err("lan0", "tx_errors"), 1.0);
     assert_eq!(err("wan0", "tx_errors"), 7.0);
 
+    assert_eq!(value(&s, "patronus_nat_sessions_active", &[]), 100.0);
+    assert_eq!(value(&s, "patronus_nat_sessions_created_total", &[]), 120.0);
+    assert_eq!(value(&s, "patronus_nat_sessions_expired_total", &[]), 20.0);
+    let nat = |name: &str, l: (&str, &str)| value(&s, name, &[l]);
+    assert_eq!(
+        nat(
+            "patronus_nat_sessions_refused_total",
+            ("reason", "pool_exhausted")
+        ),
+        3.0
+    );
+    assert_eq!(
+        nat(
+            "patronus_nat_sessions_refused_total",
+            ("reason", "host_limit")
+        ),
+        0.0
+    );
+    assert_eq!(
+        nat("patronus_nat_packets_total", ("kind", "outbound")),
+        5000.0
+    );
+    assert_eq!(
+        nat("patronus_nat_packets_total", ("kind", "inbound")),
+        4000.0
+    );
+    assert_eq!(nat("patronus_nat_drops_total", ("reason", "filtered")), 7.0);
+    assert!(!text.contains("some_future_counter"));
+    assert!(text.contains("# TYPE patronus_nat_sessions_active gauge"));
     let drop = |reason: &str| value(&s, "patronus_drops_total", &[("reason", reason)]);
     assert_eq!(drop("no_route"), 42.0);
     assert_eq!(drop("ipv4_bad_checksum"), 5.0);

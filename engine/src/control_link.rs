@@ -9,6 +9,10 @@
 //! control process can reclaim older ones. It also copies the workers'
 //! counters and poll-latency histograms (whole snapshots) into the shared counters file the
 //! control process exports.
+//! It also follows the pushed NAT configuration (`nat.bin`) into the
+//! workers' NAT plan ([`nat_link::NatLink`], re-resolved whenever the
+//! interfaces change) and starts the NAT session query server
+//! ([`nat_link::spawn_session_server`], its own thread on `nat.sock`).
 //! If the control process is away, nothing changes: the workers keep the
 //! last table. The engine may start before or after the control process.
 
@@ -25,7 +29,14 @@ use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
 use crate::fib::{RouteAction, StaticRoute};
 use crate::fib_sync::FibSync;
+use crate::nat_slot::NatSlot;
 use crate::tables::TableSlot;
+
+// Lives beside this file; declared here so that the link owns it (move to
+// lib.rs as `pub mod nat_link;` at will).
+#[path = "nat_link.rs"]
+pub mod nat_link;
+use nat_link::NatLink;
 
 /// How often the link looks for a new generation.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -134,9 +145,17 @@ pub fn spawn(
     dir: PathBuf,
     tables: Arc<TableSlot>,
     counters: Vec<Arc<WorkerCounters>>,
+    nat: Arc<NatSlot>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
+    nat_link::spawn_session_server(&dir, nat.clone(), counters.len(), stop.clone()).map_err(
+        |e| ShmError::Io {
+            op: "serve nat.sock",
+            path: dir.join(patronus_shm::runtime_dir::NAT_SOCKET),
+            source: e,
+        },
+    )?;
     let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let block = CounterBlock::create(
@@ -165,6 +184,7 @@ pub fn spawn(
                 counters,
                 block,
                 shm_counters,
+                nat,
                 stop,
             )
         })
@@ -185,6 +205,7 @@ fn run(
     counters: Vec<Arc<WorkerCounters>>,
     _block: CounterBlock,
     shm_counters: Vec<patronus_shm::WorkerCounters>,
+    nat: Arc<NatSlot>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -192,7 +213,9 @@ fn run(
     let mut acked = vec![0u64; handles.len()];
     let mut last_counters = Instant::now() - COUNTER_INTERVAL;
     let mut values = Vec::new();
-    let mut sync = FibSync::new(cfg, tables.load().1);
+    let start_fib = tables.load().1;
+    let mut nat = NatLink::new(cfg.clone(), nat, start_fib.interfaces().clone());
+    let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
         match sub.poll() {
             Ok(Some(generation)) => {
@@ -218,7 +241,12 @@ fn run(
                                     .join(", ")
                             );
                         }
+                        let interfaces = up.fib.interfaces().clone();
                         let local = tables.publish(up.fib);
+                        if up.interfaces_changed {
+                            let o = nat.interfaces_changed(interfaces);
+                            nat.report("interfaces changed", &o);
+                        }
                         in_flight.push_back((local, up.generation));
                         eprintln!(
                             "patronus-engine: generation {} from {}: {} {}{}, in {:.2} ms",
@@ -245,6 +273,15 @@ fn run(
                 sync.prepare();
             }
             Err(e) => eprintln!("patronus-engine: control link: {e}"),
+        }
+        // After the tables: a NAT config may name an interface pushed with them.
+        match sub.poll_nat() {
+            Ok(Some((n, t))) => {
+                let o = nat.pushed(n, t);
+                nat.report("pushed", &o);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: NAT file refused: {e}"),
         }
         // Acknowledge each shared generation once the worker adopted its FIB.
         let local_acks = tables.acks();

@@ -57,7 +57,11 @@ pub struct ControlBlock {
     pub engine_pid: AtomicU64,
     /// Engine's monotonic ms heartbeat.
     pub engine_heartbeat_ms: AtomicU64,
-    pub reserved: [AtomicU64; 9],
+    /// Newest published NAT configuration (`nat.bin`; 0 = none): stored
+    /// with Release after the file is in place. Was reserved (zero) before,
+    /// so the layout and ABI version are unchanged.
+    pub nat_generation: AtomicU64,
+    pub reserved: [AtomicU64; 8],
     pub workers: [WorkerSlot; MAX_WORKERS],
 }
 
@@ -65,6 +69,7 @@ const _: () = {
     use std::mem::{align_of, offset_of, size_of};
     assert!(size_of::<WorkerSlot>() == 64 && align_of::<WorkerSlot>() == 64);
     assert!(offset_of!(ControlBlock, current_generation) == 16);
+    assert!(offset_of!(ControlBlock, nat_generation) == 56);
     assert!(offset_of!(ControlBlock, workers) == 128);
     assert!(size_of::<ControlBlock>() == 128 + 64 * MAX_WORKERS);
 };

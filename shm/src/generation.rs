@@ -8,6 +8,7 @@ use crate::layout::{
     MAX_TABLES, TABLE_ALIGN,
 };
 use crate::layout::{InterfaceEntry, NeighborEntry, RouteChange, RouteEntry};
+use crate::nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry};
 use crate::pod::{bytes_of, check_align, read_prefix};
 use crate::table::{TableBuilder, TableView};
 
@@ -193,6 +194,16 @@ impl<'a> GenerationView<'a> {
                 Some(TableKind::Neighbor) => TableView::<NeighborEntry>::parse(slice)?.generation(),
                 Some(TableKind::RouteChange) => {
                     TableView::<RouteChange>::parse(slice)?.generation()
+                }
+                Some(TableKind::NatSettings) => {
+                    TableView::<NatSettingsEntry>::parse(slice)?.generation()
+                }
+                Some(TableKind::NatPool) => TableView::<NatPoolEntry>::parse(slice)?.generation(),
+                Some(TableKind::NatForward) => {
+                    TableView::<NatForwardEntry>::parse(slice)?.generation()
+                }
+                Some(TableKind::NatOneToOne) => {
+                    TableView::<NatOneToOneEntry>::parse(slice)?.generation()
                 }
                 None => return Err(ShmError::UnknownKind(entry.kind)),
             };

@@ -31,6 +31,14 @@ pub enum TableKind {
     /// Route changes relative to the generation named by
     /// [`GenerationHeader::delta_of`].
     RouteChange = 4,
+    /// NAT settings (one entry), in the NAT file only.
+    NatSettings = 5,
+    /// NAT pool addresses, in the NAT file only.
+    NatPool = 6,
+    /// NAT port forwards, in the NAT file only.
+    NatForward = 7,
+    /// NAT 1:1 mappings, in the NAT file only.
+    NatOneToOne = 8,
 }
 
 impl TableKind {
@@ -41,6 +49,10 @@ impl TableKind {
             2 => Some(TableKind::Interface),
             3 => Some(TableKind::Neighbor),
             4 => Some(TableKind::RouteChange),
+            5 => Some(TableKind::NatSettings),
+            6 => Some(TableKind::NatPool),
+            7 => Some(TableKind::NatForward),
+            8 => Some(TableKind::NatOneToOne),
             _ => None,
         }
     }

@@ -13,6 +13,9 @@
 //! - `counters.shm`: [`counters::CounterFileHeader`], counter names, per
 //!   worker counters and histograms; created by the engine.
 //! - `publisher.lock`: `flock`ed by the one live publisher.
+//! - `nat.bin`: the pushed NAT configuration ([`nat`]), numbered by the
+//!   control block's `nat_generation`.
+//! - `nat.sock`: the engine's NAT session query socket ([`nat_query`]).
 //!
 //! Control process: `Publisher::open(dir)?`, then for each new desired
 //! state `publish(&GenerationBuilder)` and now and then `gc()`.
@@ -36,6 +39,8 @@ pub mod error;
 pub mod generation;
 pub mod histogram;
 pub mod layout;
+pub mod nat;
+pub mod nat_query;
 pub mod pod;
 pub mod publish;
 pub mod runtime_dir;
@@ -53,6 +58,7 @@ pub use layout::{
     InterfaceEntry, NeighborEntry, RouteChange, RouteEntry, RouteKind, TableEntry, TableHeader,
     TableKind, ABI_VERSION,
 };
+pub use nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry, NatTables};
 pub use pod::{AlignedBuf, Pod};
 pub use publish::{Publisher, PublisherOptions};
 pub use runtime_dir::{monotonic_ms, RuntimeDir, DEFAULT_RUNTIME_DIR};

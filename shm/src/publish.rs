@@ -160,6 +160,27 @@ impl Publisher {
         Ok(generation)
     }
 
+    /// The newest published NAT configuration number (0 = none).
+    pub fn nat_generation(&self) -> u64 {
+        self.control.block().nat_generation.load(Ordering::Acquire)
+    }
+
+    /// Writes `tables` as the NAT file (temp file, fsync, rename) and then
+    /// bumps `nat_generation`. Returns its number. The NAT file is replaced
+    /// whole each time: the engine reads only the newest.
+    pub fn publish_nat(&mut self, tables: &crate::nat::NatTables) -> Result<u64, ShmError> {
+        let number = self.nat_generation() + 1;
+        let bytes = tables.builder()?.encode(number);
+        write_atomic(&self.dir.nat(), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file.
+        block.nat_generation.store(number, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(number)
+    }
+
     /// Proves the publisher is alive (for the engine's information).
     pub fn heartbeat_at(&self, now_ms: u64) {
         self.control

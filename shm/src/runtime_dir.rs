@@ -16,6 +16,10 @@ pub const CONTROL_FILE: &str = "control.shm";
 pub const COUNTERS_FILE: &str = "counters.shm";
 /// Subdirectory of generation files.
 pub const TABLES_DIR: &str = "tables";
+/// Name of the NAT configuration file.
+pub const NAT_FILE: &str = crate::nat::NAT_FILE;
+/// Unix socket the engine answers NAT session queries on.
+pub const NAT_SOCKET: &str = "nat.sock";
 /// Lock file held (flock) by the one live publisher.
 pub const PUBLISHER_LOCK: &str = "publisher.lock";
 
@@ -72,6 +76,16 @@ impl RuntimeDir {
     /// `counters.shm`.
     pub fn counters(&self) -> PathBuf {
         self.root.join(COUNTERS_FILE)
+    }
+
+    /// `nat.bin`.
+    pub fn nat(&self) -> PathBuf {
+        self.root.join(NAT_FILE)
+    }
+
+    /// `nat.sock`.
+    pub fn nat_socket(&self) -> PathBuf {
+        self.root.join(NAT_SOCKET)
     }
 
     /// `tables/gen-N.bin`.

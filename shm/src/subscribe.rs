@@ -13,6 +13,7 @@ use crate::control::{ControlMap, WorkerHandle};
 use crate::error::ShmError;
 use crate::generation::GenerationView;
 use crate::layout::GenerationHeader;
+use crate::nat::NatTables;
 use crate::runtime_dir::{monotonic_ms, RuntimeDir};
 
 /// One validated, immutable generation, mapped read-only. `Send + Sync`:
@@ -89,6 +90,8 @@ pub struct Subscriber {
     control: Arc<ControlMap>,
     /// The last generation returned (or that failed to load).
     seen: u64,
+    /// The last NAT file number returned (or that failed to load).
+    seen_nat: u64,
 }
 
 impl Subscriber {
@@ -108,6 +111,7 @@ impl Subscriber {
             dir,
             control,
             seen: 0,
+            seen_nat: 0,
         })
     }
 
@@ -157,6 +161,34 @@ impl Subscriber {
                 }
             }
         }
+    }
+
+    /// The newest published NAT file number (0 = none).
+    pub fn nat_generation(&self) -> u64 {
+        self.control.block().nat_generation.load(Ordering::Acquire)
+    }
+
+    /// The NAT configuration if a new one was published since the last
+    /// call (one atomic load when not). A file that fails to load is
+    /// reported once and skipped until a newer one appears.
+    pub fn poll_nat(&mut self) -> Result<Option<(u64, NatTables)>, ShmError> {
+        let current = self.nat_generation();
+        if current == self.seen_nat || current == 0 {
+            return Ok(None);
+        }
+        let path = self.dir.nat();
+        // A newer file may replace the one numbered `current` between our
+        // load of the number and the open (its number is bumped right
+        // after): take it, it is complete.
+        let loaded = match Generation::load(&path, current) {
+            Err(ShmError::GenerationMismatch { found, .. }) if found > current => {
+                Generation::load(&path, found)
+            }
+            other => other,
+        };
+        self.seen_nat = current;
+        let g = loaded?;
+        Ok(Some((g.number(), NatTables::from_view(&g.view()))))
     }
 
     /// Takes worker slot `index` (0..64) for acking; the slot starts at

@@ -5,7 +5,9 @@
 pub mod error;
 pub mod extract;
 mod interfaces;
+mod nat;
 pub mod openapi;
+mod openapi_nat;
 mod orgs;
 pub mod paths;
 mod routes;
@@ -14,7 +16,7 @@ mod status;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{middleware, Router};
 use serde::Serialize;
 
@@ -119,6 +121,12 @@ pub fn app(state: AppState) -> Router {
             ROUTES_BULK,
             post(routes::bulk).layer(DefaultBodyLimit::max(MAX_BULK_BODY_BYTES)),
         )
+        .route(NAT, get(nat::get).put(nat::replace).delete(nat::delete))
+        .route(NAT_FORWARDS, get(nat::list_forwards).post(nat::add_forward))
+        .route(NAT_FORWARD, delete(nat::delete_forward))
+        .route(NAT_POOL, post(nat::add_pool_address))
+        .route(NAT_POOL_ADDRESS, delete(nat::delete_pool_address))
+        .route(NAT_SESSIONS, get(nat::sessions))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

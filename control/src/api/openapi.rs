@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::paths;
 
-fn schema_ref(name: &str) -> Value {
+pub(super) fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
@@ -23,7 +23,7 @@ fn json_content(schema: Value) -> Value {
     json!({ "application/json": { "schema": schema } })
 }
 
-fn ok(description: &str, schema: &str) -> Value {
+pub(super) fn ok(description: &str, schema: &str) -> Value {
     json!({ "description": description, "content": json_content(schema_ref(schema)) })
 }
 
@@ -32,7 +32,7 @@ fn err(description: &str) -> Value {
 }
 
 /// Error responses every authenticated operation can return.
-fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
+pub(super) fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
     let map = responses.as_object_mut().expect("responses is an object");
     map.insert("401".into(), err("missing or wrong bearer token"));
     map.insert("500".into(), err("store error; nothing was changed"));
@@ -51,7 +51,7 @@ fn with_errors(mut responses: Value, codes: &[&str]) -> Value {
     responses
 }
 
-fn op(summary: &str, params: &[&str], body: Option<&str>, responses: Value) -> Value {
+pub(super) fn op(summary: &str, params: &[&str], body: Option<&str>, responses: Value) -> Value {
     let mut o = json!({
         "summary": summary,
         "parameters": params.iter().map(|p| json!({ "$ref": format!("#/components/parameters/{p}") })).collect::<Vec<_>>(),
@@ -63,7 +63,7 @@ fn op(summary: &str, params: &[&str], body: Option<&str>, responses: Value) -> V
     o
 }
 
-const BODY_ERRORS: &[&str] = &["400", "404", "409", "413", "415"];
+pub(super) const BODY_ERRORS: &[&str] = &["400", "404", "409", "413", "415"];
 
 /// Collection operations (list, create, and for routes replace-all) for a resource.
 fn collection(kind: &str, item: &str, spec: &str, params: &[&str], replace_all: bool) -> Value {
@@ -130,7 +130,8 @@ fn build() -> Value {
                 "code": { "type": "string", "enum": [
                     "invalid_json", "unknown_field", "missing_field", "invalid_field", "invalid_body",
                     "invalid_path", "unauthorized", "not_found", "no_such_path", "method_not_allowed",
-                    "conflict", "payload_too_large", "unsupported_media_type", "internal", "unavailable"] },
+                    "conflict", "payload_too_large", "unsupported_media_type", "internal", "unavailable",
+                    "nat_disabled", "engine_unavailable"] },
                 "field": { "type": "string", "nullable": true,
                     "description": "path of the offending field, e.g. prefix, next_hops[0].via, routes[2].prefix, add[12].prefix, delete[3], limit, org, id" },
                 "message": { "type": "string" }
@@ -227,7 +228,14 @@ fn build() -> Value {
         json!({ "name": "org", "in": "path", "required": true, "schema": { "type": "string" } });
     let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "format": "int64", "minimum": 1 } });
 
+    let mut schemas = schemas;
+    if let (Some(all), Value::Object(nat)) =
+        (schemas.as_object_mut(), super::openapi_nat::schemas())
+    {
+        all.extend(nat);
+    }
     let mut p = serde_json::Map::new();
+    super::openapi_nat::insert_paths(&mut p);
     p.insert(paths::OPENAPI.into(), json!({ "get": {
         "summary": "This document", "security": [],
         "responses": { "200": { "description": "OpenAPI 3.0 document", "content": { "application/json": {} } } } } }));
@@ -309,7 +317,7 @@ fn build() -> Value {
         ),
     );
 
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "Patronus control API",
@@ -330,7 +338,14 @@ fn build() -> Value {
                     "description": "skip this many items (in id order)" } },
             "schemas": schemas,
         }
-    })
+    });
+    if let (Some(all), Value::Object(nat)) = (
+        doc["components"]["parameters"].as_object_mut(),
+        super::openapi_nat::parameters(),
+    ) {
+        all.extend(nat);
+    }
+    doc
 }
 
 /// The document (built once).

@@ -2,6 +2,7 @@
 //! Resources are addressed by their numeric `id` (server-assigned, never reused);
 //! `/api/v1/interfaces` and `/api/v1/routes` are shortcuts for organization `default`.
 //! `routes/bulk` is a static segment, so it never reads as a route id.
+//! NAT is one per box (not per organization): `/api/v1/nat...`.
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -18,6 +19,12 @@ pub const INTERFACE: &str = "/api/v1/interfaces/{id}";
 pub const ROUTES: &str = "/api/v1/routes";
 pub const ROUTE: &str = "/api/v1/routes/{id}";
 pub const ROUTES_BULK: &str = "/api/v1/routes/bulk";
+pub const NAT: &str = "/api/v1/nat";
+pub const NAT_FORWARDS: &str = "/api/v1/nat/forwards";
+pub const NAT_FORWARD: &str = "/api/v1/nat/forwards/{id}";
+pub const NAT_POOL: &str = "/api/v1/nat/pool";
+pub const NAT_POOL_ADDRESS: &str = "/api/v1/nat/pool/{address}";
+pub const NAT_SESSIONS: &str = "/api/v1/nat/sessions";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -36,4 +43,10 @@ pub const ALL: &[(&str, &[&str])] = &[
     (ROUTES, &["GET", "POST", "PUT"]),
     (ROUTE, &["GET", "PUT", "DELETE"]),
     (ROUTES_BULK, &["POST"]),
+    (NAT, &["GET", "PUT", "DELETE"]),
+    (NAT_FORWARDS, &["GET", "POST"]),
+    (NAT_FORWARD, &["DELETE"]),
+    (NAT_POOL, &["POST"]),
+    (NAT_POOL_ADDRESS, &["DELETE"]),
+    (NAT_SESSIONS, &["GET"]),
 ];

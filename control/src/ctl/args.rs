@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -65,6 +65,9 @@ pub enum Command {
     /// Organizations (tenants)
     #[command(subcommand)]
     Org(OrgCmd),
+    /// NAT44: configuration, port forwards, pool, live sessions
+    #[command(subcommand)]
+    Nat(NatCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,4 +146,113 @@ pub enum OrgCmd {
     /// Delete an (empty) organization
     #[command(alias = "rm")]
     Del { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatCmd {
+    /// Show the NAT configuration
+    Show,
+    /// Create or change the NAT configuration: options not given keep their
+    /// current value (forwards are kept); the first `set` needs --outside
+    /// and --pool
+    #[command(
+        after_help = "Examples:\n  patronusctl nat set --outside wan0 --pool 198.51.100.1\n  patronusctl nat set --filtering endpoint-independent --timeout udp=60 --timeout tcp_established=3600\n  patronusctl nat set --file nat.json   (the whole configuration, as PUT /api/v1/nat takes it)"
+    )]
+    Set(NatSetArgs),
+    /// Remove the NAT configuration (the engine goes back to its own [nat], if any)
+    #[command(alias = "rm")]
+    Delete,
+    /// Port forwards
+    #[command(subcommand)]
+    Forward(NatForwardCmd),
+    /// Pool addresses
+    #[command(subcommand)]
+    Pool(NatPoolCmd),
+    /// The engine's live NAT sessions
+    Sessions {
+        /// Only this inside host's sessions
+        #[arg(long)]
+        inside: Option<String>,
+        /// Sessions per page (1..=1000)
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Start at this cursor (printed after a page that has more)
+        #[arg(long, conflicts_with = "all")]
+        cursor: Option<String>,
+        /// Follow the cursor to the last page
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NatSetArgs {
+    /// A JSON file holding the whole configuration (`-` reads stdin); no
+    /// other option may be given with it
+    #[arg(long, conflicts_with_all = ["outside", "vlan", "pool", "filtering", "timeout", "max_sessions_per_host", "inbound_refresh", "one_to_one", "enabled"])]
+    pub file: Option<PathBuf>,
+    /// Port of the outside interface
+    #[arg(long)]
+    pub outside: Option<String>,
+    /// VLAN of the outside interface (0: untagged)
+    #[arg(long)]
+    pub vlan: Option<u16>,
+    /// Pool addresses (comma-separated or repeated); replaces the pool
+    #[arg(long, value_delimiter = ',')]
+    pub pool: Vec<String>,
+    /// endpoint-independent or address-and-port-dependent
+    #[arg(long)]
+    pub filtering: Option<String>,
+    /// NAME=SECONDS (tcp_established, tcp_transitory, tcp_initial, udp,
+    /// icmp_query, fragment); SECONDS `default` clears it; repeatable
+    #[arg(long = "timeout", value_name = "NAME=SECONDS")]
+    pub timeout: Vec<String>,
+    /// Most sessions per inside host (`default` clears it)
+    #[arg(long)]
+    pub max_sessions_per_host: Option<String>,
+    /// Whether inbound packets refresh UDP/ICMP sessions (true, false, default)
+    #[arg(long)]
+    pub inbound_refresh: Option<String>,
+    /// OUTSIDE=INSIDE 1:1 mappings (comma-separated or repeated); replaces them
+    #[arg(
+        long = "one-to-one",
+        value_delimiter = ',',
+        value_name = "OUTSIDE=INSIDE"
+    )]
+    pub one_to_one: Vec<String>,
+    /// Turn NAT on (true) or off (false), keeping the configuration
+    #[arg(long)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatForwardCmd {
+    /// List port forwards
+    #[command(alias = "ls")]
+    List,
+    /// Add a port forward: `PROTO OUTSIDE_ADDR:PORT INSIDE_ADDR:PORT`
+    Add {
+        /// tcp or udp
+        proto: String,
+        /// Outside ADDR:PORT
+        outside: String,
+        /// Inside ADDR:PORT
+        inside: String,
+    },
+    /// Delete a port forward by id, or by `PROTO OUTSIDE_ADDR:PORT`
+    #[command(alias = "rm")]
+    Del {
+        /// Id, or the protocol followed by the outside ADDR:PORT
+        #[arg(required = true, num_args = 1..=2)]
+        forward: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NatPoolCmd {
+    /// Add a pool address
+    Add { address: String },
+    /// Remove a pool address
+    #[command(alias = "rm")]
+    Del { address: String },
 }

@@ -60,6 +60,9 @@ pub struct EngineSnapshot {
     pub table_generation: u64,
     /// Generation every worker has switched to.
     pub table_generation_acked: u64,
+    /// NAT counters (`nat.<name>` in the counters file, without the
+    /// prefix) and the `sessions_active` gauge, summed over the workers.
+    pub nat: Vec<(String, u64)>,
 }
 
 /// Where engine snapshots come from (the control process implements it over
@@ -68,6 +71,12 @@ pub struct EngineSnapshot {
 pub trait EngineSource: Send + Sync {
     /// `None` when no engine is attached.
     fn snapshot(&self) -> Option<EngineSnapshot>;
+
+    /// Where the engine answers NAT session queries (`None`: no engine
+    /// link).
+    fn nat_socket(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A source for a control process without an engine: always detached.
@@ -127,6 +136,75 @@ pub const WORKER_PACKETS: &str = "patronus_worker_packets_total";
 pub const WORKER_POLL_LATENCY: &str = "patronus_worker_poll_latency_seconds";
 pub const TABLE_GENERATION: &str = "patronus_table_generation";
 pub const TABLE_GENERATION_ACKED: &str = "patronus_table_generation_acked";
+pub const NAT_SESSIONS_ACTIVE: &str = "patronus_nat_sessions_active";
+pub const NAT_SESSIONS_CREATED: &str = "patronus_nat_sessions_created_total";
+pub const NAT_SESSIONS_EXPIRED: &str = "patronus_nat_sessions_expired_total";
+pub const NAT_SESSIONS_FLUSHED: &str = "patronus_nat_sessions_flushed_total";
+pub const NAT_SESSIONS_REFUSED: &str = "patronus_nat_sessions_refused_total";
+pub const NAT_PACKETS: &str = "patronus_nat_packets_total";
+pub const NAT_DROPS: &str = "patronus_nat_drops_total";
+
+/// A NAT counter's place: (engine counter name, family, label).
+pub type NatMetric = (
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+/// Where each engine NAT counter goes: (counter name, family, label).
+/// Every name of the engine's `NAT_COUNTER_NAMES` is here (an e2e test
+/// checks); a name not listed is not exported.
+pub const NAT_METRICS: &[NatMetric] = &[
+    ("sessions_active", NAT_SESSIONS_ACTIVE, None),
+    ("sessions_created", NAT_SESSIONS_CREATED, None),
+    ("sessions_expired", NAT_SESSIONS_EXPIRED, None),
+    ("sessions_flushed", NAT_SESSIONS_FLUSHED, None),
+    (
+        "refused_pool_exhausted",
+        NAT_SESSIONS_REFUSED,
+        Some(("reason", "pool_exhausted")),
+    ),
+    (
+        "refused_host_limit",
+        NAT_SESSIONS_REFUSED,
+        Some(("reason", "host_limit")),
+    ),
+    (
+        "refused_table_full",
+        NAT_SESSIONS_REFUSED,
+        Some(("reason", "table_full")),
+    ),
+    ("translated_out", NAT_PACKETS, Some(("kind", "outbound"))),
+    ("translated_in", NAT_PACKETS, Some(("kind", "inbound"))),
+    ("hairpinned", NAT_PACKETS, Some(("kind", "hairpin"))),
+    (
+        "icmp_errors_translated",
+        NAT_PACKETS,
+        Some(("kind", "icmp_error")),
+    ),
+    (
+        "fragments_translated",
+        NAT_PACKETS,
+        Some(("kind", "fragment")),
+    ),
+    (
+        "dropped_no_session",
+        NAT_DROPS,
+        Some(("reason", "no_session")),
+    ),
+    ("dropped_filtered", NAT_DROPS, Some(("reason", "filtered"))),
+    ("dropped_fragment", NAT_DROPS, Some(("reason", "fragment"))),
+    (
+        "dropped_malformed",
+        NAT_DROPS,
+        Some(("reason", "malformed")),
+    ),
+    (
+        "dropped_unsupported",
+        NAT_DROPS,
+        Some(("reason", "unsupported")),
+    ),
+];
 
 const FAMILIES: &[FamilySpec] = &[
     FamilySpec {
@@ -195,6 +273,48 @@ const FAMILIES: &[FamilySpec] = &[
         help: "Table generation every engine worker has switched to.",
         kind: MetricType::GAUGE,
         labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_ACTIVE,
+        help: "NAT sessions the engine holds now (all workers).",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_CREATED,
+        help: "NAT sessions created.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_EXPIRED,
+        help: "NAT sessions removed after their idle timeout.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_FLUSHED,
+        help: "NAT sessions removed by a configuration change (their pool address or forward went away).",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: NAT_SESSIONS_REFUSED,
+        help: "New NAT sessions refused, by reason: pool_exhausted, host_limit, table_full.",
+        kind: MetricType::COUNTER,
+        labels: &["reason"],
+    },
+    FamilySpec {
+        name: NAT_PACKETS,
+        help: "Packets NAT translated, by kind: outbound, inbound, hairpin, icmp_error, fragment.",
+        kind: MetricType::COUNTER,
+        labels: &["kind"],
+    },
+    FamilySpec {
+        name: NAT_DROPS,
+        help: "Packets NAT dropped, by reason: no_session, filtered, fragment, malformed, unsupported.",
+        kind: MetricType::COUNTER,
+        labels: &["reason"],
     },
 ];
 
@@ -405,6 +525,18 @@ fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
     }
     out.add(TABLE_GENERATION, &[], f(s.table_generation));
     out.add(TABLE_GENERATION_ACKED, &[], f(s.table_generation_acked));
+    // In NAT_METRICS order, each once (a repeated name is summed).
+    for (name, family, label) in NAT_METRICS {
+        let mut values = s.nat.iter().filter(|(n, _)| n == name).peekable();
+        if values.peek().is_none() {
+            continue;
+        }
+        let total = values.fold(0u64, |t, (_, v)| t.saturating_add(*v));
+        match label {
+            Some(l) => out.add(family, &[*l], f(total)),
+            None => out.add(family, &[], f(total)),
+        }
+    }
     out.families
 }
 

@@ -4,10 +4,11 @@ use std::net::Ipv4Addr;
 
 use rusqlite::{OptionalExtension, Transaction};
 
+use super::nat::check_not_nat_outside;
 use super::routes::load_routes;
 use super::{org_id, Store};
 use crate::error::{Error, Result};
-use crate::model::{check_next_hops, Cidr, Interface, InterfaceDef};
+use crate::model::{check_next_hops, Cidr, Interface, InterfaceDef, DEFAULT_ORG};
 
 /// All interfaces of one organization, by id.
 pub(super) fn load_interfaces(
@@ -146,7 +147,10 @@ impl Store {
     ) -> Result<Interface> {
         self.change(|tx| {
             let oid = org_id(tx, org)?;
-            find(tx, org, id)?;
+            let old = find(tx, org, id)?;
+            if org == DEFAULT_ORG && (old.port != def.port || old.vlan != def.vlan) {
+                check_not_nat_outside(tx, &old.port, old.vlan, "port")?;
+            }
             let others = check_interface(tx, oid, org, def, Some(id))?;
             let mut subnets = connected(&others);
             subnets.push(def.address);
@@ -162,7 +166,10 @@ impl Store {
     pub fn delete_interface(&mut self, org: &str, id: i64) -> Result<()> {
         self.change(|tx| {
             let oid = org_id(tx, org)?;
-            find(tx, org, id)?;
+            let old = find(tx, org, id)?;
+            if org == DEFAULT_ORG {
+                check_not_nat_outside(tx, &old.port, old.vlan, "id")?;
+            }
             let mut ifs = load_interfaces(tx, oid, org)?;
             ifs.retain(|i| i.id != id);
             check_routes_still_resolve(tx, oid, org, &connected(&ifs), "id")?;

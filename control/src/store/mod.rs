@@ -4,6 +4,7 @@
 //! desired-state generation, so a failed request changes nothing.
 
 mod interfaces;
+mod nat;
 mod orgs;
 mod route_bulk;
 mod routes;
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+pub use nat::EnginePorts;
 pub use route_bulk::{BulkOutcome, BulkRoutes};
 pub use routes::Page;
 pub use schema::SCHEMA_VERSION;

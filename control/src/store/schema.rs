@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::DEFAULT_ORG;
 
 /// Version of the schema below; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -66,6 +66,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             .optional()?;
         return match version {
             Some(SCHEMA_VERSION) => Ok(()),
+            // Version 2 added the NAT tables.
+            Some(1) => {
+                tx.execute_batch(super::nat::SCHEMA_NAT)?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )?;
+                tx.commit()?;
+                Ok(())
+            }
             Some(v) => Err(Error::Storage(format!(
                 "database schema version {v} is not supported (this build knows {SCHEMA_VERSION})"
             ))),
@@ -73,6 +83,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         };
     }
     tx.execute_batch(SCHEMA_V1)?;
+    tx.execute_batch(super::nat::SCHEMA_NAT)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('generation', 0)",
         [SCHEMA_VERSION],
@@ -108,6 +119,31 @@ mod tests {
             })
             .unwrap();
         assert_eq!(g, 0);
+    }
+
+    #[test]
+    fn version_1_gains_the_nat_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', 1), ('generation', 5)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM nat_forwards", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        migrate(&mut conn).unwrap();
     }
 
     #[test]
