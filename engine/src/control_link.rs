@@ -32,11 +32,7 @@ use crate::fib_sync::FibSync;
 use crate::nat_slot::NatSlot;
 use crate::tables::TableSlot;
 
-// Lives beside this file; declared here so that the link owns it (move to
-// lib.rs as `pub mod nat_link;` at will).
-#[path = "nat_link.rs"]
-pub mod nat_link;
-use nat_link::NatLink;
+use crate::nat_link::{self, NatLink};
 
 /// How often the link looks for a new generation.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);

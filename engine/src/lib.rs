@@ -10,7 +10,10 @@
 //! written through the zero-copy views of [`wire`]. Every drop is counted in
 //! [`counters`] under a [`counters::DropReason`]. [`nat`] is the per-worker
 //! NAT44 core (sessions, per-worker port ranges, in-place translation) that
-//! the pipeline calls.
+//! the pipeline calls, handing packets to the worker owning their session.
+//! [`control_link`] follows the control process's shared memory: FIB
+//! generations into [`tables`], NAT plans ([`nat_link`]) into [`nat_slot`],
+//! which also carries session queries to the workers.
 
 pub mod buffer;
 pub mod config;
@@ -19,6 +22,7 @@ pub mod counters;
 pub mod fib;
 pub mod fib_sync;
 pub mod nat;
+pub mod nat_link;
 pub mod nat_slot;
 pub mod neighbor;
 pub mod pipeline;

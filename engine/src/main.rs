@@ -176,6 +176,7 @@ fn main() -> ExitCode {
             c.runtime_dir.clone(),
             engine.tables.clone(),
             engine.workers.iter().map(|w| w.counters.clone()).collect(),
+            engine.nat.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),
