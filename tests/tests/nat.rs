@@ -484,6 +484,61 @@ fn engine_workers_hand_packets_to_session_owners() {
     assert!(nat["translated_in"].as_u64().unwrap_or(0) > 0, "{nat}");
 }
 
+/// Engine only (the nftables reference DNATs only what arrives on `wan0`):
+/// hairpinning — in2 fetches in1's file through the router's outside
+/// address and the port forward, and in1 sees the request coming from the
+/// outside address, not from in2.
+#[test]
+fn engine_hairpin_reaches_the_forward_from_inside() {
+    let t = NatTopology::build(NatRouter::Engine, Filtering::AddressAndPortDependent)
+        .unwrap_or_else(|e| panic!("cannot build the NAT topology: {e:?}"));
+    t.wait_ready(READY);
+    let www = t.dir.join("hairpin-www");
+    std::fs::create_dir_all(&www).expect("inside www");
+    let body = patronus_e2e::nat_topology::pseudo_random(100_000, 11);
+    std::fs::write(www.join("h.bin"), &body).expect("inside file");
+    let want = sha256(&www.join("h.bin"));
+    let port = INSIDE_HTTP_PORT.to_string();
+    let p = t.in1.spawn(
+        PYTHON,
+        &[
+            "-m",
+            "http.server",
+            &port,
+            "--bind",
+            IN1,
+            "--directory",
+            path_str(&www),
+        ],
+        t.dir.path(),
+        "hairpin-http",
+    );
+    let mut p = wait_listening(&t.in1, p, "tcp", INSIDE_HTTP_PORT);
+    let file = t.dir.join("hairpin.bin");
+    let url = format!("http://{R_OUTSIDE}:{FORWARD_PORT}/h.bin");
+    let o = t.in2.exec_output(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "--max-time",
+            "20",
+            "-o",
+            path_str(&file),
+            &url,
+        ],
+    );
+    assert!(o.status.success(), "curl {url} from in2: {}", text(&o));
+    assert_eq!(sha256(&file), want, "the file fetched through the hairpin");
+    let log = p.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with(&format!("{R_OUTSIDE} ")) && l.contains("GET /h.bin")),
+        "in1 should see the request from {R_OUTSIDE} (translated both ways): {}",
+        p.report()
+    );
+}
+
 /// A connected UDP socket (bound to argv[3]) sends to argv[1]:argv[2] and
 /// reports how recv ends and the error queue's ICMP details.
 const UDP_CLOSED_PORT_PY: &str = r#"
