@@ -5,16 +5,18 @@
 //! for [`Nat::outbound`] to handle (new sessions, expiry, ICMP, fragments,
 //! hairpins, ...). Same effects as `outbound` on every packet it takes.
 
-use super::key::{Endpoint, Proto};
+use super::key::{session_hash, Endpoint, Proto};
 use super::rewrite::{rd16, rd32, wr16, wr32, IP_CSUM, IP_SRC};
 use super::Nat;
 use crate::wire::checksum::{update16, update32};
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 
 impl Nat {
-    /// See the module notes. `ip` starts at the IPv4 header.
+    /// See the module notes. `ip` starts at the IPv4 header; `hash`, when
+    /// known, is its session hash as [`Nat::prefetch_index`] computed it
+    /// from these same bytes (saves computing it again).
     #[inline]
-    pub fn outbound_established(&mut self, ip: &mut [u8], now: u64) -> bool {
+    pub fn outbound_established(&mut self, ip: &mut [u8], hash: Option<u32>, now: u64) -> bool {
         let Some(h) = ip.get(..28) else {
             return false;
         };
@@ -39,9 +41,12 @@ impl Nat {
             return false;
         }
         let (sport, dport) = (rd16(h, 20), rd16(h, 22));
-        let Some(idx) =
-            self.sessions
-                .find_inside(Endpoint::new(src, sport), Endpoint::new(dst, dport), proto)
+        let (inside, remote) = (Endpoint::new(src, sport), Endpoint::new(dst, dport));
+        let hash = hash.unwrap_or_else(|| session_hash(inside, remote, proto));
+        debug_assert_eq!(hash, session_hash(inside, remote, proto));
+        let Some(idx) = self
+            .sessions
+            .find_inside_hashed(hash, inside, remote, proto)
         else {
             return false;
         };

@@ -16,8 +16,6 @@ use super::Nat;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Prefetched {
     hash: u32,
-    /// Outbound: the mapping key's hash (for a new session).
-    mapping_hash: u32,
     /// 0 = nothing, 1 = outbound (inside index), 2 = inbound (outside index).
     dir: u8,
 }
@@ -48,6 +46,13 @@ fn l4_key(ip: &[u8]) -> Option<(Proto, u16, u16)> {
 }
 
 impl Nat {
+    /// The session hash of an outbound key step 1 computed (for
+    /// [`Nat::outbound_established`]).
+    #[inline]
+    pub fn outbound_hash(k: Prefetched) -> Option<u32> {
+        (k.dir == 1).then_some(k.hash)
+    }
+
     /// Step 1 for packet `ip` (starting at its IPv4 header): outbound
     /// (`inbound == false`) or inbound.
     #[inline]
@@ -64,11 +69,7 @@ impl Nat {
             };
             let hash = session_hash(local, remote, proto);
             self.sessions.prefetch_outside(hash);
-            Prefetched {
-                hash,
-                mapping_hash: 0,
-                dir: 2,
-            }
+            Prefetched { hash, dir: 2 }
         } else {
             let (local, remote) = match proto {
                 Proto::Icmp => (Endpoint::new(src, sport), Endpoint::new(dst, 0)),
@@ -76,20 +77,20 @@ impl Nat {
             };
             let hash = session_hash(local, remote, proto);
             self.sessions.prefetch_inside(hash);
-            Prefetched {
-                hash,
-                mapping_hash: endpoint_hash(local, proto),
-                dir: 1,
-            }
+            Prefetched { hash, dir: 1 }
         }
     }
 
-    /// Step 2: the session step 1's index line names (if any).
+    /// Step 2: the session step 1's index line names (if any); for an
+    /// outbound packet without one (a new session), its mapping's index line.
     #[inline]
-    pub fn prefetch_session(&self, k: Prefetched) {
+    pub fn prefetch_session(&self, k: Prefetched, ip: &[u8]) {
         match k.dir {
             1 if !self.sessions.prefetch_session_inside(k.hash) => {
-                self.mappings.prefetch_inside(k.mapping_hash);
+                if let Some((proto, sport, _)) = l4_key(ip) {
+                    let local = Endpoint::new(rd32(ip, IP_SRC), sport);
+                    self.mappings.prefetch_inside(endpoint_hash(local, proto));
+                }
             }
             2 => self.sessions.prefetch_session_outside(k.hash),
             _ => {}

@@ -145,6 +145,21 @@ impl SessionTable {
             })
     }
 
+    /// [`SessionTable::find_inside`] with the key's hash already computed.
+    #[inline]
+    pub fn find_inside_hashed(
+        &self,
+        hash: u32,
+        inside: Endpoint,
+        remote: Endpoint,
+        proto: Proto,
+    ) -> Option<u32> {
+        self.by_inside.find(hash, |i| {
+            let s = &self.slots[i as usize];
+            s.inside == inside && s.remote == remote && s.proto == proto
+        })
+    }
+
     #[inline]
     pub fn find_outside(&self, outside: Endpoint, remote: Endpoint, proto: Proto) -> Option<u32> {
         self.by_outside

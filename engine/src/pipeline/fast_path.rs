@@ -143,7 +143,7 @@ impl Pipeline {
                 crate::wire::checksum::ttl_decrement_update(u16::from_be_bytes([h[10], h[11]]));
             h[8] = ttl - 1;
             h[10..12].copy_from_slice(&csum.to_be_bytes());
-            if nat_out && self.nat_fast_outbound(&mut p.data_mut()[14..], now) == FastNat::Drop {
+            if nat_out && self.nat_fast_outbound(&mut p.data_mut()[14..], i, now) == FastNat::Drop {
                 self.drop_packet(p, DropReason::Nat);
                 return;
             }

@@ -151,11 +151,13 @@ impl Pipeline {
     /// this worker owns its inside address (else the stages hand it over).
     /// The destination is not an outside address (those never get here).
     #[inline]
-    pub(super) fn nat_fast_outbound(&mut self, ip: &mut [u8], now: u64) -> FastNat {
+    pub(super) fn nat_fast_outbound(&mut self, ip: &mut [u8], i: usize, now: u64) -> FastNat {
         let Some(st) = self.nat.as_mut() else {
             return FastNat::Slow;
         };
-        if st.nat.outbound_established(ip, now) {
+        // The prefetch pass hashed this packet's key from the same bytes.
+        let hash = Nat::outbound_hash(self.nat_keys[i]);
+        if st.nat.outbound_established(ip, hash, now) {
             return FastNat::Done;
         }
         match st.nat.outbound(ip, now) {
@@ -181,8 +183,10 @@ impl Pipeline {
                 _ => Prefetched::default(),
             };
         }
-        for k in &self.nat_keys[..batch.len()] {
-            st.nat.prefetch_session(*k);
+        for (k, p) in self.nat_keys.iter().zip(batch.packets()) {
+            if let Some(ip) = p.data().get(14..) {
+                st.nat.prefetch_session(*k, ip);
+            }
         }
     }
 

@@ -39,7 +39,7 @@ proptest! {
             };
             let mut q = p.clone();
             let v1 = plain.outbound(&mut p, now);
-            let v2 = if short.outbound_established(&mut q, now) {
+            let v2 = if short.outbound_established(&mut q, None, now) {
                 took += 1;
                 Verdict::Translated
             } else {
@@ -69,12 +69,15 @@ fn live_sessions_take_the_short_path() {
     let from = (Ipv4Addr::new(10, 0, 0, 2), 40000);
     let to = (Ipv4Addr::new(198, 51, 100, 1), 53);
     let mut first = udp(from, to, b"q");
-    assert!(!nat.outbound_established(&mut first, 1), "no session yet");
+    assert!(
+        !nat.outbound_established(&mut first, None, 1),
+        "no session yet"
+    );
     assert_eq!(nat.outbound(&mut first, 1), Verdict::Translated);
     let mut again = udp(from, to, b"q");
-    assert!(nat.outbound_established(&mut again, 2));
+    assert!(nat.outbound_established(&mut again, None, 2));
     assert_eq!(again, first, "translated like the first");
     // Past the UDP timeout it steps aside (outbound reaps and recreates).
     let mut late = udp(from, to, b"q");
-    assert!(!nat.outbound_established(&mut late, 1 + 301_000_000_000));
+    assert!(!nat.outbound_established(&mut late, None, 1 + 301_000_000_000));
 }
