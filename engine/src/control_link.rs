@@ -12,7 +12,8 @@
 //! It also follows the pushed NAT configuration (`nat.bin`) into the
 //! workers' NAT plan ([`nat_link::NatLink`], re-resolved whenever the
 //! interfaces change) and starts the NAT session query server
-//! ([`nat_link::spawn_session_server`], its own thread on `nat.sock`).
+//! ([`nat_link::spawn_session_server`], its own thread on `nat.sock`,
+//! joined when the link stops).
 //! If the control process is away, nothing changes: the workers keep the
 //! last table. The engine may start before or after the control process.
 
@@ -145,13 +146,12 @@ pub fn spawn(
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
-    nat_link::spawn_session_server(&dir, nat.clone(), counters.len(), stop.clone()).map_err(
-        |e| ShmError::Io {
+    let natq = nat_link::spawn_session_server(&dir, nat.clone(), counters.len(), stop.clone())
+        .map_err(|e| ShmError::Io {
             op: "serve nat.sock",
             path: dir.join(patronus_shm::runtime_dir::NAT_SOCKET),
             source: e,
-        },
-    )?;
+        })?;
     let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let block = CounterBlock::create(
@@ -182,7 +182,10 @@ pub fn spawn(
                 shm_counters,
                 nat,
                 stop,
-            )
+            );
+            // Same stop flag: the session server ends too (and removes
+            // nat.sock) before the link reports done.
+            let _ = natq.join();
         })
         .map_err(|e| ShmError::Io {
             op: "spawn link thread",
