@@ -4,7 +4,9 @@
 # dir): `patronusctl status`, ping both ways and a 10 s iperf3 while the
 # engine's counters are shown every 2 s, then a route added through the API
 # while h1 pings an address only that route reaches, and `patronusctl route
-# list`. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# list`; last, h2 loses its route back and `patronusctl nat set` (source NAT
+# to the engine's wan0 address) lets h1 reach it again (ping, iperf3, the
+# session list). Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -262,6 +264,39 @@ echo "\$ patronusctl status"
 ctl status
 show_stats
 grep 'generation' "$WORK/engine.log" | tail -n 2 || true
+
+# NAT44: h2 forgets its way back to h1's subnet; source NAT to the
+# engine's wan0 address makes h1 reach it again.
+ip -n "$H2" route del default
+echo "==> h2 has no route back to 10.1.0.0/24: h1 -> h2 goes unanswered"
+if ip netns exec "$H1" ping -n -c 2 -i 0.3 -W 1 10.2.0.2 > "$WORK/ping-nonat.log" 2>&1; then
+    echo "unexpected: h2 answered without NAT"; cat "$WORK/ping-nonat.log"; exit 1
+fi
+tail -n 2 "$WORK/ping-nonat.log"
+echo "\$ patronusctl nat set --outside wan0 --pool 10.2.0.1"
+ctl nat set --outside wan0 --pool 10.2.0.1
+echo "==> ping and iperf3 h1 -> h2 through NAT (h2 sees 10.2.0.1)"
+ok=""
+for _ in $(seq 20); do
+    if ip netns exec "$H1" ping -n -c 1 -W 1 10.2.0.2 > /dev/null 2>&1; then ok=1; break; fi
+    sleep 0.2
+done
+[ -n "$ok" ] || { echo "NAT did not take effect"; exit 1; }
+ip netns exec "$H1" ping -n -c 3 -i 0.3 -W 2 10.2.0.2
+ip netns exec "$H2" iperf3 -s -1 -p 5202 > "$WORK/iperf3-nat-server.log" 2>&1 &
+for _ in $(seq 50); do
+    [ -n "$(ip netns exec "$H2" ss -Hltn 'sport = :5202')" ] && break
+    sleep 0.1
+done
+ip netns exec "$H1" iperf3 -c 10.2.0.2 -p 5202 -t 3 > "$WORK/iperf3-nat.log" 2>&1 || {
+    echo "iperf3 through NAT failed:"; cat "$WORK/iperf3-nat.log"; exit 1
+}
+tail -n 4 "$WORK/iperf3-nat.log"
+grep -m1 "Accepted connection from" "$WORK/iperf3-nat-server.log" || true
+echo "\$ patronusctl nat show"
+ctl nat show
+echo "\$ patronusctl nat sessions"
+ctl nat sessions
 
 echo "==> stopping the control and the engine"
 kill -TERM "$CONTROL_PID"
