@@ -10,6 +10,8 @@ PACKAGES=(
     libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev xdp-tools m4 libelf-dev zlib1g-dev
     # The NAT suite's outside servers and DNS client (tests/tests/nat.rs).
     nginx dnsmasq-base bind9-dnsutils
+    # The WireGuard suite's reference sites (tests/tests/wireguard.rs).
+    wireguard-go wireguard-tools
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -18,6 +18,7 @@ pub mod seqflow;
 pub mod stats;
 pub mod tempdir;
 pub mod topology;
+pub mod wg_topology;
 
 pub use capture::Capture;
 pub use engine::{engine_binary, Engine};
