@@ -488,13 +488,18 @@ fn tcp_with_offloads_on_is_segmented_and_checksummed() {
         }
     }
     let missing = have.iter().filter(|h| !**h).count();
-    // The ring may drop under load (then the kernel retransmits and we see
-    // the bytes again); report drops if anything is missing.
-    assert_eq!(
-        missing, 0,
-        "bytes never seen (rx_missed {})",
-        stats.rx_missed
-    );
+    // The port only watches the kernel's own connection: when its ring
+    // overflows under load (counted in rx_missed), the bytes of the frames
+    // it missed are never seen again (the connection itself lost nothing).
+    // Then only what was seen is checked.
+    if stats.rx_missed > 0 {
+        eprintln!(
+            "ring overflowed ({} frames missed): {missing} bytes unseen",
+            stats.rx_missed
+        );
+        return;
+    }
+    assert_eq!(missing, 0, "bytes never seen, and no frame counted missed");
     assert!(
         stream == data,
         "reassembled stream differs from what was sent"
