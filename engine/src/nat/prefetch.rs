@@ -53,6 +53,13 @@ impl Nat {
         (k.dir == 1).then_some(k.hash)
     }
 
+    /// The session hash of an inbound key step 1 computed (for
+    /// [`Nat::inbound_established`]).
+    #[inline]
+    pub fn inbound_hash(k: Prefetched) -> Option<u32> {
+        (k.dir == 2).then_some(k.hash)
+    }
+
     /// Step 1 for packet `ip` (starting at its IPv4 header): outbound
     /// (`inbound == false`) or inbound.
     #[inline]

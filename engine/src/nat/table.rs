@@ -160,6 +160,21 @@ impl SessionTable {
         })
     }
 
+    /// [`SessionTable::find_outside`] with the key's hash already computed.
+    #[inline]
+    pub fn find_outside_hashed(
+        &self,
+        hash: u32,
+        outside: Endpoint,
+        remote: Endpoint,
+        proto: Proto,
+    ) -> Option<u32> {
+        self.by_outside.find(hash, |i| {
+            let s = &self.slots[i as usize];
+            s.outside == outside && s.remote == remote && s.proto == proto
+        })
+    }
+
     #[inline]
     pub fn find_outside(&self, outside: Endpoint, remote: Endpoint, proto: Proto) -> Option<u32> {
         self.by_outside

@@ -71,7 +71,7 @@ impl Pipeline {
                 }
                 let p = &mut batch.packets_mut()[i];
                 let ip = &mut p.data_mut()[14..];
-                match self.nat_fast_inbound(ip, now) {
+                match self.nat_fast_inbound(ip, i, now) {
                     FastNat::Done => dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]),
                     FastNat::Slow => continue,
                     FastNat::Drop => {

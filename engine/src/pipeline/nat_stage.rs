@@ -131,12 +131,19 @@ impl Pipeline {
     /// that came in on the outside interface to an outside address, when
     /// this worker owns it. `ip` starts at its (checked, 20-byte) header.
     #[inline]
-    pub(super) fn nat_fast_inbound(&mut self, ip: &mut [u8], now: u64) -> FastNat {
+    pub(super) fn nat_fast_inbound(&mut self, ip: &mut [u8], i: usize, now: u64) -> FastNat {
         let Some(st) = self.nat.as_mut() else {
             return FastNat::Slow;
         };
         if st.nat.config().workers > 1 && st.nat.inbound_owner(ip) != st.worker {
             return FastNat::Slow;
+        }
+        // The prefetch pass hashed this packet's key from the same bytes.
+        if st
+            .nat
+            .inbound_established(ip, Nat::inbound_hash(self.nat_keys[i]), now)
+        {
+            return FastNat::Done;
         }
         match st.nat.inbound(ip, now) {
             Verdict::Translated => FastNat::Done,
