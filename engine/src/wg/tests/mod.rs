@@ -1,0 +1,1 @@
+//! Unit tests of the WireGuard data path.
