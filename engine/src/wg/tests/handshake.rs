@@ -113,7 +113,6 @@ fn handshake_with_preshared_key() {
     assert!(matches!(p.deliver(Side::B, pkt), Decap::Inner(PEER)));
 
     // A different PSK on B: the response does not verify at A.
-    let mut b_cfg = b_cfg;
     b_cfg.peers[0].preshared_key = Some([0x5b; 32]);
     let mut p = Pair::new(0, 0);
     p.a = Tunnel::new(&a_cfg, 0, 1, p.now).unwrap();
