@@ -30,5 +30,6 @@ pub mod ports;
 pub mod pushed_ifaces;
 pub mod stats;
 pub mod tables;
+pub mod wg;
 pub mod wire;
 pub mod worker;
