@@ -145,37 +145,217 @@ async fn bad_requests_name_the_field_and_change_nothing() {
     let peers = "/api/v1/wg/tunnels/wg0/peers";
     let cases: Vec<(&str, Value, StatusCode, &str, &str)> = vec![
         // Tunnels.
-        (tunnels, json!({ "name": "wg 9", "listen_port": 1 }), StatusCode::BAD_REQUEST, "invalid_field", "name"),
-        (tunnels, json!({ "name": "wg.9", "listen_port": 1 }), StatusCode::BAD_REQUEST, "invalid_field", "name"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 0 }), StatusCode::BAD_REQUEST, "invalid_field", "listen_port"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 70000 }), StatusCode::BAD_REQUEST, "invalid_field", "listen_port"),
-        (tunnels, json!({ "name": "wg9" }), StatusCode::BAD_REQUEST, "missing_field", "listen_port"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 1, "private_key": "not base64 at all!" }), StatusCode::BAD_REQUEST, "invalid_field", "private_key"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 1, "private_key": "AAAA" }), StatusCode::BAD_REQUEST, "invalid_field", "private_key"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 1, "private_key": "!AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }), StatusCode::BAD_REQUEST, "invalid_field", "private_key"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 1, "public_key": PUBLIC }), StatusCode::BAD_REQUEST, "unknown_field", "public_key"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 1, "address": "10.0.0.1" }), StatusCode::BAD_REQUEST, "invalid_field", "address"),
-        (tunnels, json!({ "name": "wg0", "listen_port": 1 }), StatusCode::CONFLICT, "conflict", "name"),
-        (tunnels, json!({ "name": "wg9", "listen_port": 51820 }), StatusCode::CONFLICT, "conflict", "listen_port"),
+        (
+            tunnels,
+            json!({ "name": "wg 9", "listen_port": 1 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "name",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg.9", "listen_port": 1 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "name",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 0 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "listen_port",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 70000 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "listen_port",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9" }),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            "listen_port",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 1, "private_key": "not base64 at all!" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "private_key",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 1, "private_key": "AAAA" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "private_key",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 1, "private_key": "!AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "private_key",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 1, "public_key": PUBLIC }),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            "public_key",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 1, "address": "10.0.0.1" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "address",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg0", "listen_port": 1 }),
+            StatusCode::CONFLICT,
+            "conflict",
+            "name",
+        ),
+        (
+            tunnels,
+            json!({ "name": "wg9", "listen_port": 51820 }),
+            StatusCode::CONFLICT,
+            "conflict",
+            "listen_port",
+        ),
         // Peers.
-        (peers, json!({ "allowed_ips": [] }), StatusCode::BAD_REQUEST, "missing_field", "public_key"),
-        (peers, peer("short", &[]), StatusCode::BAD_REQUEST, "invalid_field", "public_key"),
-        (peers, peer("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo", &[]), StatusCode::BAD_REQUEST, "invalid_field", "public_key"),
-        (peers, peer("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTm==", &[]), StatusCode::BAD_REQUEST, "invalid_field", "public_key"),
-        (peers, peer("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &[]), StatusCode::BAD_REQUEST, "invalid_field", "public_key"),
-        (peers, json!({ "public_key": CAROL, "endpoint": "192.0.2.2" }), StatusCode::BAD_REQUEST, "invalid_field", "endpoint"),
-        (peers, json!({ "public_key": CAROL, "endpoint": "192.0.2.2:0" }), StatusCode::BAD_REQUEST, "invalid_field", "endpoint"),
-        (peers, json!({ "public_key": CAROL, "endpoint": "[::1]:51820" }), StatusCode::BAD_REQUEST, "invalid_field", "endpoint"),
-        (peers, peer(CAROL, &["10.5.0.1/16"]), StatusCode::BAD_REQUEST, "invalid_field", "allowed_ips[0]"),
-        (peers, peer(CAROL, &["10.5.0.0/16", "10.5.1.0/24"]), StatusCode::BAD_REQUEST, "invalid_field", "allowed_ips[1]"),
-        (peers, json!({ "public_key": CAROL, "persistent_keepalive": 70000 }), StatusCode::BAD_REQUEST, "invalid_field", "persistent_keepalive"),
-        (peers, json!({ "public_key": CAROL, "preshared_key": "c2VjcmV0" }), StatusCode::BAD_REQUEST, "invalid_field", "preshared_key"),
-        (peers, json!({ "public_key": CAROL, "private_key": PRIVATE }), StatusCode::BAD_REQUEST, "unknown_field", "private_key"),
-        (peers, peer(BOB, &["10.9.0.0/16"]), StatusCode::CONFLICT, "conflict", "public_key"),
-        (peers, peer(CAROL, &["10.9.0.0/16", "10.2.3.0/24"]), StatusCode::CONFLICT, "conflict", "allowed_ips[1]"),
-        (peers, peer(CAROL, &["0.0.0.0/0"]), StatusCode::CONFLICT, "conflict", "allowed_ips[0]"),
-        ("/api/v1/wg/tunnels/nope/peers", peer(CAROL, &[]), StatusCode::NOT_FOUND, "not_found", "tunnel"),
-        ("/api/v1/wg/tunnels/no%20pe/peers", peer(CAROL, &[]), StatusCode::NOT_FOUND, "not_found", "tunnel"),
+        (
+            peers,
+            json!({ "allowed_ips": [] }),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            "public_key",
+        ),
+        (
+            peers,
+            peer("short", &[]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "public_key",
+        ),
+        (
+            peers,
+            peer("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo", &[]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "public_key",
+        ),
+        (
+            peers,
+            peer("hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTm==", &[]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "public_key",
+        ),
+        (
+            peers,
+            peer("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &[]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "public_key",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "endpoint": "192.0.2.2" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "endpoint",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "endpoint": "192.0.2.2:0" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "endpoint",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "endpoint": "[::1]:51820" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "endpoint",
+        ),
+        (
+            peers,
+            peer(CAROL, &["10.5.0.1/16"]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "allowed_ips[0]",
+        ),
+        (
+            peers,
+            peer(CAROL, &["10.5.0.0/16", "10.5.1.0/24"]),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "allowed_ips[1]",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "persistent_keepalive": 70000 }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "persistent_keepalive",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "preshared_key": "c2VjcmV0" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "preshared_key",
+        ),
+        (
+            peers,
+            json!({ "public_key": CAROL, "private_key": PRIVATE }),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            "private_key",
+        ),
+        (
+            peers,
+            peer(BOB, &["10.9.0.0/16"]),
+            StatusCode::CONFLICT,
+            "conflict",
+            "public_key",
+        ),
+        (
+            peers,
+            peer(CAROL, &["10.9.0.0/16", "10.2.3.0/24"]),
+            StatusCode::CONFLICT,
+            "conflict",
+            "allowed_ips[1]",
+        ),
+        (
+            peers,
+            peer(CAROL, &["0.0.0.0/0"]),
+            StatusCode::CONFLICT,
+            "conflict",
+            "allowed_ips[0]",
+        ),
+        (
+            "/api/v1/wg/tunnels/nope/peers",
+            peer(CAROL, &[]),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "tunnel",
+        ),
+        (
+            "/api/v1/wg/tunnels/no%20pe/peers",
+            peer(CAROL, &[]),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "tunnel",
+        ),
     ];
     for (path, body, status, code, field) in cases {
         let r = t.call(Method::POST, path, Some(body.clone())).await;
@@ -201,17 +381,46 @@ async fn bad_requests_name_the_field_and_change_nothing() {
     assert_eq!(r.error().1.as_deref(), Some("public_key"));
     // Peer ids and tunnel names in paths.
     for (m, path, status, field) in [
-        (Method::GET, "/api/v1/wg/tunnels/wg0/peers/0", StatusCode::BAD_REQUEST, "id"),
-        (Method::GET, "/api/v1/wg/tunnels/wg0/peers/x", StatusCode::BAD_REQUEST, "id"),
-        (Method::GET, "/api/v1/wg/tunnels/wg0/peers/999", StatusCode::NOT_FOUND, "id"),
-        (Method::DELETE, "/api/v1/wg/tunnels/wg0/peers/999", StatusCode::NOT_FOUND, "id"),
-        (Method::DELETE, "/api/v1/wg/tunnels/nope", StatusCode::NOT_FOUND, "tunnel"),
+        (
+            Method::GET,
+            "/api/v1/wg/tunnels/wg0/peers/0",
+            StatusCode::BAD_REQUEST,
+            "id",
+        ),
+        (
+            Method::GET,
+            "/api/v1/wg/tunnels/wg0/peers/x",
+            StatusCode::BAD_REQUEST,
+            "id",
+        ),
+        (
+            Method::GET,
+            "/api/v1/wg/tunnels/wg0/peers/999",
+            StatusCode::NOT_FOUND,
+            "id",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/wg/tunnels/wg0/peers/999",
+            StatusCode::NOT_FOUND,
+            "id",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/wg/tunnels/nope",
+            StatusCode::NOT_FOUND,
+            "tunnel",
+        ),
     ] {
         let r = t.call(m.clone(), path, None).await;
         assert_eq!(r.status, status, "{m} {path}");
         assert_eq!(r.error().1.as_deref(), Some(field), "{m} {path}");
     }
-    assert_eq!(t.generation().await, g, "no failed request changed anything");
+    assert_eq!(
+        t.generation().await,
+        g,
+        "no failed request changed anything"
+    );
     assert_eq!(t.get_ok("/api/v1/wg/tunnels/wg0").await["peers"], 1);
 }
 
@@ -240,9 +449,18 @@ async fn routes_point_into_tunnels_and_hold_them() {
         .await;
     assert!(b.get("tunnel").is_none(), "{b}");
     for (body, field) in [
-        (json!({ "prefix": "10.7.0.0/16", "tunnel": "nope" }), "tunnel"),
-        (json!({ "prefix": "10.7.0.0/16", "tunnel": "wg0", "blackhole": true }), "tunnel"),
-        (json!({ "prefix": "10.7.0.0/16", "tunnel": "wg0", "next_hops": [{ "via": "10.2.0.2" }] }), "tunnel"),
+        (
+            json!({ "prefix": "10.7.0.0/16", "tunnel": "nope" }),
+            "tunnel",
+        ),
+        (
+            json!({ "prefix": "10.7.0.0/16", "tunnel": "wg0", "blackhole": true }),
+            "tunnel",
+        ),
+        (
+            json!({ "prefix": "10.7.0.0/16", "tunnel": "wg0", "next_hops": [{ "via": "10.2.0.2" }] }),
+            "tunnel",
+        ),
     ] {
         let r = t.call(Method::POST, "/api/v1/routes", Some(body)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
@@ -253,8 +471,10 @@ async fn routes_point_into_tunnels_and_hold_them() {
         .call(
             Method::POST,
             "/api/v1/routes/bulk",
-            Some(json!({ "add": [{ "prefix": "10.6.0.0/16", "tunnel": "wg0" },
-                { "prefix": "10.5.0.0/16", "tunnel": "nope" }] })),
+            Some(
+                json!({ "add": [{ "prefix": "10.6.0.0/16", "tunnel": "wg0" },
+                { "prefix": "10.5.0.0/16", "tunnel": "nope" }] }),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -263,8 +483,10 @@ async fn routes_point_into_tunnels_and_hold_them() {
         .call(
             Method::PUT,
             "/api/v1/routes",
-            Some(json!({ "routes": [{ "prefix": "10.9.0.0/16", "tunnel": "wg0" },
-                { "prefix": "10.4.0.0/16", "tunnel": "nope" }] })),
+            Some(
+                json!({ "routes": [{ "prefix": "10.9.0.0/16", "tunnel": "wg0" },
+                { "prefix": "10.4.0.0/16", "tunnel": "nope" }] }),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -308,7 +530,9 @@ async fn listen_ports_and_udp_forwards_exclude_each_other() {
         .call(
             Method::POST,
             "/api/v1/nat/forwards",
-            Some(json!({ "proto": "udp", "outside": "198.51.100.1:51820", "inside": "10.1.0.3:53" })),
+            Some(
+                json!({ "proto": "udp", "outside": "198.51.100.1:51820", "inside": "10.1.0.3:53" }),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
@@ -318,7 +542,9 @@ async fn listen_ports_and_udp_forwards_exclude_each_other() {
         .call(
             Method::POST,
             "/api/v1/nat/forwards",
-            Some(json!({ "proto": "tcp", "outside": "198.51.100.1:51820", "inside": "10.1.0.4:80" })),
+            Some(
+                json!({ "proto": "tcp", "outside": "198.51.100.1:51820", "inside": "10.1.0.4:80" }),
+            ),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -361,7 +587,10 @@ async fn tunnels_peers_and_tunnel_routes_are_pushed_to_shared_memory() {
     let tun = tables.tunnels[0];
     assert_eq!(tun.name(), "wg0");
     assert_eq!(tun.listen_port, 51820);
-    assert_eq!(tun.address, u32::from(std::net::Ipv4Addr::new(10, 99, 0, 1)));
+    assert_eq!(
+        tun.address,
+        u32::from(std::net::Ipv4Addr::new(10, 99, 0, 1))
+    );
     assert_eq!(tun.address_len, 24);
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -373,12 +602,19 @@ async fn tunnels_peers_and_tunnel_routes_are_pushed_to_shared_memory() {
     assert_eq!(peer.public_key.as_slice(), b64.decode(BOB).unwrap());
     assert_eq!(peer.psk().unwrap().as_slice(), b64.decode(PSK).unwrap());
     assert_eq!(
-        (peer.endpoint_addr, peer.endpoint_port, peer.persistent_keepalive_secs),
+        (
+            peer.endpoint_addr,
+            peer.endpoint_port,
+            peer.persistent_keepalive_secs
+        ),
         (u32::from(std::net::Ipv4Addr::new(192, 0, 2, 2)), 51821, 25)
     );
     assert_eq!(tables.allowed_ips.len(), 1);
     assert_eq!(
-        (tables.allowed_ips[0].prefix, tables.allowed_ips[0].prefix_len),
+        (
+            tables.allowed_ips[0].prefix,
+            tables.allowed_ips[0].prefix_len
+        ),
         (0x0a02_0000, 16)
     );
     // The route into the tunnel names its id in the route generation.

@@ -8,12 +8,12 @@ mod interfaces;
 mod nat;
 pub mod openapi;
 mod openapi_nat;
+mod openapi_wg;
 mod orgs;
 pub mod paths;
 mod routes;
 mod status;
 mod wg;
-mod openapi_wg;
 
 use std::sync::Arc;
 

@@ -8,7 +8,8 @@ use super::paths;
 
 /// WireGuard's schemas.
 pub fn schemas() -> Value {
-    let key = |d: &str| json!({ "type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$", "description": d });
+    let key =
+        |d: &str| json!({ "type": "string", "pattern": "^[A-Za-z0-9+/]{43}=$", "description": d });
     let name = json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{1,15}$" });
     let port = json!({ "type": "integer", "minimum": 1, "maximum": 65535 });
     let cidr = json!({ "type": "string", "pattern": "^\\d+\\.\\d+\\.\\d+\\.\\d+/\\d+$" });

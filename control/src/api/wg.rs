@@ -15,8 +15,12 @@ use crate::wg::model::{validate_tunnel_name, Peer, PeerSpec, TunnelSpec, TunnelU
 
 fn tunnel_name(name: &str) -> Result<(), ApiError> {
     // A name that cannot exist is a 404, like any tunnel that does not.
-    validate_tunnel_name("tunnel", name)
-        .map_err(|_| ApiError::from(crate::Error::not_found("tunnel", format!("no tunnel named {name:?}"))))
+    validate_tunnel_name("tunnel", name).map_err(|_| {
+        ApiError::from(crate::Error::not_found(
+            "tunnel",
+            format!("no tunnel named {name:?}"),
+        ))
+    })
 }
 
 fn peer_id(text: &str) -> Result<i64, ApiError> {

@@ -616,11 +616,9 @@ fn add_wg(out: &mut Families, wg: &[(String, u64)]) {
                 &[("tunnel", tunnel), ("peer", peer), ("reason", reason)],
                 f(*v),
             ),
-            Some(WgCounter::TunnelDrop { tunnel, reason }) => out.add(
-                WG_DROPS,
-                &[("tunnel", tunnel), ("reason", reason)],
-                f(*v),
-            ),
+            Some(WgCounter::TunnelDrop { tunnel, reason }) => {
+                out.add(WG_DROPS, &[("tunnel", tunnel), ("reason", reason)], f(*v))
+            }
             None => {}
         }
     }
