@@ -618,14 +618,13 @@ async fn tunnels_peers_and_tunnel_routes_are_pushed_to_shared_memory() {
         (0x0a02_0000, 16)
     );
     // The route into the tunnel names its id in the route generation.
-    let gen = std::iter::from_fn(|| sub.poll().unwrap()).last().unwrap();
-    let _ = gen;
-    let newest = patronus_shm::Generation::load(
-        &patronus_shm::subscribe::generation_path(&shm, sub.current_generation()),
-        sub.current_generation(),
-    );
     // The newest generation may be a delta: look for the change or the route.
-    let g = newest.unwrap();
+    let current = sub.current_generation();
+    let g = patronus_shm::Generation::load(
+        &patronus_shm::subscribe::generation_path(&shm, current),
+        current,
+    )
+    .unwrap();
     let v = g.view();
     let found = v
         .routes()
