@@ -65,6 +65,7 @@ impl EngineSource for ShmEngine {
         let mut ports: BTreeMap<String, PortCounters> = BTreeMap::new();
         let mut drops = Vec::new();
         let mut nat = Vec::new();
+        let mut wg = Vec::new();
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
@@ -114,6 +115,17 @@ impl EngineSource for ShmEngine {
                 drops.push((reason.to_string(), total));
             } else if let Some(counter) = name.strip_prefix("nat.") {
                 nat.push((counter.to_string(), total));
+            } else if let Some(counter) = name.strip_prefix(crate::wg::counters::PREFIX) {
+                let value = if crate::wg::counters::is_max(counter) {
+                    snap.values
+                        .iter()
+                        .map(|w| w.get(c).copied().unwrap_or(0))
+                        .max()
+                        .unwrap_or(0)
+                } else {
+                    total
+                };
+                wg.push((counter.to_string(), value));
             } else if name == "busy_polls" || name == "idle_polls" {
                 for (w, ws) in per_worker.iter_mut().enumerate() {
                     let v = snap.values[w].get(c).copied().unwrap_or(0);
@@ -132,6 +144,7 @@ impl EngineSource for ShmEngine {
             table_generation: generation,
             table_generation_acked: acked,
             nat,
+            wg,
         })
     }
 }

@@ -20,6 +20,7 @@ pub mod nat;
 pub mod push;
 pub mod state;
 pub mod store;
+pub mod wg;
 
 pub use api::{app, AppState};
 pub use error::Error;

@@ -241,6 +241,10 @@ pub struct RouteSpec {
     /// Drop matching traffic instead of forwarding it.
     #[serde(default)]
     pub blackhole: bool,
+    /// Send matching traffic into this WireGuard tunnel (which picks the
+    /// peer by its allowed IPs); excludes `next_hops` and `blackhole`.
+    #[serde(default)]
+    pub tunnel: Option<String>,
 }
 
 /// Body of `PUT /routes`: the organization's complete route set, applied atomically.
@@ -305,17 +309,35 @@ pub struct BulkResult {
     pub generation: u64,
 }
 
-/// A validated route, not yet stored (next hop reachability is checked by the store).
+/// A validated route, not yet stored (next hop reachability and the
+/// tunnel's existence are checked by the store).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteDef {
     pub prefix: Cidr,
     pub next_hops: Vec<Ipv4Addr>,
     pub blackhole: bool,
+    /// The WireGuard tunnel the route points into (then no next hops).
+    pub tunnel: Option<String>,
 }
 
 impl RouteSpec {
     pub fn validate(&self) -> Result<RouteDef> {
         let prefix = Cidr::parse_prefix("prefix", &self.prefix)?;
+        if let Some(tunnel) = &self.tunnel {
+            crate::wg::model::validate_tunnel_name("tunnel", tunnel)?;
+            if self.blackhole || !self.next_hops.is_empty() {
+                return Err(Error::invalid(
+                    "tunnel",
+                    "a route into a tunnel has no next hops and is no blackhole",
+                ));
+            }
+            return Ok(RouteDef {
+                prefix,
+                next_hops: Vec::new(),
+                blackhole: false,
+                tunnel: Some(tunnel.clone()),
+            });
+        }
         if self.blackhole && !self.next_hops.is_empty() {
             return Err(Error::invalid(
                 "next_hops",
@@ -325,7 +347,7 @@ impl RouteSpec {
         if !self.blackhole && self.next_hops.is_empty() {
             return Err(Error::invalid(
                 "next_hops",
-                "a route needs at least one next hop (or \"blackhole\": true)",
+                "a route needs at least one next hop (or \"blackhole\": true, or a \"tunnel\")",
             ));
         }
         if self.next_hops.len() > MAX_NEXT_HOPS {
@@ -353,6 +375,7 @@ impl RouteSpec {
             prefix,
             next_hops,
             blackhole: self.blackhole,
+            tunnel: None,
         })
     }
 }
@@ -371,6 +394,12 @@ pub struct Route {
     pub prefix: Cidr,
     pub next_hops: Vec<NextHop>,
     pub blackhole: bool,
+    /// The WireGuard tunnel the route points into (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<String>,
+    /// The tunnel's stored id (what the engine's tables name it by).
+    #[serde(skip)]
+    pub tunnel_id: Option<i64>,
 }
 
 impl Route {
@@ -380,6 +409,7 @@ impl Route {
             prefix: self.prefix,
             next_hops: self.next_hops.iter().map(|n| n.via).collect(),
             blackhole: self.blackhole,
+            tunnel: self.tunnel.clone(),
         }
     }
 }
@@ -505,8 +535,28 @@ mod tests {
                 .map(|v| NextHopSpec { via: (*v).into() })
                 .collect(),
             blackhole,
+            tunnel: None,
         };
         assert!(spec("0.0.0.0/0", &["10.2.0.254"], false).validate().is_ok());
+        let into = |tunnel: &str, vias: &[&str], blackhole| RouteSpec {
+            tunnel: Some(tunnel.into()),
+            ..spec("10.9.0.0/16", vias, blackhole)
+        };
+        let d = into("wg0", &[], false).validate().unwrap();
+        assert_eq!(d.tunnel.as_deref(), Some("wg0"));
+        assert!(d.next_hops.is_empty() && !d.blackhole);
+        assert_eq!(
+            field_of(into("wg0", &["1.1.1.1"], false).validate().unwrap_err()),
+            "tunnel"
+        );
+        assert_eq!(
+            field_of(into("wg0", &[], true).validate().unwrap_err()),
+            "tunnel"
+        );
+        assert_eq!(
+            field_of(into("wg 0", &[], false).validate().unwrap_err()),
+            "tunnel"
+        );
         assert!(spec("10.0.0.0/8", &[], true).validate().is_ok());
         assert_eq!(
             field_of(spec("10.0.0.0/8", &[], false).validate().unwrap_err()),

@@ -143,6 +143,17 @@ fn storage(e: impl std::fmt::Display) -> Error {
 
 /// The engine's form of a stored route.
 pub fn compile(r: &Route) -> Result<RouteEntry> {
+    if let Some(id) = r.tunnel_id {
+        let id = u32::try_from(id)
+            .ok()
+            .filter(|&i| i != 0)
+            .ok_or_else(|| Error::Storage(format!("tunnel id {id} does not fit the engine")))?;
+        return Ok(RouteEntry::tunnel(
+            u32::from(r.prefix.addr) & r.prefix.mask(),
+            r.prefix.len,
+            id,
+        ));
+    }
     let kind = if r.blackhole {
         RouteKind::Blackhole
     } else {
@@ -664,6 +675,7 @@ mod tests {
             prefix: cidr(prefix),
             next_hops: vec![gw.into()],
             blackhole: false,
+            tunnel: None,
         }
     }
 

@@ -15,6 +15,8 @@ use crate::nat::model::{Forward, ForwardDef, NatConfig, NatSettings};
 use crate::nat::push::NatPusher;
 use crate::push::{Pusher, Touched, PUSHED_ORG};
 use crate::store::{BulkOutcome, BulkRoutes, EnginePorts, Page, Store};
+use crate::wg::model::{Peer, PeerDef, Tunnel, TunnelDef, TunnelUpdate};
+use crate::wg::push::WgPusher;
 
 /// Requests queued before senders wait (back-pressure on the API).
 pub const STORE_QUEUE_DEPTH: usize = 64;
@@ -134,6 +136,51 @@ pub enum Request {
         address: Ipv4Addr,
         reply: Reply<NatConfig>,
     },
+    ListTunnels {
+        reply: Reply<Vec<Tunnel>>,
+    },
+    GetTunnel {
+        name: String,
+        reply: Reply<Tunnel>,
+    },
+    CreateTunnel {
+        def: TunnelDef,
+        reply: Reply<Tunnel>,
+    },
+    UpdateTunnel {
+        name: String,
+        update: TunnelUpdate,
+        reply: Reply<Tunnel>,
+    },
+    DeleteTunnel {
+        name: String,
+        reply: Reply<()>,
+    },
+    ListPeers {
+        tunnel: String,
+        reply: Reply<Vec<Peer>>,
+    },
+    GetPeer {
+        tunnel: String,
+        id: i64,
+        reply: Reply<Peer>,
+    },
+    CreatePeer {
+        tunnel: String,
+        def: PeerDef,
+        reply: Reply<Peer>,
+    },
+    ReplacePeer {
+        tunnel: String,
+        id: i64,
+        def: PeerDef,
+        reply: Reply<Peer>,
+    },
+    DeletePeer {
+        tunnel: String,
+        id: i64,
+        reply: Reply<()>,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
@@ -191,7 +238,10 @@ fn checkpoint(p: &mut Pusher) {
 fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pusher>) {
     use mpsc::error::TryRecvError;
     let mut nat = pusher.as_ref().map(|p| NatPusher::new(p.publisher()));
-    // Tables first: the NAT config may name an interface they carry.
+    let mut wg = pusher.as_ref().map(|p| WgPusher::new(p.publisher()));
+    // Tunnels first: routes may point into them. Then the tables: the NAT
+    // config may name an interface they carry.
+    push_wg(&mut store, &mut wg);
     push(&mut store, &mut pusher, Touched::Nothing);
     push_nat(&mut store, &mut nat);
     let closer = loop {
@@ -212,7 +262,11 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pus
             Some(Request::Close { reply }) => break Some(reply),
             Some(req) => {
                 let nat_touched = req.touches_nat();
+                let wg_touched = req.touches_wg();
                 let touched = process(&mut store, req);
+                if wg_touched {
+                    push_wg(&mut store, &mut wg);
+                }
                 push(&mut store, &mut pusher, touched);
                 if nat_touched {
                     push_nat(&mut store, &mut nat);
@@ -343,6 +397,29 @@ fn process(s: &mut Store, req: Request) -> Touched {
         Request::DeleteNatPoolAddress { address, reply } => {
             answer(reply, s.delete_nat_pool_address(address), nothing)
         }
+        Request::ListTunnels { reply } => answer(reply, s.list_tunnels(), nothing),
+        Request::GetTunnel { name, reply } => answer(reply, s.get_tunnel(&name), nothing),
+        Request::CreateTunnel { def, reply } => answer(reply, s.create_tunnel(&def), nothing),
+        Request::UpdateTunnel {
+            name,
+            update,
+            reply,
+        } => answer(reply, s.update_tunnel(&name, &update), nothing),
+        Request::DeleteTunnel { name, reply } => answer(reply, s.delete_tunnel(&name), nothing),
+        Request::ListPeers { tunnel, reply } => answer(reply, s.list_peers(&tunnel), nothing),
+        Request::GetPeer { tunnel, id, reply } => answer(reply, s.get_peer(&tunnel, id), nothing),
+        Request::CreatePeer { tunnel, def, reply } => {
+            answer(reply, s.create_peer(&tunnel, &def), nothing)
+        }
+        Request::ReplacePeer {
+            tunnel,
+            id,
+            def,
+            reply,
+        } => answer(reply, s.replace_peer(&tunnel, id, &def), nothing),
+        Request::DeletePeer { tunnel, id, reply } => {
+            answer(reply, s.delete_peer(&tunnel, id), nothing)
+        }
         Request::Close { .. } => unreachable!("handled by run"),
     }
 }
@@ -359,6 +436,34 @@ impl Request {
                 | Request::AddNatPoolAddress { .. }
                 | Request::DeleteNatPoolAddress { .. }
         )
+    }
+}
+
+impl Request {
+    /// True for requests that may change tunnels or peers.
+    fn touches_wg(&self) -> bool {
+        matches!(
+            self,
+            Request::CreateTunnel { .. }
+                | Request::UpdateTunnel { .. }
+                | Request::DeleteTunnel { .. }
+                | Request::CreatePeer { .. }
+                | Request::ReplacePeer { .. }
+                | Request::DeletePeer { .. }
+        )
+    }
+}
+
+/// Publishes the WireGuard configuration if it changed; a failure is
+/// logged (without any key: errors name files and reasons only) and
+/// retried after the next WireGuard change.
+fn push_wg(store: &mut Store, wg: &mut Option<WgPusher>) {
+    if let Some(p) = wg.as_mut() {
+        match p.push_if_changed(store) {
+            Ok(Some(n)) => tracing::debug!(wg_file = n, "published WireGuard to the engine"),
+            Ok(None) => {}
+            Err(e) => tracing::error!("publishing WireGuard to the engine failed: {e}"),
+        }
     }
 }
 
@@ -502,6 +607,54 @@ impl StoreHandle {
     }
     pub async fn delete_nat_pool_address(&self, address: Ipv4Addr) -> Result<NatConfig> {
         self.call(|reply| Request::DeleteNatPoolAddress { address, reply })
+            .await
+    }
+
+    pub async fn list_tunnels(&self) -> Result<Vec<Tunnel>> {
+        self.call(|reply| Request::ListTunnels { reply }).await
+    }
+    pub async fn get_tunnel(&self, name: String) -> Result<Tunnel> {
+        self.call(|reply| Request::GetTunnel { name, reply }).await
+    }
+    pub async fn create_tunnel(&self, def: TunnelDef) -> Result<Tunnel> {
+        self.call(|reply| Request::CreateTunnel { def, reply })
+            .await
+    }
+    pub async fn update_tunnel(&self, name: String, update: TunnelUpdate) -> Result<Tunnel> {
+        self.call(|reply| Request::UpdateTunnel {
+            name,
+            update,
+            reply,
+        })
+        .await
+    }
+    pub async fn delete_tunnel(&self, name: String) -> Result<()> {
+        self.call(|reply| Request::DeleteTunnel { name, reply })
+            .await
+    }
+    pub async fn list_peers(&self, tunnel: String) -> Result<Vec<Peer>> {
+        self.call(|reply| Request::ListPeers { tunnel, reply })
+            .await
+    }
+    pub async fn get_peer(&self, tunnel: String, id: i64) -> Result<Peer> {
+        self.call(|reply| Request::GetPeer { tunnel, id, reply })
+            .await
+    }
+    pub async fn create_peer(&self, tunnel: String, def: PeerDef) -> Result<Peer> {
+        self.call(|reply| Request::CreatePeer { tunnel, def, reply })
+            .await
+    }
+    pub async fn replace_peer(&self, tunnel: String, id: i64, def: PeerDef) -> Result<Peer> {
+        self.call(|reply| Request::ReplacePeer {
+            tunnel,
+            id,
+            def,
+            reply,
+        })
+        .await
+    }
+    pub async fn delete_peer(&self, tunnel: String, id: i64) -> Result<()> {
+        self.call(|reply| Request::DeletePeer { tunnel, id, reply })
             .await
     }
 

@@ -47,6 +47,7 @@ fn snapshot() -> EngineSnapshot {
         table_generation: 12,
         table_generation_acked: 12,
         nat: Vec::new(),
+        wg: Vec::new(),
     }
 }
 

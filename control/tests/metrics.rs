@@ -107,6 +107,16 @@ fn fixed_snapshot() -> EngineSnapshot {
             ("dropped_filtered".into(), 7),
             ("some_future_counter".into(), 1),
         ],
+        wg: vec![
+            ("wg0.hSDw+/v7.rx_bytes".into(), 1500),
+            ("wg0.hSDw+/v7.tx_bytes".into(), 2500),
+            ("wg0.hSDw+/v7.handshakes".into(), 2),
+            ("wg0.hSDw+/v7.last_handshake_secs".into(), 1_700_000_000),
+            ("wg0.hSDw+/v7.drop.replay".into(), 3),
+            ("wg0.hSDw+/v7.drop.bad_mac".into(), 0),
+            ("wg0.drop.no_peer".into(), 4),
+            ("wg0.hSDw+/v7.some_future_counter".into(), 9),
+        ],
     }
 }
 
@@ -335,6 +345,32 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
     assert_eq!(nat("patronus_nat_drops_total", ("reason", "filtered")), 7.0);
     assert!(!text.contains("some_future_counter"));
     assert!(text.contains("# TYPE patronus_nat_sessions_active gauge"));
+    let peer = [("tunnel", "wg0"), ("peer", "hSDw+/v7")];
+    assert_eq!(value(&s, "patronus_wg_peer_rx_bytes_total", &peer), 1500.0);
+    assert_eq!(value(&s, "patronus_wg_peer_tx_bytes_total", &peer), 2500.0);
+    assert_eq!(value(&s, "patronus_wg_peer_handshakes_total", &peer), 2.0);
+    assert_eq!(
+        value(&s, "patronus_wg_peer_last_handshake_seconds", &peer),
+        1_700_000_000.0
+    );
+    assert!(text.contains("# TYPE patronus_wg_peer_last_handshake_seconds gauge"));
+    let peer_drop = |reason| {
+        value(
+            &s,
+            "patronus_wg_peer_drops_total",
+            &[("tunnel", "wg0"), ("peer", "hSDw+/v7"), ("reason", reason)],
+        )
+    };
+    assert_eq!(peer_drop("replay"), 3.0);
+    assert_eq!(peer_drop("bad_mac"), 0.0);
+    assert_eq!(
+        value(
+            &s,
+            "patronus_wg_drops_total",
+            &[("tunnel", "wg0"), ("reason", "no_peer")]
+        ),
+        4.0
+    );
     let drop = |reason: &str| value(&s, "patronus_drops_total", &[("reason", reason)]);
     assert_eq!(drop("no_route"), 42.0);
     assert_eq!(drop("ipv4_bad_checksum"), 5.0);

@@ -64,6 +64,7 @@ fn def(p: usize, via: Option<usize>) -> RouteDef {
         prefix: prefix(p),
         next_hops: via.map(|v| VIAS[v].into()).into_iter().collect(),
         blackhole: via.is_none(),
+        tunnel: None,
     }
 }
 

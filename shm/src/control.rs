@@ -61,7 +61,10 @@ pub struct ControlBlock {
     /// with Release after the file is in place. Was reserved (zero) before,
     /// so the layout and ABI version are unchanged.
     pub nat_generation: AtomicU64,
-    pub reserved: [AtomicU64; 8],
+    /// Newest published WireGuard configuration (`wg.bin`; 0 = none),
+    /// stored like `nat_generation`. Was the first reserved word.
+    pub wg_generation: AtomicU64,
+    pub reserved: [AtomicU64; 7],
     pub workers: [WorkerSlot; MAX_WORKERS],
 }
 
@@ -70,6 +73,7 @@ const _: () = {
     assert!(size_of::<WorkerSlot>() == 64 && align_of::<WorkerSlot>() == 64);
     assert!(offset_of!(ControlBlock, current_generation) == 16);
     assert!(offset_of!(ControlBlock, nat_generation) == 56);
+    assert!(offset_of!(ControlBlock, wg_generation) == 64);
     assert!(offset_of!(ControlBlock, workers) == 128);
     assert!(size_of::<ControlBlock>() == 128 + 64 * MAX_WORKERS);
 };

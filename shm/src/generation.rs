@@ -11,6 +11,7 @@ use crate::layout::{InterfaceEntry, NeighborEntry, RouteChange, RouteEntry};
 use crate::nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry};
 use crate::pod::{bytes_of, check_align, read_prefix};
 use crate::table::{TableBuilder, TableView};
+use crate::wg::{WgAllowedIpEntry, WgPeerEntry, WgTunnelEntry};
 
 /// Encodes one table given the generation number.
 type EncodeFn = Box<dyn Fn(u64, &mut Vec<u8>) + Send + Sync>;
@@ -204,6 +205,11 @@ impl<'a> GenerationView<'a> {
                 }
                 Some(TableKind::NatOneToOne) => {
                     TableView::<NatOneToOneEntry>::parse(slice)?.generation()
+                }
+                Some(TableKind::WgTunnel) => TableView::<WgTunnelEntry>::parse(slice)?.generation(),
+                Some(TableKind::WgPeer) => TableView::<WgPeerEntry>::parse(slice)?.generation(),
+                Some(TableKind::WgAllowedIp) => {
+                    TableView::<WgAllowedIpEntry>::parse(slice)?.generation()
                 }
                 None => return Err(ShmError::UnknownKind(entry.kind)),
             };

@@ -39,6 +39,12 @@ pub enum TableKind {
     NatForward = 7,
     /// NAT 1:1 mappings, in the NAT file only.
     NatOneToOne = 8,
+    /// WireGuard tunnels, in the WireGuard file only.
+    WgTunnel = 9,
+    /// WireGuard peers, in the WireGuard file only.
+    WgPeer = 10,
+    /// WireGuard peers' allowed IPs, in the WireGuard file only.
+    WgAllowedIp = 11,
 }
 
 impl TableKind {
@@ -53,6 +59,9 @@ impl TableKind {
             6 => Some(TableKind::NatPool),
             7 => Some(TableKind::NatForward),
             8 => Some(TableKind::NatOneToOne),
+            9 => Some(TableKind::WgTunnel),
+            10 => Some(TableKind::WgPeer),
+            11 => Some(TableKind::WgAllowedIp),
             _ => None,
         }
     }
@@ -149,6 +158,15 @@ impl RouteKind {
 /// Interface index meaning "resolve from the gateway's connected subnet".
 pub const IFACE_ANY: u16 = u16::MAX;
 
+/// Raw [`RouteEntry::kind`] of a route into a WireGuard tunnel: one next
+/// hop whose `nexthops[0]` is the tunnel's id
+/// ([`crate::wg::WgTunnelEntry::id`]) and `iface[0]` is [`IFACE_ANY`]; the
+/// tunnel picks the peer by its allowed IPs. Not (yet) a [`RouteKind`]
+/// variant, so engines that match `RouteKind` exhaustively keep building
+/// and skip these routes (`route_kind()` is `None`) until they handle them;
+/// use [`RouteEntry::tunnel_id`].
+pub const ROUTE_KIND_TUNNEL: u8 = 5;
+
 /// One IPv4 route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
@@ -201,6 +219,19 @@ impl RouteEntry {
     /// The route's kind, if valid (always so in a parsed table).
     pub fn route_kind(&self) -> Option<RouteKind> {
         RouteKind::from_u8(self.kind)
+    }
+
+    /// A route into WireGuard tunnel `tunnel_id` (see [`ROUTE_KIND_TUNNEL`]).
+    pub fn tunnel(prefix: u32, prefix_len: u8, tunnel_id: u32) -> Self {
+        let mut e = RouteEntry::new(prefix, prefix_len, RouteKind::Blackhole);
+        e.kind = ROUTE_KIND_TUNNEL;
+        e.push_nexthop(tunnel_id, IFACE_ANY);
+        e
+    }
+
+    /// The tunnel id of a route into a tunnel, else `None`.
+    pub fn tunnel_id(&self) -> Option<u32> {
+        (self.kind == ROUTE_KIND_TUNNEL && self.nexthop_count == 1).then_some(self.nexthops[0])
     }
 
     /// The used next hops as (gateway, interface) pairs.
@@ -350,6 +381,12 @@ impl TableEntry for RouteEntry {
         }
         if self.nexthop_count as usize > MAX_NEXTHOPS {
             return Err("more than 16 next hops");
+        }
+        if self.kind == ROUTE_KIND_TUNNEL {
+            return match self.tunnel_id() {
+                Some(0) | None => Err("tunnel route without a tunnel id"),
+                Some(_) => Ok(()),
+            };
         }
         match RouteKind::from_u8(self.kind) {
             None => Err("unknown route kind"),

@@ -16,6 +16,8 @@
 //! - `nat.bin`: the pushed NAT configuration ([`nat`]), numbered by the
 //!   control block's `nat_generation`.
 //! - `nat.sock`: the engine's NAT session query socket ([`nat_query`]).
+//! - `wg.bin`: the pushed WireGuard tunnels, peers and allowed IPs ([`wg`];
+//!   holds private keys), numbered by the control block's `wg_generation`.
 //!
 //! Control process: `Publisher::open(dir)?`, then for each new desired
 //! state `publish(&GenerationBuilder)` and now and then `gc()`.
@@ -47,6 +49,7 @@ pub mod runtime_dir;
 mod shared_file;
 pub mod subscribe;
 pub mod table;
+pub mod wg;
 
 pub use catch_up::{catch_up, CatchUp};
 pub use control::{WorkerHandle, WorkerStatus, MAX_WORKERS};
@@ -56,7 +59,7 @@ pub use generation::{GenerationBuilder, GenerationView};
 pub use histogram::{HistogramSnapshot, Log2Histogram};
 pub use layout::{
     InterfaceEntry, NeighborEntry, RouteChange, RouteEntry, RouteKind, TableEntry, TableHeader,
-    TableKind, ABI_VERSION,
+    TableKind, ABI_VERSION, ROUTE_KIND_TUNNEL,
 };
 pub use nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry, NatTables};
 pub use pod::{AlignedBuf, Pod};
@@ -64,3 +67,4 @@ pub use publish::{Publisher, PublisherOptions};
 pub use runtime_dir::{monotonic_ms, RuntimeDir, DEFAULT_RUNTIME_DIR};
 pub use subscribe::{Generation, Subscriber};
 pub use table::{checksum, TableBuilder, TableView};
+pub use wg::{WgAllowedIpEntry, WgPeerEntry, WgTables, WgTunnelEntry};

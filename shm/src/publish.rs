@@ -181,6 +181,27 @@ impl Publisher {
         Ok(number)
     }
 
+    /// The newest published WireGuard configuration number (0 = none).
+    pub fn wg_generation(&self) -> u64 {
+        self.control.block().wg_generation.load(Ordering::Acquire)
+    }
+
+    /// Writes `tables` as the WireGuard file (temp file created 0600,
+    /// fsync, rename: it holds private keys) and then bumps
+    /// `wg_generation`. Returns its number. Replaced whole each time.
+    pub fn publish_wg(&mut self, tables: &crate::wg::WgTables) -> Result<u64, ShmError> {
+        let number = self.wg_generation() + 1;
+        let bytes = tables.builder()?.encode(number);
+        write_atomic(&self.dir.wg(), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file.
+        block.wg_generation.store(number, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(number)
+    }
+
     /// Proves the publisher is alive (for the engine's information).
     pub fn heartbeat_at(&self, now_ms: u64) {
         self.control

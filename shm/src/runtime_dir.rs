@@ -18,6 +18,8 @@ pub const COUNTERS_FILE: &str = "counters.shm";
 pub const TABLES_DIR: &str = "tables";
 /// Name of the NAT configuration file.
 pub const NAT_FILE: &str = crate::nat::NAT_FILE;
+/// Name of the WireGuard configuration file (holds private keys; 0600).
+pub const WG_FILE: &str = crate::wg::WG_FILE;
 /// Unix socket the engine answers NAT session queries on.
 pub const NAT_SOCKET: &str = "nat.sock";
 /// Lock file held (flock) by the one live publisher.
@@ -81,6 +83,11 @@ impl RuntimeDir {
     /// `nat.bin`.
     pub fn nat(&self) -> PathBuf {
         self.root.join(NAT_FILE)
+    }
+
+    /// `wg.bin`.
+    pub fn wg(&self) -> PathBuf {
+        self.root.join(WG_FILE)
     }
 
     /// `nat.sock`.

@@ -15,6 +15,7 @@ use crate::generation::GenerationView;
 use crate::layout::GenerationHeader;
 use crate::nat::NatTables;
 use crate::runtime_dir::{monotonic_ms, RuntimeDir};
+use crate::wg::WgTables;
 
 /// One validated, immutable generation, mapped read-only. `Send + Sync`:
 /// share it between workers with an `Arc`.
@@ -92,6 +93,8 @@ pub struct Subscriber {
     seen: u64,
     /// The last NAT file number returned (or that failed to load).
     seen_nat: u64,
+    /// The last WireGuard file number returned (or that failed to load).
+    seen_wg: u64,
 }
 
 impl Subscriber {
@@ -112,6 +115,7 @@ impl Subscriber {
             control,
             seen: 0,
             seen_nat: 0,
+            seen_wg: 0,
         })
     }
 
@@ -189,6 +193,33 @@ impl Subscriber {
         self.seen_nat = current;
         let g = loaded?;
         Ok(Some((g.number(), NatTables::from_view(&g.view()))))
+    }
+
+    /// The newest published WireGuard file number (0 = none).
+    pub fn wg_generation(&self) -> u64 {
+        self.control.block().wg_generation.load(Ordering::Acquire)
+    }
+
+    /// The WireGuard configuration if a new one was published since the
+    /// last call (one atomic load when not). A file that fails to load is
+    /// reported once and skipped until a newer one appears.
+    pub fn poll_wg(&mut self) -> Result<Option<(u64, WgTables)>, ShmError> {
+        let current = self.wg_generation();
+        if current == self.seen_wg || current == 0 {
+            return Ok(None);
+        }
+        let path = self.dir.wg();
+        // As for NAT: a newer file may already have replaced this number's.
+        let loaded = match Generation::load(&path, current) {
+            Err(ShmError::GenerationMismatch { found, .. }) if found > current => {
+                Generation::load(&path, found)
+            }
+            other => other,
+        };
+        self.seen_wg = current;
+        let g = loaded?;
+        let tables = WgTables::from_view(&g.view())?;
+        Ok(Some((g.number(), tables)))
     }
 
     /// Takes worker slot `index` (0..64) for acking; the slot starts at

@@ -121,6 +121,7 @@ proptest! {
                         Action::Blackhole => vec![],
                     },
                     blackhole: action == Action::Blackhole,
+                    tunnel: None,
                 };
                 // A duplicate prefix is refused by the store (409): the model
                 // only follows what the store accepted.

@@ -8,10 +8,12 @@ mod interfaces;
 mod nat;
 pub mod openapi;
 mod openapi_nat;
+mod openapi_wg;
 mod orgs;
 pub mod paths;
 mod routes;
 mod status;
+mod wg;
 
 use std::sync::Arc;
 
@@ -127,6 +129,20 @@ pub fn app(state: AppState) -> Router {
         .route(NAT_POOL, post(nat::add_pool_address))
         .route(NAT_POOL_ADDRESS, delete(nat::delete_pool_address))
         .route(NAT_SESSIONS, get(nat::sessions))
+        .route(WG_TUNNELS, get(wg::list_tunnels).post(wg::create_tunnel))
+        .route(
+            WG_TUNNEL,
+            get(wg::get_tunnel)
+                .put(wg::update_tunnel)
+                .delete(wg::delete_tunnel),
+        )
+        .route(WG_PEERS, get(wg::list_peers).post(wg::create_peer))
+        .route(
+            WG_PEER,
+            get(wg::get_peer)
+                .put(wg::replace_peer)
+                .delete(wg::delete_peer),
+        )
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -167,12 +167,15 @@ fn build() -> Value {
             "properties": {
                 "prefix": cidr("destination without host bits, length 0..=32; unique per organization"),
                 "next_hops": { "type": "array", "maxItems": 16, "items": schema_ref("NextHopSpec"), "default": [],
-                    "description": "ECMP next hops; empty exactly when blackhole is true" },
-                "blackhole": { "type": "boolean", "default": false } } },
+                    "description": "ECMP next hops; empty exactly when blackhole is true or tunnel is given" },
+                "blackhole": { "type": "boolean", "default": false },
+                "tunnel": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,15}$",
+                    "description": "a WireGuard tunnel to send matching traffic into (its peers' allowed IPs pick the peer); excludes next_hops and blackhole" } } },
         "Route": { "type": "object", "required": ["id", "org", "prefix", "next_hops", "blackhole"],
             "properties": { "id": { "type": "integer", "format": "int64" }, "org": { "type": "string" },
                 "prefix": cidr("prefix"), "next_hops": { "type": "array", "items": schema_ref("NextHop") },
-                "blackhole": { "type": "boolean" } } },
+                "blackhole": { "type": "boolean" },
+                "tunnel": { "type": "string", "description": "present for a route into a WireGuard tunnel" } } },
         "RouteList": { "type": "object", "required": ["items"],
             "properties": { "items": { "type": "array", "items": schema_ref("Route") },
                 "next_offset": { "type": "integer", "format": "int64",
@@ -234,8 +237,13 @@ fn build() -> Value {
     {
         all.extend(nat);
     }
+    if let (Some(all), Value::Object(wg)) = (schemas.as_object_mut(), super::openapi_wg::schemas())
+    {
+        all.extend(wg);
+    }
     let mut p = serde_json::Map::new();
     super::openapi_nat::insert_paths(&mut p);
+    super::openapi_wg::insert_paths(&mut p);
     p.insert(paths::OPENAPI.into(), json!({ "get": {
         "summary": "This document", "security": [],
         "responses": { "200": { "description": "OpenAPI 3.0 document", "content": { "application/json": {} } } } } }));
@@ -344,6 +352,12 @@ fn build() -> Value {
         super::openapi_nat::parameters(),
     ) {
         all.extend(nat);
+    }
+    if let (Some(all), Value::Object(wg)) = (
+        doc["components"]["parameters"].as_object_mut(),
+        super::openapi_wg::parameters(),
+    ) {
+        all.extend(wg);
     }
     doc
 }

@@ -2,7 +2,8 @@
 //! Resources are addressed by their numeric `id` (server-assigned, never reused);
 //! `/api/v1/interfaces` and `/api/v1/routes` are shortcuts for organization `default`.
 //! `routes/bulk` is a static segment, so it never reads as a route id.
-//! NAT is one per box (not per organization): `/api/v1/nat...`.
+//! NAT is one per box (not per organization): `/api/v1/nat...`; so are
+//! WireGuard tunnels, addressed by name: `/api/v1/wg/tunnels/{tunnel}`.
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -25,6 +26,10 @@ pub const NAT_FORWARD: &str = "/api/v1/nat/forwards/{id}";
 pub const NAT_POOL: &str = "/api/v1/nat/pool";
 pub const NAT_POOL_ADDRESS: &str = "/api/v1/nat/pool/{address}";
 pub const NAT_SESSIONS: &str = "/api/v1/nat/sessions";
+pub const WG_TUNNELS: &str = "/api/v1/wg/tunnels";
+pub const WG_TUNNEL: &str = "/api/v1/wg/tunnels/{tunnel}";
+pub const WG_PEERS: &str = "/api/v1/wg/tunnels/{tunnel}/peers";
+pub const WG_PEER: &str = "/api/v1/wg/tunnels/{tunnel}/peers/{id}";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -49,4 +54,8 @@ pub const ALL: &[(&str, &[&str])] = &[
     (NAT_POOL, &["POST"]),
     (NAT_POOL_ADDRESS, &["DELETE"]),
     (NAT_SESSIONS, &["GET"]),
+    (WG_TUNNELS, &["GET", "POST"]),
+    (WG_TUNNEL, &["GET", "PUT", "DELETE"]),
+    (WG_PEERS, &["GET", "POST"]),
+    (WG_PEER, &["GET", "PUT", "DELETE"]),
 ];

@@ -31,6 +31,7 @@ pub fn run(client: &Client, org: &str, json_out: bool, cmd: &Command) -> Result<
         Command::Interface(c) => interface(client, &org_path, out, c),
         Command::Org(c) => orgs(client, out, c),
         Command::Nat(c) => super::nat::run(client, out.json, c),
+        Command::Wg(c) => super::wg::run(client, out.json, c),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `patronusctl`, the operator CLI over the REST API: [`args`] (command
 //! line), [`client`] (HTTP, token, exit codes), [`commands`] (one function
-//! per subcommand; [`nat`] for `nat ...`), [`load`] (route files sent in bulk), [`table`]
+//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`), [`load`] (route files sent in bulk), [`table`]
 //! (plain-text rendering). [`main`] ties them up.
 
 pub mod args;
@@ -9,6 +9,7 @@ pub mod commands;
 pub mod load;
 pub mod nat;
 pub mod table;
+pub mod wg;
 
 use std::io::Write;
 use std::path::Path;

@@ -63,6 +63,10 @@ pub struct EngineSnapshot {
     /// NAT counters (`nat.<name>` in the counters file, without the
     /// prefix) and the `sessions_active` gauge, summed over the workers.
     pub nat: Vec<(String, u64)>,
+    /// WireGuard counters (`wg.<name>` in the counters file, without the
+    /// prefix; see [`crate::wg::counters`]), summed over the workers (the
+    /// `last_handshake_secs` gauges: the newest).
+    pub wg: Vec<(String, u64)>,
 }
 
 /// Where engine snapshots come from (the control process implements it over
@@ -143,6 +147,12 @@ pub const NAT_SESSIONS_FLUSHED: &str = "patronus_nat_sessions_flushed_total";
 pub const NAT_SESSIONS_REFUSED: &str = "patronus_nat_sessions_refused_total";
 pub const NAT_PACKETS: &str = "patronus_nat_packets_total";
 pub const NAT_DROPS: &str = "patronus_nat_drops_total";
+pub const WG_PEER_RX_BYTES: &str = "patronus_wg_peer_rx_bytes_total";
+pub const WG_PEER_TX_BYTES: &str = "patronus_wg_peer_tx_bytes_total";
+pub const WG_PEER_HANDSHAKES: &str = "patronus_wg_peer_handshakes_total";
+pub const WG_PEER_LAST_HANDSHAKE: &str = "patronus_wg_peer_last_handshake_seconds";
+pub const WG_PEER_DROPS: &str = "patronus_wg_peer_drops_total";
+pub const WG_DROPS: &str = "patronus_wg_drops_total";
 
 /// A NAT counter's place: (engine counter name, family, label).
 pub type NatMetric = (
@@ -315,6 +325,42 @@ const FAMILIES: &[FamilySpec] = &[
         help: "Packets NAT dropped, by reason: no_session, filtered, fragment, malformed, unsupported.",
         kind: MetricType::COUNTER,
         labels: &["reason"],
+    },
+    FamilySpec {
+        name: WG_PEER_RX_BYTES,
+        help: "Bytes received from a WireGuard peer (decrypted payload); peer is the start of its public key.",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_TX_BYTES,
+        help: "Bytes sent to a WireGuard peer (payload before encryption).",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_HANDSHAKES,
+        help: "Handshakes completed with a WireGuard peer.",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_LAST_HANDSHAKE,
+        help: "Unix time of the last completed handshake with a WireGuard peer (0: none yet).",
+        kind: MetricType::GAUGE,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_DROPS,
+        help: "A WireGuard peer's packets dropped, by reason: bad_mac, replay, not_allowed_ip, expired_key, no_session, malformed.",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer", "reason"],
+    },
+    FamilySpec {
+        name: WG_DROPS,
+        help: "Packets for a WireGuard tunnel no peer can be blamed for, by reason: no_peer, bad_mac, cookie_required, malformed, no_route.",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "reason"],
     },
 ];
 
@@ -537,7 +583,45 @@ fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
             None => out.add(family, &[], f(total)),
         }
     }
+    add_wg(&mut out, &s.wg);
     out.families
+}
+
+/// The engine's WireGuard counters (names this build does not know are
+/// left out; see [`crate::wg::counters`]).
+fn add_wg(out: &mut Families, wg: &[(String, u64)]) {
+    use crate::wg::counters::{parse, WgCounter};
+    for (name, v) in wg {
+        match parse(name) {
+            Some(WgCounter::Peer {
+                tunnel,
+                peer,
+                counter,
+            }) => {
+                let family = match counter {
+                    "rx_bytes" => WG_PEER_RX_BYTES,
+                    "tx_bytes" => WG_PEER_TX_BYTES,
+                    "handshakes" => WG_PEER_HANDSHAKES,
+                    "last_handshake_secs" => WG_PEER_LAST_HANDSHAKE,
+                    _ => continue,
+                };
+                out.add(family, &[("tunnel", tunnel), ("peer", peer)], f(*v));
+            }
+            Some(WgCounter::PeerDrop {
+                tunnel,
+                peer,
+                reason,
+            }) => out.add(
+                WG_PEER_DROPS,
+                &[("tunnel", tunnel), ("peer", peer), ("reason", reason)],
+                f(*v),
+            ),
+            Some(WgCounter::TunnelDrop { tunnel, reason }) => {
+                out.add(WG_DROPS, &[("tunnel", tunnel), ("reason", reason)], f(*v))
+            }
+            None => {}
+        }
+    }
 }
 
 impl Collector for EngineCollector {

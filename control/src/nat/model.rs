@@ -222,7 +222,7 @@ pub fn parse_unicast(field: &str, text: &str) -> Result<Ipv4Addr> {
     Ok(a)
 }
 
-fn parse_endpoint(field: &str, text: &str) -> Result<SocketAddrV4> {
+pub fn parse_endpoint(field: &str, text: &str) -> Result<SocketAddrV4> {
     let e: SocketAddrV4 = text
         .parse()
         .map_err(|_| Error::invalid(field, format!("{text:?} is not ADDR:PORT")))?;

@@ -9,6 +9,7 @@ mod orgs;
 mod route_bulk;
 mod routes;
 mod schema;
+mod wg;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use nat::EnginePorts;
 pub use route_bulk::{BulkOutcome, BulkRoutes};
 pub use routes::Page;
 pub use schema::SCHEMA_VERSION;
+pub use wg::{WgPeerRow, WgState, WgTunnelRow};
 
 /// The desired state on disk (or in memory for tests).
 pub struct Store {
@@ -58,7 +60,13 @@ impl Store {
         // WAL + FULL sync: a change acknowledged to a client survives power loss.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        Self::init(conn)
+        let store = Self::init(conn)?;
+        // WireGuard keys live here: a database created by an older build
+        // (or by hand) may be wider than 0600, so narrow it and its WAL
+        // and shared-memory files (which SQLite creates with the
+        // database's mode) on every start.
+        restrict_to_owner(path)?;
+        Ok(store)
     }
 
     /// A private in-memory store (tests, `--db :memory:`).
@@ -100,6 +108,29 @@ impl Store {
     pub fn generation(&mut self) -> Result<u64> {
         self.read(|tx| meta_value(tx, "generation"))
     }
+}
+
+/// Makes the database file and its `-wal`/`-shm` companions (those that
+/// exist) mode 0600.
+fn restrict_to_owner(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut names = vec![path.as_os_str().to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut n = path.as_os_str().to_owned();
+        n.push(suffix);
+        names.push(n);
+    }
+    for name in names {
+        let p = Path::new(&name);
+        match std::fs::metadata(p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::Storage(format!("chmod 0600 {}: {e}", p.display())))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn meta_value(tx: &Transaction<'_>, key: &str) -> Result<u64> {

@@ -167,7 +167,26 @@ fn check_against_stored(
         let _ = check_forward(s, &mut seen, &f.def());
     }
     check_forward(s, &mut seen, d).map_err(|(field, m)| Error::conflict(field, m))?;
+    check_not_a_tunnel_port(tx, d, "outside")?;
     Ok(stored)
+}
+
+/// 409 when a UDP forward's outside port is a WireGuard tunnel's listen
+/// port (the engine would not know whose packets they are).
+fn check_not_a_tunnel_port(tx: &Transaction<'_>, d: &ForwardDef, field: &str) -> Result<()> {
+    if d.proto != Proto::Udp {
+        return Ok(());
+    }
+    match super::wg::tunnel_on_port(tx, d.outside.port())? {
+        Some(t) => Err(Error::conflict(
+            field,
+            format!(
+                "UDP port {} is WireGuard tunnel {t:?}'s listen port",
+                d.outside.port()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 impl Store {
@@ -211,7 +230,8 @@ impl Store {
             for f in stored.iter().filter(|f| !forwards.contains(&f.def())) {
                 tx.execute("DELETE FROM nat_forwards WHERE id = ?1", [f.id])?;
             }
-            for d in forwards {
+            for (i, d) in forwards.iter().enumerate() {
+                check_not_a_tunnel_port(tx, d, &format!("forwards[{i}].outside"))?;
                 if !stored.iter().any(|f| f.def() == *d) {
                     insert_forward(tx, d)?;
                 }

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use rusqlite::{ErrorCode, OptionalExtension, Transaction};
 
 use super::interfaces::{connected, load_interfaces};
+use super::routes::resolve_tunnel;
 use super::{org_id, Store};
 use crate::error::{Error, Result};
 use crate::model::{check_next_hops, Cidr, RouteDef};
@@ -104,7 +105,8 @@ fn apply(tx: &Transaction<'_>, org: &str, req: &BulkRoutes) -> Result<Vec<Cidr>>
     let subnets = connected(&load_interfaces(tx, oid, org)?);
     let mut seen = HashSet::with_capacity(req.add.len());
     let mut route = tx.prepare_cached(
-        "INSERT INTO routes (org_id, prefix, prefix_len, blackhole) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO routes (org_id, prefix, prefix_len, blackhole, tunnel_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut hop =
         tx.prepare_cached("INSERT INTO route_next_hops (route_id, idx, via) VALUES (?1, ?2, ?3)")?;
@@ -120,8 +122,15 @@ fn apply(tx: &Transaction<'_>, org: &str, req: &BulkRoutes) -> Result<Vec<Cidr>>
             ));
         }
         check_next_hops(def, &subnets).map_err(|e| e.nested(&at))?;
+        let tunnel = resolve_tunnel(tx, def).map_err(|e| e.nested(&at))?;
         let addr = def.prefix.addr.to_string();
-        match route.execute(rusqlite::params![oid, addr, def.prefix.len, def.blackhole]) {
+        match route.execute(rusqlite::params![
+            oid,
+            addr,
+            def.prefix.len,
+            def.blackhole,
+            tunnel
+        ]) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => {
                 let id: Option<i64> = existing

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use rusqlite::{OptionalExtension, Transaction};
 
 use super::interfaces::{connected, load_interfaces};
+use super::wg::tunnel_id_for_route;
 use super::{org_id, Store};
 use crate::error::{Error, Result};
 use crate::model::{check_next_hops, Cidr, NextHop, Route, RouteDef};
@@ -27,10 +28,26 @@ pub struct Page {
     pub offset: u64,
 }
 
-type RouteRow = (i64, String, u8, bool);
+type RouteRow = (i64, String, u8, bool, Option<String>, Option<i64>);
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RouteRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+/// The stored id of the tunnel `def` points into (None: not into one);
+/// 400 on `tunnel` when there is no such tunnel.
+pub(super) fn resolve_tunnel(tx: &Transaction<'_>, def: &RouteDef) -> Result<Option<i64>> {
+    def.tunnel
+        .as_deref()
+        .map(|name| tunnel_id_for_route(tx, "tunnel", name))
+        .transpose()
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -53,7 +70,8 @@ fn load(
     let rows = match only {
         Some(id) => {
             let mut stmt = tx.prepare_cached(
-                "SELECT id, prefix, prefix_len, blackhole FROM routes WHERE org_id = ?1 AND id = ?2",
+                "SELECT r.id, r.prefix, r.prefix_len, r.blackhole, t.name, r.tunnel_id FROM routes r
+                 LEFT JOIN wg_tunnels t ON t.id = r.tunnel_id WHERE r.org_id = ?1 AND r.id = ?2",
             )?;
             let rows = stmt
                 .query_map(rusqlite::params![org_id, id], row)?
@@ -64,8 +82,9 @@ fn load(
             // LIMIT -1 is "no limit" in SQLite.
             let (limit, offset) = page.map_or((-1, 0), |p| (to_i64(p.limit), to_i64(p.offset)));
             let mut stmt = tx.prepare_cached(
-                "SELECT id, prefix, prefix_len, blackhole FROM routes
-                 WHERE +org_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+                "SELECT r.id, r.prefix, r.prefix_len, r.blackhole, t.name, r.tunnel_id FROM routes r
+                 LEFT JOIN wg_tunnels t ON t.id = r.tunnel_id
+                 WHERE +r.org_id = ?1 ORDER BY r.id LIMIT ?2 OFFSET ?3",
             )?;
             let rows = stmt
                 .query_map(rusqlite::params![org_id, limit, offset], row)?
@@ -93,7 +112,7 @@ fn load(
         }
     }
     rows.into_iter()
-        .map(|(id, prefix, len, blackhole)| {
+        .map(|(id, prefix, len, blackhole, tunnel, tunnel_id)| {
             let addr: Ipv4Addr = prefix.parse().map_err(|_| bad_row("prefix", &prefix))?;
             Ok(Route {
                 id,
@@ -101,6 +120,8 @@ fn load(
                 prefix: Cidr { addr, len },
                 next_hops: hops.remove(&id).unwrap_or_default(),
                 blackhole,
+                tunnel,
+                tunnel_id,
             })
         })
         .collect()
@@ -115,7 +136,8 @@ fn load_prefixes(
     prefixes: &[Cidr],
 ) -> Result<Vec<Route>> {
     let mut by_prefix = tx.prepare_cached(
-        "SELECT id, blackhole FROM routes WHERE org_id = ?1 AND prefix = ?2 AND prefix_len = ?3",
+        "SELECT r.id, r.blackhole, t.name, r.tunnel_id FROM routes r LEFT JOIN wg_tunnels t ON t.id = r.tunnel_id
+         WHERE r.org_id = ?1 AND r.prefix = ?2 AND r.prefix_len = ?3",
     )?;
     let mut hops =
         tx.prepare_cached("SELECT via FROM route_next_hops WHERE route_id = ?1 ORDER BY idx")?;
@@ -124,10 +146,17 @@ fn load_prefixes(
         let found = by_prefix
             .query_row(
                 rusqlite::params![org_id, prefix.addr.to_string(), prefix.len],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((id, blackhole)) = found else {
+        let Some((id, blackhole, tunnel, tunnel_id)) = found else {
             continue;
         };
         let vias = hops
@@ -147,6 +176,8 @@ fn load_prefixes(
             prefix,
             next_hops,
             blackhole,
+            tunnel,
+            tunnel_id,
         });
     }
     Ok(out)
@@ -188,14 +219,16 @@ fn write_next_hops(tx: &Transaction<'_>, route_id: i64, def: &RouteDef) -> Resul
     Ok(())
 }
 
-fn insert(tx: &Transaction<'_>, org_id: i64, def: &RouteDef) -> Result<i64> {
+fn insert(tx: &Transaction<'_>, org_id: i64, def: &RouteDef, tunnel: Option<i64>) -> Result<i64> {
     tx.execute(
-        "INSERT INTO routes (org_id, prefix, prefix_len, blackhole) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO routes (org_id, prefix, prefix_len, blackhole, tunnel_id)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
         rusqlite::params![
             org_id,
             def.prefix.addr.to_string(),
             def.prefix.len,
-            def.blackhole
+            def.blackhole,
+            tunnel
         ],
     )?;
     let id = tx.last_insert_rowid();
@@ -203,13 +236,15 @@ fn insert(tx: &Transaction<'_>, org_id: i64, def: &RouteDef) -> Result<i64> {
     Ok(id)
 }
 
-fn update(tx: &Transaction<'_>, id: i64, def: &RouteDef) -> Result<()> {
+fn update(tx: &Transaction<'_>, id: i64, def: &RouteDef, tunnel: Option<i64>) -> Result<()> {
     tx.execute(
-        "UPDATE routes SET prefix = ?1, prefix_len = ?2, blackhole = ?3 WHERE id = ?4",
+        "UPDATE routes SET prefix = ?1, prefix_len = ?2, blackhole = ?3, tunnel_id = ?4
+         WHERE id = ?5",
         rusqlite::params![
             def.prefix.addr.to_string(),
             def.prefix.len,
             def.blackhole,
+            tunnel,
             id
         ],
     )?;
@@ -246,7 +281,8 @@ impl Store {
                 ));
             }
             check_next_hops(def, &connected(&load_interfaces(tx, oid, org)?))?;
-            let id = insert(tx, oid, def)?;
+            let tunnel = resolve_tunnel(tx, def)?;
+            let id = insert(tx, oid, def, tunnel)?;
             find(tx, oid, org, id)
         })
     }
@@ -265,7 +301,8 @@ impl Store {
                 _ => {}
             }
             check_next_hops(def, &connected(&load_interfaces(tx, oid, org)?))?;
-            update(tx, id, def)?;
+            let tunnel = resolve_tunnel(tx, def)?;
+            update(tx, id, def, tunnel)?;
             find(tx, oid, org, id)
         })
     }
@@ -286,6 +323,7 @@ impl Store {
             let oid = org_id(tx, org)?;
             let subnets = connected(&load_interfaces(tx, oid, org)?);
             let mut seen = HashSet::new();
+            let mut tunnels = Vec::with_capacity(defs.len());
             for (i, def) in defs.iter().enumerate() {
                 let at = format!("routes[{i}].");
                 if !seen.insert(def.prefix) {
@@ -295,17 +333,18 @@ impl Store {
                     ));
                 }
                 check_next_hops(def, &subnets).map_err(|e| e.nested(&at))?;
+                tunnels.push(resolve_tunnel(tx, def).map_err(|e| e.nested(&at))?);
             }
             for old in load_routes(tx, oid, org)? {
                 if !seen.contains(&old.prefix) {
                     tx.execute("DELETE FROM routes WHERE id = ?1", [old.id])?;
                 }
             }
-            for def in defs {
+            for (def, tunnel) in defs.iter().zip(tunnels) {
                 match route_with_prefix(tx, oid, def.prefix)? {
-                    Some(id) => update(tx, id, def)?,
+                    Some(id) => update(tx, id, def, tunnel)?,
                     None => {
-                        insert(tx, oid, def)?;
+                        insert(tx, oid, def, tunnel)?;
                     }
                 }
             }

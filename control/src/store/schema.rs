@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::DEFAULT_ORG;
 
 /// Version of the schema below; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -66,9 +66,13 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             .optional()?;
         return match version {
             Some(SCHEMA_VERSION) => Ok(()),
-            // Version 2 added the NAT tables.
-            Some(1) => {
-                tx.execute_batch(super::nat::SCHEMA_NAT)?;
+            // Version 2 added the NAT tables, version 3 the WireGuard
+            // tables and routes into tunnels.
+            Some(v @ (1 | 2)) => {
+                if v == 1 {
+                    tx.execute_batch(super::nat::SCHEMA_NAT)?;
+                }
+                tx.execute_batch(super::wg::SCHEMA_WG)?;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -84,6 +88,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.execute_batch(SCHEMA_V1)?;
     tx.execute_batch(super::nat::SCHEMA_NAT)?;
+    tx.execute_batch(super::wg::SCHEMA_WG)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('generation', 0)",
         [SCHEMA_VERSION],
@@ -143,6 +148,43 @@ mod tests {
             .query_row("SELECT count(*) FROM nat_forwards", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn version_2_gains_the_wireguard_tables_and_keeps_routes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(super::super::nat::SCHEMA_NAT).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', 2), ('generation', 9);
+             INSERT INTO organizations (name) VALUES ('default');
+             INSERT INTO routes (org_id, prefix, prefix_len, blackhole) VALUES (1, '10.0.0.0', 8, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let (n, tunnel): (i64, Option<i64>) = conn
+            .query_row("SELECT count(*), max(tunnel_id) FROM routes", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (n, tunnel),
+            (1, None),
+            "the old route stays, into no tunnel"
+        );
+        let peers: i64 = conn
+            .query_row("SELECT count(*) FROM wg_peers", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(peers, 0);
         migrate(&mut conn).unwrap();
     }
 
