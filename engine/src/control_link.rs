@@ -120,12 +120,16 @@ pub fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
     routes
         .iter()
         .filter_map(|r| {
-            let action = match r.route_kind()? {
-                RouteKind::Blackhole => RouteAction::Blackhole,
-                RouteKind::Via => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
+            let action = match r.route_kind() {
+                // Into a WireGuard tunnel: dropped until the pipeline
+                // terminates tunnels (never in clear via another route).
+                None if r.tunnel_id().is_some() => RouteAction::Blackhole,
+                None => return None,
+                Some(RouteKind::Blackhole) => RouteAction::Blackhole,
+                Some(RouteKind::Via) => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
                 // Connected and local routes come from the engine's own
                 // interfaces.
-                RouteKind::Connected | RouteKind::Local => return None,
+                Some(RouteKind::Connected | RouteKind::Local) => return None,
             };
             Some(StaticRoute {
                 prefix: r.prefix,

@@ -94,10 +94,15 @@ pub fn pushed_change(c: &RouteChange) -> Option<PushedChange> {
             len: r.prefix_len,
         });
     }
-    let action = match r.route_kind()? {
-        RouteKind::Blackhole => RouteAction::Blackhole,
-        RouteKind::Via => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
-        RouteKind::Connected | RouteKind::Local => return None,
+    let action = match r.route_kind() {
+        // Into a WireGuard tunnel: the pipeline does not terminate tunnels
+        // yet, and what is meant for one must never leave in clear through
+        // a less specific route: drop (counted `blackhole`).
+        None if r.tunnel_id().is_some() => RouteAction::Blackhole,
+        None => return None,
+        Some(RouteKind::Blackhole) => RouteAction::Blackhole,
+        Some(RouteKind::Via) => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
+        Some(RouteKind::Connected | RouteKind::Local) => return None,
     };
     Some(PushedChange::Upsert(StaticRoute {
         prefix: r.prefix,
