@@ -13,8 +13,10 @@ use serde::Deserialize;
 
 mod dpdk;
 mod nat;
+mod wireguard;
 pub use dpdk::DpdkSection;
 pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
+pub use wireguard::{tunnel_index, wg_export_names, WgPeerSection, WireguardSection};
 
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +73,11 @@ pub struct EngineConfig {
     pub control: Option<ControlSection>,
     /// DPDK's EAL, for ports with `driver = "dpdk"`.
     pub dpdk: Option<DpdkSection>,
-    /// NAT44 on one outside interface (validated; not yet run by the pipeline).
+    /// NAT44 on one outside interface.
     pub nat: Option<NatSection>,
+    /// WireGuard tunnels the engine terminates.
+    #[serde(default)]
+    pub wireguard: Vec<WireguardSection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -321,6 +326,8 @@ pub struct RouteConfig {
     /// Drop matching packets (counted as blackhole).
     #[serde(default)]
     pub blackhole: bool,
+    /// Into this `[[wireguard]]` tunnel (its peers' allowed IPs pick the peer).
+    pub tunnel: Option<String>,
 }
 
 /// `[[neighbor]]`: a permanent ARP entry (never expires, never probed).
@@ -720,8 +727,11 @@ impl EngineConfig {
                 (true, false) => {
                     return Err(invalid(key("via"), "a blackhole route has no next hop"))
                 }
-                (false, true) => {
-                    return Err(invalid(key("via"), "required unless blackhole = true"))
+                (false, true) if r.tunnel.is_none() => {
+                    return Err(invalid(
+                        key("via"),
+                        "required unless blackhole = true or tunnel = \"NAME\"",
+                    ))
                 }
                 _ => {}
             }
@@ -786,6 +796,7 @@ impl EngineConfig {
             return Err(invalid("arp.resolve_timeout_ms", "must be positive"));
         }
         nat::validate(self)?;
+        wireguard::validate(self)?;
         Ok(())
     }
 }

@@ -113,6 +113,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     }
     out.extend(c.nat.iter().map(read));
     out.push(read(&c.nat_sessions));
+    out.extend(c.wg.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -156,7 +157,8 @@ pub fn spawn(
             path: dir.join(patronus_shm::runtime_dir::NAT_SOCKET),
             source: e,
         })?;
-    let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    let mut names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    names.extend(crate::config::wg_export_names(&cfg));
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let block = CounterBlock::create(
         &dir,

@@ -93,6 +93,11 @@ drop_reasons! {
     /// A handed-off packet that this worker does not own either (the two
     /// workers saw different NAT configurations for a moment).
     HandoffLoop = "handoff_loop",
+    /// Dropped by a WireGuard tunnel (the tunnel's counters say why: bad
+    /// MAC, replay, not an allowed IP, no session, ...).
+    Wg = "wg",
+    /// Routed into a tunnel whose peers' allowed IPs hold no match.
+    WgNoPeer = "wg_no_peer",
 }
 
 /// Counters of one port as seen by one worker.
@@ -152,11 +157,19 @@ pub struct WorkerCounters {
     pub nat_sessions: AtomicU64,
     /// Frames other workers handed to this one (NAT session owner).
     pub handoff_received: AtomicU64,
+    /// WireGuard counters (`config::wg_export_names` order), copied from
+    /// the worker's tunnels by its housekeeping.
+    pub wg: Box<[AtomicU64]>,
 }
 
 impl WorkerCounters {
-    /// Zeroed counters for `nports` ports.
+    /// Zeroed counters for `nports` ports and no WireGuard.
     pub fn new(nports: usize) -> Self {
+        Self::with_wg(nports, 0)
+    }
+
+    /// Zeroed counters for `nports` ports and `wg` WireGuard values.
+    pub fn with_wg(nports: usize, wg: usize) -> Self {
         WorkerCounters {
             ports: (0..nports).map(|_| PortCounters::default()).collect(),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -172,6 +185,7 @@ impl WorkerCounters {
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
             handoff_received: AtomicU64::new(0),
+            wg: (0..wg).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 

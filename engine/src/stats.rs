@@ -58,6 +58,10 @@ pub struct Snapshot {
     /// NAT counters summed over workers (`nat::NAT_COUNTER_NAMES`, plus
     /// `sessions_active`); empty without NAT.
     pub nat: std::collections::BTreeMap<&'static str, u64>,
+    /// WireGuard counters summed over workers (the maximum for
+    /// `last_handshake_secs`), by `config::wg_export_names` name without
+    /// the `wg.` prefix; empty without tunnels.
+    pub wg: std::collections::BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -125,6 +129,18 @@ impl Snapshot {
                 last = last.max(c.last_rx_ns.load(Ordering::Relaxed));
             }
             s.per_worker.push(ws);
+        }
+        let wg_names = crate::config::wg_export_names(&engine.cfg);
+        for w in &engine.workers {
+            for (name, v) in wg_names.iter().zip(w.counters.wg.iter()) {
+                let key = name.trim_start_matches("wg.").to_string();
+                let e = s.wg.entry(key).or_default();
+                if name.ends_with(".last_handshake_secs") {
+                    *e = (*e).max(read(v));
+                } else {
+                    *e += read(v);
+                }
+            }
         }
         s.drops_total = s.drops.values().sum();
         let (g, fib) = engine.tables.load();

@@ -48,6 +48,8 @@ pub struct Engine {
     pub nat: Arc<NatSlot>,
     /// The engine clock's origin.
     pub started: Instant,
+    /// The configuration it runs.
+    pub cfg: Arc<EngineConfig>,
 }
 
 /// Failure to start.
@@ -85,7 +87,10 @@ impl Engine {
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
         for (w, sync) in syncs.into_iter().enumerate() {
-            let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
+            let counters = Arc::new(WorkerCounters::with_wg(
+                cfg.ports.len(),
+                crate::config::wg_export_names(&cfg).len(),
+            ));
             let done = Arc::new(AtomicBool::new(false));
             let (cfg, tables, stop, ready) =
                 (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
@@ -138,6 +143,7 @@ impl Engine {
             tables,
             nat,
             started,
+            cfg: cfg.clone(),
         };
         if let Some(e) = failure {
             engine.shutdown();
@@ -222,6 +228,10 @@ fn run_worker(
         return;
     }
     nat.ack(w, nat_generation);
+    if let Err(e) = pipeline.set_tunnels(cfg, w, n, started.elapsed().as_nanos() as u64) {
+        let _ = ready.send((w, Err(e)));
+        return;
+    }
     let mut nat_query = nat.query_seq();
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
     drop(ready);

@@ -3,8 +3,8 @@
 //! public addresses and nothing else. The hosts reach each other only
 //! through the tunnel (the WAN has no route to either inside subnet). The
 //! routers are wireguard-go (userspace WireGuard on a TUN, configured with
-//! `wg`: the reference, and the peer for interoperability) or, later, the
-//! engine.
+//! `wg`: the reference, and the peer for interoperability) or the engine
+//! (afpacket ports, `[[wireguard]]`, two workers), in any mix.
 //!
 //! ```text
 //!  ha 10.10.1.2 ── ra (lan 10.10.1.1 | wan 192.0.2.1) ── wan (192.0.2.254 | 198.51.100.254)
@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::engine::Engine;
 use crate::netns::{veth, Netns};
 use crate::process::BgProcess;
 use crate::tempdir::TempDir;
@@ -35,16 +36,16 @@ pub const WAN_B: &str = "198.51.100.254";
 /// The UDP port both sites listen on.
 pub const WG_PORT: u16 = 51820;
 
-/// What terminates the tunnel at each site.
+/// What terminates the tunnel at a site.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WgRouter {
-    /// wireguard-go on both sites: the reference.
+    /// wireguard-go: the reference.
     WireguardGo,
-    /// patronus-engine on both sites: not wired yet (issue 6).
+    /// patronus-engine.
     Engine,
 }
 
-/// Why a topology could not be built.
+/// Why a topology could not be built (every kind is supported today).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unsupported {
     NotImplemented(WgRouter),
@@ -86,7 +87,10 @@ pub struct WgTopology {
     pub hb: Netns,
     pub a: Site,
     pub b: Site,
-    pub kind: WgRouter,
+    /// What runs at site A and at site B.
+    pub kinds: (WgRouter, WgRouter),
+    /// The engines (one per engine site), stopped before the namespaces go.
+    pub engines: Vec<Engine>,
     pub dir: TempDir,
 }
 
@@ -94,10 +98,13 @@ impl WgTopology {
     /// Builds the namespaces and both sites' tunnels (no packet crosses
     /// the tunnel yet: the first one a test sends makes its side initiate).
     pub fn build(kind: WgRouter) -> Result<Self, Unsupported> {
+        Self::build_sites(kind, kind)
+    }
+
+    /// Site A run by `a_kind`, site B by `b_kind` (interoperability when
+    /// they differ).
+    pub fn build_sites(a_kind: WgRouter, b_kind: WgRouter) -> Result<Self, Unsupported> {
         crate::require_root();
-        if kind == WgRouter::Engine {
-            return Err(Unsupported::NotImplemented(kind));
-        }
         let dir = TempDir::new("wg");
         let ha = Netns::new("ha");
         let ra = Netns::new("ra");
@@ -115,7 +122,17 @@ impl WgTopology {
         wan.addr_add("a0", &format!("{WAN_A}/24"));
         wan.addr_add("b0", &format!("{WAN_B}/24"));
         wan.sysctl("net.ipv4.ip_forward", "1");
-        for (r, lan, wan_addr, gw) in [(&ra, RA_LAN, RA_WAN, WAN_A), (&rb, RB_LAN, RB_WAN, WAN_B)] {
+        for (r, lan, wan_addr, gw, kind) in [
+            (&ra, RA_LAN, RA_WAN, WAN_A, a_kind),
+            (&rb, RB_LAN, RB_WAN, WAN_B, b_kind),
+        ] {
+            if kind == WgRouter::Engine {
+                // The engine owns the router's veth ends.
+                for i in ["lan0", "wan0"] {
+                    r.disable_ipv6(i);
+                }
+                continue;
+            }
             r.addr_add("lan0", &format!("{lan}/24"));
             r.addr_add("wan0", &format!("{wan_addr}/24"));
             r.route_add(&["default", "via", gw]);
@@ -141,20 +158,112 @@ impl WgTopology {
             hb,
             a,
             b,
-            kind,
+            kinds: (a_kind, b_kind),
+            engines: Vec::new(),
             dir,
         };
         t.wireguard_go();
+        t.engines();
         Ok(t)
+    }
+
+    /// The engine at each engine site: afpacket ports on the router's veth
+    /// ends, the tunnel to the other site, the other site's subnet routed
+    /// into it.
+    fn engines(&mut self) {
+        let sites = [
+            (
+                self.kinds.0,
+                &self.ra,
+                &self.a,
+                &self.b,
+                RA_LAN,
+                RA_WAN,
+                WAN_A,
+                RB_WAN,
+                B_SUBNET,
+            ),
+            (
+                self.kinds.1,
+                &self.rb,
+                &self.b,
+                &self.a,
+                RB_LAN,
+                RB_WAN,
+                WAN_B,
+                RA_WAN,
+                A_SUBNET,
+            ),
+        ];
+        let mut engines = Vec::new();
+        for (kind, ns, me, peer, lan, wan, gw, endpoint, remote) in sites {
+            if kind != WgRouter::Engine {
+                continue;
+            }
+            let key = self.dir.join(&format!("{}.key", me.iface));
+            std::fs::write(&key, format!("{}\n", me.keys.private)).expect("write key");
+            let config = format!(
+                r#"[engine]
+workers = 2
+poll = "adaptive"
+
+[[port]]
+name = "lan0"
+driver = "afpacket"
+iface = "lan0"
+
+[[port]]
+name = "wan0"
+driver = "afpacket"
+iface = "wan0"
+
+[[interface]]
+port = "lan0"
+address = "{lan}/24"
+
+[[interface]]
+port = "wan0"
+address = "{wan}/24"
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "{gw}"
+
+[[route]]
+prefix = "{remote}"
+tunnel = "wg0"
+
+[[wireguard]]
+name = "wg0"
+private_key_file = "{key}"
+listen_port = {WG_PORT}
+address = "{wan}"
+
+[[wireguard.peer]]
+public_key = "{peer_key}"
+endpoint = "{endpoint}:{WG_PORT}"
+allowed_ips = ["{remote}"]
+"#,
+                key = key.display(),
+                peer_key = peer.keys.public,
+            );
+            let mut e = Engine::start(Some(ns), &config, self.dir.path(), &me.iface, &[]);
+            e.wait_ready();
+            engines.push(e);
+        }
+        self.engines = engines;
     }
 
     /// wireguard-go in each router, each with the other as its one peer.
     fn wireguard_go(&mut self) {
         let sites = [
-            (&self.ra, &self.a, &self.b, RB_WAN, B_SUBNET),
-            (&self.rb, &self.b, &self.a, RA_WAN, A_SUBNET),
+            (self.kinds.0, &self.ra, &self.a, &self.b, RB_WAN, B_SUBNET),
+            (self.kinds.1, &self.rb, &self.b, &self.a, RA_WAN, A_SUBNET),
         ];
-        for (ns, me, peer, endpoint, remote_subnet) in sites {
+        for (kind, ns, me, peer, endpoint, remote_subnet) in sites {
+            if kind != WgRouter::WireguardGo {
+                continue;
+            }
             let mut d = ns.spawn(
                 "wireguard-go",
                 &["-f", &me.iface],
@@ -215,6 +324,7 @@ impl WgTopology {
 
 impl Drop for WgTopology {
     fn drop(&mut self) {
+        self.engines.clear();
         for d in &mut self.daemons {
             d.stop(libc::SIGTERM, Duration::from_secs(5));
         }
@@ -222,6 +332,13 @@ impl Drop for WgTopology {
             let _ = std::fs::remove_file(format!("/var/run/wireguard/{}.sock", s.iface));
         }
     }
+}
+
+/// The 8-character label the engine's counters give a peer: standard
+/// base64 of the first 6 bytes of its public key, i.e. the first 8
+/// characters of the key's base64 text.
+pub fn peer_label(public_key_b64: &str) -> String {
+    public_key_b64.chars().take(8).collect()
 }
 
 /// Waits for wireguard-go's control socket (it exists once the TUN is up).

@@ -46,8 +46,10 @@ macro_rules! wg_test {
                 run(WgRouter::WireguardGo, body);
             }
 
-            // The engine variant (`run(WgRouter::Engine, body)`) is added
-            // when the engine terminates tunnels (issue 6).
+            #[test]
+            fn engine() {
+                run(WgRouter::Engine, body);
+            }
         }
     };
 }
@@ -152,9 +154,11 @@ wg_test! {
 }
 
 /// 4. Either side initiates: on a fresh topology, the first packet from
-///    `from` makes its site send the handshake initiation (type 1).
-fn first_initiation_comes_from(kind: WgRouter, b_first: bool) {
-    let t = WgTopology::build(kind)
+///    `from` makes its site send the handshake initiation (type 1); with
+///    different kinds at the two sites this is the interoperability test
+///    (both directions of traffic, each side initiating).
+fn first_initiation_comes_from(a: WgRouter, b: WgRouter, b_first: bool) {
+    let t = WgTopology::build_sites(a, b)
         .unwrap_or_else(|e| panic!("cannot build the WireGuard topology: {e:?}"));
     let cap = Capture::start(&t.wan, "a0", "udp", t.dir.path(), "init");
     let (from, to, want) = if b_first {
@@ -172,24 +176,60 @@ fn first_initiation_comes_from(kind: WgRouter, b_first: bool) {
     assert_eq!(first[0], want, "the first initiation's source: {first}");
     let responses = frames.iter().filter(|f| f[4] == 2).count();
     assert!(responses >= 1, "no handshake response: {frames:?}");
+    // Traffic both ways on the session, and a TCP transfer.
+    for (from, to) in [(&t.ha, HB), (&t.hb, HA)] {
+        let o = from.exec_output("ping", &["-n", "-c", "3", "-i", "0.2", "-W", "2", to]);
+        assert!(o.status.success(), "ping {to}: {}", text(&o));
+    }
+    let mut srv = iperf_server(t.dir.path(), &t.hb);
+    let o = t.ha.exec_output("iperf3", &["-c", HB, "-t", "2", "-J"]);
+    assert!(o.status.success(), "iperf3: {}", text(&o));
+    let v = iperf_json(&String::from_utf8_lossy(&o.stdout));
+    let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+    assert!(received > 100_000, "iperf3 moved {received} bytes: {v}");
+    srv.wait_timeout(Duration::from_secs(10));
 }
 
 mod each_side_initiates {
     use super::*;
 
+    use WgRouter::{Engine, WireguardGo};
+
     #[test]
     fn wireguard_go_a() {
-        first_initiation_comes_from(WgRouter::WireguardGo, false);
+        first_initiation_comes_from(WireguardGo, WireguardGo, false);
     }
 
     #[test]
     fn wireguard_go_b() {
-        first_initiation_comes_from(WgRouter::WireguardGo, true);
+        first_initiation_comes_from(WireguardGo, WireguardGo, true);
+    }
+
+    #[test]
+    fn engine_a() {
+        first_initiation_comes_from(Engine, Engine, false);
+    }
+
+    #[test]
+    fn engine_b() {
+        first_initiation_comes_from(Engine, Engine, true);
+    }
+
+    /// Interoperability: the engine at A, wireguard-go at B.
+    #[test]
+    fn engine_initiates_to_wireguard_go() {
+        first_initiation_comes_from(Engine, WireguardGo, false);
+    }
+
+    #[test]
+    fn wireguard_go_initiates_to_engine() {
+        first_initiation_comes_from(Engine, WireguardGo, true);
     }
 }
 
 /// Re-sends, from the WAN namespace, every captured transport message of
-/// a pcap as it was (replay) and with one ciphertext byte flipped (tamper).
+/// a pcap as it was (replay) and with a fresh counter and one ciphertext
+/// byte flipped (tamper).
 const INJECT_PY: &str = r#"
 import json, sys
 from scapy.all import IP, UDP, Raw, rdpcap, send
@@ -202,6 +242,10 @@ for p in rdpcap(sys.argv[1]):
         continue
     ip, udp = p[IP], p[UDP]
     out.append(IP(src=ip.src, dst=ip.dst) / UDP(sport=udp.sport, dport=udp.dport) / Raw(bytes(pl)))
+    # Tampered: a counter never used (so the replay check passes) and one
+    # ciphertext byte flipped (so authentication fails).
+    c = int.from_bytes(pl[8:16], "little") + 1000000
+    pl[8:16] = c.to_bytes(8, "little")
     pl[len(pl) // 2] ^= 0x55
     out.append(IP(src=ip.src, dst=ip.dst) / UDP(sport=udp.sport, dport=udp.dport) / Raw(bytes(pl)))
 send(out, verbose=False)
@@ -239,5 +283,15 @@ wg_test! {
         }
         let o = t.ha.exec_output("ping", &["-n", "-c", "2", "-W", "2", HB]);
         assert!(o.status.success(), "ping after the injection: {}", text(&o));
+        // An engine at B counted them, charged to A's peer.
+        if t.kinds.1 == WgRouter::Engine {
+            let label = patronus_e2e::wg_topology::peer_label(&t.a.keys.public);
+            let e = t.engines.last_mut().expect("B's engine");
+            let wg = e.stats().json["wg"].clone();
+            let n = |k: &str| wg[format!("wg0.{label}.{k}")].as_u64().unwrap_or(0);
+            assert!(n("drop.replay") > 0, "replays not counted: {wg}");
+            assert!(n("drop.bad_mac") > 0, "tampered packets not counted: {wg}");
+            assert!(n("handshakes") >= 1 && n("rx_packets") > 0, "{wg}");
+        }
     }
 }

@@ -23,6 +23,8 @@ pub enum Disposition {
     /// Belongs to another worker (NAT session owner): hand it, unchanged
     /// since it was received, to worker `n`.
     Handoff(u16),
+    /// Into WireGuard tunnel `n` (peer in `next_hop`), TTL decremented.
+    Encap(u16),
 }
 
 /// Metadata a stage reads or writes; reset when a buffer is allocated.

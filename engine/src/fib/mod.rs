@@ -30,6 +30,8 @@ pub enum NextHop {
     Ecmp { first: u32, count: u32 },
     /// Drop.
     Blackhole,
+    /// Into WireGuard tunnel `tunnel` (index of its `[[wireguard]]`).
+    Tunnel { tunnel: u16 },
 }
 
 /// A route from outside the configuration (the control process).
@@ -314,6 +316,16 @@ impl Fib {
             };
             if r.blackhole {
                 fib.add_configured(p, len, NextHop::Blackhole)
+                    .map_err(lpm_err)?;
+                continue;
+            }
+            if let Some(t) = &r.tunnel {
+                let tunnel =
+                    crate::config::tunnel_index(cfg, t).ok_or_else(|| FibError::Route {
+                        key: format!("{key}.tunnel"),
+                        msg: format!("no [[wireguard]] {t:?}"),
+                    })?;
+                fib.add_configured(p, len, NextHop::Tunnel { tunnel })
                     .map_err(lpm_err)?;
                 continue;
             }

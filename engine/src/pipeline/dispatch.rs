@@ -13,6 +13,7 @@ impl Pipeline {
             Disposition::Drop(r) => self.drop_packet(p, r),
             Disposition::Local => self.local_input(p, now),
             Disposition::Handoff(w) => self.hand_off(p, w),
+            Disposition::Encap(t) => self.wg_encap(p, t, now),
             // Nothing left to do; the buffer goes back to the pool.
             Disposition::Consumed | Disposition::AwaitArp(_) => {}
         });

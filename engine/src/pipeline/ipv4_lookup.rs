@@ -80,6 +80,10 @@ impl Pipeline {
                     p.meta_mut().disposition = Disposition::Drop(DropReason::NotForwardable);
                     continue;
                 }
+                NextHop::Tunnel { tunnel } => {
+                    self.wg_route(p, tunnel, now);
+                    continue;
+                }
                 NextHop::Blackhole | NextHop::Ecmp { .. } => {
                     p.meta_mut().disposition = Disposition::Drop(DropReason::Blackhole);
                     continue;
@@ -178,7 +182,7 @@ fn header20(p: &Packet) -> Option<&[u8; 20]> {
 /// TTL - 1 with the checksum updated incrementally (RFC 1624) on a header
 /// whose TTL is above 1, touching only those four bytes.
 #[inline]
-fn decrement_ttl(p: &mut Packet) {
+pub(super) fn decrement_ttl(p: &mut Packet) {
     let l3 = p.meta().l3_offset as usize;
     if let Some(h) = p.data_mut().get_mut(l3 + 8..l3 + 12) {
         // TTL and protocol share one 16-bit checksum word.

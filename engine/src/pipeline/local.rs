@@ -35,6 +35,18 @@ impl Pipeline {
                 }
             }
             PROTO_UDP => {
+                let l3 = p.meta().l3_offset as usize;
+                let wg = {
+                    let ip = Ipv4Packet::new_unchecked(&p.data()[l3..]);
+                    let dport = ip
+                        .payload()
+                        .get(2..4)
+                        .map(|b| u16::from_be_bytes([b[0], b[1]]));
+                    dport.and_then(|d| self.wg_listener(u32::from(ip.dst_addr()), d))
+                };
+                if let Some(t) = wg {
+                    return self.wg_input(p, t, now);
+                }
                 self.icmp_error(
                     &p,
                     icmpv4::TYPE_DEST_UNREACHABLE,

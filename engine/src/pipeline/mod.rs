@@ -30,6 +30,7 @@ mod ipv4_lookup;
 mod local;
 mod nat_stage;
 mod rewrite;
+mod wg_stage;
 
 use crate::config::{NeighborConfig, PortConfig};
 use std::sync::Arc;
@@ -149,6 +150,16 @@ pub struct Pipeline {
     nat: Option<NatState>,
     /// Rings to and from the other workers (None with one worker).
     handoff: Option<Handoff>,
+    /// WireGuard tunnels (`[[wireguard]]`), this worker's view.
+    wg: Vec<wg_stage::WgState>,
+    /// (this worker, workers): who owns which peer.
+    wg_worker: (usize, usize),
+    /// Decrypted inner packets waiting for the stages, and a spare batch.
+    wg_inner: Batch,
+    wg_inner_spare: Batch,
+    wg_last_tick: u64,
+    /// Unix time (ns) at engine clock 0, for exported handshake times.
+    wg_unix_origin: u64,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -201,6 +212,12 @@ impl Pipeline {
             ip_ident: 1,
             nat: None,
             handoff: None,
+            wg: Vec::new(),
+            wg_worker: (0, 1),
+            wg_inner: Batch::new(),
+            wg_inner_spare: Batch::new(),
+            wg_last_tick: 0,
+            wg_unix_origin: 0,
             ports,
         }
     }
@@ -229,6 +246,7 @@ impl Pipeline {
         if let Some(st) = self.nat.as_mut() {
             st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }
+        self.wg_tick(now);
         self.flush_tx();
         self.drain_neighbor_updates(now);
         if now.wrapping_sub(self.last_housekeeping) >= HOUSEKEEPING_INTERVAL_NS {
@@ -282,6 +300,7 @@ impl Pipeline {
         self.nat_pre_lookup(batch, now);
         self.ipv4_lookup(batch, now);
         self.dispatch(batch, now);
+        self.wg_run_inner(now);
     }
 
     /// Connects this worker to the others (NAT handoff).
@@ -402,6 +421,7 @@ impl Pipeline {
             self.last_housekeeping = now.saturating_sub(HOUSEKEEPING_INTERVAL_NS);
         }
         self.publish_nat_counters();
+        self.publish_wg_counters();
         self.flush_tx();
     }
 
@@ -418,6 +438,7 @@ impl Pipeline {
     /// Flushes buffered port output (files).
     pub fn flush_ports(&mut self) {
         self.publish_nat_counters();
+        self.publish_wg_counters();
         self.flush_tx();
         for p in &mut self.ports {
             p.flush();

@@ -38,6 +38,7 @@ pub mod allowed_ips;
 mod clock;
 pub mod config;
 pub mod counters;
+pub mod export;
 pub mod outer;
 mod tunnel;
 
