@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-veth
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -103,8 +103,9 @@ fn run() -> anyhow::Result<()> {
         "route-push" => scenarios::route_push::run(&opts, args.flips, args.routes),
         "nat-mem" => scenarios::nat_mem::run(&opts),
         "nat-veth" => scenarios::nat_veth::run(&opts, args.streams),
+        "wg-veth" => scenarios::wg_veth::run(&opts, args.streams),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-veth)"
         ),
     };
     drop(autogroup);
