@@ -17,7 +17,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-veth
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-mem | wg-veth
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -104,8 +104,9 @@ fn run() -> anyhow::Result<()> {
         "nat-mem" => scenarios::nat_mem::run(&opts),
         "nat-veth" => scenarios::nat_veth::run(&opts, args.streams),
         "wg-veth" => scenarios::wg_veth::run(&opts, args.streams),
+        "wg-mem" => scenarios::wg_mem::run(&opts),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-veth)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-mem, wg-veth)"
         ),
     };
     drop(autogroup);

@@ -454,6 +454,12 @@ impl Tunnel {
         };
         let len = od.len;
         self.scratch[..len].copy_from_slice(&pkt.data()[od.offset..][..len]);
+        if msg_type == MSG_DATA {
+            // The plaintext goes where it sits in the message (after the
+            // outer headers and the data header), so the inner packet keeps
+            // the headroom it had before it was encapsulated.
+            let _ = pkt.strip_front(od.offset + DATA_HEADER_LEN);
+        }
         let room = pkt.room_mut();
         let from = Some(IpAddr::V4(*od.src.ip()));
         match tunn.decapsulate(from, &self.scratch[..len], room) {

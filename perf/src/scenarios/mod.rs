@@ -8,6 +8,7 @@ pub mod nat_mem;
 pub mod nat_veth;
 mod rounds;
 pub mod route_push;
+pub mod wg_mem;
 pub mod wg_veth;
 
 use std::path::{Path, PathBuf};
