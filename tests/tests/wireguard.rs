@@ -15,7 +15,9 @@ use serde_json::Value;
 use patronus_e2e::probe::{iperf_json, iperf_server};
 use patronus_e2e::scapy::PYTHON;
 use patronus_e2e::seqflow::{Receiver, Sender};
-use patronus_e2e::wg_topology::{WgRouter, WgTopology, HA, HB, RA_WAN, RB_WAN, WG_PORT};
+use patronus_e2e::wg_topology::{
+    WgRouter, WgTopology, HA, HB, RA_LAN, RA_WAN, RB_LAN, RB_WAN, WG_PORT,
+};
 use patronus_e2e::Capture;
 
 const UP: Duration = Duration::from_secs(15);
@@ -95,9 +97,10 @@ fn wan_frames(t: &WgTopology, pcap: &str) -> Vec<Value> {
 }
 
 wg_test! {
-    /// 1. Ping both ways through the tunnel.
+    /// 1. Ping both ways through the tunnel, and the far router's inside
+    ///    address (its reply goes back into the tunnel).
     fn ping_both_ways(t) {
-        for (from, to) in [(&t.ha, HB), (&t.hb, HA)] {
+        for (from, to) in [(&t.ha, HB), (&t.hb, HA), (&t.ha, RB_LAN), (&t.hb, RA_LAN)] {
             let o = from.exec_output("ping", &["-n", "-c", "3", "-i", "0.2", "-W", "2", to]);
             assert!(o.status.success(), "ping {to}: {}", text(&o));
         }

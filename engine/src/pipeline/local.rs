@@ -119,6 +119,7 @@ impl Pipeline {
                 return self.drop_packet(p, DropReason::LocalUnsupported)
             }
             Some(NextHop::Blackhole) => return self.drop_packet(p, DropReason::Blackhole),
+            Some(NextHop::Tunnel { tunnel }) => return self.wg_output_local(p, tunnel),
             _ => return self.drop_packet(p, DropReason::NoRoute),
         };
         let m = p.meta_mut();

@@ -240,6 +240,8 @@ impl Pipeline {
             self.process(rx, port as u16, now);
         }
         total += self.drain_handoff(rx, now);
+        // Tunnel packets the engine built outside a batch (timers, errors).
+        self.wg_run_inner(now);
         if let Some(h) = self.handoff.as_mut() {
             h.notify();
         }

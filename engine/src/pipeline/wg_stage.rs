@@ -239,9 +239,15 @@ impl Pipeline {
     /// Queues a decrypted inner packet (starting at its IPv4 header) to
     /// run through the stages.
     fn wg_inner_push(&mut self, mut p: Packet, iface: u16) {
-        if p.prepend(14).is_none() {
+        let Some(l2) = p.prepend(14) else {
             return self.drop_packet(p, DropReason::NoBuffer);
-        }
+        };
+        // A real Ethernet header (to and from the underlay port's MAC), so
+        // that a worker this packet is handed to takes it as received.
+        let mac = self.ifaces.get(iface).mac;
+        l2[..6].copy_from_slice(&mac);
+        l2[6..12].copy_from_slice(&mac);
+        l2[12..14].copy_from_slice(&[0x08, 0x00]);
         let rx_port = self.ifaces.get(iface).port;
         *p.meta_mut() = PacketMeta {
             rx_port,
@@ -252,6 +258,21 @@ impl Pipeline {
         if let Err(p) = self.wg_inner.push(p) {
             self.drop_packet(p, DropReason::NoBuffer);
         }
+    }
+
+    /// A packet the engine built (L3 at `l3_offset`) routed into tunnel
+    /// `t` (e.g. an echo reply to a host behind the far site): it joins the
+    /// decrypted inner packets and takes the stages from `ipv4_input` on,
+    /// which hand it to the peer's owner and encrypt it there.
+    pub(super) fn wg_output_local(&mut self, mut p: Packet, t: u16) {
+        let Some(iface) = self.wg.get(usize::from(t)).map(|w| w.iface) else {
+            return self.drop_packet(p, DropReason::Blackhole);
+        };
+        let l3 = usize::from(p.meta().l3_offset);
+        if p.strip_front(l3).is_none() {
+            return self.drop_packet(p, DropReason::Ipv4Truncated);
+        }
+        self.wg_inner_push(p, iface);
     }
 
     /// Runs decrypted inner packets through the stages (after the batch
