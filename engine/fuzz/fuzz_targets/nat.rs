@@ -7,9 +7,6 @@
 //! and every buffer must come back.
 #![no_main]
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
@@ -18,39 +15,11 @@ use patronus_engine::config::EngineConfig;
 use patronus_engine::counters::WorkerCounters;
 use patronus_engine::fib::Fib;
 use patronus_engine::pipeline::{NeighborSync, Pipeline};
-use patronus_engine::ports::{LinkInfo, Port, TxDone};
+use patronus_engine::ports::Port;
 
-type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
-
-struct FuzzPort {
-    mac: [u8; 6],
-    rx: Queue,
-}
-
-impl Port for FuzzPort {
-    fn name(&self) -> &str {
-        "fuzz"
-    }
-    fn rx_burst(&mut self, pool: &mut PacketPool, batch: &mut Batch) -> usize {
-        let mut n = 0;
-        while batch.space() > 0 {
-            let Some(f) = self.rx.borrow_mut().pop_front() else { break };
-            if let Some(p) = pool.alloc_from(&f) {
-                let _ = batch.push(p);
-                n += 1;
-            }
-        }
-        n
-    }
-    fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
-        let n = batch.len();
-        batch.clear();
-        TxDone { packets: n, bytes: 0 }
-    }
-    fn link(&self) -> LinkInfo {
-        LinkInfo { up: true, mtu: 1500, mac: self.mac, speed_mbps: None }
-    }
-}
+#[path = "../common/fuzz_port.rs"]
+mod fuzz_port;
+use fuzz_port::{FuzzPort, Queue};
 
 const CFG: &str = r#"
 [engine]

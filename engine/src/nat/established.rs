@@ -19,30 +19,15 @@ impl Nat {
     /// from these same bytes (saves computing it again).
     #[inline]
     pub fn outbound_established(&mut self, ip: &mut [u8], hash: Option<u32>, now: u64) -> bool {
-        let Some(h) = ip.get(..28) else {
+        let Some((proto, src, dst, sport, dport)) = short_path_fields(ip) else {
             return false;
         };
-        let proto = match h[9] {
-            PROTO_UDP => Proto::Udp,
-            PROTO_TCP => Proto::Tcp,
-            _ => return false,
-        };
-        let total = usize::from(rd16(h, 2));
-        // 20-byte header, whole datagram, room for the L4 header.
-        if h[0] != 0x45 || rd16(h, 6) & 0x3fff != 0 || total > ip.len() {
-            return false;
-        }
-        if total < if proto == Proto::Tcp { 40 } else { 28 } {
-            return false;
-        }
-        let (src, dst) = (rd32(h, IP_SRC), rd32(h, 16));
         if self.statics.is_outside(src)
             || self.statics.is_outside(dst)
             || self.statics.one_to_one_out(src).is_some()
         {
             return false;
         }
-        let (sport, dport) = (rd16(h, 20), rd16(h, 22));
         let (inside, remote) = (Endpoint::new(src, sport), Endpoint::new(dst, dport));
         let hash = hash.unwrap_or_else(|| session_hash(inside, remote, proto));
         debug_assert_eq!(hash, session_hash(inside, remote, proto));
@@ -64,20 +49,7 @@ impl Nat {
         };
         self.sessions.touch(idx, class, now);
         let out = self.sessions.get(idx).outside;
-        // Source address and port, with both checksums updated once.
-        wr32(ip, IP_SRC, out.addr);
-        wr16(ip, IP_CSUM, update32(rd16(ip, IP_CSUM), src, out.addr));
-        wr16(ip, 20, out.port);
-        let c_off = if proto == Proto::Udp { 26 } else { 36 };
-        let c = rd16(ip, c_off);
-        // UDP checksum 0 = none: stays none.
-        if proto == Proto::Tcp || c != 0 {
-            let mut n = update16(update32(c, src, out.addr), sport, out.port);
-            if proto == Proto::Udp && n == 0 {
-                n = 0xffff;
-            }
-            wr16(ip, c_off, n);
-        }
+        set_endpoint(ip, proto, IP_SRC, 20, inside, out);
         self.counters.translated_out += 1;
         true
     }
@@ -87,26 +59,12 @@ impl Nat {
     /// for an inbound packet.
     #[inline]
     pub fn inbound_established(&mut self, ip: &mut [u8], hash: Option<u32>, now: u64) -> bool {
-        let Some(h) = ip.get(..28) else {
+        let Some((proto, src, dst, sport, dport)) = short_path_fields(ip) else {
             return false;
         };
-        let proto = match h[9] {
-            PROTO_UDP => Proto::Udp,
-            PROTO_TCP => Proto::Tcp,
-            _ => return false,
-        };
-        let total = usize::from(rd16(h, 2));
-        if h[0] != 0x45 || rd16(h, 6) & 0x3fff != 0 || total > ip.len() {
-            return false;
-        }
-        if total < if proto == Proto::Tcp { 40 } else { 28 } {
-            return false;
-        }
-        let (src, dst) = (rd32(h, IP_SRC), rd32(h, IP_DST));
         if !self.statics.is_outside(dst) || self.statics.one_to_one_in(dst).is_some() {
             return false;
         }
-        let (sport, dport) = (rd16(h, 20), rd16(h, 22));
         let (outside, remote) = (Endpoint::new(dst, dport), Endpoint::new(src, sport));
         let hash = hash.unwrap_or_else(|| session_hash(outside, remote, proto));
         debug_assert_eq!(hash, session_hash(outside, remote, proto));
@@ -129,19 +87,59 @@ impl Nat {
             self.sessions.touch(idx, class, now);
         }
         let ins = self.sessions.get(idx).inside;
-        wr32(ip, IP_DST, ins.addr);
-        wr16(ip, IP_CSUM, update32(rd16(ip, IP_CSUM), dst, ins.addr));
-        wr16(ip, 22, ins.port);
-        let c_off = if proto == Proto::Udp { 26 } else { 36 };
-        let c = rd16(ip, c_off);
-        if proto == Proto::Tcp || c != 0 {
-            let mut n = update16(update32(c, dst, ins.addr), dport, ins.port);
-            if proto == Proto::Udp && n == 0 {
-                n = 0xffff;
-            }
-            wr16(ip, c_off, n);
-        }
+        set_endpoint(ip, proto, IP_DST, 22, outside, ins);
         self.counters.translated_in += 1;
         true
+    }
+}
+
+/// (protocol, source, destination, source port, destination port) of a
+/// TCP or UDP packet the short paths take: 20-byte header, not a fragment,
+/// the whole datagram present with room for its L4 header.
+#[inline]
+fn short_path_fields(ip: &[u8]) -> Option<(Proto, u32, u32, u16, u16)> {
+    let h = ip.get(..28)?;
+    let proto = match h[9] {
+        PROTO_UDP => Proto::Udp,
+        PROTO_TCP => Proto::Tcp,
+        _ => return None,
+    };
+    let total = usize::from(rd16(h, 2));
+    let min = if proto == Proto::Tcp { 40 } else { 28 };
+    if h[0] != 0x45 || rd16(h, 6) & 0x3fff != 0 || total > ip.len() || total < min {
+        return None;
+    }
+    Some((
+        proto,
+        rd32(h, IP_SRC),
+        rd32(h, IP_DST),
+        rd16(h, 20),
+        rd16(h, 22),
+    ))
+}
+
+/// Rewrites one side (address at `addr_at`, port at L4 offset `port_at`)
+/// from `old` to `new`, updating the IPv4 and TCP/UDP checksums once (a
+/// UDP checksum of 0, "none", stays none).
+#[inline]
+fn set_endpoint(
+    ip: &mut [u8],
+    proto: Proto,
+    addr_at: usize,
+    port_at: usize,
+    old: Endpoint,
+    new: Endpoint,
+) {
+    wr32(ip, addr_at, new.addr);
+    wr16(ip, IP_CSUM, update32(rd16(ip, IP_CSUM), old.addr, new.addr));
+    wr16(ip, port_at, new.port);
+    let c_off = if proto == Proto::Udp { 26 } else { 36 };
+    let c = rd16(ip, c_off);
+    if proto == Proto::Tcp || c != 0 {
+        let mut n = update16(update32(c, old.addr, new.addr), old.port, new.port);
+        if proto == Proto::Udp && n == 0 {
+            n = 0xffff;
+        }
+        wr16(ip, c_off, n);
     }
 }

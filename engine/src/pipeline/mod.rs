@@ -154,9 +154,10 @@ pub struct Pipeline {
     wg: Vec<wg_stage::WgState>,
     /// (this worker, workers): who owns which peer.
     wg_worker: (usize, usize),
-    /// Decrypted inner packets waiting for the stages, and a spare batch.
+    /// Decrypted inner packets waiting for the stages, and a spare batch
+    /// (None only while in use).
     wg_inner: Batch,
-    wg_inner_spare: Batch,
+    wg_inner_spare: Option<Batch>,
     wg_last_tick: u64,
     /// Unix time (ns) at engine clock 0, for exported handshake times.
     wg_unix_origin: u64,
@@ -215,7 +216,7 @@ impl Pipeline {
             wg: Vec::new(),
             wg_worker: (0, 1),
             wg_inner: Batch::new(),
-            wg_inner_spare: Batch::new(),
+            wg_inner_spare: Some(Batch::new()),
             wg_last_tick: 0,
             wg_unix_origin: 0,
             ports,

@@ -198,7 +198,7 @@ impl Pipeline {
         let owner = p
             .data()
             .get(l3..)
-            .and_then(|ip| ip.get(usize::from(ip[0] & 0x0f) * 4 + 8..))
+            .and_then(|ip| ip.get(usize::from(ip.first()? & 0x0f) * 4 + 8..))
             .map(steer);
         if let Some(Steer::Peer(peer)) = owner {
             let o = owner_worker(peer, workers);
@@ -283,13 +283,14 @@ impl Pipeline {
             if self.wg_inner.is_empty() {
                 return;
             }
-            let mut b = std::mem::take(&mut self.wg_inner_spare);
+            // Taken, not `mem::take`n: a default Batch would allocate.
+            let mut b = self.wg_inner_spare.take().unwrap_or_default();
             std::mem::swap(&mut b, &mut self.wg_inner);
             self.ipv4_input(&mut b);
             self.nat_pre_lookup(&mut b, now);
             self.ipv4_lookup(&mut b, now);
             self.dispatch(&mut b, now);
-            self.wg_inner_spare = b;
+            self.wg_inner_spare = Some(b);
         }
     }
 
@@ -308,7 +309,7 @@ impl Pipeline {
             return;
         }
         self.wg_last_tick = now;
-        let mut out = std::mem::take(&mut self.wg_inner_spare);
+        let mut out = self.wg_inner_spare.take().unwrap_or_default();
         for i in 0..self.wg.len() {
             loop {
                 let w = &mut self.wg[i];
@@ -320,6 +321,6 @@ impl Pipeline {
                 }
             }
         }
-        self.wg_inner_spare = out;
+        self.wg_inner_spare = Some(out);
     }
 }
