@@ -148,6 +148,7 @@ impl WireguardSection {
             local_addr: self.address,
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
             peers,
+            peer_slots: Vec::new(),
         };
         // The library's own checks (duplicate peers, overlapping allowed IPs).
         crate::wg::Tunnel::new(&cfg, 0, 1, 0).map_err(|e| invalid(k("peer"), e.to_string()))?;
