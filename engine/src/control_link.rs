@@ -195,6 +195,8 @@ fn run(
     let mut wg_pending: Option<(u64, Arc<WgPlan>)> = None;
     let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
+        // Tunnel addresses may need other FIB entries.
+        let mut wg_routes_stale = false;
         match sub.poll() {
             Ok(Some(generation)) => {
                 let started = Instant::now();
@@ -228,6 +230,7 @@ fn run(
                             if let Some(o) = wg.interfaces_changed(&fib) {
                                 wg_pending = wg_report("interfaces changed", &o, &wg_slot);
                             }
+                            wg_routes_stale = true;
                         }
                         in_flight.push_back((local, up.generation));
                         eprintln!(
@@ -269,9 +272,24 @@ fn run(
             Ok(Some((n, t))) => {
                 let o = wg.pushed(t, &tables.load().1);
                 wg_pending = wg_report(&format!("file {n}"), &o, &wg_slot);
+                wg_routes_stale = true;
             }
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        if wg_routes_stale {
+            match sync.set_extra(wg.fib_routes(&tables.load().1)) {
+                Ok(Some(up)) => {
+                    eprintln!(
+                        "patronus-engine: tunnel addresses: {} FIB changes",
+                        up.changes
+                    );
+                    let local = tables.publish(up.fib);
+                    in_flight.push_back((local, up.generation));
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("patronus-engine: tunnel addresses refused: {e}"),
+            }
         }
         // Once every worker runs a new WireGuard plan, the counters file
         // shows its tunnels' counters (a new file: names are fixed in one).

@@ -81,6 +81,9 @@ pub struct FibSync {
     spare: Option<Fib>,
     /// Whole-table copies made (when the previous table was not free).
     copies: u64,
+    /// Routes the engine adds itself (WireGuard tunnel addresses), applied
+    /// after the pushed ones on every build.
+    extra: Vec<StaticRoute>,
 }
 
 /// A change of a delta generation as the FIB takes it; `None` for kinds the
@@ -154,7 +157,37 @@ impl FibSync {
             behind: None,
             spare: None,
             copies: 0,
+            extra: Vec::new(),
         }
+    }
+
+    /// Replaces the engine's own routes (see `extra`) by `routes`: the
+    /// table to publish, or None when nothing changed. A withdrawn prefix
+    /// gets back what the configuration gives it.
+    pub fn set_extra(&mut self, routes: Vec<StaticRoute>) -> Result<Option<Update>, SyncError> {
+        if routes == self.extra {
+            return Ok(None);
+        }
+        let mut changes: Vec<PushedChange> = self
+            .extra
+            .iter()
+            .filter(|o| {
+                !routes
+                    .iter()
+                    .any(|r| (r.prefix, r.len) == (o.prefix, o.len))
+            })
+            .map(|o| PushedChange::Withdraw {
+                prefix: o.prefix,
+                len: o.len,
+            })
+            .collect();
+        changes.extend(routes.iter().cloned().map(PushedChange::Upsert));
+        let mut fib = self.take_spare();
+        let skipped = apply_all(&mut fib, &changes, self.have)?;
+        self.extra = routes;
+        let n = changes.len();
+        let have = self.have;
+        Ok(Some(self.install(fib, Some(changes), have, n, skipped)))
     }
 
     /// The shared-memory generation the current table reflects.
@@ -187,12 +220,13 @@ impl FibSync {
                 Ok(self.install(fib, Some(changes), number, n, skipped))
             }
             CatchUp::Full { base, deltas } => {
-                let routes: Vec<StaticRoute> = base
+                let mut routes: Vec<StaticRoute> = base
                     .view()
                     .routes()
                     .iter()
                     .filter_map(pushed_route)
                     .collect();
+                routes.extend(self.extra.iter().cloned());
                 let (mut fib, mut skipped) = Fib::build_on(&self.cfg, interfaces, &routes)?;
                 let changes = changes_of(&deltas);
                 skipped += apply_all(&mut fib, &changes, number)?;
@@ -299,5 +333,55 @@ impl FibSync {
             interfaces_changed: false,
             warnings: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::NextHop;
+
+    const CFG: &str = r#"
+[[port]]
+name = "lan0"
+driver = "mem"
+[[interface]]
+port = "lan0"
+address = "10.10.0.1/24"
+[[route]]
+prefix = "10.99.0.0/16"
+blackhole = true
+"#;
+
+    #[test]
+    fn extra_routes_are_applied_replaced_and_withdrawn() {
+        let cfg = Arc::new(EngineConfig::parse(CFG).unwrap());
+        let fib = Arc::new(Fib::build(&cfg).unwrap());
+        let mut sync = FibSync::new(cfg, fib);
+        let addr = u32::from(std::net::Ipv4Addr::new(10, 99, 0, 1));
+        let net = addr & !0xff;
+        let routes = vec![
+            StaticRoute {
+                prefix: net,
+                len: 24,
+                action: RouteAction::Tunnel(4),
+            },
+            StaticRoute {
+                prefix: addr,
+                len: 32,
+                action: RouteAction::Local(0),
+            },
+        ];
+        let up = sync.set_extra(routes.clone()).unwrap().expect("changed");
+        assert_eq!(up.fib.route(addr, 0), Some(NextHop::Local { iface: 0 }));
+        assert_eq!(
+            up.fib.route(net + 9, 0),
+            Some(NextHop::Tunnel { tunnel: 4 })
+        );
+        assert!(sync.set_extra(routes).unwrap().is_none(), "no change");
+        // Withdrawn: the configured blackhole covers the range again.
+        let up = sync.set_extra(Vec::new()).unwrap().expect("changed");
+        assert_eq!(up.fib.route(addr, 0), Some(NextHop::Blackhole));
+        assert_eq!(up.fib.route(net + 9, 0), Some(NextHop::Blackhole));
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use patronus_shm::wg::WgTables;
 
 use crate::config::{parse_prefix, InterfaceConfig};
-use crate::fib::{Fib, NextHop};
+use crate::fib::{Fib, NextHop, RouteAction, StaticRoute};
 use crate::wg::{PeerConfig, Tunnel, TunnelConfig, DEFAULT_MTU};
 use crate::wg_plan::{pushed_tunnel_key, PlannedTunnel, WgPlan, WgSlot, CONFIG_TUNNEL_BASE};
 
@@ -212,7 +212,45 @@ impl WgLink {
             name: t.name().to_string(),
             config,
             listen_addr: None,
+            inner: (t.address_len != 0).then(|| (Ipv4Addr::from(t.address), t.address_len)),
         })
+    }
+
+    /// The routes the published plan's tunnel addresses add to the FIB:
+    /// the address itself as one of the engine's (on the tunnel's outer
+    /// interface), its subnet into the tunnel.
+    pub fn fib_routes(&self, fib: &Fib) -> Vec<StaticRoute> {
+        let Some(plan) = self.slot.load().1 else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for t in &plan.tunnels {
+            let Some((addr, len)) = t.inner else {
+                continue;
+            };
+            let addr = u32::from(addr);
+            if len < 32 {
+                let mask = u32::MAX << (32 - u32::from(len));
+                out.push(StaticRoute {
+                    prefix: addr & mask,
+                    len,
+                    action: RouteAction::Tunnel(t.key),
+                });
+            }
+            let iface = fib
+                .interfaces()
+                .iter()
+                .position(|i| {
+                    parse_prefix(&i.address, false).is_ok_and(|(a, _)| a == t.config.local_addr)
+                })
+                .unwrap_or(0);
+            out.push(StaticRoute {
+                prefix: addr,
+                len: 32,
+                action: RouteAction::Local(iface as u16),
+            });
+        }
+        out
     }
 }
 
@@ -402,6 +440,46 @@ address = "198.51.100.1/24"
         let plan = l.slot.load().1.unwrap();
         let names: Vec<&str> = plan.tunnels.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["wg0", "wgok"]);
+    }
+
+    #[test]
+    fn a_tunnel_address_is_local_and_its_subnet_goes_into_the_tunnel() {
+        let mut l = link();
+        let f = fib();
+        let mut wgx = tunnel(4, "wgx", 51900);
+        wgx.address = u32::from(Ipv4Addr::new(10, 99, 0, 1));
+        wgx.address_len = 24;
+        let mut t = WgTables {
+            tunnels: vec![wgx, tunnel(5, "wgy", 51901)],
+            peers: vec![peer(4, 1, "198.51.100.7:51820")],
+            allowed_ips: vec![allowed(1, [10, 99, 0, 2], 32)],
+        };
+        l.pushed(t.clone(), &f);
+        let r = l.fib_routes(&f);
+        assert_eq!(
+            r,
+            vec![
+                StaticRoute {
+                    prefix: u32::from(Ipv4Addr::new(10, 99, 0, 0)),
+                    len: 24,
+                    action: RouteAction::Tunnel(4),
+                },
+                // On wan0 (interface 1), the tunnel's outer interface.
+                StaticRoute {
+                    prefix: u32::from(Ipv4Addr::new(10, 99, 0, 1)),
+                    len: 32,
+                    action: RouteAction::Local(1),
+                },
+            ]
+        );
+        // A /32 address adds only itself; no address, nothing.
+        t.tunnels[0].address_len = 32;
+        l.pushed(t.clone(), &f);
+        assert_eq!(l.fib_routes(&f).len(), 1);
+        t.tunnels[0].address = 0;
+        t.tunnels[0].address_len = 0;
+        l.pushed(t, &f);
+        assert!(l.fib_routes(&f).is_empty());
     }
 
     fn base64_key(k: [u8; 32]) -> String {

@@ -17,6 +17,7 @@
 //! copies those into `counters.shm` (recreated with the new names once
 //! every worker runs the plan).
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -55,6 +56,10 @@ pub struct PlannedTunnel {
     /// The local address datagrams to the tunnel's port must be sent to;
     /// `None`: any of the engine's addresses.
     pub listen_addr: Option<u32>,
+    /// The tunnel's own inner address and prefix length (a pushed
+    /// tunnel's `address`): an address of the engine, its subnet routed
+    /// into the tunnel (like wg-quick's `Address`).
+    pub inner: Option<(Ipv4Addr, u8)>,
 }
 
 /// Every tunnel the workers run, with where their counters go.
@@ -106,7 +111,6 @@ pub type WgSlot = PlanSlot<WgPlan>;
 mod tests {
     use super::*;
     use crate::wg::{PeerConfig, DEFAULT_MTU};
-    use std::net::Ipv4Addr;
 
     #[test]
     fn keys_of_configured_and_pushed_tunnels_never_meet() {
@@ -134,6 +138,7 @@ mod tests {
                 peer_slots: vec![5, 2],
             },
             listen_addr: None,
+            inner: None,
         };
         let plan = WgPlan::new(vec![t], 2);
         let per = crate::wg::export::PER_PEER;

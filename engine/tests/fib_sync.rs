@@ -58,6 +58,7 @@ fn entry(prefix: u32, len: u8, action: &RouteAction) -> RouteEntry {
     match action {
         RouteAction::Blackhole => RouteEntry::new(prefix, len, RouteKind::Blackhole),
         RouteAction::Tunnel(t) => RouteEntry::tunnel(prefix, len, *t),
+        RouteAction::Local(_) => unreachable!("the control process pushes no local routes"),
         RouteAction::Via(gws) => {
             let mut e = RouteEntry::new(prefix, len, RouteKind::Via);
             for gw in gws {

@@ -37,6 +37,10 @@ pub const B_SUBNET: &str = "10.10.2.0/24";
 /// Site B's public address and the WAN's side of that link.
 pub const RB_WAN: &str = "198.51.100.1";
 pub const WAN_B: &str = "198.51.100.254";
+/// The inner address an `EngineApi` site's tunnel gets (with its /24),
+/// A's and B's.
+pub const A_TUNNEL_ADDR: &str = "10.10.99.1";
+pub const B_TUNNEL_ADDR: &str = "10.10.99.2";
 /// The UDP port both sites listen on.
 pub const WG_PORT: u16 = 51820;
 
@@ -290,6 +294,15 @@ via = "{gw}"
                     &port,
                     "--private-key-file",
                     key,
+                    "--address",
+                    &format!(
+                        "{}/24",
+                        if lan == RA_LAN {
+                            A_TUNNEL_ADDR
+                        } else {
+                            B_TUNNEL_ADDR
+                        }
+                    ),
                 ]);
                 let endpoint = format!("{endpoint}:{WG_PORT}");
                 c.ctl_ok(&[

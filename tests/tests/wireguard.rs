@@ -308,7 +308,7 @@ wg_test! {
 mod api {
     use super::*;
     use patronus_e2e::control::Control;
-    use patronus_e2e::wg_topology::{Keys, B_SUBNET};
+    use patronus_e2e::wg_topology::{Keys, A_SUBNET, A_TUNNEL_ADDR, B_SUBNET};
 
     fn json(out: &str) -> Value {
         serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
@@ -362,6 +362,27 @@ mod api {
         assert!(handshakes >= 1, "{before}");
         assert!(before["tx_bytes"].as_u64().unwrap_or(0) > 0, "{before}");
         let rx = before["rx_bytes"].as_u64().unwrap();
+
+        // The tunnel's inner address (from the API) is an address of the
+        // engine: B's site reaches it through the tunnel once wireguard-go
+        // routes and allows it.
+        t.rb.exec(
+            "wg",
+            &[
+                "set",
+                &t.b.iface,
+                "peer",
+                &t.a.keys.public,
+                "allowed-ips",
+                &format!("{A_SUBNET},{A_TUNNEL_ADDR}/32"),
+            ],
+        );
+        t.rb.route_add(&[&format!("{A_TUNNEL_ADDR}/32"), "dev", &t.b.iface]);
+        assert!(
+            t.ping_until(&t.hb, A_TUNNEL_ADDR, UP),
+            "B's host cannot reach A's tunnel address {A_TUNNEL_ADDR}"
+        );
+        assert!(ping(&t.ha, A_TUNNEL_ADDR), "A's host cannot reach it");
 
         // Another peer joins and leaves: B's session is untouched.
         let other = Keys::generate();

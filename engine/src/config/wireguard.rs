@@ -234,6 +234,7 @@ pub fn config_tunnels(cfg: &EngineConfig) -> Result<Vec<PlannedTunnel>, ConfigEr
                 name: w.name.clone(),
                 config: w.to_tunnel_config(i)?,
                 listen_addr: Some(u32::from(w.address)),
+                inner: None,
             })
         })
         .collect()

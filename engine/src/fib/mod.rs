@@ -53,6 +53,9 @@ pub enum RouteAction {
     /// Into the tunnel with this key (it may not exist yet: the pipeline
     /// drops what it cannot encrypt, never sends it in clear).
     Tunnel(u32),
+    /// One of our own addresses, held by interface `iface` (a tunnel's
+    /// inner address, on its outer interface).
+    Local(u16),
 }
 
 /// One change pushed by the control process.
@@ -186,13 +189,14 @@ impl Fib {
                 let members: Vec<NextHop> = match &r.action {
                     RouteAction::Blackhole => vec![NextHop::Blackhole],
                     RouteAction::Tunnel(t) => vec![NextHop::Tunnel { tunnel: *t }],
+                    RouteAction::Local(iface) => vec![NextHop::Local { iface: *iface }],
                     RouteAction::Via(gws) => gws
                         .iter()
                         .map_while(|&gw| self.resolve(gw).map(|iface| NextHop::Via { iface, gw }))
                         .collect(),
                 };
                 let resolved = match &r.action {
-                    RouteAction::Blackhole | RouteAction::Tunnel(_) => true,
+                    RouteAction::Blackhole | RouteAction::Tunnel(_) | RouteAction::Local(_) => true,
                     RouteAction::Via(gws) => !gws.is_empty() && members.len() == gws.len(),
                 };
                 if !resolved {
