@@ -698,8 +698,15 @@ async fn peers_carry_the_engines_counters() {
     assert_eq!(drops["not_allowed_ip"], json!(5));
     assert_eq!(drops["replay"], json!(4));
     assert_eq!(drops["bad_mac"], json!(0), "every reason, zeros included");
-    assert_eq!(drops.len(), patronus_shm::wg_counters::WG_DROP_REASONS.len());
-    assert_eq!(drops["no_peer"], json!(0), "the tunnel's drops are not the peer's");
+    assert_eq!(
+        drops.len(),
+        patronus_shm::wg_counters::WG_DROP_REASONS.len()
+    );
+    assert_eq!(
+        drops["no_peer"],
+        json!(0),
+        "the tunnel's drops are not the peer's"
+    );
 
     // The tunnel carries what no peer can be blamed for.
     let tun = t.get_ok("/api/v1/wg/tunnels/wg0").await;

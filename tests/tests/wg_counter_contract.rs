@@ -42,10 +42,7 @@ fn every_engine_name_parses_in_the_control_process() {
     let keys = keys();
     for tunnel in ["wg0", "a-15-char-name_"] {
         let wg = engine_counters(tunnel, &keys, 1);
-        assert_eq!(
-            wg.len(),
-            keys.len() * export::PER_PEER + export::PER_TUNNEL
-        );
+        assert_eq!(wg.len(), keys.len() * export::PER_PEER + export::PER_TUNNEL);
         for (name, _) in &wg {
             let c = parse(name).unwrap_or_else(|| panic!("control does not parse wg.{name}"));
             let (t, peer) = match c {
@@ -109,8 +106,7 @@ fn every_engine_counter_becomes_one_prometheus_sample() {
         .filter(|l| l.starts_with("patronus_wg_"))
         .map(|l| {
             let v = l.rsplit(' ').next().unwrap();
-            v.parse::<f64>()
-                .unwrap_or_else(|e| panic!("{l}: {e}")) as u64
+            v.parse::<f64>().unwrap_or_else(|e| panic!("{l}: {e}")) as u64
         })
         .collect();
     values.sort_unstable();

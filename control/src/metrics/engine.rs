@@ -758,13 +758,21 @@ mod tests {
             .iter()
             .map(|c| wg_peer_counter_name(tunnel, peer, c))
             .collect();
-        names.extend(WG_DROP_REASONS.iter().map(|r| wg_peer_drop_name(tunnel, peer, r)));
+        names.extend(
+            WG_DROP_REASONS
+                .iter()
+                .map(|r| wg_peer_drop_name(tunnel, peer, r)),
+        );
         names.extend(
             WG_TUNNEL_COUNTERS
                 .iter()
                 .map(|c| wg_tunnel_counter_name(tunnel, c)),
         );
-        names.extend(WG_DROP_REASONS.iter().map(|r| wg_tunnel_drop_name(tunnel, r)));
+        names.extend(
+            WG_DROP_REASONS
+                .iter()
+                .map(|r| wg_tunnel_drop_name(tunnel, r)),
+        );
         let wg: Vec<(String, u64)> = names
             .iter()
             .zip(1..)
@@ -776,9 +784,16 @@ mod tests {
         };
         let fams = snapshot_families(Some(&s));
         let mut values: Vec<u64> = Vec::new();
-        for fam in fams.iter().filter(|f| f.get_name().starts_with("patronus_wg_")) {
+        for fam in fams
+            .iter()
+            .filter(|f| f.get_name().starts_with("patronus_wg_"))
+        {
             let gauge = fam.get_name() == WG_PEER_LAST_HANDSHAKE;
-            let kind = if gauge { MetricType::GAUGE } else { MetricType::COUNTER };
+            let kind = if gauge {
+                MetricType::GAUGE
+            } else {
+                MetricType::COUNTER
+            };
             assert_eq!(fam.get_field_type(), kind, "{}", fam.get_name());
             for m in fam.get_metric() {
                 let labels: Vec<_> = m.get_label().iter().map(|l| l.get_value()).collect();
