@@ -6,7 +6,9 @@
 # while h1 pings an address only that route reaches, and `patronusctl route
 # list`; last, h2 loses its route back and `patronusctl nat set` (source NAT
 # to the engine's wan0 address) lets h1 reach it again (ping, iperf3, the
-# session list). Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# session list). Before NAT, a WireGuard tunnel made through the API
+# (`patronusctl wg ...`, `route add ... tunnel wg0`) to wireguard-go in h2
+# carries a ping to an address behind it. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -34,6 +36,7 @@ cleanup() {
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
         ip netns del "$ns" 2>/dev/null
     done
+    [ -n "${WG_IF:-}" ] && rm -f "/var/run/wireguard/$WG_IF.sock"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -264,6 +267,48 @@ echo "\$ patronusctl status"
 ctl status
 show_stats
 grep 'generation' "$WORK/engine.log" | tail -n 2 || true
+
+# WireGuard: h2 also runs wireguard-go (standing for any standard
+# WireGuard peer at a far site) with 10.99.0.2 behind its tunnel; the
+# engine's tunnel, its peer and the route into it come from the API.
+WG_IF="pdemo$$"
+WG_IF="${WG_IF:0:15}"
+echo "==> WireGuard: wireguard-go in h2 ($WG_IF, 10.99.0.2 behind it); the engine's side through the API"
+rm -f "/var/run/wireguard/$WG_IF.sock"
+ip netns exec "$H2" wireguard-go -f "$WG_IF" > "$WORK/wireguard-go.log" 2>&1 &
+for _ in $(seq 50); do [ -S "/var/run/wireguard/$WG_IF.sock" ] && break; sleep 0.1; done
+(umask 077; wg genkey > "$WORK/h2-wg.key")
+H2_PUB="$(wg pubkey < "$WORK/h2-wg.key")"
+echo "\$ patronusctl wg tunnel add wg0 --listen-port 51820    # the control process makes the key"
+ctl wg tunnel add wg0 --listen-port 51820
+ENGINE_PUB="$(ctl --json wg tunnel show wg0 | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["public_key"])')"
+echo "\$ patronusctl wg peer add wg0 $H2_PUB --endpoint 10.2.0.2:51820 --allowed-ip 10.99.0.0/24"
+ctl wg peer add wg0 "$H2_PUB" --endpoint 10.2.0.2:51820 --allowed-ip 10.99.0.0/24
+echo "\$ patronusctl route add 10.99.0.0/24 tunnel wg0"
+ctl route add 10.99.0.0/24 tunnel wg0
+ip netns exec "$H2" wg set "$WG_IF" private-key "$WORK/h2-wg.key" listen-port 51820 \
+    peer "$ENGINE_PUB" endpoint 10.2.0.1:51820 allowed-ips 10.1.0.0/24
+ip -n "$H2" addr add 10.99.0.2/32 dev "$WG_IF"
+ip -n "$H2" link set "$WG_IF" up
+ip -n "$H2" route add 10.1.0.0/24 dev "$WG_IF" src 10.99.0.2
+echo "==> h1 pings 10.99.0.2 through the tunnel; h2's wire carries only WireGuard (UDP 51820)"
+ip netns exec "$H2" timeout 8 tcpdump -ni eth0 -c 4 'udp port 51820 or icmp' \
+    > "$WORK/wg-wire.log" 2>/dev/null &
+TCPDUMP_PID=$!
+sleep 1
+wg_ok=0
+for _ in $(seq 10); do
+    if ip netns exec "$H1" ping -n -c 3 -i 0.3 -W 1 10.99.0.2; then wg_ok=1; break; fi
+done
+[ "$wg_ok" = 1 ] || { echo "no ping through the tunnel"; cat "$WORK/engine.log"; exit 1; }
+wait "$TCPDUMP_PID" || true
+sed 's/^/    /' "$WORK/wg-wire.log"
+echo "\$ patronusctl wg peer list wg0    # with the engine's counters"
+ctl wg peer list wg0
+echo "\$ wg show (in h2)"
+ip netns exec "$H2" wg show "$WG_IF" | sed 's/^/    /'
+# h2 goes back to reaching h1's subnet through its default route only.
+ip -n "$H2" route del 10.1.0.0/24 dev "$WG_IF"
 
 # NAT44: h2 forgets its way back to h1's subnet; source NAT to the
 # engine's wan0 address makes h1 reach it again.

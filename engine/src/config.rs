@@ -16,7 +16,7 @@ mod nat;
 mod wireguard;
 pub use dpdk::DpdkSection;
 pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
-pub use wireguard::{tunnel_index, wg_export_names, WgPeerSection, WireguardSection};
+pub use wireguard::{config_tunnels, tunnel_index, wg_plan, WgPeerSection, WireguardSection};
 
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]

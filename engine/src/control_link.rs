@@ -24,14 +24,16 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use patronus_shm::{CounterBlock, CounterSpec, RouteKind, ShmError, Subscriber, WorkerHandle};
+use patronus_shm::{CounterBlock, CounterSpec, ShmError, Subscriber, WorkerHandle};
 
 use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
-use crate::fib::{RouteAction, StaticRoute};
+use crate::fib::StaticRoute;
 use crate::fib_sync::FibSync;
 use crate::nat_slot::NatSlot;
 use crate::tables::TableSlot;
+use crate::wg_link::{WgLink, WgOutcome};
+use crate::wg_plan::{WgPlan, WgSlot};
 
 use crate::nat_link::{self, NatLink};
 
@@ -113,31 +115,13 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     }
     out.extend(c.nat.iter().map(read));
     out.push(read(&c.nat_sessions));
-    out.extend(c.wg.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
 pub fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
     routes
         .iter()
-        .filter_map(|r| {
-            let action = match r.route_kind() {
-                // Into a WireGuard tunnel: dropped until the pipeline
-                // terminates tunnels (never in clear via another route).
-                None if r.tunnel_id().is_some() => RouteAction::Blackhole,
-                None => return None,
-                Some(RouteKind::Blackhole) => RouteAction::Blackhole,
-                Some(RouteKind::Via) => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
-                // Connected and local routes come from the engine's own
-                // interfaces.
-                Some(RouteKind::Connected | RouteKind::Local) => return None,
-            };
-            Some(StaticRoute {
-                prefix: r.prefix,
-                len: r.prefix_len,
-                action,
-            })
-        })
+        .filter_map(crate::fib_sync::pushed_route)
         .collect()
 }
 
@@ -148,6 +132,7 @@ pub fn spawn(
     tables: Arc<TableSlot>,
     counters: Vec<Arc<WorkerCounters>>,
     nat: Arc<NatSlot>,
+    wg: Arc<WgSlot>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
@@ -157,20 +142,13 @@ pub fn spawn(
             path: dir.join(patronus_shm::runtime_dir::NAT_SOCKET),
             source: e,
         })?;
-    let mut names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
-    names.extend(crate::config::wg_export_names(&cfg));
-    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let block = CounterBlock::create(
-        &dir,
-        &CounterSpec {
-            workers: counters.len() as u32,
-            counters: &name_refs,
-            histograms: HISTOGRAM_NAMES,
-        },
-    )?;
-    let shm_counters = (0..counters.len())
-        .map(|w| block.take_worker(w))
-        .collect::<Result<Vec<_>, _>>()?;
+    let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    let plan = wg.load().1.ok_or(ShmError::Io {
+        op: "start link: no WireGuard plan",
+        path: PathBuf::new(),
+        source: std::io::ErrorKind::NotFound.into(),
+    })?;
+    let file = CounterFile::create(&dir, names, plan, counters.len())?;
     let handles = (0..counters.len())
         .map(|w| sub.worker(w))
         .collect::<Result<Vec<_>, _>>()?;
@@ -178,16 +156,7 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg,
-                &dir,
-                sub,
-                handles,
-                tables,
-                counters,
-                block,
-                shm_counters,
-                nat,
-                stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
@@ -208,9 +177,9 @@ fn run(
     handles: Vec<WorkerHandle>,
     tables: Arc<TableSlot>,
     counters: Vec<Arc<WorkerCounters>>,
-    _block: CounterBlock,
-    shm_counters: Vec<patronus_shm::WorkerCounters>,
+    mut file: CounterFile,
     nat: Arc<NatSlot>,
+    wg_slot: Arc<WgSlot>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -220,6 +189,10 @@ fn run(
     let mut values = Vec::new();
     let start_fib = tables.load().1;
     let mut nat = NatLink::new(cfg.clone(), nat, start_fib.interfaces().clone());
+    let configured = crate::config::config_tunnels(&cfg).unwrap_or_default();
+    let mut wg = WgLink::new(configured, wg_slot.clone());
+    // A plan published whose counter names the file does not show yet.
+    let mut wg_pending: Option<(u64, Arc<WgPlan>)> = None;
     let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
         match sub.poll() {
@@ -247,10 +220,14 @@ fn run(
                             );
                         }
                         let interfaces = up.fib.interfaces().clone();
+                        let fib = up.fib.clone();
                         let local = tables.publish(up.fib);
                         if up.interfaces_changed {
                             let o = nat.interfaces_changed(interfaces);
                             nat.report("interfaces changed", &o);
+                            if let Some(o) = wg.interfaces_changed(&fib) {
+                                wg_pending = wg_report("interfaces changed", &o, &wg_slot);
+                            }
                         }
                         in_flight.push_back((local, up.generation));
                         eprintln!(
@@ -288,6 +265,25 @@ fn run(
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: NAT file refused: {e}"),
         }
+        match sub.poll_wg() {
+            Ok(Some((n, t))) => {
+                let o = wg.pushed(t, &tables.load().1);
+                wg_pending = wg_report(&format!("file {n}"), &o, &wg_slot);
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        // Once every worker runs a new WireGuard plan, the counters file
+        // shows its tunnels' counters (a new file: names are fixed in one).
+        if let Some((g, plan)) = &wg_pending {
+            if wg_slot.min_acked() >= *g {
+                match file.with_wg_plan(dir, plan.clone()) {
+                    Ok(f) => file = f,
+                    Err(e) => eprintln!("patronus-engine: counters file: {e}"),
+                }
+                wg_pending = None;
+            }
+        }
         // Acknowledge each shared generation once the worker adopted its FIB.
         let local_acks = tables.acks();
         for (w, h) in handles.iter().enumerate() {
@@ -313,15 +309,83 @@ fn run(
             for (w, h) in handles.iter().enumerate() {
                 h.heartbeat_at(now_ms);
                 counter_values(&counters[w], &mut values);
-                for (i, v) in values.iter().enumerate() {
-                    shm_counters[w].set(i, *v);
+                if let Some(wgv) = file.wg.counters.get(w) {
+                    values.extend(wgv.iter().map(read));
                 }
-                shm_counters[w]
-                    .set_histogram(POLL_LATENCY, &counters[w].poll_latency_ns.snapshot());
-                shm_counters[w].bump_seq();
+                let out = &file.workers[w];
+                for (i, v) in values.iter().enumerate() {
+                    out.set(i, *v);
+                }
+                out.set_histogram(POLL_LATENCY, &counters[w].poll_latency_ns.snapshot());
+                out.bump_seq();
             }
         }
         std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Logs what a WireGuard push did; the published plan, if any.
+fn wg_report(what: &str, o: &WgOutcome, slot: &WgSlot) -> Option<(u64, Arc<WgPlan>)> {
+    for r in &o.refused {
+        eprintln!("patronus-engine: WireGuard {what}: tunnel refused: {r}");
+    }
+    let running: Vec<String> = o
+        .tunnels
+        .iter()
+        .map(|(n, p)| format!("{n} ({p} peers)"))
+        .collect();
+    eprintln!(
+        "patronus-engine: WireGuard {what}: pushed tunnels [{}]",
+        running.join(", ")
+    );
+    let g = o.published?;
+    slot.load().1.map(|p| (g, p))
+}
+
+/// `counters.shm` as the link writes it: the engine's fixed counters
+/// (`base` names) followed by a WireGuard plan's.
+struct CounterFile {
+    base: Vec<String>,
+    wg: Arc<WgPlan>,
+    workers: Vec<patronus_shm::WorkerCounters>,
+    _block: CounterBlock,
+}
+
+impl CounterFile {
+    fn create(
+        dir: &Path,
+        base: Vec<String>,
+        wg: Arc<WgPlan>,
+        workers: usize,
+    ) -> Result<Self, ShmError> {
+        let names: Vec<&str> = base
+            .iter()
+            .chain(&wg.counter_names)
+            .map(String::as_str)
+            .collect();
+        let block = CounterBlock::create(
+            dir,
+            &CounterSpec {
+                workers: workers as u32,
+                counters: &names,
+                histograms: HISTOGRAM_NAMES,
+            },
+        )?;
+        let workers = (0..workers)
+            .map(|w| block.take_worker(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CounterFile {
+            base,
+            wg,
+            workers,
+            _block: block,
+        })
+    }
+
+    /// The same counters with `wg`'s WireGuard counters (a new file, which
+    /// readers notice by its new inode).
+    fn with_wg_plan(&self, dir: &Path, wg: Arc<WgPlan>) -> Result<Self, ShmError> {
+        CounterFile::create(dir, self.base.clone(), wg, self.workers.len())
     }
 }
 

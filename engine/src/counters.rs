@@ -157,19 +157,12 @@ pub struct WorkerCounters {
     pub nat_sessions: AtomicU64,
     /// Frames other workers handed to this one (NAT session owner).
     pub handoff_received: AtomicU64,
-    /// WireGuard counters (`config::wg_export_names` order), copied from
-    /// the worker's tunnels by its housekeeping.
-    pub wg: Box<[AtomicU64]>,
 }
 
 impl WorkerCounters {
-    /// Zeroed counters for `nports` ports and no WireGuard.
+    /// Zeroed counters for `nports` ports. (WireGuard counters live in
+    /// the WireGuard plan: their names change with the tunnels.)
     pub fn new(nports: usize) -> Self {
-        Self::with_wg(nports, 0)
-    }
-
-    /// Zeroed counters for `nports` ports and `wg` WireGuard values.
-    pub fn with_wg(nports: usize, wg: usize) -> Self {
         WorkerCounters {
             ports: (0..nports).map(|_| PortCounters::default()).collect(),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -185,7 +178,6 @@ impl WorkerCounters {
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
             handoff_received: AtomicU64::new(0),
-            wg: (0..wg).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 

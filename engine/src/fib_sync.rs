@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use patronus_shm::{catch_up, CatchUp, Generation, RouteChange, RouteKind, RuntimeDir, ShmError};
 
 use crate::config::EngineConfig;
-use crate::control_link::pushed_routes;
 use crate::fib::lpm::LpmError;
 use crate::fib::{Fib, FibError, PushedChange, RouteAction, StaticRoute};
 use crate::pushed_ifaces::effective_interfaces;
@@ -94,21 +93,29 @@ pub fn pushed_change(c: &RouteChange) -> Option<PushedChange> {
             len: r.prefix_len,
         });
     }
+    pushed_route(r).map(PushedChange::Upsert)
+}
+
+/// A pushed route as the FIB takes it; `None` for kinds the engine
+/// derives itself (connected and local routes).
+pub fn pushed_route(r: &patronus_shm::RouteEntry) -> Option<StaticRoute> {
     let action = match r.route_kind() {
-        // Into a WireGuard tunnel: the pipeline does not terminate tunnels
-        // yet, and what is meant for one must never leave in clear through
-        // a less specific route: drop (counted `blackhole`).
-        None if r.tunnel_id().is_some() => RouteAction::Blackhole,
-        None => return None,
+        // Into a WireGuard tunnel by its pushed id. A tunnel the engine does
+        // not run (not pushed yet, or an id out of range) drops what is
+        // routed into it: meant for a tunnel, never sent in clear.
+        None => match r.tunnel_id() {
+            Some(id) => RouteAction::Tunnel(crate::wg_plan::pushed_tunnel_key(id)),
+            None => return None,
+        },
         Some(RouteKind::Blackhole) => RouteAction::Blackhole,
         Some(RouteKind::Via) => RouteAction::Via(r.nexthops().map(|(gw, _)| gw).collect()),
         Some(RouteKind::Connected | RouteKind::Local) => return None,
     };
-    Some(PushedChange::Upsert(StaticRoute {
+    Some(StaticRoute {
         prefix: r.prefix,
         len: r.prefix_len,
         action,
-    }))
+    })
 }
 
 fn changes_of(gens: &[Generation]) -> Vec<PushedChange> {
@@ -180,7 +187,12 @@ impl FibSync {
                 Ok(self.install(fib, Some(changes), number, n, skipped))
             }
             CatchUp::Full { base, deltas } => {
-                let routes = pushed_routes(base.view().routes());
+                let routes: Vec<StaticRoute> = base
+                    .view()
+                    .routes()
+                    .iter()
+                    .filter_map(pushed_route)
+                    .collect();
                 let (mut fib, mut skipped) = Fib::build_on(&self.cfg, interfaces, &routes)?;
                 let changes = changes_of(&deltas);
                 skipped += apply_all(&mut fib, &changes, number)?;

@@ -177,6 +177,7 @@ fn main() -> ExitCode {
             engine.tables.clone(),
             engine.workers.iter().map(|w| w.counters.clone()).collect(),
             engine.nat.clone(),
+            engine.wg.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),

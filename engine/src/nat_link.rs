@@ -777,6 +777,10 @@ inside = "10.10.0.10"
             tables,
             counters,
             slot.clone(),
+            Arc::new(crate::wg_plan::WgSlot::new(
+                Some(crate::config::wg_plan(&c, 2).unwrap()),
+                2,
+            )),
             stop.clone(),
         )
         .unwrap();

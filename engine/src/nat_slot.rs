@@ -2,8 +2,7 @@
 //! thread and its workers, without a lock on the packet path.
 //!
 //! Configuration: the link thread publishes a [`NatPlan`] (or none: NAT
-//! off) and bumps a generation; each worker compares it with its own
-//! between two batches (one relaxed load) and applies the plan to its
+//! off) through a [`PlanSlot`]; each worker applies the newest plan to its
 //! [`crate::nat::Nat`] (keeping established sessions), then acknowledges.
 //!
 //! Session listing (the API's paged `GET`): the link thread posts a
@@ -17,9 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
-
 use crate::nat::{NatConfig, SessionInfo};
+use crate::plan_slot::PlanSlot;
 
 /// NAT as every worker should run it: the config (with `workers` set;
 /// each worker puts its own index in `worker`) and where the outside
@@ -56,9 +54,7 @@ pub struct SessionAnswer {
 /// The shared state between the link thread and the workers.
 #[derive(Debug)]
 pub struct NatSlot {
-    generation: AtomicU64,
-    plan: ArcSwapOption<NatPlan>,
-    acks: Box<[AtomicU64]>,
+    plans: PlanSlot<NatPlan>,
     query_seq: AtomicU64,
     query: Mutex<Option<SessionQuery>>,
     answers: Box<[Mutex<SessionAnswer>]>,
@@ -68,9 +64,7 @@ impl NatSlot {
     /// Generation 1 holding `plan` (None: NAT off) for `workers` workers.
     pub fn new(plan: Option<NatPlan>, workers: usize) -> Self {
         NatSlot {
-            generation: AtomicU64::new(1),
-            plan: ArcSwapOption::new(plan.map(Arc::new)),
-            acks: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            plans: PlanSlot::new(plan, workers),
             query_seq: AtomicU64::new(0),
             query: Mutex::new(None),
             answers: (0..workers)
@@ -81,36 +75,28 @@ impl NatSlot {
 
     /// Publishes a new plan; returns its generation.
     pub fn publish(&self, plan: Option<NatPlan>) -> u64 {
-        self.plan.store(plan.map(Arc::new));
-        self.generation.fetch_add(1, Ordering::Release) + 1
+        self.plans.publish(plan)
     }
 
     /// The newest generation number (workers poll this).
     #[inline]
     pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.plans.generation()
     }
 
     /// The newest plan and its generation.
     pub fn load(&self) -> (u64, Option<Arc<NatPlan>>) {
-        let g = self.generation();
-        (g, self.plan.load_full())
+        self.plans.load()
     }
 
     /// Records that `worker` runs generation `g`.
     pub fn ack(&self, worker: usize, g: u64) {
-        if let Some(a) = self.acks.get(worker) {
-            a.store(g, Ordering::Release);
-        }
+        self.plans.ack(worker, g)
     }
 
     /// The oldest generation a worker still runs.
     pub fn min_acked(&self) -> u64 {
-        self.acks
-            .iter()
-            .map(|a| a.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(0)
+        self.plans.min_acked()
     }
 
     /// The newest query number (workers poll this).
@@ -162,24 +148,6 @@ impl NatSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn publish_and_ack() {
-        let slot = NatSlot::new(None, 2);
-        assert_eq!(slot.generation(), 1);
-        assert!(slot.load().1.is_none());
-        let plan = NatPlan {
-            config: NatConfig::default(),
-            outside_port: 1,
-            outside_vlan: 0,
-        };
-        assert_eq!(slot.publish(Some(plan.clone())), 2);
-        assert_eq!(slot.load().1.as_deref(), Some(&plan));
-        slot.ack(0, 2);
-        assert_eq!(slot.min_acked(), 0);
-        slot.ack(1, 2);
-        assert_eq!(slot.min_acked(), 2);
-    }
 
     #[test]
     fn a_query_is_answered_by_its_worker_only() {

@@ -59,7 +59,7 @@ pub struct Snapshot {
     /// `sessions_active`); empty without NAT.
     pub nat: std::collections::BTreeMap<&'static str, u64>,
     /// WireGuard counters summed over workers (the maximum for
-    /// `last_handshake_secs`), by `config::wg_export_names` name without
+    /// `last_handshake_secs`), by exported name (`wg_plan::WgPlan::counter_names`) without
     /// the `wg.` prefix; empty without tunnels.
     pub wg: std::collections::BTreeMap<String, u64>,
 }
@@ -130,9 +130,10 @@ impl Snapshot {
             }
             s.per_worker.push(ws);
         }
-        let wg_names = crate::config::wg_export_names(&engine.cfg);
-        for w in &engine.workers {
-            for (name, v) in wg_names.iter().zip(w.counters.wg.iter()) {
+        let wg_plan = engine.wg.load().1;
+        for values in wg_plan.iter().flat_map(|p| &p.counters) {
+            let names = wg_plan.iter().flat_map(|p| &p.counter_names);
+            for (name, v) in names.zip(values.iter()) {
                 let key = name.trim_start_matches("wg.").to_string();
                 let e = s.wg.entry(key).or_default();
                 if name.ends_with(".last_handshake_secs") {

@@ -18,6 +18,7 @@ use crate::nat_slot::{NatSlot, SessionAnswer};
 use crate::pipeline::{Handoff, NeighborSync, Pipeline};
 use crate::ports::{self, LinkInfo};
 use crate::tables::TableSlot;
+use crate::wg_plan::WgSlot;
 
 /// How often driver statistics are copied into the shared counters (ns).
 const DRIVER_STATS_INTERVAL_NS: u64 = 100_000_000;
@@ -46,6 +47,9 @@ pub struct Engine {
     pub tables: Arc<TableSlot>,
     /// The NAT plan generations the workers adopt, and session queries.
     pub nat: Arc<NatSlot>,
+    /// The WireGuard plan generations the workers adopt (configured and
+    /// pushed tunnels, and where their counters go).
+    pub wg: Arc<WgSlot>,
     /// The engine clock's origin.
     pub started: Instant,
     /// The configuration it runs.
@@ -83,20 +87,19 @@ impl Engine {
         let tables = Arc::new(TableSlot::new(fib, n));
         let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
         let nat = Arc::new(NatSlot::new(plan, n));
+        let wg = Arc::new(WgSlot::new(Some(crate::config::wg_plan(&cfg, n)?), n));
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
         for (w, sync) in syncs.into_iter().enumerate() {
-            let counters = Arc::new(WorkerCounters::with_wg(
-                cfg.ports.len(),
-                crate::config::wg_export_names(&cfg).len(),
-            ));
+            let counters = Arc::new(WorkerCounters::new(cfg.ports.len()));
             let done = Arc::new(AtomicBool::new(false));
             let (cfg, tables, stop, ready) =
                 (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
             let shared = Shared {
                 tables,
                 nat: nat.clone(),
+                wg: wg.clone(),
                 handoff: handoffs.next(),
             };
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
@@ -142,6 +145,7 @@ impl Engine {
             links,
             tables,
             nat,
+            wg,
             started,
             cfg: cfg.clone(),
         };
@@ -178,6 +182,7 @@ impl Drop for Engine {
 struct Shared {
     tables: Arc<TableSlot>,
     nat: Arc<NatSlot>,
+    wg: Arc<WgSlot>,
     /// None with one worker.
     handoff: Option<Handoff>,
 }
@@ -213,6 +218,7 @@ fn run_worker(
     let Shared {
         tables,
         nat,
+        wg,
         handoff,
     } = shared;
     let pool = ports::worker_pool(cfg);
@@ -228,10 +234,15 @@ fn run_worker(
         return;
     }
     nat.ack(w, nat_generation);
-    if let Err(e) = pipeline.set_tunnels(cfg, w, n, started.elapsed().as_nanos() as u64) {
-        let _ = ready.send((w, Err(e)));
-        return;
+    let (mut wg_generation, plan) = wg.load();
+    if let Some(plan) = plan {
+        let now = started.elapsed().as_nanos() as u64;
+        if let Err(e) = pipeline.apply_wg_plan(&plan, w, n, now) {
+            let _ = ready.send((w, Err(format!("wireguard: {e}"))));
+            return;
+        }
     }
+    wg.ack(w, wg_generation);
     let mut nat_query = nat.query_seq();
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
     drop(ready);
@@ -280,6 +291,18 @@ fn run_worker(
             }
             nat_generation = g;
             nat.ack(w, g);
+        }
+        if wg.generation() != wg_generation {
+            let (g, plan) = wg.load();
+            if let Some(plan) = plan {
+                let now = started.elapsed().as_nanos() as u64;
+                if let Err(e) = pipeline.apply_wg_plan(&plan, w, n, now) {
+                    // The link thread validated it; keep the running tunnels.
+                    eprintln!("patronus-engine: worker {w}: wireguard generation {g}: {e}");
+                }
+            }
+            wg_generation = g;
+            wg.ack(w, g);
         }
         if nat.query_seq() != nat_query {
             nat_query = nat.query_seq();

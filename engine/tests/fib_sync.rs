@@ -57,6 +57,7 @@ type Desired = BTreeMap<(u32, u8), RouteAction>;
 fn entry(prefix: u32, len: u8, action: &RouteAction) -> RouteEntry {
     match action {
         RouteAction::Blackhole => RouteEntry::new(prefix, len, RouteKind::Blackhole),
+        RouteAction::Tunnel(t) => RouteEntry::tunnel(prefix, len, *t),
         RouteAction::Via(gws) => {
             let mut e = RouteEntry::new(prefix, len, RouteKind::Via);
             for gw in gws {

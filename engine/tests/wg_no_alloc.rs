@@ -35,6 +35,7 @@ fn config(
         listen_port: local.port(),
         local_addr: *local.ip(),
         mtu: DEFAULT_MTU,
+        peer_slots: Vec::new(),
         peers: vec![PeerConfig {
             public_key: public_key_of(&peer),
             endpoint: Some(ep),

@@ -4,7 +4,10 @@
 //! through the tunnel (the WAN has no route to either inside subnet). The
 //! routers are wireguard-go (userspace WireGuard on a TUN, configured with
 //! `wg`: the reference, and the peer for interoperability) or the engine
-//! (afpacket ports, `[[wireguard]]`, two workers), in any mix.
+//! (afpacket ports, `[[wireguard]]`, two workers), or the engine with its
+//! control process, the tunnel, its peer and the route into it configured
+//! through the REST API with `patronusctl` (pushed through shared memory),
+//! in any mix.
 //!
 //! ```text
 //!  ha 10.10.1.2 ── ra (lan 10.10.1.1 | wan 192.0.2.1) ── wan (192.0.2.254 | 198.51.100.254)
@@ -14,6 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::control::Control;
 use crate::engine::Engine;
 use crate::netns::{veth, Netns};
 use crate::process::BgProcess;
@@ -41,8 +45,11 @@ pub const WG_PORT: u16 = 51820;
 pub enum WgRouter {
     /// wireguard-go: the reference.
     WireguardGo,
-    /// patronus-engine.
+    /// patronus-engine, the tunnel in its configuration file.
     Engine,
+    /// patronus-engine and patronus-control, the tunnel configured through
+    /// the API (`patronusctl wg ...`, `patronusctl route add ... tunnel`).
+    EngineApi,
 }
 
 /// Why a topology could not be built (every kind is supported today).
@@ -89,6 +96,8 @@ pub struct WgTopology {
     pub b: Site,
     /// What runs at site A and at site B.
     pub kinds: (WgRouter, WgRouter),
+    /// The control processes (one per `EngineApi` site, in site order).
+    pub controls: Vec<Control>,
     /// The engines (one per engine site), stopped before the namespaces go.
     pub engines: Vec<Engine>,
     pub dir: TempDir,
@@ -126,7 +135,7 @@ impl WgTopology {
             (&ra, RA_LAN, RA_WAN, WAN_A, a_kind),
             (&rb, RB_LAN, RB_WAN, WAN_B, b_kind),
         ] {
-            if kind == WgRouter::Engine {
+            if kind != WgRouter::WireguardGo {
                 // The engine owns the router's veth ends.
                 for i in ["lan0", "wan0"] {
                     r.disable_ipv6(i);
@@ -159,6 +168,7 @@ impl WgTopology {
             a,
             b,
             kinds: (a_kind, b_kind),
+            controls: Vec::new(),
             engines: Vec::new(),
             dir,
         };
@@ -196,12 +206,38 @@ impl WgTopology {
             ),
         ];
         let mut engines = Vec::new();
+        let mut controls = Vec::new();
         for (kind, ns, me, peer, lan, wan, gw, endpoint, remote) in sites {
-            if kind != WgRouter::Engine {
+            if kind == WgRouter::WireguardGo {
                 continue;
             }
             let key = self.dir.join(&format!("{}.key", me.iface));
             std::fs::write(&key, format!("{}\n", me.keys.private)).expect("write key");
+            let runtime = self.dir.join(&format!("{}-shm", me.iface));
+            let tunnel = if kind == WgRouter::Engine {
+                format!(
+                    r#"
+[[route]]
+prefix = "{remote}"
+tunnel = "wg0"
+
+[[wireguard]]
+name = "wg0"
+private_key_file = "{key}"
+listen_port = {WG_PORT}
+address = "{wan}"
+
+[[wireguard.peer]]
+public_key = "{peer_key}"
+endpoint = "{endpoint}:{WG_PORT}"
+allowed_ips = ["{remote}"]
+"#,
+                    key = key.display(),
+                    peer_key = peer.keys.public,
+                )
+            } else {
+                format!("\n[control]\nruntime_dir = \"{}\"\n", runtime.display())
+            };
             let config = format!(
                 r#"[engine]
 workers = 2
@@ -228,30 +264,51 @@ address = "{wan}/24"
 [[route]]
 prefix = "0.0.0.0/0"
 via = "{gw}"
-
-[[route]]
-prefix = "{remote}"
-tunnel = "wg0"
-
-[[wireguard]]
-name = "wg0"
-private_key_file = "{key}"
-listen_port = {WG_PORT}
-address = "{wan}"
-
-[[wireguard.peer]]
-public_key = "{peer_key}"
-endpoint = "{endpoint}:{WG_PORT}"
-allowed_ips = ["{remote}"]
-"#,
-                key = key.display(),
-                peer_key = peer.keys.public,
+{tunnel}"#
             );
             let mut e = Engine::start(Some(ns), &config, self.dir.path(), &me.iface, &[]);
             e.wait_ready();
             engines.push(e);
+            if kind == WgRouter::EngineApi {
+                let port = 20000 + ((std::process::id() * 4 + controls.len() as u32 * 2) % 20000);
+                let dir = self.dir.join(&format!("{}-control", me.iface));
+                std::fs::create_dir_all(&dir).expect("control dir");
+                let c = Control::start(
+                    &dir,
+                    &runtime,
+                    port as u16,
+                    &format!("control-{}", me.iface),
+                );
+                let port = WG_PORT.to_string();
+                let key = key.to_str().expect("utf-8 path");
+                c.ctl_ok(&[
+                    "wg",
+                    "tunnel",
+                    "add",
+                    "wg0",
+                    "--listen-port",
+                    &port,
+                    "--private-key-file",
+                    key,
+                ]);
+                let endpoint = format!("{endpoint}:{WG_PORT}");
+                c.ctl_ok(&[
+                    "wg",
+                    "peer",
+                    "add",
+                    "wg0",
+                    &peer.keys.public,
+                    "--endpoint",
+                    &endpoint,
+                    "--allowed-ip",
+                    remote,
+                ]);
+                c.ctl_ok(&["route", "add", remote, "tunnel", "wg0"]);
+                controls.push(c);
+            }
         }
         self.engines = engines;
+        self.controls = controls;
     }
 
     /// wireguard-go in each router, each with the other as its one peer.

@@ -180,6 +180,10 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
         tables.clone(),
         counters.clone(),
         slot.clone(),
+        Arc::new(patronus_engine::wg_plan::WgSlot::new(
+            Some(patronus_engine::config::wg_plan(&cfg, WORKERS).unwrap()),
+            WORKERS,
+        )),
         stop.clone(),
     )
     .expect("link thread");

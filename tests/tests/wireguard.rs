@@ -298,3 +298,126 @@ wg_test! {
         }
     }
 }
+
+/// 7. The tunnel, its peer and the route into it configured through the
+///    REST API (`patronusctl`) and pushed through shared memory, against
+///    wireguard-go: traffic flows both ways; the API shows the peer's
+///    engine counters; adding and removing another peer leaves the live
+///    session alone (no new handshake, ping goes on); without the route the
+///    traffic is dropped, never sent in clear; deleting the tunnel stops it.
+mod api {
+    use super::*;
+    use patronus_e2e::control::Control;
+    use patronus_e2e::wg_topology::{Keys, B_SUBNET};
+
+    fn json(out: &str) -> Value {
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    }
+
+    /// The engine's counters of B's peer, as the API shows them.
+    fn b_counters(c: &Control, b_key: &str) -> Option<Value> {
+        let v = json(&c.ctl_ok(&["--json", "wg", "peer", "list", "wg0"]));
+        v["items"]
+            .as_array()?
+            .iter()
+            .find(|p| p["public_key"] == b_key)
+            .map(|p| p["counters"].clone())
+            .filter(|c| !c.is_null())
+    }
+
+    fn wait_counter(c: &Control, b_key: &str, what: &str, at_least: u64) -> Value {
+        let deadline = std::time::Instant::now() + UP;
+        loop {
+            if let Some(v) = b_counters(c, b_key) {
+                if v[what].as_u64().unwrap_or(0) >= at_least {
+                    return v;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} of B's peer never reached {at_least}: {:?}",
+                b_counters(c, b_key)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn ping(from: &patronus_e2e::Netns, to: &str) -> bool {
+        from.exec_output("ping", &["-n", "-c", "2", "-i", "0.2", "-W", "1", to])
+            .status
+            .success()
+    }
+
+    #[test]
+    fn engine_configured_through_the_api_interoperates_with_wireguard_go() {
+        let t = WgTopology::build_sites(WgRouter::EngineApi, WgRouter::WireguardGo)
+            .unwrap_or_else(|e| panic!("cannot build the WireGuard topology: {e:?}"));
+        assert!(t.ping_until(&t.ha, HB, UP), "A (API) cannot reach B");
+        assert!(t.ping_until(&t.hb, HA, UP), "B cannot reach A (API)");
+        let c = &t.controls[0];
+        let b_key = t.b.keys.public.clone();
+        // The engine's counters for the peer, through the API.
+        let before = wait_counter(c, &b_key, "rx_bytes", 1);
+        let handshakes = before["handshakes"].as_u64().unwrap_or(0);
+        assert!(handshakes >= 1, "{before}");
+        assert!(before["tx_bytes"].as_u64().unwrap_or(0) > 0, "{before}");
+        let rx = before["rx_bytes"].as_u64().unwrap();
+
+        // Another peer joins and leaves: B's session is untouched.
+        let other = Keys::generate();
+        c.ctl_ok(&[
+            "wg",
+            "peer",
+            "add",
+            "wg0",
+            &other.public,
+            "--endpoint",
+            "203.0.113.9:51820",
+            "--allowed-ip",
+            "10.10.9.0/24",
+        ]);
+        for (from, to) in [(&t.ha, HB), (&t.hb, HA)] {
+            assert!(ping(from, to), "ping {to} after a peer was added");
+        }
+        c.ctl_ok(&["wg", "peer", "del", "wg0", &other.public]);
+        assert!(ping(&t.ha, HB), "ping after a peer was removed");
+        let after = wait_counter(c, &b_key, "rx_bytes", rx + 1);
+        assert_eq!(
+            after["handshakes"].as_u64(),
+            Some(handshakes),
+            "the session with B was kept: {before} -> {after}"
+        );
+
+        // A 2 s TCP transfer through the API-made tunnel.
+        let mut srv = iperf_server(t.dir.path(), &t.hb);
+        let o = t.ha.exec_output("iperf3", &["-c", HB, "-t", "2", "-J"]);
+        assert!(o.status.success(), "iperf3: {}", text(&o));
+        let v = iperf_json(&String::from_utf8_lossy(&o.stdout));
+        let received = v["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+        assert!(received > 100_000, "iperf3 moved {received} bytes: {v}");
+        srv.wait_timeout(Duration::from_secs(10));
+
+        // B's peer removed: B's subnet is still routed into the tunnel, no
+        // peer's allowed IPs hold it, and nothing crosses the WAN in clear.
+        let cap = Capture::start(&t.wan, "a0", "icmp", t.dir.path(), "clear");
+        c.ctl_ok(&["wg", "peer", "del", "wg0", &b_key]);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!ping(&t.ha, HB), "B's peer is gone, yet {HB} answers");
+        cap.finish();
+        let pcap = t.dir.join("clear.pcap");
+        let o = t.wan.exec_output(
+            "tshark",
+            &["-r", pcap.to_str().unwrap(), "-T", "fields", "-e", "ip.dst"],
+        );
+        assert!(o.status.success(), "tshark: {}", text(&o));
+        let dsts = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            !dsts.lines().any(|l| l.trim() == HB),
+            "ICMP to {HB} crossed the WAN in clear: {dsts}"
+        );
+        // A tunnel with a route into it cannot be deleted; without, it can.
+        assert!(!c.ctl(&["wg", "tunnel", "del", "wg0"]).status.success());
+        c.ctl_ok(&["route", "del", B_SUBNET]);
+        c.ctl_ok(&["wg", "tunnel", "del", "wg0"]);
+    }
+}

@@ -152,11 +152,12 @@ pub enum RouteCmd {
     /// List routes
     #[command(alias = "ls")]
     List,
-    /// Add a route: `PREFIX via A.B.C.D [via A.B.C.D ...]` or `PREFIX blackhole`
+    /// Add a route: `PREFIX via A.B.C.D [via A.B.C.D ...]`, `PREFIX blackhole`
+    /// or `PREFIX tunnel NAME` (into a WireGuard tunnel)
     Add {
         /// Destination prefix, a.b.c.d/len
         prefix: String,
-        /// `via A.B.C.D` (repeatable, ECMP) or `blackhole`
+        /// `via A.B.C.D` (repeatable, ECMP), `blackhole` or `tunnel NAME`
         #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
         target: Vec<String>,
     },

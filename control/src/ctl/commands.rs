@@ -14,7 +14,7 @@ use super::table::{items_table, render_document};
 use crate::model::Cidr;
 
 /// Columns shown first in each list (the rest follow in the API's order).
-const ROUTE_COLUMNS: &[&str] = &["id", "prefix", "next_hops", "blackhole"];
+const ROUTE_COLUMNS: &[&str] = &["id", "prefix", "next_hops", "blackhole", "tunnel"];
 const INTERFACE_COLUMNS: &[&str] = &["id", "port", "address", "vlan"];
 const ORG_COLUMNS: &[&str] = &["name"];
 /// Redundant with `--org` in per-organization lists.
@@ -267,13 +267,19 @@ fn resolve(
     }
 }
 
-/// `PREFIX via A [via B ...]` or `PREFIX blackhole` as the API's route body.
+/// `PREFIX via A [via B ...]`, `PREFIX blackhole` or `PREFIX tunnel NAME`
+/// as the API's route body.
 /// Addresses are checked by the API (so its error names the field); here only
 /// the word structure is checked.
 fn route_body(prefix: &str, words: &[String]) -> Result<Value, CtlError> {
     if let [w] = words {
         if w == "blackhole" {
             return Ok(json!({ "prefix": prefix, "blackhole": true }));
+        }
+    }
+    if let [w, name] = words {
+        if w == "tunnel" {
+            return Ok(json!({ "prefix": prefix, "tunnel": name }));
         }
     }
     let mut hops = Vec::new();
@@ -284,9 +290,9 @@ fn route_body(prefix: &str, words: &[String]) -> Result<Value, CtlError> {
                 Some(a) => hops.push(json!({ "via": a })),
                 None => return Err(CtlError::Usage("`via` needs an address".into())),
             },
-            "blackhole" => {
+            "blackhole" | "tunnel" => {
                 return Err(CtlError::Usage(
-                    "a route is either `blackhole` or has `via` next hops, not both".into(),
+                    "a route has `via` next hops, or is `blackhole`, or `tunnel NAME`".into(),
                 ))
             }
             other => {
@@ -296,7 +302,7 @@ fn route_body(prefix: &str, words: &[String]) -> Result<Value, CtlError> {
                     String::new()
                 };
                 return Err(CtlError::Usage(format!(
-                    "unexpected {other:?}: expected `via A.B.C.D` or `blackhole`{hint}"
+                    "unexpected {other:?}: expected `via A.B.C.D`, `blackhole` or `tunnel NAME`{hint}"
                 )));
             }
         }
@@ -360,8 +366,14 @@ mod tests {
             route_body("10.0.0.0/8", &words("blackhole")).unwrap(),
             json!({"prefix": "10.0.0.0/8", "blackhole": true})
         );
+        assert_eq!(
+            route_body("10.0.0.0/8", &words("tunnel wg0")).unwrap(),
+            json!({"prefix": "10.0.0.0/8", "tunnel": "wg0"})
+        );
         for bad in [
             "via",
+            "tunnel",
+            "via 1.2.3.4 tunnel wg0",
             "10.2.0.1",
             "via 1.2.3.4 blackhole",
             "gateway 1.2.3.4",

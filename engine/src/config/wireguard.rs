@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use super::{invalid, parse_prefix, ConfigError, EngineConfig};
 use crate::wg::{PeerConfig, TunnelConfig, DEFAULT_MTU};
+use crate::wg_plan::{config_tunnel_key, PlannedTunnel, WgPlan};
 
 /// `[[wireguard]]`.
 #[derive(Clone, Deserialize)]
@@ -148,6 +149,7 @@ impl WireguardSection {
             local_addr: self.address,
             mtu: self.mtu.unwrap_or(DEFAULT_MTU),
             peers,
+            peer_slots: Vec::new(),
         };
         // The library's own checks (duplicate peers, overlapping allowed IPs).
         crate::wg::Tunnel::new(&cfg, 0, 1, 0).map_err(|e| invalid(k("peer"), e.to_string()))?;
@@ -214,24 +216,25 @@ pub fn tunnel_index(cfg: &EngineConfig, name: &str) -> Option<u16> {
         .map(|i| i as u16)
 }
 
-/// The names of every WireGuard counter the engine exports for `cfg`, in
-/// the order workers write them (see [`crate::wg::export`]).
-pub fn wg_export_names(cfg: &EngineConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    for (i, w) in cfg.wireguard.iter().enumerate() {
-        let keys: Vec<[u8; 32]> = w
-            .peers
-            .iter()
-            .enumerate()
-            .map(|(j, p)| {
-                key32(
-                    &format!("wireguard[{i}].peer[{j}].public_key"),
-                    &p.public_key,
-                )
+/// The tunnels of `cfg` as a plan for `workers` workers (no pushed
+/// tunnels yet): keys [`crate::wg_plan::config_tunnel_key`], listening on
+/// their configured address.
+pub fn wg_plan(cfg: &EngineConfig, workers: usize) -> Result<WgPlan, ConfigError> {
+    Ok(WgPlan::new(config_tunnels(cfg)?, workers))
+}
+
+/// The `[[wireguard]]` tunnels as planned tunnels.
+pub fn config_tunnels(cfg: &EngineConfig) -> Result<Vec<PlannedTunnel>, ConfigError> {
+    cfg.wireguard
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            Ok(PlannedTunnel {
+                key: config_tunnel_key(i as u16),
+                name: w.name.clone(),
+                config: w.to_tunnel_config(i)?,
+                listen_addr: Some(u32::from(w.address)),
             })
-            .collect::<Result<_, _>>()
-            .unwrap_or_default();
-        out.extend(crate::wg::export::names(&w.name, &keys));
-    }
-    out
+        })
+        .collect()
 }

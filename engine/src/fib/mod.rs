@@ -30,8 +30,9 @@ pub enum NextHop {
     Ecmp { first: u32, count: u32 },
     /// Drop.
     Blackhole,
-    /// Into WireGuard tunnel `tunnel` (index of its `[[wireguard]]`).
-    Tunnel { tunnel: u16 },
+    /// Into the WireGuard tunnel with key `tunnel` (see
+    /// [`crate::wg_plan::TunnelKey`]: a `[[wireguard]]` or a pushed tunnel).
+    Tunnel { tunnel: u32 },
 }
 
 /// A route from outside the configuration (the control process).
@@ -49,6 +50,9 @@ pub enum RouteAction {
     Blackhole,
     /// Gateways (host order); several = ECMP.
     Via(Vec<u32>),
+    /// Into the tunnel with this key (it may not exist yet: the pipeline
+    /// drops what it cannot encrypt, never sends it in clear).
+    Tunnel(u32),
 }
 
 /// One change pushed by the control process.
@@ -181,13 +185,14 @@ impl Fib {
                 let p = r.prefix & mask(r.len);
                 let members: Vec<NextHop> = match &r.action {
                     RouteAction::Blackhole => vec![NextHop::Blackhole],
+                    RouteAction::Tunnel(t) => vec![NextHop::Tunnel { tunnel: *t }],
                     RouteAction::Via(gws) => gws
                         .iter()
                         .map_while(|&gw| self.resolve(gw).map(|iface| NextHop::Via { iface, gw }))
                         .collect(),
                 };
                 let resolved = match &r.action {
-                    RouteAction::Blackhole => true,
+                    RouteAction::Blackhole | RouteAction::Tunnel(_) => true,
                     RouteAction::Via(gws) => !gws.is_empty() && members.len() == gws.len(),
                 };
                 if !resolved {
@@ -320,8 +325,9 @@ impl Fib {
                 continue;
             }
             if let Some(t) = &r.tunnel {
-                let tunnel =
-                    crate::config::tunnel_index(cfg, t).ok_or_else(|| FibError::Route {
+                let tunnel = crate::config::tunnel_index(cfg, t)
+                    .map(crate::wg_plan::config_tunnel_key)
+                    .ok_or_else(|| FibError::Route {
                         key: format!("{key}.tunnel"),
                         msg: format!("no [[wireguard]] {t:?}"),
                     })?;

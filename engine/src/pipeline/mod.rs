@@ -154,6 +154,8 @@ pub struct Pipeline {
     wg: Vec<wg_stage::WgState>,
     /// (this worker, workers): who owns which peer.
     wg_worker: (usize, usize),
+    /// Where this worker writes its tunnels' counters (the plan's array).
+    wg_counters: Option<Arc<[std::sync::atomic::AtomicU64]>>,
     /// Decrypted inner packets waiting for the stages, and a spare batch
     /// (None only while in use).
     wg_inner: Batch,
@@ -215,6 +217,7 @@ impl Pipeline {
             handoff: None,
             wg: Vec::new(),
             wg_worker: (0, 1),
+            wg_counters: None,
             wg_inner: Batch::new(),
             wg_inner_spare: Some(Batch::new()),
             wg_last_tick: 0,

@@ -19,9 +19,12 @@
 
 use super::Pipeline;
 use crate::buffer::{Disposition, Packet, PacketMeta};
+use std::sync::Arc;
+
 use crate::config::EngineConfig;
 use crate::counters::DropReason;
-use crate::wg::{owner_worker, steer, Decap, Encap, PeerId, Steer, Tunnel, WgConfigError};
+use crate::wg::{owner_worker, steer, Decap, Encap, PeerId, Steer, Tunnel};
+use crate::wg_plan::{TunnelKey, WgPlan};
 use crate::wire::icmpv4;
 
 /// How often the tunnels' timers run (boringtun's resolution).
@@ -29,41 +32,64 @@ pub(super) const WG_TICK_NS: u64 = 100_000_000;
 
 /// One tunnel as a worker runs it.
 pub(super) struct WgState {
+    pub key: TunnelKey,
     pub tunnel: Tunnel,
-    /// Its address (host order) and the interface holding it (inner
-    /// packets count as received there).
-    pub addr: u32,
+    /// The local address its datagrams must be sent to (None: any of ours).
+    pub listen_addr: Option<u32>,
+    /// The interface holding its outer address (inner packets count as
+    /// received there).
     pub iface: u16,
     pub mtu: u16,
 }
 
 impl Pipeline {
-    /// Builds this worker's view of every `[[wireguard]]` of `cfg`.
-    pub fn set_tunnels(
+    /// Runs the tunnels of `plan` from now on: a tunnel this worker already
+    /// runs under the same key is reconfigured in place (unchanged peers
+    /// keep their sessions), new ones are built, the rest dropped. On error
+    /// (a tunnel the library refuses) the tunnels stay as they were.
+    pub fn apply_wg_plan(
         &mut self,
-        cfg: &EngineConfig,
+        plan: &Arc<WgPlan>,
         worker: usize,
         workers: usize,
         now: u64,
     ) -> Result<(), String> {
-        let mut out = Vec::with_capacity(cfg.wireguard.len());
-        for (i, w) in cfg.wireguard.iter().enumerate() {
-            let tc = w.to_tunnel_config(i).map_err(|e| e.to_string())?;
-            let tunnel = Tunnel::new(&tc, worker, workers, now)
-                .map_err(|e: WgConfigError| format!("wireguard[{i}]: {e}"))?;
-            let addr = u32::from(w.address);
+        self.wg_worker = (worker, workers);
+        let mut old = std::mem::take(&mut self.wg);
+        let mut out = Vec::with_capacity(plan.tunnels.len());
+        for pt in &plan.tunnels {
+            let addr = u32::from(pt.config.local_addr);
+            // Not found: the interfaces changed under the plan; the link
+            // publishes a re-resolved plan.
             let iface = (0..self.ifaces.len() as u16)
                 .find(|&k| self.ifaces.get(k).addr == addr)
-                .ok_or_else(|| format!("wireguard[{i}].address: not an interface address"))?;
-            out.push(WgState {
-                tunnel,
-                addr,
-                iface,
-                mtu: tc.mtu,
-            });
+                .unwrap_or(0);
+            let built = match old.iter().position(|w| w.key == pt.key) {
+                Some(i) => {
+                    let mut w = old.swap_remove(i);
+                    w.tunnel.reconfigure(&pt.config, now).map(|()| w.tunnel)
+                }
+                None => Tunnel::new(&pt.config, worker, workers, now),
+            };
+            match built {
+                Ok(tunnel) => out.push(WgState {
+                    key: pt.key,
+                    tunnel,
+                    listen_addr: pt.listen_addr,
+                    iface,
+                    mtu: pt.config.mtu,
+                }),
+                Err(e) => {
+                    // Keep what ran before (a tunnel that failed here
+                    // was swap_removed: put the rest back untouched).
+                    out.append(&mut old);
+                    self.wg = out;
+                    return Err(format!("tunnel {}: {e}", pt.name));
+                }
+            }
         }
         self.wg = out;
-        self.wg_worker = (worker, workers);
+        self.wg_counters = plan.counters.get(worker).cloned();
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
@@ -71,14 +97,30 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Copies the tunnels' counters into the shared worker counters.
+    /// Builds this worker's view of every `[[wireguard]]` of `cfg` (the
+    /// plan a worker starts with when no control process pushes any).
+    pub fn set_tunnels(
+        &mut self,
+        cfg: &EngineConfig,
+        worker: usize,
+        workers: usize,
+        now: u64,
+    ) -> Result<(), String> {
+        let plan = crate::config::wg_plan(cfg, workers).map_err(|e| e.to_string())?;
+        self.apply_wg_plan(&Arc::new(plan), worker, workers, now)
+    }
+
+    /// Copies the tunnels' counters into this worker's array of the plan.
     pub(super) fn publish_wg_counters(&self) {
+        let Some(slots) = self.wg_counters.as_deref() else {
+            return;
+        };
         let origin = self.wg_unix_origin;
         let mut base = 0;
         for w in &self.wg {
             let n =
                 w.tunnel.peer_count() * crate::wg::export::PER_PEER + crate::wg::export::PER_TUNNEL;
-            let Some(slots) = self.counters.wg.get(base..base + n) else {
+            let Some(slots) = slots.get(base..base + n) else {
                 return;
             };
             crate::wg::export::values(
@@ -90,6 +132,12 @@ impl Pipeline {
         }
     }
 
+    /// Position in `self.wg` of the tunnel with key `key`.
+    #[inline]
+    fn wg_position(&self, key: TunnelKey) -> Option<u16> {
+        self.wg.iter().position(|w| w.key == key).map(|i| i as u16)
+    }
+
     /// The tunnels (read-only: counters, keys).
     pub fn tunnels(&self) -> impl Iterator<Item = &Tunnel> {
         self.wg.iter().map(|w| &w.tunnel)
@@ -97,7 +145,7 @@ impl Pipeline {
 
     /// A packet routed into tunnel `t` (from `ipv4_lookup`; header checked,
     /// at `l3_offset`): sets its disposition.
-    pub(super) fn wg_route(&mut self, p: &mut Packet, t: u16, now: u64) {
+    pub(super) fn wg_route(&mut self, p: &mut Packet, key: TunnelKey, now: u64) {
         let l3 = usize::from(p.meta().l3_offset);
         let Some(h) = p.data().get(l3..l3 + 20) else {
             p.meta_mut().disposition = Disposition::Drop(DropReason::Ipv4Truncated);
@@ -105,10 +153,13 @@ impl Pipeline {
         };
         let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
         let (ttl, total, df) = (h[8], u16::from_be_bytes([h[2], h[3]]), h[6] & 0x40 != 0);
-        let Some(w) = self.wg.get(usize::from(t)) else {
+        // A route into a tunnel this worker does not run (not pushed yet,
+        // or gone): dropped, never sent in clear.
+        let Some(t) = self.wg_position(key) else {
             p.meta_mut().disposition = Disposition::Drop(DropReason::Blackhole);
             return;
         };
+        let w = &self.wg[usize::from(t)];
         let mtu = w.mtu;
         let Some(peer) = w.tunnel.peer_for(dst.into()) else {
             self.icmp_error(
@@ -185,7 +236,7 @@ impl Pipeline {
     pub(super) fn wg_listener(&self, dst: u32, dport: u16) -> Option<u16> {
         self.wg
             .iter()
-            .position(|w| w.addr == dst && w.tunnel.listen_port() == dport)
+            .position(|w| w.tunnel.listen_port() == dport && w.listen_addr.is_none_or(|a| a == dst))
             .map(|i| i as u16)
     }
 
@@ -264,8 +315,8 @@ impl Pipeline {
     /// `t` (e.g. an echo reply to a host behind the far site): it joins the
     /// decrypted inner packets and takes the stages from `ipv4_input` on,
     /// which hand it to the peer's owner and encrypt it there.
-    pub(super) fn wg_output_local(&mut self, mut p: Packet, t: u16) {
-        let Some(iface) = self.wg.get(usize::from(t)).map(|w| w.iface) else {
+    pub(super) fn wg_output_local(&mut self, mut p: Packet, key: TunnelKey) {
+        let Some(iface) = self.wg_position(key).map(|t| self.wg[usize::from(t)].iface) else {
             return self.drop_packet(p, DropReason::Blackhole);
         };
         let l3 = usize::from(p.meta().l3_offset);

@@ -20,6 +20,19 @@ pub struct TunnelConfig {
     /// Inner MTU, used only to bound padding.
     pub mtu: u16,
     pub peers: Vec<PeerConfig>,
+    /// The [`crate::wg::PeerId`] of each peer (`peers[i]` is peer
+    /// `peer_slots[i]`); empty: peer `i` is `PeerId(i)`. Slots are what
+    /// keep a peer's id (its boringtun session index and its owning
+    /// worker) across reconfigurations that add or remove other peers;
+    /// slots no peer takes are holes.
+    pub peer_slots: Vec<u32>,
+}
+
+impl TunnelConfig {
+    /// The slot of `peers[i]`.
+    pub fn slot_of(&self, i: usize) -> u32 {
+        self.peer_slots.get(i).copied().unwrap_or(i as u32)
+    }
 }
 
 impl std::fmt::Debug for TunnelConfig {
@@ -30,6 +43,7 @@ impl std::fmt::Debug for TunnelConfig {
             .field("local_addr", &self.local_addr)
             .field("mtu", &self.mtu)
             .field("peers", &self.peers)
+            .field("peer_slots", &self.peer_slots)
             .finish()
     }
 }
@@ -82,6 +96,8 @@ pub enum WgConfigError {
     },
     #[error("peer {0}: boringtun refused the keys")]
     BadKey(usize),
+    #[error("peer_slots: {0} slots for {1} peers, or a slot taken twice or at or above MAX_PEERS")]
+    BadSlots(usize, usize),
     #[error("workers must be at least 1 and worker below it (worker {worker} of {workers})")]
     BadWorker { worker: usize, workers: usize },
 }

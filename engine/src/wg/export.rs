@@ -17,7 +17,7 @@ use patronus_shm::wg_counters::{
     WG_DROP_REASONS, WG_PEER_COUNTERS, WG_TUNNEL_COUNTERS,
 };
 
-use super::{PeerId, Tunnel, WG_DROP_NAMES};
+use super::{Tunnel, WG_DROP_NAMES};
 
 /// Counters per peer, in [`values`] order: the shared contract's list
 /// (`patronus_shm::wg_counters`), which the control process parses.
@@ -42,8 +42,8 @@ pub fn peer_label(public_key: &[u8; 32]) -> String {
     patronus_shm::wg_counters::wg_peer_label(public_key)
 }
 
-/// Every exported name of tunnel `name` with peers' keys `peers`, in the
-/// order [`values`] writes them.
+/// Every exported name of tunnel `name` with peers' keys `peers` (in slot
+/// order, holes left out), in the order [`values`] writes them.
 pub fn names(name: &str, peers: &[[u8; 32]]) -> Vec<String> {
     let mut out = Vec::with_capacity(peers.len() * PER_PEER + PER_TUNNEL);
     for k in peers {
@@ -69,11 +69,8 @@ pub fn names(name: &str, peers: &[[u8; 32]]) -> Vec<String> {
 /// `unix_at(now_ns)` turns the engine clock into Unix seconds.
 pub fn values(t: &Tunnel, unix_at: impl Fn(u64) -> u64, mut put: impl FnMut(usize, u64)) {
     let mut i = 0;
-    for p in 0..t.peer_count() {
-        let c = t
-            .peer_counters(PeerId(p as u32))
-            .copied()
-            .unwrap_or_default();
+    for p in t.peer_ids() {
+        let c = t.peer_counters(p).copied().unwrap_or_default();
         let last = if c.last_handshake_ns == 0 {
             0
         } else {

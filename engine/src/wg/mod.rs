@@ -40,6 +40,7 @@ pub mod config;
 pub mod counters;
 pub mod export;
 pub mod outer;
+mod reconfigure;
 mod tunnel;
 
 #[cfg(test)]

@@ -125,34 +125,68 @@ pub enum Decap {
     Drop(WgDrop),
 }
 
-struct Peer {
-    public_key: [u8; 32],
-    endpoint: Option<SocketAddrV4>,
+pub(super) struct Peer {
+    /// False for a hole: a slot no configured peer takes.
+    pub(super) present: bool,
+    pub(super) public_key: [u8; 32],
+    /// As configured (a reconfiguration with the same keeps a roamed one).
+    pub(super) configured_endpoint: Option<SocketAddrV4>,
+    pub(super) endpoint: Option<SocketAddrV4>,
+    /// Our address the peer last reached us on: the source of what we
+    /// send it (like kernel WireGuard's sticky source address).
+    pub(super) local: Option<Ipv4Addr>,
+    pub(super) keepalive: u16,
+    pub(super) psk: Option<[u8; 32]>,
     /// Only on the owning worker.
-    tunn: Option<Box<Tunn>>,
-    counters: PeerCounters,
+    pub(super) tunn: Option<Box<Tunn>>,
+    pub(super) counters: PeerCounters,
+}
+
+impl Peer {
+    /// An authenticated packet came from `from` to our `to`: roaming, and
+    /// the source address of what we send back.
+    #[inline]
+    fn seen(&mut self, from: SocketAddrV4, to: SocketAddrV4) {
+        self.endpoint = Some(from);
+        self.local = Some(*to.ip());
+    }
+
+    fn hole() -> Peer {
+        Peer {
+            present: false,
+            public_key: [0; 32],
+            configured_endpoint: None,
+            endpoint: None,
+            local: None,
+            keepalive: 0,
+            psk: None,
+            tunn: None,
+            counters: PeerCounters::default(),
+        }
+    }
 }
 
 /// One worker's view of a tunnel. See the module docs of [`super`].
 pub struct Tunnel {
-    private: StaticSecret,
-    public: PublicKey,
-    listen_port: u16,
-    local_addr: Ipv4Addr,
-    mtu: u16,
-    worker: usize,
-    workers: usize,
-    peers: Vec<Peer>,
+    pub(super) private: StaticSecret,
+    pub(super) public: PublicKey,
+    pub(super) listen_port: u16,
+    pub(super) local_addr: Ipv4Addr,
+    pub(super) mtu: u16,
+    pub(super) worker: usize,
+    pub(super) workers: usize,
+    /// Indexed by [`PeerId`]; holes have `present == false`.
+    pub(super) peers: Vec<Peer>,
     /// (public key, peer index), sorted by key.
-    by_key: Vec<([u8; 32], u32)>,
-    allowed: AllowedIps,
+    pub(super) by_key: Vec<([u8; 32], u32)>,
+    pub(super) allowed: AllowedIps,
     /// Gate in front of the Diffie-Hellman that identifies an initiation.
-    limiter: Arc<RateLimiter>,
-    scratch: Box<[u8]>,
-    counters: TunnelCounters,
-    ident: u16,
-    tick_cursor: usize,
-    last_now: u64,
+    pub(super) limiter: Arc<RateLimiter>,
+    pub(super) scratch: Box<[u8]>,
+    pub(super) counters: TunnelCounters,
+    pub(super) ident: u16,
+    pub(super) tick_cursor: usize,
+    pub(super) last_now: u64,
 }
 
 impl std::fmt::Debug for Tunnel {
@@ -211,6 +245,18 @@ impl Tunnel {
         workers: usize,
         now: u64,
     ) -> Result<Self, WgConfigError> {
+        Self::build(cfg, worker, workers, now, |_, _| false)
+    }
+
+    /// [`Tunnel::new`], leaving without a session (for the caller to fill)
+    /// the owned peers for which `reuse(slot, peer)` says true.
+    pub(super) fn build(
+        cfg: &TunnelConfig,
+        worker: usize,
+        workers: usize,
+        now: u64,
+        reuse: impl Fn(u32, &PeerConfig) -> bool,
+    ) -> Result<Self, WgConfigError> {
         if workers == 0 || worker >= workers {
             return Err(WgConfigError::BadWorker { worker, workers });
         }
@@ -220,40 +266,61 @@ impl Tunnel {
         clock::set(now);
         let private = StaticSecret::from(cfg.private_key);
         let public = PublicKey::from(&private);
+        let slots: Vec<u32> = (0..cfg.peers.len()).map(|i| cfg.slot_of(i)).collect();
+        let bad_slots = || WgConfigError::BadSlots(cfg.peer_slots.len(), cfg.peers.len());
+        if !cfg.peer_slots.is_empty() && cfg.peer_slots.len() != cfg.peers.len() {
+            return Err(bad_slots());
+        }
+        let n_slots = slots.iter().map(|&s| s as usize + 1).max().unwrap_or(0);
+        if n_slots > MAX_PEERS {
+            return Err(bad_slots());
+        }
         let mut by_key: Vec<([u8; 32], u32)> = Vec::with_capacity(cfg.peers.len());
         let mut allowed = AllowedIps::new();
-        let mut peers = Vec::with_capacity(cfg.peers.len());
+        let mut peers: Vec<Peer> = (0..n_slots).map(|_| Peer::hole()).collect();
         for (i, pc) in cfg.peers.iter().enumerate() {
-            by_key.push((pc.public_key, i as u32));
+            let slot = slots[i];
+            if peers[slot as usize].present {
+                return Err(bad_slots());
+            }
+            by_key.push((pc.public_key, slot));
             for &(addr, len) in &pc.allowed_ips {
                 if len > 32 {
                     return Err(WgConfigError::BadPrefixLen { peer: i, addr, len });
                 }
-                if let Some(other) = allowed.insert(addr, len, i as u32) {
+                if let Some(other) = allowed.insert(addr, len, slot) {
+                    let other = slots.iter().position(|&s| s == other).unwrap_or(0);
                     return Err(WgConfigError::DuplicateAllowedIp {
                         peer: i,
-                        other: other as usize,
+                        other,
                         addr,
                         len,
                     });
                 }
             }
-            let owned = owner_worker(PeerId(i as u32), workers) == worker;
-            let tunn = if owned {
-                Some(Box::new(new_tunn(&private, pc, i)?))
+            let owned = owner_worker(PeerId(slot), workers) == worker;
+            let tunn = if owned && !reuse(slot, pc) {
+                Some(Box::new(new_tunn(&private, pc, slot)?))
             } else {
                 None
             };
-            peers.push(Peer {
+            peers[slot as usize] = Peer {
+                present: true,
                 public_key: pc.public_key,
+                configured_endpoint: pc.endpoint,
                 endpoint: pc.endpoint,
+                local: None,
+                keepalive: pc.persistent_keepalive_secs,
+                psk: pc.preshared_key,
                 tunn,
                 counters: PeerCounters::default(),
-            });
+            };
         }
         by_key.sort_unstable();
         if let Some(w) = by_key.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(WgConfigError::DuplicatePeer(w[1].1.max(w[0].1) as usize));
+            let later = w[1].1.max(w[0].1);
+            let i = slots.iter().position(|&s| s == later).unwrap_or(0);
+            return Err(WgConfigError::DuplicatePeer(i));
         }
         let limiter = Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT));
         Ok(Tunnel {
@@ -299,13 +366,26 @@ impl Tunnel {
         self.listen_port
     }
 
+    /// Peers configured (holes not counted).
     pub fn peer_count(&self) -> usize {
-        self.peers.len()
+        self.by_key.len()
+    }
+
+    /// The configured peers' ids, in slot order.
+    pub fn peer_ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        (0..self.peers.len() as u32)
+            .filter(|&i| self.peers[i as usize].present)
+            .map(PeerId)
+    }
+
+    #[inline]
+    fn peer(&self, peer: PeerId) -> Option<&Peer> {
+        self.peers.get(peer.0 as usize).filter(|p| p.present)
     }
 
     /// Does this worker own `peer`?
     pub fn owns(&self, peer: PeerId) -> bool {
-        owner_worker(peer, self.workers) == self.worker && (peer.0 as usize) < self.peers.len()
+        owner_worker(peer, self.workers) == self.worker && self.peer(peer).is_some()
     }
 
     /// The peer whose allowed IPs hold `dst` (longest prefix): routing
@@ -324,18 +404,18 @@ impl Tunnel {
     }
 
     pub fn peer_public_key(&self, peer: PeerId) -> Option<[u8; 32]> {
-        self.peers.get(peer.0 as usize).map(|p| p.public_key)
+        self.peer(peer).map(|p| p.public_key)
     }
 
     /// The peer's current endpoint (configured, or learnt from the last
     /// authenticated packet: roaming). Known on the owning worker.
     pub fn peer_endpoint(&self, peer: PeerId) -> Option<SocketAddrV4> {
-        self.peers.get(peer.0 as usize)?.endpoint
+        self.peer(peer)?.endpoint
     }
 
     /// Counters of a peer (meaningful on its owning worker).
     pub fn peer_counters(&self, peer: PeerId) -> Option<&PeerCounters> {
-        self.peers.get(peer.0 as usize).map(|p| &p.counters)
+        self.peer(peer).map(|p| &p.counters)
     }
 
     /// Drops this worker could not charge to a peer, and cookie replies.
@@ -350,9 +430,9 @@ impl Tunnel {
     pub fn encapsulate(&mut self, peer: PeerId, pkt: &mut Packet, now: u64) -> Encap {
         self.clock(now);
         let ident = self.next_ident();
-        let src = SocketAddrV4::new(self.local_addr, self.listen_port);
+        let (local_addr, port) = (self.local_addr, self.listen_port);
         let mtu = usize::from(self.mtu);
-        let Some(p) = self.peers.get_mut(peer.0 as usize) else {
+        let Some(p) = self.peers.get_mut(peer.0 as usize).filter(|p| p.present) else {
             self.counters.drop(WgDrop::NoPeer);
             return Encap::Drop(WgDrop::NoPeer);
         };
@@ -363,6 +443,7 @@ impl Tunnel {
             p.counters.drop(WgDrop::NoEndpoint);
             return Encap::Drop(WgDrop::NoEndpoint);
         };
+        let src = SocketAddrV4::new(p.local.unwrap_or(local_addr), port);
         let n = pkt.len();
         if n == 0 {
             p.counters.drop(WgDrop::Malformed);
@@ -445,7 +526,7 @@ impl Tunnel {
             },
         };
         let ident = self.next_ident();
-        let Some(p) = self.peers.get_mut(peer.0 as usize) else {
+        let Some(p) = self.peers.get_mut(peer.0 as usize).filter(|p| p.present) else {
             self.counters.drop(WgDrop::NoPeer);
             return Decap::Drop(WgDrop::NoPeer);
         };
@@ -465,7 +546,7 @@ impl Tunnel {
         match tunn.decapsulate(from, &self.scratch[..len], room) {
             TunnResult::WriteToTunnelV4(inner, src) => {
                 let n = inner.len();
-                p.endpoint = Some(od.src);
+                p.seen(od.src, od.dst);
                 p.counters.rx_bytes += len as u64;
                 if self.allowed.lookup(src) != Some(peer.0) {
                     p.counters.drop(WgDrop::NotAllowedIp);
@@ -477,7 +558,7 @@ impl Tunnel {
             }
             TunnResult::WriteToTunnelV6(..) => {
                 // Allowed IPs are IPv4 only: no IPv6 source is allowed.
-                p.endpoint = Some(od.src);
+                p.seen(od.src, od.dst);
                 p.counters.rx_bytes += len as u64;
                 p.counters.drop(WgDrop::NotAllowedIp);
                 Decap::Drop(WgDrop::NotAllowedIp)
@@ -502,7 +583,7 @@ impl Tunnel {
                     _ => {}
                 }
                 // A handshake message that boringtun accepted and answered.
-                p.endpoint = Some(od.src);
+                p.seen(od.src, od.dst);
                 p.counters.rx_bytes += len as u64;
                 p.counters.handshakes_completed += 1;
                 p.counters.last_handshake_ns = now;
@@ -510,7 +591,7 @@ impl Tunnel {
             }
             TunnResult::Done => {
                 if msg_type == MSG_DATA {
-                    p.endpoint = Some(od.src);
+                    p.seen(od.src, od.dst);
                     p.counters.rx_bytes += len as u64;
                     p.counters.keepalives_received += 1;
                 }
@@ -561,7 +642,7 @@ impl Tunnel {
     pub fn tick(&mut self, now: u64, pool: &mut PacketPool, out: &mut Batch) -> usize {
         self.clock(now);
         self.limiter.reset_count();
-        let local = SocketAddrV4::new(self.local_addr, self.listen_port);
+        let (local_addr, port) = (self.local_addr, self.listen_port);
         let mut pushed = 0;
         while self.tick_cursor < self.peers.len() {
             if self.peers[self.tick_cursor].tunn.is_none() {
@@ -590,7 +671,8 @@ impl Tunnel {
                 p.counters.drop(WgDrop::NoEndpoint);
                 continue;
             };
-            outer::emit(room, local, endpoint, m, ident);
+            let src = SocketAddrV4::new(p.local.unwrap_or(local_addr), port);
+            outer::emit(room, src, endpoint, m, ident);
             let _ = pkt.set_len(OUTER_HEADER_LEN + m);
             match kind {
                 MSG_HANDSHAKE_INIT => p.counters.handshake_initiations_sent += 1,
@@ -607,15 +689,19 @@ impl Tunnel {
     }
 }
 
-fn new_tunn(private: &StaticSecret, pc: &PeerConfig, i: usize) -> Result<Tunn, WgConfigError> {
+pub(super) fn new_tunn(
+    private: &StaticSecret,
+    pc: &PeerConfig,
+    slot: u32,
+) -> Result<Tunn, WgConfigError> {
     let keepalive = (pc.persistent_keepalive_secs > 0).then_some(pc.persistent_keepalive_secs);
     Tunn::new(
         private.clone(),
         PublicKey::from(pc.public_key),
         pc.preshared_key,
         keepalive,
-        i as u32,
+        slot,
         None,
     )
-    .map_err(|_| WgConfigError::BadKey(i))
+    .map_err(|_| WgConfigError::BadKey(slot as usize))
 }

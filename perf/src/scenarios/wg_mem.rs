@@ -52,6 +52,7 @@ fn tunnel_config(key: [u8; 32], addr: [u8; 4], peer: [u8; 32], net: [u8; 4]) -> 
         listen_port: 51820,
         local_addr: addr.into(),
         mtu: 1420,
+        peer_slots: Vec::new(),
         peers: vec![PeerConfig {
             public_key: public_key_of(&peer),
             endpoint: Some(std::net::SocketAddrV4::new(

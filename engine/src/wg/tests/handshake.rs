@@ -179,3 +179,54 @@ fn endpoint_follows_the_peer_when_it_roams() {
     let reply = p.send(Side::B, 40);
     assert_eq!(crate::wg::outer::dst_of(reply.data()), Some(roamed));
 }
+
+/// Under load the responder answers initiations with cookie replies; the
+/// initiator's next initiation carries the cookie (MAC2) and is answered
+/// with a response while the responder is still under load, and the
+/// session comes up.
+#[test]
+fn an_initiation_with_the_cookie_is_answered_under_load() {
+    let mut p = Pair::new(0, 0);
+    let (_, init) = p.encap(Side::A, 20);
+    let bytes = init.data().to_vec();
+    drop(init);
+    // Load B until it sends a cookie reply; A takes it.
+    let flood = |p: &mut Pair, deliver_cookie: bool| -> bool {
+        let now = p.now;
+        for _ in 0..64 {
+            let mut pkt = p.pool.alloc_from(&bytes).unwrap();
+            if let Decap::Reply(_) = p.b.decapsulate(&mut pkt, now) {
+                if msg_type(pkt.data()) == MSG_COOKIE_REPLY {
+                    if deliver_cookie {
+                        assert_eq!(p.a.decapsulate(&mut pkt, now), Decap::Consumed(PEER));
+                    }
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    assert!(flood(&mut p, true), "B never came under load");
+    // REKEY_TIMEOUT later A retries (its timers), with the cookie.
+    p.now += 6 * SEC;
+    let mut out = Batch::new();
+    let now = p.now;
+    let Pair { a, pool, .. } = &mut p;
+    a.tick(now, pool, &mut out);
+    let retry: Vec<Packet> = out.drain().collect();
+    assert_eq!(retry.len(), 1, "one retried initiation");
+    let mut retry = retry.into_iter().next().unwrap();
+    assert_eq!(msg_type(retry.data()), MSG_HANDSHAKE_INIT);
+    let mac2 = &retry.data()[28 + 148 - 16..28 + 148];
+    assert_ne!(mac2, &[0u8; 16], "the retry carries MAC2");
+    // B is under load again (same second): a cookie-less initiation gets
+    // a cookie, the retry with MAC2 gets a response.
+    assert!(flood(&mut p, false), "B not under load");
+    let now = p.now;
+    assert_eq!(p.b.decapsulate(&mut retry, now), Decap::Reply(Some(PEER)));
+    assert_eq!(msg_type(retry.data()), MSG_HANDSHAKE_RESP);
+    assert_eq!(p.deliver(Side::A, retry), Decap::Reply(Some(PEER)));
+    assert_eq!(p.a.peer_counters(PEER).unwrap().handshakes_completed, 1);
+    let data = p.send(Side::A, 40);
+    assert_eq!(p.deliver(Side::B, data), Decap::Inner(PEER));
+}

@@ -7,6 +7,7 @@ mod data;
 mod drops;
 mod handshake;
 mod prop;
+mod reconfigure;
 mod timers;
 mod workers;
 
@@ -44,6 +45,7 @@ pub(super) fn config(
         listen_port: local.port(),
         local_addr: *local.ip(),
         mtu: DEFAULT_MTU,
+        peer_slots: Vec::new(),
         peers: vec![PeerConfig {
             public_key: super::public_key_of(&peer_key),
             endpoint: peer_endpoint,
