@@ -4,7 +4,7 @@
 //! by a preallocated in-memory wire, batches of inner packets both ways
 //! (encapsulated on one side, decapsulated on the other), timer ticks over
 //! 200 fake seconds with quiet spells (keepalives) and a rekey, and the
-//! counters published into the shared worker counters. A counting global
+//! counters published into the plan's shared counters. A counting global
 //! allocator watches every poll.
 //!
 //! The one exception is the one `wg_no_alloc.rs` documents: boringtun's
@@ -20,12 +20,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use patronus_engine::buffer::{Batch, PacketPool, BUF_SIZE};
-use patronus_engine::config::{wg_export_names, EngineConfig};
+use patronus_engine::config::{wg_plan, EngineConfig};
 use patronus_engine::counters::{read, WorkerCounters};
 use patronus_engine::fib::Fib;
 use patronus_engine::pipeline::{NeighborSync, Pipeline};
 use patronus_engine::ports::{LinkInfo, Port, TxDone};
 use patronus_engine::wg::{public_key_of, PeerCounters, PeerId};
+use patronus_engine::wg_plan::WgPlan;
 use patronus_engine::wire::checksum::checksum;
 
 mod common;
@@ -237,7 +238,9 @@ fn mac_text(m: [u8; 6]) -> String {
 struct Site {
     p: Pipeline,
     rx: Batch,
-    counters: Arc<WorkerCounters>,
+    /// The tunnels the site runs, and where its worker publishes their
+    /// counters.
+    plan: Arc<WgPlan>,
     /// Frames the test puts on the site's LAN, and what the site sends there.
     lan_in: Link,
     lan_out: Link,
@@ -263,21 +266,15 @@ fn site(cfg_text: &str, lan_mac: [u8; 6], wan_mac: [u8; 6], wan_in: Link, wan_ou
             tx: wan_out,
         }),
     ];
-    let counters = Arc::new(WorkerCounters::with_wg(2, wg_export_names(&cfg).len()));
+    let counters = Arc::new(WorkerCounters::new(2));
     let sync = NeighborSync::mesh(1, 16).pop().unwrap();
-    let mut p = Pipeline::new(
-        &cfg,
-        fib,
-        ports,
-        PacketPool::new(4096),
-        sync,
-        counters.clone(),
-    );
-    p.set_tunnels(&cfg, 0, 1, SEC).unwrap();
+    let mut p = Pipeline::new(&cfg, fib, ports, PacketPool::new(4096), sync, counters);
+    let plan = Arc::new(wg_plan(&cfg, 1).unwrap());
+    p.apply_wg_plan(&plan, 0, 1, SEC).unwrap();
     Site {
         p,
         rx: Batch::new(),
-        counters,
+        plan,
         lan_in,
         lan_out,
         wan_in,
@@ -470,12 +467,14 @@ fn wg_pipeline_path_does_not_allocate() {
         ca.keepalives_sent + cb.keepalives_sent > keepalives_before,
         "keepalives in the quiet spells: {ca:?} {cb:?}"
     );
-    // Counters reached the shared worker counters (housekeeping).
-    let names = wg_export_names(&EngineConfig::parse(&cfg_a).unwrap());
-    let rx = names
-        .iter()
-        .position(|n| n.ends_with(".rx_packets"))
-        .unwrap();
-    assert_eq!(read(&a.counters.wg[rx]), ca.rx_packets);
-    assert_eq!(read(&b.counters.wg[rx]), cb.rx_packets);
+    // Counters reached the plan's shared counters (housekeeping).
+    for (s, c) in [(&a, ca), (&b, cb)] {
+        let rx = s
+            .plan
+            .counter_names
+            .iter()
+            .position(|n| n.ends_with(".rx_packets"))
+            .unwrap();
+        assert_eq!(read(&s.plan.counters[0][rx]), c.rx_packets);
+    }
 }
