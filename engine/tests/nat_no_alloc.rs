@@ -56,6 +56,7 @@ fn nat_packet_path_does_not_allocate() {
     let mut nat = Nat::new(cfg).unwrap();
     let mut buf = [0u8; 64];
     let mut err = [0u8; 128];
+    common::self_check();
     common::start();
     let mut translated = 0u64;
     for round in 0..5u64 {

@@ -73,6 +73,7 @@ fn packet_path_allocates_nothing_after_start() {
         p.poll(&mut rx, now);
         now += 100_000;
     }
+    common::self_check();
     common::start();
     for _ in 0..5000 {
         p.poll(&mut rx, now);

@@ -76,6 +76,7 @@ struct Seen {
 
 /// Runs `f` and charges its allocations to `handshake` or `data`.
 fn counted<R>(seen: &mut Seen, handshake: bool, f: impl FnOnce() -> R) -> R {
+    common::self_check();
     common::start();
     let r = f();
     let n = common::stop();

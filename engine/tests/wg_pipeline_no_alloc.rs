@@ -329,6 +329,7 @@ struct Seen {
 /// Polls `s` once, charging its allocations to `seen`.
 fn poll(seen: &mut Seen, s: &mut Site, now: u64) {
     let before = s.wan_in.borrow().handshakes_delivered;
+    common::self_check();
     common::start();
     s.p.poll(&mut s.rx, now);
     let n = common::stop();
