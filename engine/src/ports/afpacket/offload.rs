@@ -60,8 +60,7 @@ impl VnetHdr {
         }
     }
 
-    /// Writes the header (used by tests to build frames).
-    #[cfg(test)]
+    /// Writes the header (TX coalescing; tests build frames with it).
     pub fn to_bytes(self) -> [u8; VNET_HDR_LEN] {
         let mut b = [0u8; VNET_HDR_LEN];
         b[0] = self.flags;
