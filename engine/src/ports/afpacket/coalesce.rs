@@ -9,7 +9,10 @@
 //! it, the kernel cuts it into exactly the frames we were given. The rules
 //! are GRO's: same headers but lengths, IP ident and checksums; every
 //! segment but the last carries `gso_size` payload bytes; TCP sequence
-//! numbers follow on, flags are ACK (PSH only on the last).
+//! numbers follow on, flags are ACK (PSH only on the last). And like GRO,
+//! a frame's L4 checksum is verified before it joins: the superframe's
+//! checksum is computed afresh, which would otherwise turn a corrupt
+//! segment into a valid one.
 
 use super::offload::{
     csum_add, fold, VnetHdr, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN,
@@ -123,6 +126,10 @@ impl Run {
         if !fits || !same_flow(first, f, a.hdr_len, a.tcp) {
             return false;
         }
+        // Checked only once a run forms: a frame sent alone keeps its own.
+        if (self.segs == 1 && !l4_checksum_ok(first, a.tcp)) || !l4_checksum_ok(f, a.tcp) {
+            return false;
+        }
         self.prev = *s;
         self.segs += 1;
         self.payload += s.payload;
@@ -166,6 +173,17 @@ impl Run {
         }
         .to_bytes()
     }
+}
+
+/// The frame's TCP/UDP checksum is valid (or, for UDP, absent).
+#[inline]
+fn l4_checksum_ok(f: &[u8], tcp: bool) -> bool {
+    if !tcp && f[L4 + 6..L4 + 8] == [0, 0] {
+        return true;
+    }
+    let proto = if tcp { PROTO_TCP } else { PROTO_UDP };
+    let pseudo = csum_add(0, &f[26..34]) + u64::from(proto) + (f.len() - L4) as u64;
+    fold(csum_add(pseudo, &f[L4..])) == 0xffff
 }
 
 /// Same flow and same headers but for what segmentation changes: Ethernet

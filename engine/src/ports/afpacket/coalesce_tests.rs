@@ -180,3 +180,29 @@ fn frames_that_break_a_rule_end_the_run() {
     let f = udp(100, 99, 0);
     assert!(!r.extend(&u, &f, &s(&f)));
 }
+
+#[test]
+fn frames_with_bad_checksums_are_not_merged() {
+    let mss = 500;
+    let s = |f: &Vec<u8>| parse(f).unwrap();
+    let a = tcp(mss, 1, 0, TCP_ACK);
+    let b = tcp(mss, 2, mss as u32, TCP_ACK);
+    let mut bad_b = b.clone();
+    bad_b[L4 + 40] ^= 0x01;
+    let mut r = Run::new(s(&a));
+    assert!(!r.extend(&a, &bad_b, &s(&bad_b)), "corrupt second frame");
+    assert!(r.extend(&a, &b, &s(&b)));
+    let mut bad_a = a.clone();
+    bad_a[L4 + 40] ^= 0x01;
+    let mut r = Run::new(s(&bad_a));
+    assert!(!r.extend(&bad_a, &b, &s(&b)), "corrupt first frame");
+    // UDP without a checksum (0) may join: it gains one.
+    let u = udp(100, 1, 3);
+    let mut none = udp(100, 2, 4);
+    none[L4 + 6..L4 + 8].copy_from_slice(&[0, 0]);
+    let mut bad = udp(100, 2, 4);
+    bad[L4 + 9] ^= 0x10;
+    let mut r = Run::new(s(&u));
+    assert!(!r.extend(&u, &bad, &s(&bad)));
+    assert!(r.extend(&u, &none, &s(&none)));
+}
