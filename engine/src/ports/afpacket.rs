@@ -17,6 +17,8 @@
 //! flow table relies on. The IPv4 fragments of one datagram are reassembled
 //! first (`PACKET_FANOUT_FLAG_DEFRAG`) so they follow their flow too.
 
+#[path = "afpacket/coalesce.rs"]
+mod coalesce;
 #[path = "afpacket/kernel_ingress.rs"]
 mod kernel_ingress;
 #[path = "afpacket/offload.rs"]
@@ -202,6 +204,11 @@ impl AfPacketPort {
     /// GSO superframes this queue has cut into segments (diagnostics).
     pub fn gso_frames_split(&self) -> u64 {
         self.gso_split
+    }
+
+    /// Frames this queue sent inside GSO superframes (diagnostics).
+    pub fn frames_coalesced(&self) -> u64 {
+        self.tx.frames_coalesced()
     }
 
     fn query_link(&self) -> io::Result<LinkInfo> {

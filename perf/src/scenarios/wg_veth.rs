@@ -209,7 +209,7 @@ fn run_one(opts: &Options, router: Router, streams: usize) -> anyhow::Result<Row
     let dir = &opts.workdir;
     // Declared after the lab: they stop before the namespaces go.
     let mut daemons: Vec<ChildGuard> = Vec::new();
-    let mut engines: Vec<EngineProcess> = Vec::new();
+    let mut engines: Vec<(EngineProcess, std::path::PathBuf)> = Vec::new();
     for (i, (s, peer)) in sites.iter().zip(peers).enumerate() {
         let keyfile = dir.join(format!("wg-veth-{tag}{i}.key"));
         std::fs::write(&keyfile, format!("{}\n", s.key.0))?;
@@ -354,7 +354,7 @@ allowed_ips = ["{remote}"]
                 if let Some(info) = e.exited()? {
                     bail!("engine exited at start-up: {}", info.output.trim());
                 }
-                engines.push(e);
+                engines.push((e, stats));
             }
         }
     }
@@ -418,11 +418,36 @@ allowed_ips = ["{remote}"]
     let retr = v["end"]["sum_sent"]["retransmits"].as_u64().unwrap_or(0);
     row.notes.push(format!("iperf3 TCP retransmits: {retr}"));
     drop(server);
-    for e in engines {
+    for (site, (e, stats)) in ["A", "B"].iter().zip(engines) {
         let info = e.stop()?;
         if !info.success {
             row.notes
                 .push(format!("engine exit code {:?} on SIGINT", info.code));
+        }
+        // What the engine lost, so a fast but lossy run shows.
+        if let Ok(st) = engine::EngineStats::read(&stats) {
+            let drops: Vec<String> = st
+                .drops
+                .iter()
+                .filter(|(_, v)| *v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let ports: Vec<String> = st
+                .ports
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} rx {} tx {} tx_err {} rx_missed {}",
+                        p.name, p.rx_packets, p.tx_packets, p.tx_errors, p.rx_missed
+                    )
+                })
+                .collect();
+            row.notes.push(format!(
+                "engine {site}: drops {} [{}]; {}",
+                st.drops_total,
+                drops.join(", "),
+                ports.join("; ")
+            ));
         }
     }
     drop(daemons);
