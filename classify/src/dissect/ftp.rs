@@ -97,43 +97,25 @@ impl State {
     /// A packet of a known control connection: announcements or TLS.
     fn ftp(&mut self, ctx: &mut Ctx, p: &PacketView<'_>) -> Step {
         self.phase = Phase::Ftp;
-        let mut announced = false;
-        let mut tls = false;
-        for line in p.payload.split(|&c| c == b'\n') {
-            match first_line(line) {
-                Line::Command(c, arg) if c.eq_ignore_ascii_case(b"PORT") => {
-                    if let Some((ip, port)) = six_numbers(arg) {
-                        expect(ctx, p.src, IpAddr::V4(ip), port);
-                        announced = true;
-                    }
-                }
-                Line::Command(c, arg) if c.eq_ignore_ascii_case(b"EPRT") => {
-                    if let Some((ip, port)) = eprt(arg) {
-                        expect(ctx, p.src, ip, port);
-                        announced = true;
-                    }
-                }
-                Line::Reply(227, text) => {
-                    if let Some((ip, port)) = six_numbers(text) {
-                        expect(ctx, p.src, IpAddr::V4(ip), port);
-                        announced = true;
-                    }
-                }
-                Line::Reply(229, text) => {
-                    if let Some(port) = epsv_port(text) {
-                        ctx.expect(p.src, port, Class::Ftp);
-                        announced = true;
-                    }
-                }
-                // AUTH TLS/SSL accepted: the rest is encrypted.
-                Line::Reply(234, _) => tls = true,
-                _ => {}
-            }
-        }
+        let (announced, tls) = announcements(ctx, p);
         if announced || tls {
             return Step::Done(Verdict::sure(Class::Ftp, None));
         }
         self.more()
+    }
+
+    /// A packet of the control connection after its verdict: registers the
+    /// data connections it announces. Returns whether later packets can
+    /// still announce some (not once TLS hides the dialogue). The driver
+    /// stops calling dissectors at a verdict, so announcements after the
+    /// first one (or after [`MAX_DPI_PACKETS`]) are only seen by a driver
+    /// that keeps calling this on an ftp control flow.
+    pub fn watch(&mut self, ctx: &mut Ctx, p: &PacketView<'_>) -> bool {
+        if self.phase != Phase::Ftp || p.l4 != L4::Tcp {
+            return false;
+        }
+        let (_, tls) = announcements(ctx, p);
+        !tls
     }
 
     /// `More`, unless the driver would give up on the flow after this
@@ -145,6 +127,45 @@ impl State {
             Step::More
         }
     }
+}
+
+/// Registers the data connections `p` announces; returns whether it
+/// announced any and whether it accepted TLS.
+fn announcements(ctx: &mut Ctx, p: &PacketView<'_>) -> (bool, bool) {
+    let mut announced = false;
+    let mut tls = false;
+    for line in p.payload.split(|&c| c == b'\n') {
+        match first_line(line) {
+            Line::Command(c, arg) if c.eq_ignore_ascii_case(b"PORT") => {
+                if let Some((ip, port)) = six_numbers(arg) {
+                    expect(ctx, p.src, IpAddr::V4(ip), port);
+                    announced = true;
+                }
+            }
+            Line::Command(c, arg) if c.eq_ignore_ascii_case(b"EPRT") => {
+                if let Some((ip, port)) = eprt(arg) {
+                    expect(ctx, p.src, ip, port);
+                    announced = true;
+                }
+            }
+            Line::Reply(227, text) => {
+                if let Some((ip, port)) = six_numbers(text) {
+                    expect(ctx, p.src, IpAddr::V4(ip), port);
+                    announced = true;
+                }
+            }
+            Line::Reply(229, text) => {
+                if let Some(port) = epsv_port(text) {
+                    ctx.expect(p.src, port, Class::Ftp);
+                    announced = true;
+                }
+            }
+            // AUTH TLS/SSL accepted: the rest is encrypted.
+            Line::Reply(234, _) => tls = true,
+            _ => {}
+        }
+    }
+    (announced, tls)
 }
 
 fn is_first_command(c: &[u8]) -> bool {
