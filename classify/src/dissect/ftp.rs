@@ -247,3 +247,41 @@ fn port_of(b: &[u8]) -> Option<u16> {
     }
     u16::try_from(v).ok().filter(|&p| p != 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn announcements_parse() {
+        // RFC 959 / RFC 2428 argument forms.
+        assert_eq!(
+            six_numbers(b"Entering Passive Mode (90,130,70,73,100,85)."),
+            Some((Ipv4Addr::new(90, 130, 70, 73), 25685))
+        );
+        assert_eq!(
+            six_numbers(b"10,0,0,1,4,1"),
+            Some((Ipv4Addr::new(10, 0, 0, 1), 1025))
+        );
+        assert_eq!(six_numbers(b"(256,0,0,1,4,1)"), None);
+        assert_eq!(six_numbers(b"(1,2,3,4,5)"), None);
+        assert_eq!(
+            eprt(b"|1|132.235.1.2|6275|"),
+            Some((IpAddr::V4(Ipv4Addr::new(132, 235, 1, 2)), 6275))
+        );
+        assert_eq!(
+            eprt(b"|2|1080::8:800:200C:417A|5282|"),
+            Some((
+                IpAddr::V6(Ipv6Addr::new(0x1080, 0, 0, 0, 8, 0x800, 0x200c, 0x417a)),
+                5282
+            ))
+        );
+        assert_eq!(eprt(b"|1|132.235.1.2|99999|"), None);
+        assert_eq!(
+            epsv_port(b"Entering Extended Passive Mode (|||6446|)"),
+            Some(6446)
+        );
+        assert_eq!(epsv_port(b"Entering Extended Passive Mode (||6446|)"), None);
+    }
+}
