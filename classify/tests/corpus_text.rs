@@ -43,10 +43,17 @@ struct Tally {
 #[test]
 fn text_dissectors_agree_with_ndpi_on_the_corpus() {
     let pcaps = corpus::captures(&corpus::pcap_dir()).expect("the nDPI corpus (PATRONUS_NDPI_DIR)");
-    assert!(pcaps.len() > 100, "corpus incomplete: {} captures", pcaps.len());
+    assert!(
+        pcaps.len() > 100,
+        "corpus incomplete: {} captures",
+        pcaps.len()
+    );
     let mut tally: BTreeMap<Class, Tally> = MINE.iter().map(|&c| (c, Tally::default())).collect();
     for path in &pcaps {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let Ok(labels) = read_labels(&corpus::result_dir().join(format!("{name}.out"))) else {
             continue;
         };
