@@ -136,6 +136,9 @@ impl State {
                 Step::More
             }
             Phase::Request => {
+                if is_filler(b) {
+                    return Step::More;
+                }
                 if p.dir != self.req_dir {
                     // The server answered: the request is complete.
                     return if self.scan == Scan::RequestLine {
