@@ -17,7 +17,7 @@ pub const SIGNATURE_TRUST: f32 = 0.9;
 
 /// The combined decision.
 pub fn combine(signature: Verdict, model: Class) -> Class {
-    if signature.class != Class::Unknown && signature.confidence >= SIGNATURE_TRUST {
+    if crate::classifier::trusted(&signature) {
         signature.class
     } else {
         model

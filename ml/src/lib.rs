@@ -13,6 +13,7 @@
 //! per capture file, and [`evaluate`] scores signatures, the model and
 //! both, splitting by capture file, never by flow.
 
+pub mod classifier;
 pub mod dataset;
 pub mod evaluate;
 pub mod features;

@@ -1,26 +1,28 @@
 //! `patronus`: the classifier on captures.
 //!
-//! - `patronus classify FILE.pcap [--json]`: one line per flow (5-tuple,
-//!   class, application name, method, confidence) and a summary;
-//! - `patronus eval [--corpus DIR]`: every capture of the nDPI corpus
-//!   classified and scored against nDPI's labels (per-class precision,
-//!   recall, F1).
+//! - `patronus classify FILE.pcap [--json] [--model FILE]`: one line per
+//!   flow (5-tuple, class, application name, method signature|ml,
+//!   confidence) and a summary; signatures decide when sure, the model
+//!   (`--model`, else `$PATRONUS_MODEL`, else `models/flow-mlp.bin` of
+//!   the source tree when present) the rest;
+//! - `patronus eval [--corpus DIR]`: the signatures alone, scored against
+//!   nDPI's labels on every capture of the corpus (`patronus-ml eval`
+//!   scores the model and both, by capture-file folds).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use patronus_classify::eval::Report;
 use patronus_classify::labels::read_labels;
-use patronus_classify::offline::{classify_file, Classified};
+use patronus_classify::offline::classify_file as signatures;
 use patronus_classify::{Class, L4};
+use patronus_ml::classifier::classify_file;
+use patronus_ml::mlp::Mlp;
 
 #[derive(Parser)]
-#[command(
-    name = "patronus",
-    about = "Patronus application classification on captures"
-)]
+#[command(name = "patronus", about = "Patronus application classification on captures")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -34,21 +36,19 @@ enum Cmd {
         /// One JSON object per flow, then a summary object
         #[arg(long)]
         json: bool,
+        /// Model file (see `patronus-ml train`)
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Signatures only, even when a model is found
+        #[arg(long)]
+        no_model: bool,
     },
-    /// Score the classifier against nDPI's labels on the corpus
+    /// Score the signatures against nDPI's labels on the corpus
     Eval {
         /// The corpus root (pcap/ and result/); default: shared/datasets/ndpi
         #[arg(long)]
         corpus: Option<PathBuf>,
     },
-}
-
-fn method(c: &Classified) -> &'static str {
-    if c.verdict.confidence > 0.0 {
-        "signature"
-    } else {
-        "none"
-    }
 }
 
 fn proto(l4: L4) -> &'static str {
@@ -58,14 +58,32 @@ fn proto(l4: L4) -> &'static str {
     }
 }
 
-fn classify(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    let flows = classify_file(file)?;
+/// The model to use: the one named, else the environment's, else the
+/// source tree's when present.
+fn find_model(named: Option<PathBuf>) -> anyhow::Result<Option<Mlp>> {
+    let path = named
+        .or_else(|| std::env::var_os("PATRONUS_MODEL").map(PathBuf::from))
+        .or_else(|| {
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/flow-mlp.bin");
+            p.exists().then_some(p)
+        });
+    let Some(path) = path else { return Ok(None) };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let m = patronus_ml::model::from_bytes(&bytes)
+        .with_context(|| format!("model {}", path.display()))?;
+    Ok(Some(m))
+}
+
+fn classify(file: &Path, json: bool, model: Option<&Mlp>) -> anyhow::Result<()> {
+    let flows = classify_file(file, model)?;
     let mut summary: BTreeMap<Class, (u64, u64)> = BTreeMap::new();
-    for c in &flows {
-        let s = summary.entry(c.verdict.class).or_default();
+    let mut methods: BTreeMap<&str, u64> = BTreeMap::new();
+    for (c, d) in &flows {
+        let s = summary.entry(d.class).or_default();
         s.0 += 1;
         s.1 += c.flow.total_packets;
-        let name = c.verdict.name.map(|n| n.to_string());
+        *methods.entry(d.method.label()).or_default() += 1;
+        let name = d.name.map(|n| n.to_string());
         if json {
             println!(
                 "{}",
@@ -73,10 +91,10 @@ fn classify(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
                     "proto": proto(c.flow.l4),
                     "client": c.flow.client.to_string(),
                     "server": c.flow.server.to_string(),
-                    "class": c.verdict.class,
+                    "class": d.class,
                     "name": name,
-                    "method": method(c),
-                    "confidence": c.verdict.confidence,
+                    "method": d.method.label(),
+                    "confidence": d.confidence,
                     "packets": c.flow.total_packets,
                     "bytes": c.flow.total_bytes,
                 })
@@ -87,10 +105,10 @@ fn classify(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
                 proto(c.flow.l4),
                 c.flow.client,
                 c.flow.server,
-                c.verdict.class,
+                d.class,
                 name.as_deref().unwrap_or("-"),
-                method(c),
-                c.verdict.confidence
+                d.method.label(),
+                d.confidence
             );
         }
     }
@@ -101,10 +119,13 @@ fn classify(file: &std::path::Path, json: bool) -> anyhow::Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"summary": {"flows": flows.len(), "classes": classes}})
+            serde_json::json!({"summary": {"flows": flows.len(), "classes": classes, "methods": methods}})
         );
     } else {
-        println!("{} flows", flows.len());
+        println!("{} flows ({})", flows.len(), {
+            let m: Vec<String> = methods.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            m.join(", ")
+        });
         for (c, (f, p)) in &summary {
             println!("  {c:<11} {f:>6} flows {p:>9} packets");
         }
@@ -125,7 +146,7 @@ fn eval(corpus: Option<PathBuf>) -> anyhow::Result<()> {
         let Ok(labels) = read_labels(&result) else {
             continue;
         };
-        let flows = classify_file(f)?;
+        let flows = signatures(f)?;
         for c in &flows {
             match labels.get(&c.flow.key()) {
                 Some(l) => pairs.push((l.class, c.verdict.class)),
@@ -147,9 +168,15 @@ fn eval(corpus: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let r = match &cli.cmd {
-        Cmd::Classify { file, json } => classify(file, *json),
-        Cmd::Eval { corpus } => eval(corpus.clone()),
+    let r = match cli.cmd {
+        Cmd::Classify {
+            file,
+            json,
+            model,
+            no_model,
+        } => (if no_model { Ok(None) } else { find_model(model) })
+            .and_then(|m| classify(&file, json, m.as_ref())),
+        Cmd::Eval { corpus } => eval(corpus),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
