@@ -24,6 +24,9 @@ const MIN_INITIAL_DATAGRAM: usize = 1200;
 /// Packets looked at after the first before settling for quic without a
 /// name.
 const MAX_FOLLOWING: u8 = 8;
+/// Long header packets other than Initials waited through for the
+/// Initial (reordered in the capture).
+const MAX_EARLY: u8 = 4;
 /// Largest packet decrypted (the scratch buffer on the stack).
 const MAX_PACKET: usize = 2048;
 const MAX_CID: usize = 20;
@@ -129,13 +132,14 @@ fn kind(version: u32) -> Option<Kind> {
     }
 }
 
-
 #[derive(Clone, Debug, Default)]
 pub struct State {
     /// The client's direction and version, once its first Initial was
     /// read.
     client: Option<(Dir, u32)>,
     following: u8,
+    /// Long header packets seen before the first Initial.
+    early: u8,
     crypto: Reasm<CRYPTO_BYTES>,
 }
 
@@ -156,7 +160,19 @@ impl State {
         }
         let Some((dir, version)) = self.client else {
             let Some((version, k)) = initial_version(p.payload) else {
-                return Step::NotMine;
+                if gquic_rej(p.payload) {
+                    // A Google QUIC server's rejection (the client's
+                    // hello was not captured).
+                    return quic(None);
+                }
+                // 0-RTT or Handshake packets can arrive before the Initial
+                // they follow.
+                self.early = self.early.saturating_add(1);
+                return if is_ietf_long_header(p.payload) && self.early < MAX_EARLY {
+                    Step::More
+                } else {
+                    Step::NotMine
+                };
             };
             self.client = Some((p.dir, version));
             let got = self.read(k, p.payload);
@@ -309,6 +325,33 @@ fn initial_version(d: &[u8]) -> Option<(u32, Kind)> {
         }
     }
     Some((version, k))
+}
+
+/// A long header packet of an IETF version (any type) with possible
+/// connection id lengths.
+fn is_ietf_long_header(d: &[u8]) -> bool {
+    let Some(version) = long_header_version(d) else {
+        return false;
+    };
+    if !matches!(kind(version), Some(Kind::Ietf { .. })) || d[0] & 0x40 == 0 {
+        return false;
+    }
+    let dcil = usize::from(d.get(5).copied().unwrap_or(u8::MAX));
+    let scil = usize::from(d.get(6 + dcil).copied().unwrap_or(u8::MAX));
+    dcil <= MAX_CID && scil <= MAX_CID
+}
+
+/// A Google QUIC packet with a public header (connection id, no version)
+/// carrying a server's `REJ` handshake message in clear text.
+fn gquic_rej(d: &[u8]) -> bool {
+    if d.len() < 64 || d[0] & 0x80 != 0 || d[0] & 0x40 != 0 || d[0] & 0x09 != 0x08 {
+        return false;
+    }
+    let window = &d[9..d.len().min(80)];
+    window.windows(6).enumerate().any(|(i, w)| {
+        let tags = usize::from(u16::from_le_bytes([w[4], w[5]]));
+        &w[..4] == b"REJ\0" && tags > 0 && 9 + i + 8 + 8 * tags <= d.len()
+    })
 }
 
 /// A QUIC variable-length integer.
@@ -528,8 +571,8 @@ fn gquic_clear_sni(d: &[u8]) -> Option<AppName> {
     } else {
         d.get(9..13)?
     };
-    let number = u32::from(version[2].wrapping_sub(b'0')) * 10
-        + u32::from(version[3].wrapping_sub(b'0'));
+    let number =
+        u32::from(version[2].wrapping_sub(b'0')) * 10 + u32::from(version[3].wrapping_sub(b'0'));
     let start = if number == 46 {
         if *d.get(5)? != 0x50 {
             return None;
@@ -601,7 +644,10 @@ mod tests {
     #[test]
     fn varints_read_as_rfc_9000_appendix_a_says() {
         for (bytes, v) in [
-            (&[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c][..], 151_288_809_941_952_652),
+            (
+                &[0xc2, 0x19, 0x7c, 0x5e, 0xff, 0x14, 0xe8, 0x8c][..],
+                151_288_809_941_952_652,
+            ),
             (&[0x9d, 0x7f, 0x3e, 0x7d][..], 494_878_333),
             (&[0x7b, 0xbd][..], 15_293),
             (&[0x25][..], 37),
@@ -615,11 +661,41 @@ mod tests {
 
     #[test]
     fn versions_map_to_their_salts() {
-        assert_eq!(kind(V1), Some(Kind::Ietf { salt: &SALT_V1, v2: false }));
-        assert_eq!(kind(0xff00_001d), Some(Kind::Ietf { salt: &SALT_DRAFT_29, v2: false }));
-        assert_eq!(kind(0xff00_0017), Some(Kind::Ietf { salt: &SALT_DRAFT_23, v2: false }));
-        assert_eq!(kind(0xface_b001), Some(Kind::Ietf { salt: &SALT_DRAFT_22, v2: false }));
-        assert_eq!(kind(V2), Some(Kind::Ietf { salt: &SALT_V2, v2: true }));
+        assert_eq!(
+            kind(V1),
+            Some(Kind::Ietf {
+                salt: &SALT_V1,
+                v2: false
+            })
+        );
+        assert_eq!(
+            kind(0xff00_001d),
+            Some(Kind::Ietf {
+                salt: &SALT_DRAFT_29,
+                v2: false
+            })
+        );
+        assert_eq!(
+            kind(0xff00_0017),
+            Some(Kind::Ietf {
+                salt: &SALT_DRAFT_23,
+                v2: false
+            })
+        );
+        assert_eq!(
+            kind(0xface_b001),
+            Some(Kind::Ietf {
+                salt: &SALT_DRAFT_22,
+                v2: false
+            })
+        );
+        assert_eq!(
+            kind(V2),
+            Some(Kind::Ietf {
+                salt: &SALT_V2,
+                v2: true
+            })
+        );
         assert_eq!(kind(u32::from_be_bytes(*b"Q046")), Some(Kind::GoogleClear));
         assert_eq!(kind(u32::from_be_bytes(*b"Q099")), Some(Kind::GoogleOther));
         assert_eq!(kind(0x1234_5678), None);

@@ -9,7 +9,7 @@
 use super::client_hello::{client_hello_sni, Hello, Reasm, CLIENT_HELLO};
 use super::Ctx;
 use crate::class::Class;
-use crate::view::{Dir, PacketView, Step, Verdict, L4};
+use crate::view::{AppName, Dir, PacketView, Step, Verdict, L4};
 
 /// Bytes of the client's stream kept to find the server name in.
 pub const CLIENT_BYTES: usize = 4096;
@@ -17,8 +17,20 @@ pub const CLIENT_BYTES: usize = 4096;
 const MAX_CLIENT_SEGMENTS: u8 = 8;
 /// TLS record header: type, version, length.
 const RECORD_HEADER: usize = 5;
+const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
 const CONTENT_HANDSHAKE: u8 = 22;
+const CONTENT_APPLICATION_DATA: u8 = 23;
+/// How sure a verdict from records after the handshake is (no hello
+/// seen: three fixed bytes and consistent lengths).
+const MID_FLOW_CONFIDENCE: f32 = 0.9;
 const SERVER_HELLO: u8 = 2;
+/// Handshake messages that start a flow caught after its hellos.
+const MID_HANDSHAKE_TYPES: [u8; 6] = [4, 11, 12, 13, 14, 16];
+/// Ports of protocols that run inside TLS from the first byte and that
+/// nDPI reports by name (IMAPS, POP3S, SMTPS): class `other`.
+const IMPLICIT_TLS_PORTS: [u16; 3] = [993, 995, 465];
+/// Longest run of zero bytes skipped before the first record.
+const MAX_JUNK: usize = 8;
 /// Largest record (2^14 plus the expansion TLS allows).
 const MAX_RECORD: usize = 16384 + 2048;
 
@@ -26,6 +38,8 @@ const MAX_RECORD: usize = 16384 + 2048;
 pub struct State {
     /// The ClientHello's direction and first sequence number, once seen.
     client: Option<(Dir, u32)>,
+    /// The server's port (the lower one when the roles are not known).
+    server_port: u16,
     segments: u8,
     stream: Reasm<CLIENT_BYTES>,
 }
@@ -42,7 +56,7 @@ impl State {
             // The server answered: the client's hello was all sent, so what
             // is missing was lost to the capture.
             return if is_server_hello(p.payload) {
-                Step::Done(tls(None))
+                self.done(None, 1.0)
             } else {
                 Step::More
             };
@@ -58,17 +72,41 @@ impl State {
     /// The flow's first payload: a handshake record, or not TLS at all.
     fn first(&mut self, p: &PacketView<'_>) -> Step {
         let b = p.payload;
+        self.server_port = p.dport;
         if !is_handshake_record(b) {
-            return Step::NotMine;
+            if is_sslv2_client_hello(b) {
+                return self.done(None, 1.0);
+            }
+            if b.len() <= MAX_JUNK && b.iter().all(|&x| x == 0) {
+                // Zero bytes some stacks put in a bare ACK: not a start.
+                return Step::More;
+            }
+            // A flow caught after its handshake: records of application
+            // data (or an alert, a cipher change) only.
+            return if is_record_run(b) {
+                self.server_port = p.sport.min(p.dport);
+                self.done(None, MID_FLOW_CONFIDENCE)
+            } else {
+                Step::NotMine
+            };
         }
         match b.get(RECORD_HEADER) {
-            Some(&SERVER_HELLO) if is_server_hello(b) => Step::Done(tls(None)),
+            Some(&SERVER_HELLO) if is_server_hello(b) => {
+                self.server_port = p.sport;
+                self.done(None, 1.0)
+            }
             // The record header alone may come in a segment of its own.
             Some(&CLIENT_HELLO) | None => {
                 self.client = Some((p.dir, p.tcp_seq));
                 self.segments = 1;
                 self.stream.insert(0, b);
                 self.progress()
+            }
+            // Later handshake messages of a flow caught mid-way
+            // (certificate, key exchange, hello done, session ticket).
+            Some(&t) if MID_HANDSHAKE_TYPES.contains(&t) => {
+                self.server_port = p.sport.min(p.dport);
+                self.done(None, MID_FLOW_CONFIDENCE)
             }
             _ => Step::NotMine,
         }
@@ -81,19 +119,29 @@ impl State {
             return Step::NotMine;
         };
         match client_hello_sni(hs, false) {
-            Hello::Sni(name) => Step::Done(tls(name)),
-            Hello::Invalid => Step::NotMine,
-            Hello::Incomplete if self.stream.is_full() => Step::Done(tls(None)),
-            Hello::Incomplete if self.segments >= MAX_CLIENT_SEGMENTS => {
-                Step::Done(tls(None))
-            }
+            Hello::Sni(name) => self.done(name, 1.0),
+            // A handshake record with a malformed hello: still TLS.
+            Hello::Invalid => self.done(None, MID_FLOW_CONFIDENCE),
+            Hello::Incomplete if self.stream.is_full() => self.done(None, 1.0),
+            Hello::Incomplete if self.segments >= MAX_CLIENT_SEGMENTS => self.done(None, 1.0),
             Hello::Incomplete => Step::More,
         }
     }
-}
 
-fn tls(name: Option<crate::view::AppName>) -> Verdict {
-    Verdict::sure(Class::Tls, name)
+    /// TLS, or the protocol TLS carries on a port where nDPI (the ground
+    /// truth) names it as a protocol of its own.
+    fn done(&self, name: Option<AppName>, confidence: f32) -> Step {
+        let class = if IMPLICIT_TLS_PORTS.contains(&self.server_port) {
+            Class::Other
+        } else {
+            Class::Tls
+        };
+        Step::Done(Verdict {
+            class,
+            name,
+            confidence,
+        })
+    }
 }
 
 /// `b` starts with a TLS handshake record header (SSL 3.0 to TLS 1.3
@@ -106,6 +154,41 @@ fn is_handshake_record(b: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// An SSL 2.0 style ClientHello (two-byte length with the top bit set,
+/// message type 1, an SSL 3.0 to TLS 1.2 version), as old clients send
+/// to reach servers of any version. It has no extensions.
+fn is_sslv2_client_hello(b: &[u8]) -> bool {
+    match b {
+        [hi, lo, 1, 3, minor, ..] if hi & 0x80 != 0 => {
+            let len = (usize::from(hi & 0x7f) << 8) | usize::from(*lo);
+            *minor <= 3 && len + 2 >= b.len() && len > 9
+        }
+        _ => false,
+    }
+}
+
+/// `b` is a run of whole TLS records of the types that follow a handshake
+/// (change cipher spec, alert, application data), of TLS 1.0 to 1.3
+/// record versions; the last one may go on in the next segment.
+fn is_record_run(b: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos + RECORD_HEADER <= b.len() {
+        let h = &b[pos..pos + RECORD_HEADER];
+        let len = usize::from(u16::from_be_bytes([h[3], h[4]]));
+        if !(CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_APPLICATION_DATA).contains(&h[0])
+            || h[0] == CONTENT_HANDSHAKE
+            || h[1] != 3
+            || !(1..=4).contains(&h[2])
+            || len == 0
+            || len > MAX_RECORD
+        {
+            return false;
+        }
+        pos += RECORD_HEADER + len;
+    }
+    pos > 0
 }
 
 /// `b` starts with a record holding (the start of) a ServerHello: its
@@ -160,5 +243,8 @@ mod tests {
         assert!(!is_handshake_record(&[23, 3, 3, 0, 200]));
         assert!(!is_handshake_record(&[22, 3, 3, 0, 0]));
         assert!(!is_handshake_record(b"220 smtp.example.org ESMTP\r\n"));
+        assert!(is_record_run(&[23, 3, 3, 0, 2, 9, 9, 23, 3, 3, 0, 9, 1]));
+        assert!(!is_record_run(&[23, 3, 3, 0, 2, 9, 9, 99, 3, 3, 0, 9, 1]));
+        assert!(!is_record_run(&[23, 3, 3, 0]));
     }
 }

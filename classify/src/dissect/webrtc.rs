@@ -23,6 +23,10 @@ const RTP_PACKETS: u8 = 3;
 /// Largest forward step of an RTP sequence number between two packets
 /// seen (losses, reordering in the capture).
 const RTP_MAX_SEQ_STEP: u16 = 64;
+/// Packets that fit none of the protocols let by before giving up.
+const MAX_MISSES: u8 = 2;
+/// Longest packet that fits nothing let by.
+const MAX_MISS_LEN: usize = 32;
 /// Packets looked at before giving up on an unfinished DTLS or RTP guess.
 const MAX_PACKETS: u8 = 10;
 
@@ -39,22 +43,27 @@ pub struct State {
     packets: u8,
     /// DTLS records (of a flow seen mid-way, without a handshake) seen.
     dtls_records: u8,
+    /// Packets that fit none of the protocols.
+    misses: u8,
     rtp: [RtpStream; 2],
 }
 
 impl State {
     pub fn inspect(&mut self, _ctx: &mut Ctx, p: &PacketView<'_>) -> Step {
-        let b = p.payload;
         self.packets = self.packets.saturating_add(1);
-        if p.l4 == L4::Tcp {
-            // STUN over TCP (TURN, ICE-TCP): back-to-back messages, or
-            // RFC 4571 framing.
-            return if stun_messages(b) || framed_stun(b) {
-                webrtc(None)
-            } else {
-                Step::NotMine
-            };
-        }
+        let b = if p.l4 == L4::Tcp {
+            // Over TCP (TURN, ICE-TCP, RTP): bare STUN messages, or
+            // anything behind an RFC 4571 two-byte length.
+            if stun_messages(p.payload) {
+                return webrtc(None);
+            }
+            match framed(p.payload) {
+                Some(inner) => inner,
+                None => return self.miss(p.payload),
+            }
+        } else {
+            p.payload
+        };
         if stun_messages(b) {
             return webrtc(None);
         }
@@ -73,24 +82,39 @@ impl State {
         if rtcp(b) {
             return webrtc(None);
         }
-        if let Some((ssrc, seq)) = rtp(b) {
-            let s = &mut self.rtp[usize::from(p.dir == Dir::Reply)];
-            let step = seq.wrapping_sub(s.seq);
-            if s.packets > 0 && (s.ssrc != ssrc || step == 0 || step > RTP_MAX_SEQ_STEP) {
+        let Some((ssrc, seq)) = rtp(b) else {
+            return self.miss(b);
+        };
+        let i = usize::from(p.dir == Dir::Reply);
+        let s = self.rtp[i];
+        let step = seq.wrapping_sub(s.seq);
+        let packets = if s.packets > 0 && (s.ssrc != ssrc || step == 0 || step > RTP_MAX_SEQ_STEP) {
+            // Another stream, or not RTP at all: start over from this one.
+            if self.miss(b) == Step::NotMine {
                 return Step::NotMine;
             }
-            *s = RtpStream {
-                ssrc,
-                seq,
-                packets: s.packets + 1,
-            };
-            return if s.packets >= RTP_PACKETS {
-                webrtc(None)
-            } else {
-                self.more()
-            };
+            1
+        } else {
+            s.packets + 1
+        };
+        self.rtp[i] = RtpStream { ssrc, seq, packets };
+        if packets >= RTP_PACKETS {
+            webrtc(None)
+        } else {
+            self.more()
         }
-        Step::NotMine
+    }
+
+    /// A packet `b` that fits none of the protocols: a few small ones are
+    /// let by (keep-alives, a peer's own probes); a larger one is another
+    /// protocol's.
+    fn miss(&mut self, b: &[u8]) -> Step {
+        self.misses += 1;
+        if self.misses > MAX_MISSES || b.len() > MAX_MISS_LEN {
+            Step::NotMine
+        } else {
+            self.more()
+        }
     }
 
     fn more(&self) -> Step {
@@ -125,14 +149,15 @@ fn stun_message(b: &[u8]) -> Option<usize> {
     let attrs = b.get(STUN_HEADER..total)?;
     let cookie = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) == MAGIC_COOKIE;
     if !cookie && (!CLASSIC_STUN_TYPES.contains(&ty) || len % 4 != 0) {
+        // RFC 3489 had no cookie: the type, the length and the attributes
+        // filling the message exactly must do.
         return None;
     }
     let mut pos = 0;
     while pos < attrs.len() {
         let a = attrs.get(pos..pos + 4)?;
-        let aty = u16::from_be_bytes([a[0], a[1]]);
         let end = pos + 4 + be16(a, 2);
-        if end > attrs.len() || (!cookie && !(aty <= 0x000b || aty >= 0x8000)) {
+        if end > attrs.len() {
             return None;
         }
         pos = (end + 3) & !3;
@@ -153,9 +178,10 @@ fn stun_messages(b: &[u8]) -> bool {
     !b.is_empty()
 }
 
-/// A STUN message behind an RFC 4571 two-byte length.
-fn framed_stun(b: &[u8]) -> bool {
-    b.len() > 2 && be16(b, 0) == b.len() - 2 && stun_messages(&b[2..])
+/// The first frame behind an RFC 4571 two-byte length.
+fn framed(b: &[u8]) -> Option<&[u8]> {
+    let len = be16(b.get(..2)?, 0);
+    b.get(2..2 + len).filter(|f| !f.is_empty())
 }
 
 enum Dtls {
