@@ -10,6 +10,7 @@
 
 use ring::aead::{self, quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;
+use std::ops::Range;
 
 use super::client_hello::{client_hello_sni, Hello, Reasm};
 use super::Ctx;
@@ -140,6 +141,9 @@ pub struct State {
     following: u8,
     /// Long header packets seen before the first Initial.
     early: u8,
+    /// The destination connection id of the client's first Initial read.
+    first_dcid: [u8; MAX_CID],
+    first_dcid_len: u8,
     crypto: Reasm<CRYPTO_BYTES>,
 }
 
@@ -225,8 +229,8 @@ impl State {
             Kind::GoogleTls { salt } => self.read_encrypted(d, salt, false, true),
             Kind::GoogleChlo { salt } => {
                 let mut out = [0u8; MAX_PACKET];
-                match decrypt_initial(d, salt, false, &mut out) {
-                    Some((plain, _)) => match google_crypto_frame(plain) {
+                match decrypt_initial(d, salt, false, None, &mut out) {
+                    Some((plain, _)) => match google_crypto_frame(&out[plain]) {
                         Some((0, data)) => Got::Chlo(chlo_sni(data)),
                         _ => Got::Opaque,
                     },
@@ -243,9 +247,22 @@ impl State {
         let mut got = Got::Opaque;
         let mut out = [0u8; MAX_PACKET];
         while !rest.is_empty() {
-            let Some((plain, used)) = decrypt_initial(rest, salt, v2, &mut out) else {
+            // The client keeps the keys of its first destination connection
+            // id after the server picked another one (RFC 9001 section 5.2).
+            let first = self.first_dcid.get(..usize::from(self.first_dcid_len));
+            let first = first.filter(|c| !c.is_empty());
+            let Some((plain, used)) = decrypt_initial(rest, salt, v2, None, &mut out)
+                .or_else(|| decrypt_initial(rest, salt, v2, first, &mut out))
+            else {
                 break;
             };
+            let plain = &out[plain];
+            if self.first_dcid_len == 0 {
+                if let Some(cid) = rest.get(6..6 + usize::from(rest[5])) {
+                    self.first_dcid[..cid.len()].copy_from_slice(cid);
+                    self.first_dcid_len = cid.len() as u8;
+                }
+            }
             if google {
                 if let Some((offset, data)) = google_crypto_frame(plain) {
                     self.crypto.insert(offset, data);
@@ -416,15 +433,17 @@ fn initial_keys(salt: &[u8; 20], dcid: &[u8], v2: bool) -> Option<InitialKeys> {
     Some(k)
 }
 
-/// Removes the protection of the Initial packet at the start of `d`:
-/// returns its plain payload (in `out`) and the packet's length in `d`
+/// Removes the protection of the Initial packet at the start of `d`
+/// (keys from `key_cid`, else from the packet's destination connection
+/// id): returns where its plain payload is in `out`, and the packet's length in `d`
 /// (more packets may follow it in the datagram).
-fn decrypt_initial<'o>(
+fn decrypt_initial(
     d: &[u8],
     salt: &[u8; 20],
     v2: bool,
-    out: &'o mut [u8; MAX_PACKET],
-) -> Option<(&'o [u8], usize)> {
+    key_cid: Option<&[u8]>,
+    out: &mut [u8; MAX_PACKET],
+) -> Option<(Range<usize>, usize)> {
     let b0 = *d.first()?;
     let initial_type = if v2 { 1 } else { 0 };
     if b0 & 0x80 == 0 || (b0 >> 4) & 3 != initial_type {
@@ -450,7 +469,7 @@ fn decrypt_initial<'o>(
         return None;
     }
 
-    let keys = initial_keys(salt, dcid, v2)?;
+    let keys = initial_keys(salt, key_cid.unwrap_or(dcid), v2)?;
 
     // Header protection (RFC 9001 section 5.4).
     let hp = hp::HeaderProtectionKey::new(&hp::AES_128, &keys.hp).ok()?;
@@ -486,7 +505,7 @@ fn decrypt_initial<'o>(
         )
         .ok()?;
     let n = plain.len();
-    Some((&out[header_len..header_len + n], end))
+    Some((header_len..header_len + n, end))
 }
 
 /// Walks the frames of a decrypted IETF Initial, putting CRYPTO frames'
@@ -706,6 +725,45 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    /// The payloads of a golden file (`tests/golden`).
+    fn golden(text: &str) -> Vec<Vec<u8>> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_whitespace().nth(3).map(hex))
+            .collect()
+    }
+
+    #[test]
+    fn a_later_initial_to_the_servers_cid_uses_the_first_cids_keys() {
+        let pkts = golden(include_str!(
+            "../../tests/golden/quic_v1_two_initials_different_dcid_f1-3.txt"
+        ));
+        let (first, later) = (&pkts[0], &pkts[2]);
+        let first_dcid = &first[6..6 + usize::from(first[5])];
+        let mut out = [0u8; MAX_PACKET];
+        assert!(decrypt_initial(later, &SALT_V1, false, None, &mut out).is_none());
+        let (plain, _) = decrypt_initial(later, &SALT_V1, false, Some(first_dcid), &mut out)
+            .expect("decrypts with the first connection id's keys");
+        let mut crypto = Reasm::<CRYPTO_BYTES>::default();
+        assert!(gather_crypto(&out[plain], &mut crypto));
+        // It carries the rest of the hello, not its start.
+        assert!(crypto.prefix().is_empty());
+
+        // Through the dissector: the first Initial, the server's, the later.
+        let mut s = State {
+            client: Some((Dir::Orig, V1)),
+            ..State::default()
+        };
+        let mut out = [0u8; MAX_PACKET];
+        let (p0, _) = decrypt_initial(first, &SALT_V1, false, None, &mut out).unwrap();
+        gather_crypto(&out[p0], &mut s.crypto);
+        let before = s.crypto.prefix().len();
+        s.first_dcid[..first_dcid.len()].copy_from_slice(first_dcid);
+        s.first_dcid_len = first_dcid.len() as u8;
+        assert!(matches!(s.read(kind(V1).unwrap(), later), Got::Crypto));
+        assert!(s.crypto.prefix().len() > before, "the hello grew");
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl State {
     fn first(&mut self, p: &PacketView<'_>) -> Step {
         let b = p.payload;
         self.server_port = p.dport;
-        if !is_handshake_record(b) {
+        if !is_handshake_record(b) && !is_handshake_header_start(b) {
             if is_sslv2_client_hello(b) {
                 return self.done(None, 1.0);
             }
@@ -152,6 +152,15 @@ fn is_handshake_record(b: &[u8]) -> bool {
             let len = usize::from(u16::from_be_bytes([*hi, *lo]));
             *minor <= 4 && len > 0 && len <= MAX_RECORD
         }
+        _ => false,
+    }
+}
+
+/// The first bytes (fewer than a header's five) of a handshake record.
+fn is_handshake_header_start(b: &[u8]) -> bool {
+    match b {
+        [CONTENT_HANDSHAKE] | [CONTENT_HANDSHAKE, 3] => true,
+        [CONTENT_HANDSHAKE, 3, minor] | [CONTENT_HANDSHAKE, 3, minor, _] => *minor <= 4,
         _ => false,
     }
 }
