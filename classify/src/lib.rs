@@ -17,8 +17,14 @@
 //! (`patronus classify FILE.pcap`) runs the same code on a capture.
 
 pub mod class;
+pub mod corpus;
 pub mod dissect;
 pub mod dpi;
+pub mod eval;
+pub mod flows;
+pub mod labels;
+pub mod offline;
+pub mod pcap;
 pub mod view;
 
 pub use class::Class;

@@ -110,11 +110,14 @@ fn fixed_snapshot() -> EngineSnapshot {
         wg: vec![
             ("wg0.hSDw+/v7.rx_bytes".into(), 1500),
             ("wg0.hSDw+/v7.tx_bytes".into(), 2500),
+            ("wg0.hSDw+/v7.rx_packets".into(), 15),
+            ("wg0.hSDw+/v7.tx_packets".into(), 25),
             ("wg0.hSDw+/v7.handshakes".into(), 2),
             ("wg0.hSDw+/v7.last_handshake_secs".into(), 1_700_000_000),
             ("wg0.hSDw+/v7.drop.replay".into(), 3),
             ("wg0.hSDw+/v7.drop.bad_mac".into(), 0),
             ("wg0.drop.no_peer".into(), 4),
+            ("wg0.cookie_replies_sent".into(), 6),
             ("wg0.hSDw+/v7.some_future_counter".into(), 9),
         ],
     }
@@ -348,7 +351,17 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
     let peer = [("tunnel", "wg0"), ("peer", "hSDw+/v7")];
     assert_eq!(value(&s, "patronus_wg_peer_rx_bytes_total", &peer), 1500.0);
     assert_eq!(value(&s, "patronus_wg_peer_tx_bytes_total", &peer), 2500.0);
+    assert_eq!(value(&s, "patronus_wg_peer_rx_packets_total", &peer), 15.0);
+    assert_eq!(value(&s, "patronus_wg_peer_tx_packets_total", &peer), 25.0);
     assert_eq!(value(&s, "patronus_wg_peer_handshakes_total", &peer), 2.0);
+    assert_eq!(
+        value(
+            &s,
+            "patronus_wg_cookie_replies_sent_total",
+            &[("tunnel", "wg0")]
+        ),
+        6.0
+    );
     assert_eq!(
         value(&s, "patronus_wg_peer_last_handshake_seconds", &peer),
         1_700_000_000.0

@@ -670,21 +670,55 @@ async fn peers_carry_the_engines_counters() {
         wg: vec![
             (format!("wg0.{label}.rx_bytes"), 1000),
             (format!("wg0.{label}.tx_bytes"), 2000),
+            (format!("wg0.{label}.rx_packets"), 10),
+            (format!("wg0.{label}.tx_packets"), 20),
             (format!("wg0.{label}.handshakes"), 3),
             (format!("wg0.{label}.last_handshake_secs"), 1_700_000_000),
             (format!("wg0.{label}.drop.replay"), 4),
             (format!("wg0.{label}.drop.not_allowed_ip"), 5),
             ("wg0.drop.no_peer".into(), 6),
+            ("wg0.drop.hs_failed".into(), 8),
+            ("wg0.cookie_replies_sent".into(), 7),
         ],
         ..Default::default()
     }));
     let list = t.get_ok("/api/v1/wg/tunnels/wg0/peers").await;
+    let c = &list["items"][0]["counters"];
+    for (k, v) in [
+        ("rx_bytes", 1000u64),
+        ("tx_bytes", 2000),
+        ("rx_packets", 10),
+        ("tx_packets", 20),
+        ("handshakes", 3),
+        ("last_handshake_secs", 1_700_000_000),
+    ] {
+        assert_eq!(c[k], json!(v), "{k} in {c}");
+    }
+    let drops = c["drops"].as_object().unwrap();
+    assert_eq!(drops["not_allowed_ip"], json!(5));
+    assert_eq!(drops["replay"], json!(4));
+    assert_eq!(drops["bad_mac"], json!(0), "every reason, zeros included");
     assert_eq!(
-        list["items"][0]["counters"],
-        json!({ "rx_bytes": 1000, "tx_bytes": 2000, "handshakes": 3,
-            "last_handshake_secs": 1_700_000_000u64,
-            "drops": { "not_allowed_ip": 5, "replay": 4 } })
+        drops.len(),
+        patronus_shm::wg_counters::WG_DROP_REASONS.len()
     );
+    assert_eq!(
+        drops["no_peer"],
+        json!(0),
+        "the tunnel's drops are not the peer's"
+    );
+
+    // The tunnel carries what no peer can be blamed for.
+    let tun = t.get_ok("/api/v1/wg/tunnels/wg0").await;
+    assert_eq!(tun["counters"]["cookie_replies_sent"], json!(7));
+    assert_eq!(tun["counters"]["drops"]["no_peer"], json!(6));
+    assert_eq!(tun["counters"]["drops"]["hs_failed"], json!(8));
+    assert_eq!(tun["peers"], json!(1), "the stored tunnel's fields stay");
+    let tunnels = t.get_ok("/api/v1/wg/tunnels").await;
+    assert_eq!(tunnels["items"][0]["counters"], tun["counters"]);
+    view.set(None);
+    let tun = t.get_ok("/api/v1/wg/tunnels/wg0").await;
+    assert!(tun.get("counters").is_none(), "no engine: no counters");
 }
 
 #[test]

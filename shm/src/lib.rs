@@ -19,6 +19,9 @@
 //! - `wg.bin`: the pushed WireGuard tunnels, peers and allowed IPs ([`wg`];
 //!   holds private keys), numbered by the control block's `wg_generation`.
 //!
+//! The engine's WireGuard counters in `counters.shm` are named by one
+//! contract both sides use: [`wg_counters`].
+//!
 //! Control process: `Publisher::open(dir)?`, then for each new desired
 //! state `publish(&GenerationBuilder)` and now and then `gc()`.
 //! A generation may be a delta (`delta_of`: a `RouteChange` table against
@@ -50,6 +53,7 @@ mod shared_file;
 pub mod subscribe;
 pub mod table;
 pub mod wg;
+pub mod wg_counters;
 
 pub use catch_up::{catch_up, CatchUp};
 pub use control::{WorkerHandle, WorkerStatus, MAX_WORKERS};
@@ -68,3 +72,7 @@ pub use runtime_dir::{monotonic_ms, RuntimeDir, DEFAULT_RUNTIME_DIR};
 pub use subscribe::{Generation, Subscriber};
 pub use table::{checksum, TableBuilder, TableView};
 pub use wg::{WgAllowedIpEntry, WgPeerEntry, WgTables, WgTunnelEntry};
+pub use wg_counters::{
+    parse_wg_counter, wg_peer_label, WgCounter, WG_COUNTER_PREFIX, WG_DROP_REASONS,
+    WG_PEER_COUNTERS, WG_TUNNEL_COUNTERS,
+};

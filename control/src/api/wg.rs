@@ -1,6 +1,8 @@
 //! Handlers for WireGuard on `/wg/tunnels[/{tunnel}[/peers[/{id}]]]`:
 //! tunnels by name, their peers by id. Responses carry public keys only;
-//! a peer carries the engine's counters for it when an engine is attached.
+//! a peer carries the engine's counters for it, and a tunnel its
+//! tunnel-level counters (drops no peer can be blamed for, cookie
+//! replies), when an engine is attached.
 
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
@@ -10,8 +12,10 @@ use axum::Json;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::{AppState, List};
-use crate::wg::counters::{peer_counters, peer_label};
-use crate::wg::model::{validate_tunnel_name, Peer, PeerSpec, TunnelSpec, TunnelUpdateSpec};
+use crate::wg::counters::{peer_counters, peer_label, tunnel_counters};
+use crate::wg::model::{
+    validate_tunnel_name, Peer, PeerSpec, Tunnel, TunnelSpec, TunnelUpdateSpec, TunnelView,
+};
 
 fn tunnel_name(name: &str) -> Result<(), ApiError> {
     // A name that cannot exist is a 404, like any tunnel that does not.
@@ -44,8 +48,23 @@ fn with_counters(st: &AppState, mut peers: Vec<Peer>) -> Vec<Peer> {
     peers
 }
 
+/// `tunnels` with the engine's tunnel-level counters when it exports any.
+fn with_tunnel_counters(st: &AppState, tunnels: Vec<Tunnel>) -> Vec<TunnelView> {
+    let snap = st.engine.as_ref().and_then(|e| e.snapshot());
+    tunnels
+        .into_iter()
+        .map(|tunnel| TunnelView {
+            counters: snap
+                .as_ref()
+                .and_then(|s| tunnel_counters(&s.wg, &tunnel.name)),
+            tunnel,
+        })
+        .collect()
+}
+
 pub async fn list_tunnels(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(List::new(st.store.list_tunnels().await?)))
+    let tunnels = st.store.list_tunnels().await?;
+    Ok(Json(List::new(with_tunnel_counters(&st, tunnels))))
 }
 
 pub async fn create_tunnel(
@@ -63,7 +82,8 @@ pub async fn get_tunnel(
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     tunnel_name(&name)?;
-    Ok(Json(st.store.get_tunnel(name).await?))
+    let t = st.store.get_tunnel(name).await?;
+    Ok(Json(with_tunnel_counters(&st, vec![t]).remove(0)))
 }
 
 pub async fn update_tunnel(

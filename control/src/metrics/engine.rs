@@ -149,10 +149,30 @@ pub const NAT_PACKETS: &str = "patronus_nat_packets_total";
 pub const NAT_DROPS: &str = "patronus_nat_drops_total";
 pub const WG_PEER_RX_BYTES: &str = "patronus_wg_peer_rx_bytes_total";
 pub const WG_PEER_TX_BYTES: &str = "patronus_wg_peer_tx_bytes_total";
+pub const WG_PEER_RX_PACKETS: &str = "patronus_wg_peer_rx_packets_total";
+pub const WG_PEER_TX_PACKETS: &str = "patronus_wg_peer_tx_packets_total";
 pub const WG_PEER_HANDSHAKES: &str = "patronus_wg_peer_handshakes_total";
 pub const WG_PEER_LAST_HANDSHAKE: &str = "patronus_wg_peer_last_handshake_seconds";
 pub const WG_PEER_DROPS: &str = "patronus_wg_peer_drops_total";
 pub const WG_DROPS: &str = "patronus_wg_drops_total";
+pub const WG_COOKIE_REPLIES: &str = "patronus_wg_cookie_replies_sent_total";
+
+/// Where each per-peer WireGuard counter goes: (counter of
+/// `patronus_shm::wg_counters::WG_PEER_COUNTERS`, family with labels
+/// `tunnel`, `peer`). Every counter of the contract is here (a test
+/// checks); drops go to [`WG_PEER_DROPS`] by `reason`.
+pub const WG_PEER_METRICS: &[(&str, &str)] = &[
+    ("rx_bytes", WG_PEER_RX_BYTES),
+    ("tx_bytes", WG_PEER_TX_BYTES),
+    ("rx_packets", WG_PEER_RX_PACKETS),
+    ("tx_packets", WG_PEER_TX_PACKETS),
+    ("handshakes", WG_PEER_HANDSHAKES),
+    ("last_handshake_secs", WG_PEER_LAST_HANDSHAKE),
+];
+
+/// Where each per-tunnel WireGuard counter goes (label `tunnel`); drops
+/// go to [`WG_DROPS`] by `reason`.
+pub const WG_TUNNEL_METRICS: &[(&str, &str)] = &[("cookie_replies_sent", WG_COOKIE_REPLIES)];
 
 /// A NAT counter's place: (engine counter name, family, label).
 pub type NatMetric = (
@@ -328,13 +348,25 @@ const FAMILIES: &[FamilySpec] = &[
     },
     FamilySpec {
         name: WG_PEER_RX_BYTES,
-        help: "Bytes received from a WireGuard peer (decrypted payload); peer is the start of its public key.",
+        help: "WireGuard message bytes received from a peer and authenticated (UDP payload, every message type); peer is the start of its public key.",
         kind: MetricType::COUNTER,
         labels: &["tunnel", "peer"],
     },
     FamilySpec {
         name: WG_PEER_TX_BYTES,
-        help: "Bytes sent to a WireGuard peer (payload before encryption).",
+        help: "WireGuard message bytes sent to a peer (UDP payload, every message type).",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_RX_PACKETS,
+        help: "Inner packets received from a WireGuard peer and delivered (keepalives not included).",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel", "peer"],
+    },
+    FamilySpec {
+        name: WG_PEER_TX_PACKETS,
+        help: "Inner packets encapsulated to a WireGuard peer (keepalives not included).",
         kind: MetricType::COUNTER,
         labels: &["tunnel", "peer"],
     },
@@ -352,15 +384,21 @@ const FAMILIES: &[FamilySpec] = &[
     },
     FamilySpec {
         name: WG_PEER_DROPS,
-        help: "A WireGuard peer's packets dropped, by reason: bad_mac, replay, not_allowed_ip, expired_key, no_session, malformed.",
+        help: "A WireGuard peer's packets dropped, by reason: malformed, no_peer, bad_mac, replay, no_session, not_allowed_ip, hs_failed, under_load, no_endpoint, too_big.",
         kind: MetricType::COUNTER,
         labels: &["tunnel", "peer", "reason"],
     },
     FamilySpec {
         name: WG_DROPS,
-        help: "Packets for a WireGuard tunnel no peer can be blamed for, by reason: no_peer, bad_mac, cookie_required, malformed, no_route.",
+        help: "Packets for a WireGuard tunnel no peer can be blamed for, by reason (the same reasons as patronus_wg_peer_drops_total).",
         kind: MetricType::COUNTER,
         labels: &["tunnel", "reason"],
+    },
+    FamilySpec {
+        name: WG_COOKIE_REPLIES,
+        help: "Cookie replies a WireGuard tunnel sent to handshake initiators while under load.",
+        kind: MetricType::COUNTER,
+        labels: &["tunnel"],
     },
 ];
 
@@ -587,10 +625,13 @@ fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
     out.families
 }
 
-/// The engine's WireGuard counters (names this build does not know are
-/// left out; see [`crate::wg::counters`]).
+/// The engine's WireGuard counters (names outside the contract,
+/// `patronus_shm::wg_counters`, are left out; see [`crate::wg::counters`]).
 fn add_wg(out: &mut Families, wg: &[(String, u64)]) {
     use crate::wg::counters::{parse, WgCounter};
+    let family = |table: &[(&str, &'static str)], counter: &str| {
+        table.iter().find(|(c, _)| *c == counter).map(|(_, f)| *f)
+    };
     for (name, v) in wg {
         match parse(name) {
             Some(WgCounter::Peer {
@@ -598,14 +639,9 @@ fn add_wg(out: &mut Families, wg: &[(String, u64)]) {
                 peer,
                 counter,
             }) => {
-                let family = match counter {
-                    "rx_bytes" => WG_PEER_RX_BYTES,
-                    "tx_bytes" => WG_PEER_TX_BYTES,
-                    "handshakes" => WG_PEER_HANDSHAKES,
-                    "last_handshake_secs" => WG_PEER_LAST_HANDSHAKE,
-                    _ => continue,
-                };
-                out.add(family, &[("tunnel", tunnel), ("peer", peer)], f(*v));
+                if let Some(fam) = family(WG_PEER_METRICS, counter) {
+                    out.add(fam, &[("tunnel", tunnel), ("peer", peer)], f(*v));
+                }
             }
             Some(WgCounter::PeerDrop {
                 tunnel,
@@ -616,6 +652,11 @@ fn add_wg(out: &mut Families, wg: &[(String, u64)]) {
                 &[("tunnel", tunnel), ("peer", peer), ("reason", reason)],
                 f(*v),
             ),
+            Some(WgCounter::Tunnel { tunnel, counter }) => {
+                if let Some(fam) = family(WG_TUNNEL_METRICS, counter) {
+                    out.add(fam, &[("tunnel", tunnel)], f(*v));
+                }
+            }
             Some(WgCounter::TunnelDrop { tunnel, reason }) => {
                 out.add(WG_DROPS, &[("tunnel", tunnel), ("reason", reason)], f(*v))
             }
@@ -696,6 +737,81 @@ mod tests {
         assert_eq!(b[2].get_upper_bound(), 1023e-9);
         assert_eq!(b[2].get_cumulative_count(), 7);
         assert_eq!(b.last().unwrap().get_cumulative_count(), 7);
+    }
+
+    /// Every name of the WireGuard contract becomes exactly one sample, in
+    /// a family of the right type with the contract's parts as labels.
+    #[test]
+    fn every_wireguard_counter_becomes_a_sample() {
+        use patronus_shm::wg_counters::{
+            wg_peer_counter_name, wg_peer_drop_name, wg_tunnel_counter_name, wg_tunnel_drop_name,
+            WG_COUNTER_PREFIX, WG_DROP_REASONS, WG_PEER_COUNTERS, WG_TUNNEL_COUNTERS,
+        };
+        for c in WG_PEER_COUNTERS {
+            assert!(WG_PEER_METRICS.iter().any(|(n, _)| *n == c), "{c}");
+        }
+        for c in WG_TUNNEL_COUNTERS {
+            assert!(WG_TUNNEL_METRICS.iter().any(|(n, _)| *n == c), "{c}");
+        }
+        let (tunnel, peer) = ("wg0", "hSDw+/v7");
+        let mut names: Vec<String> = WG_PEER_COUNTERS
+            .iter()
+            .map(|c| wg_peer_counter_name(tunnel, peer, c))
+            .collect();
+        names.extend(
+            WG_DROP_REASONS
+                .iter()
+                .map(|r| wg_peer_drop_name(tunnel, peer, r)),
+        );
+        names.extend(
+            WG_TUNNEL_COUNTERS
+                .iter()
+                .map(|c| wg_tunnel_counter_name(tunnel, c)),
+        );
+        names.extend(
+            WG_DROP_REASONS
+                .iter()
+                .map(|r| wg_tunnel_drop_name(tunnel, r)),
+        );
+        let wg: Vec<(String, u64)> = names
+            .iter()
+            .zip(1..)
+            .map(|(n, v)| (n.strip_prefix(WG_COUNTER_PREFIX).unwrap().to_owned(), v))
+            .collect();
+        let s = EngineSnapshot {
+            wg: wg.clone(),
+            ..Default::default()
+        };
+        let fams = snapshot_families(Some(&s));
+        let mut values: Vec<u64> = Vec::new();
+        for fam in fams
+            .iter()
+            .filter(|f| f.get_name().starts_with("patronus_wg_"))
+        {
+            let gauge = fam.get_name() == WG_PEER_LAST_HANDSHAKE;
+            let kind = if gauge {
+                MetricType::GAUGE
+            } else {
+                MetricType::COUNTER
+            };
+            assert_eq!(fam.get_field_type(), kind, "{}", fam.get_name());
+            for m in fam.get_metric() {
+                let labels: Vec<_> = m.get_label().iter().map(|l| l.get_value()).collect();
+                assert_eq!(labels[0], tunnel);
+                if fam.get_name().starts_with("patronus_wg_peer_") {
+                    assert_eq!(labels[1], peer);
+                }
+                let v = if gauge {
+                    m.get_gauge().get_value()
+                } else {
+                    m.get_counter().get_value()
+                };
+                values.push(v as u64);
+            }
+        }
+        values.sort_unstable();
+        let all: Vec<u64> = (1..=wg.len() as u64).collect();
+        assert_eq!(values, all, "each counter once");
     }
 
     #[test]

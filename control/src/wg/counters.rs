@@ -1,136 +1,60 @@
-//! The engine's WireGuard counters in `counters.shm`, by name (the file
-//! carries names, so this is the whole contract; all values are summed
-//! over workers except `last_handshake_secs`, the newest of them):
+//! The engine's WireGuard counters in `counters.shm`, read by name. The
+//! names are the contract both processes share,
+//! [`patronus_shm::wg_counters`] (lists, peer label, builders and the
+//! parser): every counter the engine writes is parsed here. All values are
+//! summed over workers except `last_handshake_secs`, the newest of them
+//! ([`is_max`]).
 //!
-//! - `wg.<tunnel>.<peer>.rx_bytes`, `.tx_bytes`: payload bytes of the
-//!   peer's data packets received (after decryption) and sent (before
-//!   encryption);
-//! - `wg.<tunnel>.<peer>.handshakes`: handshakes completed with the peer;
-//! - `wg.<tunnel>.<peer>.last_handshake_secs`: Unix time in seconds of the
-//!   last completed handshake (0 = none), a gauge;
-//! - `wg.<tunnel>.<peer>.drop.<reason>`: the peer's packets dropped, with
-//!   `<reason>` one of [`PEER_DROP_REASONS`];
-//! - `wg.<tunnel>.drop.<reason>`: packets to the tunnel's port that no peer
-//!   can be blamed for, with `<reason>` one of [`TUNNEL_DROP_REASONS`].
+//! - `wg.<tunnel>.<peer>.{rx_bytes,tx_bytes}`: WireGuard message bytes
+//!   (UDP payload, every message type) received and authenticated / sent;
+//! - `wg.<tunnel>.<peer>.{rx_packets,tx_packets}`: inner packets
+//!   delivered / encapsulated (keepalives not included);
+//! - `wg.<tunnel>.<peer>.handshakes`, `.last_handshake_secs` (Unix time,
+//!   0 = none; a gauge);
+//! - `wg.<tunnel>.<peer>.drop.<reason>` and `wg.<tunnel>.drop.<reason>`
+//!   (what no peer can be blamed for), `<reason>` one of [`DROP_REASONS`];
+//! - `wg.<tunnel>.cookie_replies_sent`.
 //!
-//! `<tunnel>` is the tunnel's name (no dots: 1..=15 of `A-Z a-z 0-9 - _`)
-//! and `<peer>` is [`peer_label`]: the standard base64 of the first 6
-//! bytes of the peer's public key, 8 characters, which is also how the
-//! public key's text starts (the control process refuses two peers of a
-//! tunnel whose labels collide). The longest name,
-//! `wg.<15>.<8>.drop.not_allowed_ip`, is 46 bytes, within the counter
-//! file's 48.
+//! The control process refuses two peers of a tunnel whose labels collide.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use std::collections::BTreeMap;
+
+use patronus_shm::wg_counters::{self, wg_peer_label};
 
 use super::keys::PublicKey;
-use super::model::PeerCounters;
+use super::model::{PeerCounters, TunnelCounters};
 
-/// Prefix of every WireGuard counter name.
-pub const PREFIX: &str = "wg.";
-/// Reasons of `wg.<tunnel>.<peer>.drop.<reason>`.
-pub const PEER_DROP_REASONS: &[&str] = &[
-    // Data or handshake packet whose authentication tag/MAC failed.
-    "bad_mac",
-    // Data packet with a counter outside or already seen in the window.
-    "replay",
-    // Decrypted packet from a source outside the peer's allowed IPs.
-    "not_allowed_ip",
-    // Data packet under a key that is expired or gone (REJECT_AFTER_TIME).
-    "expired_key",
-    // Outgoing packet with no session yet and the staged queue full.
-    "no_session",
-    // Malformed data packet (too short, bad inner IP header).
-    "malformed",
-];
-/// Reasons of `wg.<tunnel>.drop.<reason>`.
-pub const TUNNEL_DROP_REASONS: &[&str] = &[
-    // Handshake initiation from an unknown static key, or a receiver
-    // index no peer holds.
-    "no_peer",
-    // Handshake message whose MAC1 failed (cannot be tied to a peer).
-    "bad_mac",
-    // Handshake refused under load without a valid cookie (a cookie reply
-    // went out instead).
-    "cookie_required",
-    // Not a WireGuard message (unknown type or length).
-    "malformed",
-    // Outgoing packet routed into the tunnel whose destination no peer's
-    // allowed IPs cover.
-    "no_route",
-];
-/// Per-peer counters other than drops.
-pub const PEER_COUNTERS: &[&str] = &["rx_bytes", "tx_bytes", "handshakes", "last_handshake_secs"];
+pub use patronus_shm::wg_counters::{
+    parse_wg_counter as parse, WgCounter, WG_COUNTER_PREFIX as PREFIX,
+    WG_DROP_REASONS as DROP_REASONS, WG_PEER_COUNTERS as PEER_COUNTERS,
+    WG_TUNNEL_COUNTERS as TUNNEL_COUNTERS,
+};
 
 /// How a peer appears in counter names and metric labels: standard base64
 /// of the first 6 bytes of its public key (8 characters).
 pub fn peer_label(key: &PublicKey) -> String {
-    STANDARD.encode(&key.0[..6])
-}
-
-/// One WireGuard counter, parsed from its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WgCounter<'a> {
-    /// `wg.<tunnel>.<peer>.<counter>` (`counter` from [`PEER_COUNTERS`]).
-    Peer {
-        tunnel: &'a str,
-        peer: &'a str,
-        counter: &'a str,
-    },
-    /// `wg.<tunnel>.<peer>.drop.<reason>`.
-    PeerDrop {
-        tunnel: &'a str,
-        peer: &'a str,
-        reason: &'a str,
-    },
-    /// `wg.<tunnel>.drop.<reason>`.
-    TunnelDrop { tunnel: &'a str, reason: &'a str },
-}
-
-/// Parses a counter name without its `wg.` prefix; `None` for names this
-/// build does not know (they are not exported).
-pub fn parse(rest: &str) -> Option<WgCounter<'_>> {
-    let (tunnel, rest) = rest.split_once('.')?;
-    if tunnel.is_empty() {
-        return None;
-    }
-    if let Some(reason) = rest.strip_prefix("drop.") {
-        return TUNNEL_DROP_REASONS
-            .contains(&reason)
-            .then_some(WgCounter::TunnelDrop { tunnel, reason });
-    }
-    let (peer, counter) = rest.split_once('.')?;
-    if peer.len() != 8 {
-        return None;
-    }
-    if let Some(reason) = counter.strip_prefix("drop.") {
-        return PEER_DROP_REASONS
-            .contains(&reason)
-            .then_some(WgCounter::PeerDrop {
-                tunnel,
-                peer,
-                reason,
-            });
-    }
-    PEER_COUNTERS.contains(&counter).then_some(WgCounter::Peer {
-        tunnel,
-        peer,
-        counter,
-    })
+    wg_peer_label(&key.0)
 }
 
 /// Whether values of this counter (name without `wg.`) combine over
 /// workers by maximum (a timestamp gauge) rather than by sum.
 pub fn is_max(rest: &str) -> bool {
-    rest.ends_with(".last_handshake_secs")
+    wg_counters::wg_counter_is_max(rest)
+}
+
+/// Every drop reason at zero, so a response lists them all.
+fn zero_drops() -> BTreeMap<String, u64> {
+    DROP_REASONS.iter().map(|r| ((*r).to_owned(), 0)).collect()
 }
 
 /// The counters of peer `peer` (its [`peer_label`]) of `tunnel` among the
 /// engine's WireGuard counters (names without `wg.`); `None` when the
 /// engine exports none for it.
 pub fn peer_counters(wg: &[(String, u64)], tunnel: &str, peer: &str) -> Option<PeerCounters> {
-    let mut out = PeerCounters::default();
+    let mut out = PeerCounters {
+        drops: zero_drops(),
+        ..PeerCounters::default()
+    };
     let mut found = false;
     for (name, v) in wg {
         match parse(name) {
@@ -140,13 +64,18 @@ pub fn peer_counters(wg: &[(String, u64)], tunnel: &str, peer: &str) -> Option<P
                 counter,
             }) if t == tunnel && p == peer => {
                 found = true;
-                match counter {
-                    "rx_bytes" => out.rx_bytes = *v,
-                    "tx_bytes" => out.tx_bytes = *v,
-                    "handshakes" => out.handshakes = *v,
-                    "last_handshake_secs" => out.last_handshake_secs = *v,
-                    _ => {}
-                }
+                let slot = match counter {
+                    "rx_bytes" => &mut out.rx_bytes,
+                    "tx_bytes" => &mut out.tx_bytes,
+                    "rx_packets" => &mut out.rx_packets,
+                    "tx_packets" => &mut out.tx_packets,
+                    "handshakes" => &mut out.handshakes,
+                    "last_handshake_secs" => &mut out.last_handshake_secs,
+                    // A counter added to the contract without a field here
+                    // (a test keeps the two in step).
+                    _ => continue,
+                };
+                *slot = *v;
             }
             Some(WgCounter::PeerDrop {
                 tunnel: t,
@@ -154,7 +83,7 @@ pub fn peer_counters(wg: &[(String, u64)], tunnel: &str, peer: &str) -> Option<P
                 reason,
             }) if t == tunnel && p == peer => {
                 found = true;
-                *out.drops.entry(reason.to_string()).or_default() += *v;
+                *out.drops.entry(reason.to_owned()).or_default() += *v;
             }
             _ => {}
         }
@@ -162,31 +91,39 @@ pub fn peer_counters(wg: &[(String, u64)], tunnel: &str, peer: &str) -> Option<P
     found.then_some(out)
 }
 
-/// Every counter name (full, with `wg.`) the engine should create for one
-/// peer.
-pub fn names_for_peer(tunnel: &str, peer: &str) -> Vec<String> {
-    let mut out: Vec<String> = PEER_COUNTERS
-        .iter()
-        .map(|c| format!("{PREFIX}{tunnel}.{peer}.{c}"))
-        .collect();
-    out.extend(
-        PEER_DROP_REASONS
-            .iter()
-            .map(|r| format!("{PREFIX}{tunnel}.{peer}.drop.{r}")),
-    );
-    out
-}
-
-/// Every tunnel-level counter name the engine should create.
-pub fn names_for_tunnel(tunnel: &str) -> Vec<String> {
-    TUNNEL_DROP_REASONS
-        .iter()
-        .map(|r| format!("{PREFIX}{tunnel}.drop.{r}"))
-        .collect()
+/// The tunnel-level counters of `tunnel` (drops no peer can be blamed
+/// for, cookie replies); `None` when the engine exports none for it.
+pub fn tunnel_counters(wg: &[(String, u64)], tunnel: &str) -> Option<TunnelCounters> {
+    let mut out = TunnelCounters {
+        drops: zero_drops(),
+        ..TunnelCounters::default()
+    };
+    let mut found = false;
+    for (name, v) in wg {
+        match parse(name) {
+            Some(WgCounter::Tunnel { tunnel: t, counter }) if t == tunnel => {
+                found = true;
+                match counter {
+                    "cookie_replies_sent" => out.cookie_replies_sent = *v,
+                    _ => continue,
+                }
+            }
+            Some(WgCounter::TunnelDrop { tunnel: t, reason }) if t == tunnel => {
+                found = true;
+                *out.drops.entry(reason.to_owned()).or_default() += *v;
+            }
+            _ => {}
+        }
+    }
+    found.then_some(out)
 }
 
 #[cfg(test)]
 mod tests {
+    use patronus_shm::wg_counters::{
+        wg_peer_counter_name, wg_peer_drop_name, wg_tunnel_counter_name, wg_tunnel_drop_name,
+    };
+
     use super::*;
 
     #[test]
@@ -196,62 +133,85 @@ mod tests {
         let k = PublicKey([0xfb; 32]);
         assert_eq!(peer_label(&k), "+/v7+/v7");
         assert!(k.to_base64().starts_with(&peer_label(&k)));
+        // The label is the key text's start for any key (base64 crate).
+        for seed in 0u8..=255 {
+            let k = PublicKey(std::array::from_fn(|i| seed.wrapping_mul(31) ^ i as u8));
+            assert!(k.to_base64().starts_with(&peer_label(&k)), "{seed}");
+        }
     }
 
-    #[test]
-    fn every_name_parses_back_and_fits_the_counter_file() {
-        let tunnel = "a-15-char-name_";
-        assert_eq!(tunnel.len(), 15);
-        let peer = "+/v7+/v7";
-        let mut names = names_for_peer(tunnel, peer);
-        names.extend(names_for_tunnel(tunnel));
-        for n in &names {
-            assert!(
-                n.len() <= patronus_shm::counters::COUNTER_NAME_LEN,
-                "{n} is {} bytes",
-                n.len()
-            );
-            let rest = n.strip_prefix(PREFIX).unwrap();
-            let parsed = parse(rest).unwrap_or_else(|| panic!("{n} does not parse"));
-            match parsed {
-                WgCounter::Peer {
-                    tunnel: t, peer: p, ..
-                }
-                | WgCounter::PeerDrop {
-                    tunnel: t, peer: p, ..
-                } => {
-                    assert_eq!((t, p), (tunnel, peer))
-                }
-                WgCounter::TunnelDrop { tunnel: t, .. } => assert_eq!(t, tunnel),
-            }
-        }
-        assert_eq!(
-            names.len(),
-            PEER_COUNTERS.len() + PEER_DROP_REASONS.len() + TUNNEL_DROP_REASONS.len()
+    /// Every contract name of one tunnel and peer, with a distinct value
+    /// each (name without `wg.`, value).
+    fn every_counter(tunnel: &str, peer: &str) -> Vec<(String, u64)> {
+        let mut names: Vec<String> = PEER_COUNTERS
+            .iter()
+            .map(|c| wg_peer_counter_name(tunnel, peer, c))
+            .collect();
+        names.extend(
+            DROP_REASONS
+                .iter()
+                .map(|r| wg_peer_drop_name(tunnel, peer, r)),
         );
-        for bad in [
-            "wg0",
-            "wg0.drop.nope",
-            "wg0.short.rx_bytes",
-            "wg0.abcdefgh.nope",
-            ".x.y",
-        ] {
-            assert_eq!(parse(bad), None, "{bad}");
-        }
+        names.extend(
+            TUNNEL_COUNTERS
+                .iter()
+                .map(|c| wg_tunnel_counter_name(tunnel, c)),
+        );
+        names.extend(DROP_REASONS.iter().map(|r| wg_tunnel_drop_name(tunnel, r)));
+        names
+            .into_iter()
+            .zip(1..)
+            .map(|(n, v)| (n.strip_prefix(PREFIX).unwrap().to_owned(), v))
+            .collect()
+    }
+
+    /// Every value of the contract lands in exactly one field of the API's
+    /// counters: a counter added to the shared lists without a field here
+    /// fails this.
+    #[test]
+    fn every_contract_counter_reaches_a_field() {
+        let wg = every_counter("wg0", "AAAAAAAA");
+        let p = peer_counters(&wg, "wg0", "AAAAAAAA").unwrap();
+        let t = tunnel_counters(&wg, "wg0").unwrap();
+        let mut seen: Vec<u64> = vec![
+            p.rx_bytes,
+            p.tx_bytes,
+            p.rx_packets,
+            p.tx_packets,
+            p.handshakes,
+            p.last_handshake_secs,
+            t.cookie_replies_sent,
+        ];
+        assert_eq!(p.drops.len(), DROP_REASONS.len());
+        assert_eq!(t.drops.len(), DROP_REASONS.len());
+        seen.extend(p.drops.values());
+        seen.extend(t.drops.values());
+        seen.sort_unstable();
+        let all: Vec<u64> = (1..=wg.len() as u64).collect();
+        assert_eq!(seen, all);
+        assert_eq!(p.rx_packets, 3, "rx_packets is the third peer counter");
     }
 
     #[test]
-    fn peer_counters_pick_one_peer() {
+    fn counters_pick_one_peer_and_one_tunnel() {
         let wg: Vec<(String, u64)> = vec![
             ("wg0.AAAAAAAA.rx_bytes".into(), 10),
+            ("wg0.AAAAAAAA.tx_packets".into(), 4),
             ("wg0.AAAAAAAA.drop.replay".into(), 2),
             ("wg0.BBBBBBBB.rx_bytes".into(), 99),
             ("wg1.AAAAAAAA.rx_bytes".into(), 98),
             ("wg0.drop.no_peer".into(), 7),
+            ("wg0.cookie_replies_sent".into(), 5),
+            ("wg1.drop.no_peer".into(), 70),
         ];
         let c = peer_counters(&wg, "wg0", "AAAAAAAA").unwrap();
-        assert_eq!(c.rx_bytes, 10);
+        assert_eq!((c.rx_bytes, c.tx_packets), (10, 4));
         assert_eq!(c.drops.get("replay"), Some(&2));
+        assert_eq!(c.drops.get("bad_mac"), Some(&0));
         assert_eq!(peer_counters(&wg, "wg0", "CCCCCCCC"), None);
+        let t = tunnel_counters(&wg, "wg0").unwrap();
+        assert_eq!(t.cookie_replies_sent, 5);
+        assert_eq!(t.drops.get("no_peer"), Some(&7));
+        assert_eq!(tunnel_counters(&wg, "wg2"), None);
     }
 }

@@ -288,16 +288,42 @@ pub struct Peer {
     pub counters: Option<PeerCounters>,
 }
 
+/// A tunnel as the API returns it: the stored tunnel and, when an engine
+/// is attached and exports them, its tunnel-level counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TunnelView {
+    #[serde(flatten)]
+    pub tunnel: Tunnel,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<TunnelCounters>,
+}
+
 /// Per-peer counters as the engine exports them (see
 /// [`super::counters`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PeerCounters {
+    /// WireGuard message bytes received and authenticated (UDP payload).
     pub rx_bytes: u64,
+    /// WireGuard message bytes sent (UDP payload, every message type).
     pub tx_bytes: u64,
+    /// Inner packets delivered (keepalives not included).
+    pub rx_packets: u64,
+    /// Inner packets encapsulated (keepalives not included).
+    pub tx_packets: u64,
     pub handshakes: u64,
     /// Unix seconds of the last completed handshake (0: none yet).
     pub last_handshake_secs: u64,
-    /// Drops by reason (`bad_mac`, `replay`, `not_allowed_ip`, ...).
+    /// Drops by reason, every reason of
+    /// [`patronus_shm::wg_counters::WG_DROP_REASONS`] (zeros included).
+    pub drops: std::collections::BTreeMap<String, u64>,
+}
+
+/// A tunnel's counters for what no peer can be charged with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TunnelCounters {
+    /// Cookie replies sent to initiators while under load.
+    pub cookie_replies_sent: u64,
+    /// Drops before a peer was known, by reason (zeros included).
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 

@@ -1,5 +1,6 @@
 //! WireGuard counters as the engine exports them (counters.shm, stats):
-//! flat names the control process maps to metrics.
+//! flat names the control process maps to metrics. The names come from
+//! the contract both processes share, `patronus_shm::wg_counters`.
 //!
 //! Per peer, `wg.<tunnel>.<peer>.<name>` where `<peer>` is the standard
 //! base64 of the first 6 bytes of its public key (8 characters: the start of
@@ -11,45 +12,34 @@
 //! non-zero values, so summing over workers gives the peer's total (and
 //! the maximum its last handshake).
 
-use base64::Engine as _;
+use patronus_shm::wg_counters::{
+    wg_peer_counter_name, wg_peer_drop_name, wg_tunnel_counter_name, wg_tunnel_drop_name,
+    WG_DROP_REASONS, WG_PEER_COUNTERS, WG_TUNNEL_COUNTERS,
+};
 
 use super::{Tunnel, WG_DROP_NAMES};
 
-/// Counters per peer, in [`peer_values`] order.
-pub const PEER_EXPORT: [&str; 6] = [
-    "rx_bytes",
-    "tx_bytes",
-    "rx_packets",
-    "tx_packets",
-    "handshakes",
-    "last_handshake_secs",
-];
+/// Counters per peer, in [`values`] order: the shared contract's list
+/// (`patronus_shm::wg_counters`), which the control process parses.
+pub const PEER_EXPORT: [&str; 6] = WG_PEER_COUNTERS;
 
 /// Drop reasons as exported: [`WG_DROP_NAMES`] with `handshake_failed`
 /// shortened so that every name fits the counter file's 48 bytes with a
-/// 15-character tunnel name.
-pub const DROP_EXPORT: [&str; 10] = [
-    "malformed",
-    "no_peer",
-    "bad_mac",
-    "replay",
-    "no_session",
-    "not_allowed_ip",
-    "hs_failed",
-    "under_load",
-    "no_endpoint",
-    "too_big",
-];
+/// 15-character tunnel name (the shared contract's list).
+pub const DROP_EXPORT: [&str; 10] = WG_DROP_REASONS;
 const _: () = assert!(DROP_EXPORT.len() == WG_DROP_NAMES.len());
+
+/// Counters per tunnel besides drops, in [`values`] order.
+pub const TUNNEL_EXPORT: [&str; 1] = WG_TUNNEL_COUNTERS;
 
 /// Values exported per peer.
 pub const PER_PEER: usize = PEER_EXPORT.len() + DROP_EXPORT.len();
 /// Values exported per tunnel (besides its peers).
-pub const PER_TUNNEL: usize = 1 + DROP_EXPORT.len();
+pub const PER_TUNNEL: usize = TUNNEL_EXPORT.len() + DROP_EXPORT.len();
 
 /// The 8-character label of a public key.
 pub fn peer_label(public_key: &[u8; 32]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(&public_key[..6])
+    patronus_shm::wg_counters::wg_peer_label(public_key)
 }
 
 /// Every exported name of tunnel `name` with peers' keys `peers` (in slot
@@ -59,15 +49,17 @@ pub fn names(name: &str, peers: &[[u8; 32]]) -> Vec<String> {
     for k in peers {
         let l = peer_label(k);
         for n in PEER_EXPORT {
-            out.push(format!("wg.{name}.{l}.{n}"));
+            out.push(wg_peer_counter_name(name, &l, n));
         }
         for r in DROP_EXPORT {
-            out.push(format!("wg.{name}.{l}.drop.{r}"));
+            out.push(wg_peer_drop_name(name, &l, r));
         }
     }
-    out.push(format!("wg.{name}.cookie_replies_sent"));
+    for n in TUNNEL_EXPORT {
+        out.push(wg_tunnel_counter_name(name, n));
+    }
     for r in DROP_EXPORT {
-        out.push(format!("wg.{name}.drop.{r}"));
+        out.push(wg_tunnel_drop_name(name, r));
     }
     out
 }
@@ -121,5 +113,28 @@ mod tests {
         assert!(n.iter().all(|s| s.len() <= 48), "{n:?}");
         assert_eq!(peer_label(&[7u8; 32]), "BwcHBwcH");
         assert!(n.contains(&"wg.wg-site-b_01234.BwcHBwcH.handshakes".to_string()));
+        assert_eq!(n[PER_PEER * 2], "wg.wg-site-b_01234.cookie_replies_sent");
+    }
+
+    /// [`values`] writes the counters in this order and the drops in
+    /// `WgDrop` order: the shared lists must keep both.
+    #[test]
+    fn shared_lists_keep_the_order_values_writes() {
+        assert_eq!(
+            PEER_EXPORT,
+            [
+                "rx_bytes",
+                "tx_bytes",
+                "rx_packets",
+                "tx_packets",
+                "handshakes",
+                "last_handshake_secs"
+            ]
+        );
+        assert_eq!(TUNNEL_EXPORT, ["cookie_replies_sent"]);
+        for (export, name) in DROP_EXPORT.iter().zip(WG_DROP_NAMES) {
+            let same = *export == name || (*export, name) == ("hs_failed", "handshake_failed");
+            assert!(same, "export {export} for drop {name}");
+        }
     }
 }
