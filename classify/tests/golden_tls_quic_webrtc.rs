@@ -2,12 +2,19 @@
 //! the nDPI corpus (`tests/golden/*.txt`: the capture and frame numbers
 //! they come from, what tshark says of them, then one packet a line:
 //! `tcp|udp orig|reply TCP-SEQUENCE PAYLOAD-HEX`), negative cases (other
-//! protocols' real payloads are not claimed) and property tests (no
-//! input makes a dissector panic).
+//! protocols' real payloads are not claimed), property tests (no input
+//! makes a dissector panic) and the agreement with nDPI's labels and
+//! server names over the whole corpus.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use std::collections::{BTreeMap, HashMap};
+
+use patronus_classify::corpus;
 use patronus_classify::dissect::{quic, tls, webrtc, Ctx};
+use patronus_classify::flows::FlowKey;
+use patronus_classify::labels::parse_line;
+use patronus_classify::offline::classify_file;
 use patronus_classify::{Class, Dir, PacketView, Step, L4};
 use proptest::prelude::*;
 
@@ -475,4 +482,123 @@ proptest! {
     fn webrtc_never_panics(pkts in arb_packets(&[0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42])) {
         feed_all(Which::Webrtc, &pkts);
     }
+}
+
+// ---- agreement with nDPI over the corpus ----
+
+const MINE: [Class; 3] = [Class::Tls, Class::Quic, Class::Webrtc];
+
+/// (class, least recall, least precision) against nDPI's labels, from
+/// the agreement measured when the dissectors were written, less a
+/// little slack. tls recall: nDPI labels by port flows whose captured
+/// packets carry no payload at all (nothing for a signature to read).
+const FLOORS: [(Class, f64, f64); 3] = [
+    (Class::Tls, 0.90, 0.99),
+    (Class::Quic, 0.95, 0.99),
+    (Class::Webrtc, 0.95, 0.95),
+];
+/// Least share of the flows both call tls or quic where nDPI's server
+/// name and ours are the same.
+const MIN_SAME_NAME: f64 = 0.99;
+
+#[derive(Default, Debug)]
+struct Tally {
+    truth: u64,
+    predicted: u64,
+    agreed: u64,
+    names_compared: u64,
+    names_same: u64,
+}
+
+/// nDPI's label and server name (`[Hostname/SNI: ...]`) of every flow of
+/// a result file.
+fn labels_with_names(path: &std::path::Path) -> Option<HashMap<FlowKey, (String, Class, String)>> {
+    let bytes = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        let Some(label) = parse_line(line) else {
+            continue;
+        };
+        let name = line
+            .split_once("[Hostname/SNI: ")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(n, _)| n.to_ascii_lowercase())
+            .unwrap_or_default();
+        out.insert(label.key, (label.ndpi, label.class, name));
+    }
+    Some(out)
+}
+
+#[test]
+fn tls_quic_webrtc_agree_with_ndpi_on_the_corpus() {
+    let pcaps = corpus::captures(&corpus::pcap_dir()).expect("the nDPI corpus (PATRONUS_NDPI_DIR)");
+    assert!(
+        pcaps.len() > 100,
+        "corpus incomplete: {} captures",
+        pcaps.len()
+    );
+    let mut tally: BTreeMap<Class, Tally> = MINE.iter().map(|&c| (c, Tally::default())).collect();
+    for path in &pcaps {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let Some(labels) = labels_with_names(&corpus::result_dir().join(format!("{name}.out")))
+        else {
+            continue;
+        };
+        for c in classify_file(path).expect("capture reads") {
+            let Some((ndpi, truth, ndpi_name)) = labels.get(&c.flow.key()) else {
+                continue;
+            };
+            let (truth, got) = (*truth, c.verdict.class);
+            let ours = c.verdict.name.map(|n| n.to_string()).unwrap_or_default();
+            if let Some(t) = tally.get_mut(&truth) {
+                t.truth += 1;
+                t.agreed += u64::from(truth == got);
+                if truth == got && truth != Class::Webrtc {
+                    t.names_compared += 1;
+                    t.names_same += u64::from(*ndpi_name == ours);
+                    if *ndpi_name != ours {
+                        println!(
+                            "name differs: {name} {} nDPI {ndpi_name:?} ours {ours:?}",
+                            c.flow.server
+                        );
+                    }
+                }
+            }
+            if let Some(t) = tally.get_mut(&got) {
+                t.predicted += 1;
+            }
+            if truth != got && (MINE.contains(&truth) || MINE.contains(&got)) {
+                println!(
+                    "differs: {name} {:?} {} -> {} nDPI {ndpi} ours {got} {ours:?} (payload packets {})",
+                    c.flow.l4, c.flow.client, c.flow.server, c.dpi_packets
+                );
+            }
+        }
+    }
+    let mut failed = Vec::new();
+    for (class, min_recall, min_precision) in FLOORS {
+        let t = &tally[&class];
+        let recall = t.agreed as f64 / t.truth.max(1) as f64;
+        let precision = t.agreed as f64 / t.predicted.max(1) as f64;
+        // webrtc carries no names to compare.
+        let same = if t.names_compared == 0 {
+            1.0
+        } else {
+            t.names_same as f64 / t.names_compared as f64
+        };
+        println!(
+            "{class}: nDPI {} ours {} agreed {} recall {recall:.3} precision {precision:.3} \
+             same name {}/{}",
+            t.truth, t.predicted, t.agreed, t.names_same, t.names_compared
+        );
+        if t.truth == 0 || recall < min_recall || precision < min_precision || same < MIN_SAME_NAME
+        {
+            failed.push(class);
+        }
+    }
+    assert!(failed.is_empty(), "below the floors: {failed:?}");
 }
