@@ -3,11 +3,14 @@
 //! they come from, what tshark says of them, then one packet a line:
 //! `tcp|udp orig|reply TCP-SEQUENCE PAYLOAD-HEX`), negative cases (other
 //! protocols' real payloads are not claimed), property tests (no input
-//! makes a dissector panic) and the agreement with nDPI's labels and
+//! makes a dissector panic), that they never allocate (a counting
+//! allocator watches them over every golden packet) and the agreement with nDPI's labels and
 //! server names over the whole corpus.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
 use patronus_classify::corpus;
@@ -17,6 +20,39 @@ use patronus_classify::labels::parse_line;
 use patronus_classify::offline::classify_file;
 use patronus_classify::{Class, Dir, PacketView, Step, L4};
 use proptest::prelude::*;
+
+/// Counts this thread's allocations (tests run on several threads).
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; the counter is a
+// const-initialised thread-local Cell, which does not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCS.with(|n| n.get())
+}
 
 /// One packet of a golden file.
 #[derive(Clone, Debug)]
@@ -421,7 +457,52 @@ fn webrtc_is_not_dns_http_quic_tls_or_discord() {
     }
 }
 
-// ---- no input makes a dissector panic ----
+// ---- no allocation, no panic ----
+
+/// Every golden file's packets through all three dissectors (every packet,
+/// past their answers) without one allocation: QUIC decryption, TLS
+/// reassembly and all.
+#[test]
+fn dissectors_never_allocate() {
+    let files = [
+        golden!("tls_443-curl_f4.txt"),
+        golden!("tls_split_codm_f4-5-7.txt"),
+        golden!("tls_serverhello_first_tls13-unidir-server_f3.txt"),
+        golden!("tls_sslv2_hello_google_ssl_f4.txt"),
+        golden!("tls_midflow_alert_kakaotalk_f79.txt"),
+        golden!("smtp_starttls_f4-6-8.txt"),
+        golden!("http_get_http-manipulated_f4.txt"),
+        golden!("ssh_banner_f4.txt"),
+        golden!("dns_query_dns-google-nsid_f1.txt"),
+        golden!("quic_draft23_quic-23_f1.txt"),
+        golden!("quic_draft28_quic-28_f1.txt"),
+        golden!("quic_draft29_chaos_frags_f1-4.txt"),
+        golden!("quic_v1_google_meet_f7.txt"),
+        golden!("quic_v1_two_initials_different_dcid_f1-3.txt"),
+        golden!("quic_mvfst22_f1.txt"),
+        golden!("quic_t51_f1.txt"),
+        golden!("quic_q046_f1.txt"),
+        golden!("quic_0rtt_before_initial_f3-4-5.txt"),
+        golden!("quic_forcing_vn_f1.txt"),
+        golden!("stun_whatsapp_f26.txt"),
+        golden!("stun_classic_f1.txt"),
+        golden!("dtls_client_hello_f1.txt"),
+        golden!("rtp_after_probe_f83-86.txt"),
+        golden!("discord_ip_discovery_f35-37.txt"),
+    ];
+    let parsed: Vec<Vec<Packet>> = files.iter().map(|f| packets(f)).collect();
+    // The counter counts: one Vec is one allocation.
+    let before = allocations();
+    drop(std::hint::black_box(vec![0u8; 16]));
+    assert_eq!(allocations() - before, 1);
+    let before = allocations();
+    for pkts in &parsed {
+        for which in [Which::Tls, Which::Quic, Which::Webrtc] {
+            feed_all(which, pkts);
+        }
+    }
+    assert_eq!(allocations() - before, 0, "the dissectors allocated");
+}
 
 fn arb_packets(prefix: &'static [u8]) -> impl Strategy<Value = Vec<Packet>> {
     let packet = (
