@@ -330,6 +330,14 @@ fn quic_v1_initial() {
 }
 
 #[test]
+fn quic_v2_initial() {
+    // Made by a real client (aioquic, golden/quic_v2_aioquic.py): no
+    // capture of the corpus speaks v2.
+    let g = golden!("quic_v2_aioquic.txt");
+    expect(Which::Quic, g, Class::Quic, Some("quic-v2.example.org"), 1);
+}
+
+#[test]
 fn quic_mvfst_draft_22_initial() {
     let g = golden!("quic_mvfst22_f1.txt");
     expect(Which::Quic, g, Class::Quic, Some("graph.facebook.com"), 1);
@@ -478,6 +486,7 @@ fn dissectors_never_allocate() {
         golden!("quic_draft28_quic-28_f1.txt"),
         golden!("quic_draft29_chaos_frags_f1-4.txt"),
         golden!("quic_v1_google_meet_f7.txt"),
+        golden!("quic_v2_aioquic.txt"),
         golden!("quic_v1_two_initials_different_dcid_f1-3.txt"),
         golden!("quic_mvfst22_f1.txt"),
         golden!("quic_t51_f1.txt"),
