@@ -6,7 +6,11 @@
 //! section 5, RFC 9369 for v2, the drafts' and Google's salts), and the
 //! frames, possibly spread over several Initials and out of order, are
 //! put back together by offset. Google QUIC before Q050 carries a clear
-//! text CHLO whose `SNI` tag is read instead.
+//! text CHLO whose `SNI` tag is read instead. Also quic, without a name:
+//! an Initial that cannot be read into, a few long header packets that
+//! came before their Initial (0-RTT reordered in the capture), and a
+//! Google QUIC server's clear text `REJ` (the client's side not captured).
+//! Decryption uses a scratch buffer on the stack, never the heap.
 
 use ring::aead::{self, quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hkdf;

@@ -3,7 +3,10 @@
 //! STUN, DTLS handshakes and RTCP compounds are specific enough to say so
 //! from one datagram (exact lengths, a cookie or fixed fields); RTP is
 //! only taken after a few packets of one stream (same SSRC, sequence
-//! numbers moving forward), so that random UDP is not claimed.
+//! numbers moving forward), so that random UDP is not claimed. Up to two
+//! small packets that fit none of them (keep-alives, probes) are let by;
+//! a larger one rules the flow out. Over TCP: bare STUN messages, or
+//! any of them behind an RFC 4571 length.
 
 use super::client_hello::{client_hello_sni, Hello};
 use super::Ctx;
