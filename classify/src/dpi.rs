@@ -20,6 +20,10 @@ pub struct FlowDpi {
     packets: u16,
     /// Bit `i` set: dissector `i` said `NotMine`.
     ruled_out: u16,
+    /// An FTP control connection: its later packets still announce data
+    /// connections (as nDPI, the dissector keeps watching after the
+    /// verdict).
+    ftp_watch: bool,
     states: dissect::States,
 }
 
@@ -32,6 +36,12 @@ impl FlowDpi {
     /// Payload packets the dissectors saw.
     pub fn packets(&self) -> u16 {
         self.packets
+    }
+
+    /// Whether [`Dpi::inspect`] still wants this flow's packets: no
+    /// verdict yet, or an FTP control connection being watched.
+    pub fn wants_packets(&self) -> bool {
+        self.verdict.is_none() || self.ftp_watch
     }
 }
 
@@ -57,10 +67,13 @@ impl Dpi {
         p: &PacketView<'_>,
         now_ns: u64,
     ) -> Option<Verdict> {
+        self.ctx.now_ns = now_ns;
         if flow.verdict.is_some() {
+            if flow.ftp_watch && !p.payload.is_empty() {
+                flow.ftp_watch = flow.states.ftp.watch(&mut self.ctx, p);
+            }
             return flow.verdict;
         }
-        self.ctx.now_ns = now_ns;
         if flow.packets == 0 && flow.ruled_out == 0 {
             if let Some(v) = self.ctx.expected(p) {
                 flow.verdict = Some(v);
@@ -79,6 +92,7 @@ impl Dpi {
                 Step::More => {}
                 Step::Done(v) => {
                     flow.verdict = Some(v);
+                    flow.ftp_watch = i == dissect::FTP && v.class == Class::Ftp;
                     return flow.verdict;
                 }
                 Step::NotMine => flow.ruled_out |= 1 << i,

@@ -26,7 +26,7 @@ pub fn classify_file(path: &Path) -> anyhow::Result<Vec<Classified>> {
     let mut states: Vec<FlowDpi> = vec![FlowDpi::default(); flows.len()];
     let mut dpi = Dpi::new();
     for (fi, pi) in order.into_iter().flatten() {
-        if states[fi].verdict().is_some() {
+        if !states[fi].wants_packets() {
             continue;
         }
         let flow = &flows[fi];

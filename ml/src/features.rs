@@ -186,13 +186,22 @@ mod tests {
         let mut f = FeatureAcc::new(L4::Tcp, 443, 50000);
         for i in 0..(PKTS as u64 + 5) {
             let dir = if i % 2 == 0 { Dir::Orig } else { Dir::Reply };
-            f.add(dir, 100 + i as u32, b"\x16\x03\x01hello", i * 1_000_000, 0x18);
+            f.add(
+                dir,
+                100 + i as u32,
+                b"\x16\x03\x01hello",
+                i * 1_000_000,
+                0x18,
+            );
         }
         let v = f.vector();
         assert_eq!(f.packets(), PKTS);
         assert_eq!(v[OFF_L4], 1.0);
         assert_eq!(v[OFF_SPORT + 9], 1.0, "443 has its bucket");
-        assert!(v[OFF_PKTS] > 0.0 && v[OFF_PKTS + 3] < 0.0, "signed by direction");
+        assert!(
+            v[OFF_PKTS] > 0.0 && v[OFF_PKTS + 3] < 0.0,
+            "signed by direction"
+        );
         assert!((v[OFF_HEAD] - 0x16 as f32 / 255.0).abs() < 1e-6);
         assert!(v.iter().all(|x| x.is_finite()));
         assert!((entropy(&[1, 2, 3, 4]) - 2.0).abs() < 1e-6);

@@ -66,9 +66,17 @@ impl Mlp {
     /// Class probabilities of each row of `x` (raw features), in
     /// `scratch`'s output (rows `..x.nrows()`). `x` may have at most
     /// `scratch`'s batch rows.
-    pub fn forward<'s>(&self, x: ArrayView2<'_, f32>, scratch: &'s mut Scratch) -> ArrayView2<'s, f32> {
+    pub fn forward<'s>(
+        &self,
+        x: ArrayView2<'_, f32>,
+        scratch: &'s mut Scratch,
+    ) -> ArrayView2<'s, f32> {
         let n = x.nrows();
-        assert!(n <= scratch.batch, "batch of {n} rows above the scratch's {}", scratch.batch);
+        assert!(
+            n <= scratch.batch,
+            "batch of {n} rows above the scratch's {}",
+            scratch.batch
+        );
         {
             let mut xn = scratch.bufs[0].slice_mut(s![..n, ..]);
             xn.assign(&x);
@@ -119,7 +127,11 @@ impl Scratch {
     pub fn new(mlp: &Mlp, batch: usize) -> Scratch {
         Scratch {
             batch,
-            bufs: mlp.dims().iter().map(|&d| Array2::zeros((batch, d))).collect(),
+            bufs: mlp
+                .dims()
+                .iter()
+                .map(|&d| Array2::zeros((batch, d)))
+                .collect(),
         }
     }
 
@@ -146,7 +158,11 @@ mod tests {
     #[test]
     fn rows_are_probabilities_and_batches_agree_with_single_rows() {
         let mut rng = Rng::new(3);
-        let m = Mlp::new(&[5, 7, 3], vec![Class::Http, Class::Tls, Class::Other], &mut rng);
+        let m = Mlp::new(
+            &[5, 7, 3],
+            vec![Class::Http, Class::Tls, Class::Other],
+            &mut rng,
+        );
         let x = Array2::from_shape_fn((4, 5), |(i, j)| (i * 5 + j) as f32 / 10.0 - 1.0);
         let mut s = Scratch::new(&m, 8);
         let all = m.forward(x.view(), &mut s).to_owned();

@@ -83,14 +83,20 @@ impl Reader<'_> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        ensure!(v.iter().all(|x| x.is_finite()), "model file holds a non-finite number");
+        ensure!(
+            v.iter().all(|x| x.is_finite()),
+            "model file holds a non-finite number"
+        );
         Ok(v)
     }
 }
 
 /// Reads a model file: its digest checked, then its contents.
 pub fn from_bytes(file: &[u8]) -> anyhow::Result<Mlp> {
-    ensure!(file.len() > MAGIC.len() + 32, "not a model file (too short)");
+    ensure!(
+        file.len() > MAGIC.len() + 32,
+        "not a model file (too short)"
+    );
     let (body, sum) = file.split_at(file.len() - 32);
     ensure!(
         digest(&SHA256, body).as_ref() == sum,
@@ -99,7 +105,10 @@ pub fn from_bytes(file: &[u8]) -> anyhow::Result<Mlp> {
     let mut r = Reader { b: body, at: 0 };
     ensure!(r.take(8)? == MAGIC, "not a model file (magic)");
     let v = r.u32()?;
-    ensure!(v == FORMAT_VERSION, "model format {v}, this build reads {FORMAT_VERSION}");
+    ensure!(
+        v == FORMAT_VERSION,
+        "model format {v}, this build reads {FORMAT_VERSION}"
+    );
     let layers = r.u32()?;
     ensure!((1..=8).contains(&layers), "{layers} layers");
     let mut dims = Vec::new();
@@ -109,7 +118,11 @@ pub fn from_bytes(file: &[u8]) -> anyhow::Result<Mlp> {
         dims.push(d as usize);
     }
     let n = usize::from(r.u8()?);
-    ensure!(n == dims[dims.len() - 1], "{n} classes for {} outputs", dims[dims.len() - 1]);
+    ensure!(
+        n == dims[dims.len() - 1],
+        "{n} classes for {} outputs",
+        dims[dims.len() - 1]
+    );
     let mut classes = Vec::with_capacity(n);
     for _ in 0..n {
         let len = usize::from(r.u8()?);
@@ -144,7 +157,11 @@ mod tests {
 
     #[test]
     fn a_model_survives_the_file_and_a_flipped_bit_is_refused() {
-        let m = Mlp::new(&[6, 5, 3], vec![Class::Dns, Class::Quic, Class::Unknown], &mut Rng::new(9));
+        let m = Mlp::new(
+            &[6, 5, 3],
+            vec![Class::Dns, Class::Quic, Class::Unknown],
+            &mut Rng::new(9),
+        );
         let b = to_bytes(&m);
         assert_eq!(from_bytes(&b).unwrap(), m);
         assert_eq!(sha256_hex(&b).unwrap().len(), 64);

@@ -44,7 +44,9 @@ pub fn train(x: &Array2<f32>, y: &[usize], classes: Vec<Class>, cfg: &TrainConfi
     dims.push(classes.len());
     let k = classes.len();
     let mut m = Mlp::new(&dims, classes, &mut rng);
-    m.mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
+    m.mean = x
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(x.ncols()));
     m.std = x
         .std_axis(Axis(0), 0.0)
         .mapv(|s| if s > 1e-6 { s } else { 1.0 });
@@ -177,7 +179,10 @@ pub fn predict(m: &Mlp, x: &Array2<f32>) -> Vec<usize> {
     while at < x.nrows() {
         let end = (at + 256).min(x.nrows());
         let p = m.forward(x.slice(s![at..end, ..]), &mut scratch);
-        out.extend(p.axis_iter(Axis(0)).map(|r| crate::mlp::argmax(r.as_slice().unwrap_or(&[]))));
+        out.extend(
+            p.axis_iter(Axis(0))
+                .map(|r| crate::mlp::argmax(r.as_slice().unwrap_or(&[]))),
+        );
         at = end;
     }
     out
@@ -203,7 +208,11 @@ mod tests {
         };
         let classes = vec![Class::Http, Class::Tls];
         let m = train(&x, &y, classes.clone(), &cfg);
-        let acc = predict(&m, &x).iter().zip(&y).filter(|(a, b)| a == b).count();
+        let acc = predict(&m, &x)
+            .iter()
+            .zip(&y)
+            .filter(|(a, b)| a == b)
+            .count();
         assert!(acc as f32 / n as f32 > 0.95, "{acc}/{n}");
         assert_eq!(train(&x, &y, classes, &cfg), m, "same seed, same model");
     }

@@ -25,6 +25,8 @@ pub mod webrtc;
 
 /// Number of dissectors (bits of `FlowDpi::ruled_out`).
 pub const COUNT: usize = 9;
+/// Index of the FTP dissector in [`States::inspect`].
+pub const FTP: usize = 6;
 
 /// Every dissector's state for one flow, in calling order.
 #[derive(Clone, Debug, Default)]
@@ -69,6 +71,8 @@ struct Expectation {
     port: u16,
     class: Class,
     until_ns: u64,
+    /// Found already (an announcement classifies one connection).
+    used: bool,
 }
 
 /// What dissectors share across flows (one per worker): connections a
@@ -91,11 +95,12 @@ impl Ctx {
             port,
             class,
             until_ns: self.now_ns.saturating_add(EXPECT_NS),
+            used: false,
         };
         if let Some(s) = self
             .slots
             .iter_mut()
-            .find(|s| (s.addr, s.port) == (addr, port) || s.until_ns < self.now_ns)
+            .find(|s| (s.addr, s.port) == (addr, port) || s.used || s.until_ns < self.now_ns)
         {
             *s = e;
         } else if self.slots.len() < EXPECTATIONS {
@@ -112,10 +117,11 @@ impl Ctx {
     pub fn expected(&mut self, p: &PacketView<'_>) -> Option<Verdict> {
         let now = self.now_ns;
         let s = self.slots.iter_mut().find(|s| {
-            s.until_ns >= now
+            !s.used
+                && s.until_ns >= now
                 && ((s.addr, s.port) == (p.dst, p.dport) || (s.addr, s.port) == (p.src, p.sport))
         })?;
-        s.until_ns = 0;
+        s.used = true;
         Some(Verdict::sure(s.class, None))
     }
 }

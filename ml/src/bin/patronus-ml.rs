@@ -17,7 +17,10 @@ use patronus_ml::model::{sha256_hex, to_bytes};
 use patronus_ml::train::{train, TrainConfig};
 
 #[derive(Parser)]
-#[command(name = "patronus-ml", about = "Patronus flow classifier: training and evaluation")]
+#[command(
+    name = "patronus-ml",
+    about = "Patronus flow classifier: training and evaluation"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
