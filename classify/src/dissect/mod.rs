@@ -13,6 +13,7 @@ use crate::class::Class;
 use crate::view::{PacketView, Step, Verdict};
 
 pub mod bittorrent;
+pub mod client_hello;
 pub mod dns;
 pub mod ftp;
 pub mod http;
