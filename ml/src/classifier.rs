@@ -45,8 +45,13 @@ pub struct Decision {
 }
 
 /// The decision from a signature verdict and, if there is a model, the
-/// class probabilities it gave the flow.
-pub fn decide(sig: Verdict, model: Option<(&[Class], &[f32])>) -> Decision {
+/// class probabilities it gave the flow. `dpi_packets` is how many payload
+/// packets the signatures looked at: when they saw payload and found none
+/// of the named protocols, the model chooses only between `other` and
+/// `unknown` (a dissector that read the flow knows better than the
+/// model that its protocol is not there); a flow without payload (a
+/// capture that missed it) is the model's alone.
+pub fn decide(sig: Verdict, dpi_packets: u16, model: Option<(&[Class], &[f32])>) -> Decision {
     if trusted(&sig) {
         return Decision {
             class: sig.class,
@@ -57,7 +62,11 @@ pub fn decide(sig: Verdict, model: Option<(&[Class], &[f32])>) -> Decision {
     }
     match model {
         Some((classes, p)) if !p.is_empty() => {
-            let i = argmax(p);
+            let i = if dpi_packets > 0 {
+                argmax_among(classes, p, |c| matches!(c, Class::Other | Class::Unknown))
+            } else {
+                argmax(p)
+            };
             Decision {
                 class: classes[i],
                 name: sig.name,
@@ -74,6 +83,18 @@ pub fn decide(sig: Verdict, model: Option<(&[Class], &[f32])>) -> Decision {
     }
 }
 
+/// The most likely class among those `keep` accepts (the first class
+/// when none is).
+fn argmax_among(classes: &[Class], p: &[f32], keep: impl Fn(Class) -> bool) -> usize {
+    let mut best: Option<usize> = None;
+    for (i, c) in classes.iter().enumerate() {
+        if keep(*c) && best.is_none_or(|b| p[i] > p[b]) {
+            best = Some(i);
+        }
+    }
+    best.unwrap_or(0)
+}
+
 /// Whether a signature verdict decides on its own.
 pub fn trusted(sig: &Verdict) -> bool {
     sig.class != Class::Unknown && sig.confidence >= SIGNATURE_TRUST
@@ -83,14 +104,17 @@ pub fn trusted(sig: &Verdict) -> bool {
 const BATCH: usize = 256;
 
 /// Every flow of a capture with its decision.
-pub fn classify_file(path: &Path, model: Option<&Mlp>) -> anyhow::Result<Vec<(Classified, Decision)>> {
+pub fn classify_file(
+    path: &Path,
+    model: Option<&Mlp>,
+) -> anyhow::Result<Vec<(Classified, Decision)>> {
     let flows = signatures(path)?;
     let mut out = Vec::with_capacity(flows.len());
     let Some(m) = model else {
         return Ok(flows
             .into_iter()
             .map(|c| {
-                let d = decide(c.verdict, None);
+                let d = decide(c.verdict, c.dpi_packets, None);
                 (c, d)
             })
             .collect());
@@ -106,7 +130,11 @@ pub fn classify_file(path: &Path, model: Option<&Mlp>) -> anyhow::Result<Vec<(Cl
         let p = m.forward(x.view(), &mut scratch);
         for (r, c) in chunk.iter().enumerate() {
             let row = p.row(r);
-            let d = decide(c.verdict, Some((&m.classes, row.as_slice().unwrap_or(&[]))));
+            let d = decide(
+                c.verdict,
+                c.dpi_packets,
+                Some((&m.classes, row.as_slice().unwrap_or(&[]))),
+            );
             out.push((c.clone(), d));
         }
     }
@@ -121,21 +149,29 @@ mod tests {
     fn a_confident_signature_wins_and_the_model_decides_the_rest() {
         let classes = [Class::Http, Class::Other];
         let sure = Verdict::sure(Class::Dns, AppName::new(b"example.org"));
-        let d = decide(sure, Some((&classes, &[0.9, 0.1])));
+        let d = decide(sure, 1, Some((&classes, &[0.9, 0.1])));
         assert_eq!((d.class, d.method), (Class::Dns, Method::Signature));
         let weak = Verdict {
             class: Class::Bittorrent,
             name: None,
             confidence: 0.5,
         };
-        let d = decide(weak, Some((&classes, &[0.2, 0.8])));
+        let d = decide(weak, 0, Some((&classes, &[0.2, 0.8])));
         assert_eq!((d.class, d.method), (Class::Other, Method::Ml));
         assert!((d.confidence - 0.8).abs() < 1e-6);
+        // Payload seen and no signature: not http, whatever the model says.
+        let d = decide(weak, 3, Some((&classes, &[0.7, 0.3])));
+        assert_eq!(d.class, Class::Other);
+        // No payload seen: the model's http stands.
+        assert_eq!(
+            decide(weak, 0, Some((&classes, &[0.7, 0.3]))).class,
+            Class::Http
+        );
         let unknown = Verdict {
             class: Class::Unknown,
             name: None,
             confidence: 0.0,
         };
-        assert_eq!(decide(unknown, None).method, Method::None);
+        assert_eq!(decide(unknown, 0, None).method, Method::None);
     }
 }

@@ -20,6 +20,9 @@ pub struct Row {
     pub features: [f32; DIM],
     pub truth: Class,
     pub signature: Verdict,
+    /// Payload packets the signatures looked at (and found nothing in,
+    /// when the verdict is not theirs).
+    pub dpi_packets: u16,
     /// Index into [`Dataset::files`].
     pub file: usize,
 }
@@ -64,6 +67,7 @@ impl Dataset {
                     features: flow_features(&c.flow),
                     truth: l.class,
                     signature: c.verdict,
+                    dpi_packets: c.dpi_packets,
                     file,
                 });
             }

@@ -3,26 +3,19 @@
 //! their names (never flows: a capture's flows share hosts and sessions),
 //! each fold is scored by a model trained on the others.
 //!
-//! Combination: a confident signature (confidence at least
-//! [`SIGNATURE_TRUST`], not `unknown`) wins; the model decides the rest.
+//! Combination: [`crate::classifier::decide`], as `patronus classify`
+//! does it.
 
 use patronus_classify::eval::Report;
-use patronus_classify::{Class, Verdict};
+use patronus_classify::Class;
 
+use crate::classifier::decide;
 use crate::dataset::Dataset;
-use crate::train::{predict, train, TrainConfig};
+use crate::mlp::{argmax, Scratch};
+use crate::train::{train, TrainConfig};
 
 /// Signature confidence from which the signature decides.
 pub const SIGNATURE_TRUST: f32 = 0.9;
-
-/// The combined decision.
-pub fn combine(signature: Verdict, model: Class) -> Class {
-    if crate::classifier::trusted(&signature) {
-        signature.class
-    } else {
-        model
-    }
-}
 
 /// The fold of capture `name`.
 pub fn fold_of(name: &str, folds: usize, seed: u64) -> usize {
@@ -52,6 +45,7 @@ pub fn evaluate(d: &Dataset, folds: usize, cfg: &TrainConfig) -> Evaluation {
         .map(|f| fold_of(f, folds, cfg.seed))
         .collect();
     let mut model_pred = vec![Class::Unknown; d.rows.len()];
+    let mut both_pred = vec![Class::Unknown; d.rows.len()];
     for k in 0..folds {
         let (test, train_idx): (Vec<usize>, Vec<usize>) =
             (0..d.rows.len()).partition(|&i| fold[d.rows[i].file] == k);
@@ -61,22 +55,21 @@ pub fn evaluate(d: &Dataset, folds: usize, cfg: &TrainConfig) -> Evaluation {
         let (x, y) = d.matrix(&train_idx);
         let m = train(&x, &y, Class::ALL.to_vec(), cfg);
         let (xt, _) = d.matrix(&test);
-        for (i, p) in test.iter().zip(predict(&m, &xt)) {
-            model_pred[*i] = m.classes[p];
+        let mut scratch = Scratch::new(&m, xt.nrows().max(1));
+        let probs = m.forward(xt.view(), &mut scratch);
+        for (r, &i) in test.iter().enumerate() {
+            let p = probs.row(r);
+            let p = p.as_slice().unwrap_or(&[]);
+            model_pred[i] = m.classes[argmax(p)];
+            let row = &d.rows[i];
+            both_pred[i] = decide(row.signature, row.dpi_packets, Some((&m.classes, p))).class;
         }
     }
     let truth = || d.rows.iter().map(|r| r.truth);
     Evaluation {
         signatures: Report::new(truth().zip(d.rows.iter().map(|r| r.signature.class))),
         model: Report::new(truth().zip(model_pred.iter().copied())),
-        both: Report::new(
-            truth().zip(
-                d.rows
-                    .iter()
-                    .zip(&model_pred)
-                    .map(|(r, m)| combine(r.signature, *m)),
-            ),
-        ),
+        both: Report::new(truth().zip(both_pred.iter().copied())),
         folds,
     }
 }

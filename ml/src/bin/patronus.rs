@@ -22,7 +22,10 @@ use patronus_ml::classifier::classify_file;
 use patronus_ml::mlp::Mlp;
 
 #[derive(Parser)]
-#[command(name = "patronus", about = "Patronus application classification on captures")]
+#[command(
+    name = "patronus",
+    about = "Patronus application classification on captures"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -174,8 +177,12 @@ fn main() -> std::process::ExitCode {
             json,
             model,
             no_model,
-        } => (if no_model { Ok(None) } else { find_model(model) })
-            .and_then(|m| classify(&file, json, m.as_ref())),
+        } => (if no_model {
+            Ok(None)
+        } else {
+            find_model(model)
+        })
+        .and_then(|m| classify(&file, json, m.as_ref())),
         Cmd::Eval { corpus } => eval(corpus),
     };
     match r {
