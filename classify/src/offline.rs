@@ -1,0 +1,49 @@
+//! A capture classified the way the engine would: packets in capture
+//! order through one [`Dpi`] (so an FTP control connection is seen before
+//! the data connection it announces), each flow's state kept until its
+//! verdict.
+
+use std::path::Path;
+
+use crate::dpi::{Dpi, FlowDpi};
+use crate::flows::{flows_of, Flow};
+use crate::pcap::read_frames;
+use crate::view::Verdict;
+
+/// A flow and what the signatures made of it.
+#[derive(Clone, Debug)]
+pub struct Classified {
+    pub flow: Flow,
+    pub verdict: Verdict,
+    /// Payload packets the dissectors looked at.
+    pub dpi_packets: u16,
+}
+
+/// Classifies every flow of the capture at `path`.
+pub fn classify_file(path: &Path) -> anyhow::Result<Vec<Classified>> {
+    let frames = read_frames(path)?;
+    let (flows, order) = flows_of(&frames);
+    let mut states: Vec<FlowDpi> = vec![FlowDpi::default(); flows.len()];
+    let mut dpi = Dpi::new();
+    for (fi, pi) in order.into_iter().flatten() {
+        if !states[fi].wants_packets() {
+            continue;
+        }
+        let flow = &flows[fi];
+        let ts = flow.packets[pi].ts_ns;
+        dpi.inspect(&mut states[fi], &flow.view(pi), ts);
+    }
+    Ok(flows
+        .into_iter()
+        .zip(states)
+        .map(|(flow, s)| Classified {
+            flow,
+            verdict: s.verdict().unwrap_or(Verdict {
+                class: crate::Class::Unknown,
+                name: None,
+                confidence: 0.0,
+            }),
+            dpi_packets: s.packets(),
+        })
+        .collect())
+}
