@@ -17,7 +17,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-mem | wg-veth
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-mem | wg-veth |
+    /// classify-pcap | ml-infer
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -105,8 +106,10 @@ fn run() -> anyhow::Result<()> {
         "nat-veth" => scenarios::nat_veth::run(&opts, args.streams),
         "wg-veth" => scenarios::wg_veth::run(&opts, args.streams),
         "wg-mem" => scenarios::wg_mem::run(&opts),
+        "classify-pcap" => scenarios::classify_pcap::run(&opts),
+        "ml-infer" => scenarios::ml_infer::run(&opts),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-mem, wg-veth)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-mem, wg-veth, classify-pcap, ml-infer)"
         ),
     };
     drop(autogroup);

@@ -1,9 +1,11 @@
 //! Scenarios: each builds its setup, runs Patronus and its baseline in the
 //! same run, and returns a [`crate::report::Report`].
 
+pub mod classify_pcap;
 pub mod fwd_dpdk_null;
 pub mod fwd_mem;
 pub mod fwd_veth;
+pub mod ml_infer;
 pub mod nat_mem;
 pub mod nat_veth;
 mod rounds;
