@@ -12,6 +12,8 @@ PACKAGES=(
     nginx dnsmasq-base bind9-dnsutils
     # The WireGuard suite's reference sites (tests/tests/wireguard.rs).
     wireguard-go wireguard-tools
+    # The classifier's baseline (perf classify-pcap) and mergecap.
+    libndpi-bin wireshark-common
 )
 
 if [ "$(id -u)" -ne 0 ]; then
