@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::pcap::Frame;
+use crate::pcap::Capture;
 use crate::view::{Dir, PacketView, L4};
 
 /// Payload bytes kept per packet (enough for every dissector).
@@ -189,12 +189,12 @@ pub fn parse_ip(ip: &[u8]) -> Option<Parsed<'_>> {
 /// A capture's flows, in the order of their first packets, and for each
 /// frame the (flow index, packet index within the kept packets) it became
 /// (None: not TCP/UDP over IP, or past the kept packets).
-pub fn flows_of(frames: &[Frame]) -> (Vec<Flow>, Vec<Option<(usize, usize)>>) {
+pub fn flows_of(cap: &Capture) -> (Vec<Flow>, Vec<Option<(usize, usize)>>) {
     let mut flows: Vec<Flow> = Vec::new();
     let mut index: HashMap<FlowKey, usize> = HashMap::new();
-    let mut order = Vec::with_capacity(frames.len());
-    for f in frames {
-        let Some(p) = f.ip().and_then(parse_ip) else {
+    let mut order = Vec::with_capacity(cap.frames.len());
+    for f in &cap.frames {
+        let Some(p) = cap.ip(f).and_then(parse_ip) else {
             order.push(None);
             continue;
         };
@@ -241,9 +241,8 @@ mod tests {
 
     #[test]
     fn both_directions_make_one_flow_with_the_first_sender_as_client() {
-        let frames =
-            crate::pcap::read_frames(&crate::corpus::pcap_dir().join("443-curl.pcap")).unwrap();
-        let (flows, order) = flows_of(&frames);
+        let cap = Capture::read(&crate::corpus::pcap_dir().join("443-curl.pcap")).unwrap();
+        let (flows, order) = flows_of(&cap);
         assert_eq!(flows.len(), 1, "{flows:?}");
         let f = &flows[0];
         assert_eq!(f.client.to_string(), "192.168.1.13:55523");

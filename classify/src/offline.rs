@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::dpi::{Dpi, FlowDpi};
 use crate::flows::{flows_of, Flow};
-use crate::pcap::read_frames;
+use crate::pcap::Capture;
 use crate::view::Verdict;
 
 /// A flow and what the signatures made of it.
@@ -21,8 +21,8 @@ pub struct Classified {
 
 /// Classifies every flow of the capture at `path`.
 pub fn classify_file(path: &Path) -> anyhow::Result<Vec<Classified>> {
-    let frames = read_frames(path)?;
-    let (flows, order) = flows_of(&frames);
+    let cap = Capture::read(path)?;
+    let (flows, order) = flows_of(&cap);
     let mut states: Vec<FlowDpi> = vec![FlowDpi::default(); flows.len()];
     let mut dpi = Dpi::new();
     for (fi, pi) in order.into_iter().flatten() {

@@ -6,73 +6,101 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcap::PcapParser;
+use pcap_file::pcapng::{Block, PcapNgParser};
 
-/// One captured frame.
-#[derive(Clone, Debug)]
+/// One captured frame of a [`Capture`].
+#[derive(Clone, Copy, Debug)]
 pub struct Frame {
     /// Capture time, nanoseconds since the epoch.
     pub ts_ns: u64,
     /// Link type (tcpdump.org LINKTYPE_* number).
     pub linktype: u32,
-    pub data: Vec<u8>,
+    /// Where its bytes are in the capture.
+    at: usize,
+    len: usize,
 }
 
-impl Frame {
+/// A capture read whole: its bytes once, its frames as places in them
+/// (no copy per frame).
+#[derive(Clone, Debug, Default)]
+pub struct Capture {
+    bytes: Vec<u8>,
+    pub frames: Vec<Frame>,
+}
+
+impl Capture {
+    /// The frame's bytes (from its link-layer header on).
+    pub fn data(&self, f: &Frame) -> &[u8] {
+        self.bytes.get(f.at..f.at + f.len).unwrap_or(&[])
+    }
+
     /// The IP packet (v4 or v6) inside the frame, if the link layer is
     /// understood and carries one.
-    pub fn ip(&self) -> Option<&[u8]> {
-        ip_of(self.linktype, &self.data)
+    pub fn ip(&self, f: &Frame) -> Option<&[u8]> {
+        ip_of(f.linktype, self.data(f))
     }
-}
 
-/// Every frame of the capture at `path`, in file order.
-pub fn read_frames(path: &Path) -> anyhow::Result<Vec<Frame>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let magic = bytes
-        .get(..4)
-        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
-    let mut out = Vec::new();
-    match magic {
-        // pcapng section header block.
-        Some(0x0a0d_0d0a) => {
-            let mut r = PcapNgReader::new(&bytes[..])
-                .with_context(|| format!("{}: pcapng header", path.display()))?;
-            while let Some(block) = r.next_block() {
-                // A truncated last block ends the capture, as tcpdump reads it.
-                let Ok(block) = block else { break };
-                let (iface, ts, data) = match block {
-                    Block::EnhancedPacket(p) => (p.interface_id, p.timestamp, p.data.into_owned()),
-                    Block::SimplePacket(p) => (0, Default::default(), p.data.into_owned()),
-                    _ => continue,
-                };
-                let Some(desc) = r.interfaces().get(iface as usize) else {
-                    continue;
-                };
-                out.push(Frame {
-                    ts_ns: ts.as_nanos() as u64,
-                    linktype: u32::from(desc.linktype),
-                    data,
-                });
+    /// Reads the capture at `path` (pcap or pcapng; a truncated last
+    /// record ends it, as tcpdump reads it).
+    pub fn read(path: &Path) -> anyhow::Result<Capture> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let magic = bytes
+            .get(..4)
+            .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+        let base = bytes.as_ptr() as usize;
+        // Parsers hand out slices of `bytes`: keep their places.
+        let place = |d: &[u8]| (d.as_ptr() as usize - base, d.len());
+        let mut frames = Vec::new();
+        match magic {
+            // pcapng section header block.
+            Some(0x0a0d_0d0a) => {
+                let (mut rest, mut parser) = PcapNgParser::new(&bytes)
+                    .with_context(|| format!("{}: pcapng header", path.display()))?;
+                while !rest.is_empty() {
+                    let Ok((next, block)) = parser.next_block(rest) else {
+                        break;
+                    };
+                    rest = next;
+                    let (iface, ts, data) = match &block {
+                        Block::EnhancedPacket(p) => (p.interface_id, p.timestamp, &p.data),
+                        Block::SimplePacket(p) => (0, Default::default(), &p.data),
+                        _ => continue,
+                    };
+                    let Some(desc) = parser.interfaces().get(iface as usize) else {
+                        continue;
+                    };
+                    let (at, len) = place(data);
+                    frames.push(Frame {
+                        ts_ns: ts.as_nanos() as u64,
+                        linktype: u32::from(desc.linktype),
+                        at,
+                        len,
+                    });
+                }
             }
-        }
-        Some(_) => {
-            let mut r = PcapReader::new(&bytes[..])
-                .with_context(|| format!("{}: pcap header", path.display()))?;
-            let linktype = u32::from(r.header().datalink);
-            while let Some(p) = r.next_packet() {
-                let Ok(p) = p else { break };
-                out.push(Frame {
-                    ts_ns: p.timestamp.as_nanos() as u64,
-                    linktype,
-                    data: p.data.into_owned(),
-                });
+            Some(_) => {
+                let (mut rest, parser) = PcapParser::new(&bytes)
+                    .with_context(|| format!("{}: pcap header", path.display()))?;
+                let linktype = u32::from(parser.header().datalink);
+                while !rest.is_empty() {
+                    let Ok((next, p)) = parser.next_packet(rest) else {
+                        break;
+                    };
+                    rest = next;
+                    let (at, len) = place(&p.data);
+                    frames.push(Frame {
+                        ts_ns: p.timestamp.as_nanos() as u64,
+                        linktype,
+                        at,
+                        len,
+                    });
+                }
             }
+            None => bail!("{}: too short for a capture", path.display()),
         }
-        None => bail!("{}: too short for a capture", path.display()),
+        Ok(Capture { bytes, frames })
     }
-    Ok(out)
 }
 
 const LINKTYPE_NULL: u32 = 0;
@@ -186,9 +214,9 @@ mod tests {
         let mut files = 0;
         let mut with_ip = 0;
         for p in entries {
-            let frames = read_frames(&p).unwrap_or_else(|e| panic!("{e:#}"));
+            let cap = Capture::read(&p).unwrap_or_else(|e| panic!("{e:#}"));
             files += 1;
-            if frames.iter().any(|f| f.ip().is_some()) {
+            if cap.frames.iter().any(|f| cap.ip(f).is_some()) {
                 with_ip += 1;
             }
         }

@@ -119,24 +119,33 @@ pub fn classify_file(
             })
             .collect());
     };
+    // Only flows the signatures left undecided are scored, in batches.
+    let undecided: Vec<usize> = (0..flows.len())
+        .filter(|&i| !trusted(&flows[i].verdict))
+        .collect();
+    let mut decisions: Vec<Option<Decision>> = vec![None; flows.len()];
     let mut scratch = Scratch::new(m, BATCH);
-    for chunk in flows.chunks(BATCH) {
-        let mut x = Array2::zeros((chunk.len(), DIM));
-        for (r, c) in chunk.iter().enumerate() {
-            for (k, v) in flow_features(&c.flow).iter().enumerate() {
+    let mut x = Array2::zeros((BATCH, DIM));
+    for chunk in undecided.chunks(BATCH) {
+        for (r, &i) in chunk.iter().enumerate() {
+            for (k, v) in flow_features(&flows[i].flow).iter().enumerate() {
                 x[[r, k]] = *v;
             }
         }
-        let p = m.forward(x.view(), &mut scratch);
-        for (r, c) in chunk.iter().enumerate() {
+        let p = m.forward(x.slice(ndarray::s![..chunk.len(), ..]), &mut scratch);
+        for (r, &i) in chunk.iter().enumerate() {
             let row = p.row(r);
-            let d = decide(
+            let c = &flows[i];
+            decisions[i] = Some(decide(
                 c.verdict,
                 c.dpi_packets,
                 Some((&m.classes, row.as_slice().unwrap_or(&[]))),
-            );
-            out.push((c.clone(), d));
+            ));
         }
+    }
+    for (c, d) in flows.into_iter().zip(decisions) {
+        let d = d.unwrap_or_else(|| decide(c.verdict, c.dpi_packets, None));
+        out.push((c, d));
     }
     Ok(out)
 }
