@@ -103,6 +103,9 @@ pub struct Parsed<'a> {
 pub fn parse_ip(ip: &[u8]) -> Option<Parsed<'_>> {
     let (src, dst, proto, l4, ip_len) = match ip.first()? >> 4 {
         4 => {
+            if ip.len() < 20 {
+                return None;
+            }
             let ihl = usize::from(ip[0] & 0x0f) * 4;
             let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
             let frag = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]);
@@ -120,6 +123,9 @@ pub fn parse_ip(ip: &[u8]) -> Option<Parsed<'_>> {
             (src, dst, ip[9], ip.get(ihl..end)?, total as u32)
         }
         6 => {
+            if ip.len() < 40 {
+                return None;
+            }
             let plen = usize::from(u16::from_be_bytes([*ip.get(4)?, *ip.get(5)?]));
             let src = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(8..24)?).ok()?));
             let dst = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(24..40)?).ok()?));
@@ -152,7 +158,7 @@ pub fn parse_ip(ip: &[u8]) -> Option<Parsed<'_>> {
     match proto {
         6 => {
             let off = usize::from(l4.get(12)? >> 4) * 4;
-            if off < 20 {
+            if off < 20 || l4.len() < 20 {
                 return None;
             }
             Some(Parsed {
@@ -261,6 +267,14 @@ mod tests {
 
     #[test]
     fn truncated_and_odd_packets_are_refused_not_panicked_on() {
+        // Found by the dissect fuzz target: an IPv4 header cut at 12 bytes.
+        let cut = [0x45u8, 0x5c, 1, 0, 0, 0, 0, 0, 0x0b, 0, 0x18, 0];
+        assert!(parse_ip(&cut).is_none());
+        // A TCP header shorter than its fixed part.
+        let mut short_tcp = vec![0x45u8, 0, 0, 33, 0, 0, 0, 0, 64, 6, 0, 0];
+        short_tcp.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        short_tcp.extend_from_slice(&[0, 80, 0, 81, 0, 0, 0, 0, 0, 0, 0, 0, 0x50]);
+        assert!(parse_ip(&short_tcp).is_none());
         let v4 = [0x45u8, 0, 0, 40, 0, 0, 0x20, 0x01, 64, 6];
         assert!(parse_ip(&v4).is_none());
         assert!(parse_ip(&[]).is_none());
