@@ -76,6 +76,36 @@ impl Batch {
         true
     }
 
+    /// Appends packets that `init(k, slot)` writes straight into the
+    /// storage, for `k = 0, 1, ...` as long as it returns true, at most
+    /// `max` of them and never past the batch's room; returns how many.
+    /// One capacity check and one length update for the whole run instead
+    /// of one per packet. If `init` panics, the packets written before are
+    /// leaked (never dropped twice).
+    ///
+    /// # Safety
+    /// When `init` returns true it has fully initialised the slot as a
+    /// valid `Packet`; when it returns false it has not touched it.
+    #[inline(always)]
+    pub unsafe fn extend_in_place(
+        &mut self,
+        max: usize,
+        mut init: impl FnMut(usize, *mut Packet) -> bool,
+    ) -> usize {
+        let len = self.pkts.len();
+        let max = max.min(BATCH_SIZE - len);
+        // SAFETY: `len <= capacity`, so this points into (or just past) the storage.
+        let base = unsafe { self.pkts.as_mut_ptr().add(len) };
+        let mut n = 0;
+        // SAFETY: `len + n < len + max <= capacity`: each slot is spare storage.
+        while n < max && init(n, unsafe { base.add(n) }) {
+            n += 1;
+        }
+        // SAFETY: the caller's contract initialised elements `len..len + n`.
+        unsafe { self.pkts.set_len(len + n) };
+        n
+    }
+
     /// The packets, for a stage to walk.
     #[inline]
     pub fn packets(&self) -> &[Packet] {
