@@ -51,11 +51,15 @@ impl Batch {
         if len >= BATCH_SIZE {
             return Err(p);
         }
-        // Capacity is BATCH_SIZE from `new`, so this never grows (and skips
-        // Vec::push's second capacity check on the per-packet path).
-        self.pkts.spare_capacity_mut()[0].write(p);
-        // SAFETY: element `len` was just initialised and `len < capacity`.
-        unsafe { self.pkts.set_len(len + 1) };
+        // Capacity is at least BATCH_SIZE from `new`, so this never grows
+        // (and skips Vec::push's and the spare slice's capacity checks on
+        // the per-packet path).
+        // SAFETY: `len < BATCH_SIZE <= capacity`: the slot is spare storage;
+        // it is initialised before the length covers it.
+        unsafe {
+            self.pkts.as_mut_ptr().add(len).write(p);
+            self.pkts.set_len(len + 1);
+        }
         Ok(())
     }
 
@@ -70,7 +74,8 @@ impl Batch {
         if len >= BATCH_SIZE {
             return false;
         }
-        init(self.pkts.spare_capacity_mut()[0].as_mut_ptr());
+        // SAFETY: `len < BATCH_SIZE <= capacity`: the slot is spare storage.
+        init(unsafe { self.pkts.as_mut_ptr().add(len) });
         // SAFETY: the caller's contract initialised element `len < capacity`.
         unsafe { self.pkts.set_len(len + 1) };
         true
