@@ -242,11 +242,6 @@ impl Pipeline {
             bump(&pc.rx_packets, n as u64);
             bump(&pc.rx_bytes, bytes);
             self.process(rx, port as u16, now);
-            // Send what this burst produced before the next port's: frames
-            // then leave as soon as they are ready, and a DPDK worker keeps
-            // one burst of mbufs in flight instead of one per port (they
-            // stay in cache; testpmd forwards the same way).
-            self.flush_tx();
         }
         total += self.drain_handoff(rx, now);
         // Tunnel packets the engine built outside a batch (timers, errors).
