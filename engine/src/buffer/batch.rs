@@ -51,11 +51,15 @@ impl Batch {
         if len >= BATCH_SIZE {
             return Err(p);
         }
-        // Capacity is BATCH_SIZE from `new`, so this never grows (and skips
-        // Vec::push's second capacity check on the per-packet path).
-        self.pkts.spare_capacity_mut()[0].write(p);
-        // SAFETY: element `len` was just initialised and `len < capacity`.
-        unsafe { self.pkts.set_len(len + 1) };
+        // Capacity is at least BATCH_SIZE from `new`, so this never grows
+        // (and skips Vec::push's and the spare slice's capacity checks on
+        // the per-packet path).
+        // SAFETY: `len < BATCH_SIZE <= capacity`: the slot is spare storage;
+        // it is initialised before the length covers it.
+        unsafe {
+            self.pkts.as_mut_ptr().add(len).write(p);
+            self.pkts.set_len(len + 1);
+        }
         Ok(())
     }
 
@@ -70,10 +74,41 @@ impl Batch {
         if len >= BATCH_SIZE {
             return false;
         }
-        init(self.pkts.spare_capacity_mut()[0].as_mut_ptr());
+        // SAFETY: `len < BATCH_SIZE <= capacity`: the slot is spare storage.
+        init(unsafe { self.pkts.as_mut_ptr().add(len) });
         // SAFETY: the caller's contract initialised element `len < capacity`.
         unsafe { self.pkts.set_len(len + 1) };
         true
+    }
+
+    /// Appends packets that `init(k, slot)` writes straight into the
+    /// storage, for `k = 0, 1, ...` as long as it returns true, at most
+    /// `max` of them and never past the batch's room; returns how many.
+    /// One capacity check and one length update for the whole run instead
+    /// of one per packet. If `init` panics, the packets written before are
+    /// leaked (never dropped twice).
+    ///
+    /// # Safety
+    /// When `init` returns true it has fully initialised the slot as a
+    /// valid `Packet`; when it returns false it has not touched it.
+    #[inline(always)]
+    pub unsafe fn extend_in_place(
+        &mut self,
+        max: usize,
+        mut init: impl FnMut(usize, *mut Packet) -> bool,
+    ) -> usize {
+        let len = self.pkts.len();
+        let max = max.min(BATCH_SIZE - len);
+        // SAFETY: `len <= capacity`, so this points into (or just past) the storage.
+        let base = unsafe { self.pkts.as_mut_ptr().add(len) };
+        let mut n = 0;
+        // SAFETY: `len + n < len + max <= capacity`: each slot is spare storage.
+        while n < max && init(n, unsafe { base.add(n) }) {
+            n += 1;
+        }
+        // SAFETY: the caller's contract initialised elements `len..len + n`.
+        unsafe { self.pkts.set_len(len + n) };
+        n
     }
 
     /// The packets, for a stage to walk.

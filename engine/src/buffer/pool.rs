@@ -213,6 +213,44 @@ impl PacketPool {
         pushed
     }
 
+    /// [`adopt_into`](Self::adopt_into) for a run of buffers: adopts what
+    /// `next(k)` yields for `k = 0, 1, ...` until it yields None, at most
+    /// `max` and never past the batch's room, and counts them out of the
+    /// pool once. Returns how many were adopted (`next` is not called again
+    /// after it yields None). The DPDK driver's per-burst receive path.
+    ///
+    /// # Safety
+    /// As for [`adopt`](Self::adopt), for every buffer `next` yields.
+    #[inline(always)]
+    pub unsafe fn adopt_while(
+        &mut self,
+        batch: &mut Batch,
+        max: usize,
+        mut next: impl FnMut(usize) -> Option<RawPacket>,
+    ) -> usize {
+        let inner = self.inner;
+        // SAFETY: the closure writes every field of the slot when it returns true.
+        let n = unsafe {
+            batch.extend_in_place(max, |k, slot| {
+                let Some(raw) = next(k) else {
+                    return false;
+                };
+                std::ptr::addr_of_mut!((*slot).pool).write(inner);
+                std::ptr::addr_of_mut!((*slot).buf).write(raw.buf);
+                std::ptr::addr_of_mut!((*slot).idx).write(u32::MAX);
+                std::ptr::addr_of_mut!((*slot).head).write(raw.head);
+                std::ptr::addr_of_mut!((*slot).len).write(raw.len);
+                std::ptr::addr_of_mut!((*slot)._not_send).write(PhantomData);
+                true
+            })
+        };
+        let inner = self.inner();
+        debug_assert!(n == 0 || inner.external.is_some());
+        // SAFETY: single-threaded; see `alloc`.
+        unsafe { *inner.outstanding.get() += n as u32 };
+        n
+    }
+
     fn inner(&self) -> &PoolInner {
         // SAFETY: `inner` came from `Box::leak` and is freed only when both the
         // pool handle and every packet are gone; we hold the handle.
@@ -486,6 +524,73 @@ impl Packet {
         // SAFETY: as in `drop`, minus giving the buffer back.
         unsafe { release(inner) };
         Ok(raw)
+    }
+}
+
+impl Batch {
+    /// Takes every packet out in order, like [`Batch::take_each`], and
+    /// hands each packet whose pool's external allocator handle is `ctx`
+    /// out of the pool's ownership to `raw` as a [`RawPacket`] (as
+    /// [`Packet::into_raw`] does), any other packet to `other` as it is;
+    /// both get `state` and the packet's index. Buffers handed out are
+    /// counted out of their pool once per run of consecutive packets of one
+    /// pool, and a packet of the same pool as the one before it is
+    /// recognised by its pool pointer alone (the DPDK driver's transmit
+    /// path). If a callback panics, the packets not yet handed out are
+    /// leaked, never dropped twice.
+    #[inline(always)]
+    pub fn take_each_raw<S>(
+        &mut self,
+        ctx: *mut c_void,
+        state: &mut S,
+        mut raw: impl FnMut(&mut S, usize, RawPacket),
+        mut other: impl FnMut(&mut S, usize, Packet),
+    ) {
+        // The pool of the current run (its allocator handle is `ctx`) and
+        // the buffers handed out of it and not yet counted.
+        let mut run: Option<(NonNull<PoolInner>, u32)> = None;
+        self.take_each(|i, p| {
+            match run {
+                Some((pool, ref mut n)) if pool == p.pool => *n += 1,
+                _ if p.external_ctx() == Some(ctx) => {
+                    if let Some((pool, n)) = run {
+                        // SAFETY: `pool` is live: it still counts `n` packets out.
+                        unsafe { release_n(pool.as_ptr(), n) };
+                    }
+                    run = Some((p.pool, 1));
+                }
+                _ => return other(state, i, p),
+            }
+            let r = RawPacket {
+                buf: p.buf,
+                head: p.head,
+                len: p.len,
+            };
+            // Counted out with its run; the buffer is the caller's now.
+            std::mem::forget(p);
+            raw(state, i, r);
+        });
+        if let Some((pool, n)) = run {
+            // SAFETY: as above.
+            unsafe { release_n(pool.as_ptr(), n) };
+        }
+    }
+}
+
+/// [`release`] for `n` packets of one pool at once.
+///
+/// # Safety
+/// `inner` is the packets' live pool, which counts at least `n` packets
+/// out; single-threaded.
+#[inline]
+unsafe fn release_n(inner: *mut PoolInner, n: u32) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let out = (*inner).outstanding.get();
+        *out -= n;
+        if *out == 0 && *(*inner).orphaned.get() {
+            drop(Box::from_raw(inner));
+        }
     }
 }
 

@@ -77,7 +77,6 @@ pub struct DpdkPort {
     mtu: Option<u16>,
     mac: Option<[u8; 6]>,
     mbufs: [*mut sys::rte_mbuf; BATCH_SIZE],
-    lens: [u16; BATCH_SIZE],
     /// Frames this queue could not hand over (too long, engine pool empty).
     rx_dropped: u64,
     /// Frames this queue could not copy into an mbuf (none left, too long).
@@ -139,7 +138,6 @@ impl DpdkPort {
                 .as_deref()
                 .and_then(|m| crate::config::parse_mac(m).ok()),
             mbufs: [ptr::null_mut(); BATCH_SIZE],
-            lens: [0; BATCH_SIZE],
             rx_dropped: 0,
             tx_nombuf: 0,
             copies: Arc::default(),
@@ -247,8 +245,27 @@ impl DpdkPort {
         // the front; `to_free <= i` always, so nothing unread is overwritten.
         let mut to_free = 0;
         let mut added = 0;
-        for i in 0..got {
+        let mut i = 0;
+        while i < got {
+            if zero_copy && !dispatch {
+                // The common case: a run of frames in our own single-segment
+                // mbufs joins the batch as it is, counted out of the pool once.
+                let mbufs = &self.mbufs[i..got];
+                // SAFETY: each yielded buffer is that of a received mbuf
+                // (ours) that `as_raw` accepted: a single-segment direct mbuf
+                // of the pool's own mempool, owned by nothing else from here
+                // on. The batch had room for `got` frames.
+                let n = unsafe {
+                    pool.adopt_while(batch, mbufs.len(), |k| mbuf::as_raw(mbufs[k], mempool))
+                };
+                added += n;
+                i += n;
+                if i == got {
+                    break;
+                }
+            }
             let m = self.mbufs[i];
+            i += 1;
             if dispatch {
                 // SAFETY: `m` is a received mbuf, ours.
                 let hash = unsafe { dispatch::mbuf_flow_hash(m) };
@@ -349,29 +366,27 @@ impl Port for DpdkPort {
             return TxDone::default();
         }
         let mempool = self.dev.pool.0.as_ptr();
-        let mut k = 0;
-        batch.take_each(|_, p| {
-            let len = p.len() as u16;
-            let m = if p.external_ctx() == Some(mempool.cast()) {
-                match p.into_raw() {
-                    // SAFETY: the buffer of a direct mbuf of our mempool,
-                    // handed out of the engine: the mbuf is ours to send.
-                    Ok(raw) => unsafe { mbuf::to_mbuf(raw) },
-                    Err(_) => {
-                        self.tx_nombuf += 1;
-                        return;
-                    }
+        // The port, the mbufs to send so far and their bytes.
+        let mut st = (&mut *self, 0usize, 0u64);
+        batch.take_each_raw(
+            mempool.cast(),
+            &mut st,
+            |(port, k, bytes), _, raw| {
+                // SAFETY: the buffer of a direct mbuf of our mempool, handed
+                // out of the engine: the mbuf is ours to send.
+                port.mbufs[*k] = unsafe { mbuf::to_mbuf(raw) };
+                *bytes += u64::from(raw.len);
+                *k += 1;
+            },
+            |(port, k, bytes), _, p| {
+                if let Some(m) = port.copy_out(p.data()) {
+                    port.mbufs[*k] = m;
+                    *bytes += p.len() as u64;
+                    *k += 1;
                 }
-            } else {
-                match self.copy_out(p.data()) {
-                    Some(m) => m,
-                    None => return,
-                }
-            };
-            self.mbufs[k] = m;
-            self.lens[k] = len;
-            k += 1;
-        });
+            },
+        );
+        let (_, k, mut bytes) = st;
         let guard = tx_guard(&self.dev.tx_locks, self.tx_queue, self.tx_shared);
         // SAFETY: the queue belongs to this worker, or its lock is held;
         // the PMD takes ownership of the first `sent` mbufs.
@@ -385,14 +400,20 @@ impl Port for DpdkPort {
         } as usize;
         drop(guard);
         if sent < k {
-            // SAFETY: mbufs `sent..k` were not taken by the PMD and are ours.
+            // What was not sent does not count (`data_len` is each one's length).
+            bytes -= self.mbufs[sent..k]
+                .iter()
+                // SAFETY: mbufs `sent..k` were not taken by the PMD and are ours.
+                .map(|&m| u64::from(unsafe { sys::mbuf_fields::data_len(m) }))
+                .sum::<u64>();
+            // SAFETY: as above; not used after this.
             unsafe {
                 sys::rte_pktmbuf_free_bulk(self.mbufs[sent..].as_mut_ptr(), (k - sent) as u32)
             };
         }
         TxDone {
             packets: sent,
-            bytes: self.lens[..sent].iter().map(|l| *l as u64).sum(),
+            bytes,
         }
     }
 
