@@ -75,6 +75,16 @@ impl Dataset {
         Ok(d)
     }
 
+    /// Adds another dataset's captures and rows.
+    pub fn append(&mut self, other: Dataset) {
+        let base = self.files.len();
+        self.files.extend(other.files);
+        self.rows.extend(other.rows.into_iter().map(|mut r| {
+            r.file += base;
+            r
+        }));
+    }
+
     /// The feature matrix and class indices (into [`Class::ALL`]) of the
     /// rows `idx`.
     pub fn matrix(&self, idx: &[usize]) -> (Array2<f32>, Vec<usize>) {

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use patronus_classify::Class;
 use patronus_ml::dataset::Dataset;
@@ -32,6 +33,9 @@ enum Cmd {
     Train {
         #[arg(long)]
         corpus: Option<PathBuf>,
+        /// More labelled captures (pcap/ and result/)
+        #[arg(long)]
+        extra: Vec<PathBuf>,
         #[arg(long, default_value_t = 7)]
         seed: u64,
         #[arg(long, default_value_t = 80)]
@@ -43,6 +47,10 @@ enum Cmd {
     Eval {
         #[arg(long)]
         corpus: Option<PathBuf>,
+        /// More labelled captures (pcap/ and result/, e.g. recorded by
+        /// scripts/record_traffic.sh)
+        #[arg(long)]
+        extra: Vec<PathBuf>,
         #[arg(long, default_value_t = 5)]
         folds: usize,
         #[arg(long, default_value_t = 7)]
@@ -50,18 +58,53 @@ enum Cmd {
         #[arg(long, default_value_t = 80)]
         epochs: usize,
     },
+    /// Label the flows of a recorded capture by their server port, in
+    /// nDPI's result format (for captures whose servers we ran ourselves)
+    Label {
+        pcap: PathBuf,
+        /// `PORT=NDPI_NAME` or `LO-HI=NDPI_NAME` (repeatable), e.g. 443=TLS
+        #[arg(long = "port", required = true)]
+        ports: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// The labelled corpus plus extra roots.
+fn load(corpus: Option<PathBuf>, extra: &[PathBuf]) -> anyhow::Result<Dataset> {
+    let root = corpus.unwrap_or_else(patronus_classify::corpus::root);
+    let mut d = Dataset::load(&root)?;
+    for e in extra {
+        d.append(Dataset::load(e)?);
+    }
+    Ok(d)
+}
+
+/// `PORT=NAME` or `LO-HI=NAME`.
+fn port_rule(s: &str) -> anyhow::Result<(u16, u16, String)> {
+    let (ports, name) = s
+        .split_once('=')
+        .with_context(|| format!("{s:?}: expected PORT=NAME"))?;
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse()?, b.parse()?),
+        None => {
+            let p = ports.parse()?;
+            (p, p)
+        }
+    };
+    Ok((lo, hi, name.to_string()))
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Train {
             corpus,
+            extra,
             seed,
             epochs,
             out,
         } => {
-            let root = corpus.unwrap_or_else(patronus_classify::corpus::root);
-            let d = Dataset::load(&root)?;
+            let d = load(corpus, &extra)?;
             let idx: Vec<usize> = (0..d.rows.len()).collect();
             let (x, y) = d.matrix(&idx);
             let cfg = TrainConfig {
@@ -82,12 +125,12 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Eval {
             corpus,
+            extra,
             folds,
             seed,
             epochs,
         } => {
-            let root = corpus.unwrap_or_else(patronus_classify::corpus::root);
-            let d = Dataset::load(&root)?;
+            let d = load(corpus, &extra)?;
             let cfg = TrainConfig {
                 seed,
                 epochs,
@@ -107,6 +150,39 @@ fn main() -> anyhow::Result<()> {
             ] {
                 println!("### {what}\n\n{}", r.table());
             }
+        }
+        Cmd::Label { pcap, ports, out } => {
+            let rules = ports
+                .iter()
+                .map(|p| port_rule(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let cap = patronus_classify::pcap::Capture::read(&pcap)?;
+            let (flows, _) = patronus_classify::flows::flows_of(&cap);
+            let mut text = String::new();
+            let mut n = 0;
+            for f in &flows {
+                let port = f.server.port();
+                let Some((_, _, name)) =
+                    rules.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&port))
+                else {
+                    continue;
+                };
+                n += 1;
+                let proto = match f.l4 {
+                    patronus_classify::L4::Tcp => "TCP",
+                    patronus_classify::L4::Udp => "UDP",
+                };
+                text.push_str(&format!(
+                    "\t{n}\t{proto} {} <-> {} [proto: 0/{name}]\n",
+                    f.client, f.server
+                ));
+            }
+            std::fs::write(&out, text)?;
+            println!(
+                "{n} of {} flows labelled into {}",
+                flows.len(),
+                out.display()
+            );
         }
     }
     Ok(())
