@@ -736,6 +736,85 @@ mod tests {
         unsafe { dealloc(mem, layout) };
     }
 
+    /// The DPDK driver's burst paths on test buffers: `take_each_raw` hands
+    /// the external pool's packets out as raw buffers (others as they
+    /// are), `adopt_while` takes raw buffers back in one go, within `max`
+    /// and the batch's room; no copy, and every buffer returns.
+    #[test]
+    fn bursts_hand_buffers_out_and_adopt_them_back() {
+        const N: usize = 4;
+        let layout = Layout::from_size_align(N * BUF_STRIDE, 64).unwrap();
+        // SAFETY: non-zero size.
+        let mem = unsafe { alloc_zeroed(layout) };
+        // SAFETY: every offset lies inside the allocation.
+        let bufs = (0..N)
+            .map(|i| NonNull::new(unsafe { mem.add(i * BUF_STRIDE + META_ROOM) }).unwrap())
+            .collect();
+        let mut a = TestAlloc { bufs, out: 0 };
+        let ext = ExternalBuffers {
+            ctx: &mut a as *mut TestAlloc as *mut c_void,
+            alloc: test_alloc,
+            free: test_free,
+        };
+        let mut pool = PacketPool::with_external(ext, N as u32);
+        let mut heap = PacketPool::new(2);
+        let mut batch = Batch::new();
+        let mut addrs = Vec::new();
+        for i in 0..4u8 {
+            let p = if i == 2 {
+                heap.alloc_from(&[i; 64]).unwrap()
+            } else {
+                pool.alloc_from(&vec![i; 60 + usize::from(i)]).unwrap()
+            };
+            addrs.push(p.buffer_addr());
+            batch.push(p).unwrap();
+        }
+        let mut raws: Vec<(usize, RawPacket)> = Vec::new();
+        let mut others = Vec::new();
+        batch.take_each_raw(
+            ext.ctx,
+            &mut (),
+            |_, i, r| raws.push((i, r)),
+            |_, i, p| others.push((i, p)),
+        );
+        assert!(batch.is_empty());
+        assert_eq!(raws.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 1, 3]);
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].1.data(), &[2u8; 64][..]);
+        assert_eq!(
+            pool.available(),
+            N,
+            "raw buffers are out of the pool's count"
+        );
+        assert_eq!(a.out, 3, "but still allocated");
+        // Back in, at most 2 per call, then the rest.
+        let mut back = Batch::new();
+        let mut it = raws.into_iter().map(|(_, r)| r);
+        // SAFETY: each buffer came from this pool's allocator and nothing owns it.
+        let n = unsafe { pool.adopt_while(&mut back, 2, |_| it.next()) };
+        assert_eq!(n, 2);
+        // SAFETY: as above.
+        let m = unsafe { pool.adopt_while(&mut back, 8, |_| it.next()) };
+        assert_eq!((m, back.len()), (1, 3));
+        let got: Vec<(*const u8, Vec<u8>)> = back
+            .packets_mut()
+            .iter()
+            .map(|p| (p.buffer_addr(), p.data().to_vec()))
+            .collect();
+        let want: Vec<(*const u8, Vec<u8>)> = [0u8, 1, 3]
+            .iter()
+            .map(|&i| (addrs[usize::from(i)], vec![i; 60 + usize::from(i)]))
+            .collect();
+        assert_eq!(got, want, "same buffers, same bytes");
+        assert_eq!(pool.available(), N - 3);
+        drop(back);
+        drop(others);
+        drop(pool);
+        assert_eq!(a.out, 0, "every buffer went back to its allocator");
+        // SAFETY: allocated above with `layout`; no buffer is in use.
+        unsafe { dealloc(mem, layout) };
+    }
+
     #[test]
     fn pool_dropped_before_packets_is_freed_by_last_packet() {
         let mut pool = PacketPool::new(2);
