@@ -47,3 +47,51 @@ pub fn classify_file(path: &Path) -> anyhow::Result<Vec<Classified>> {
         })
         .collect())
 }
+
+/// One labelled capture of a corpus, classified.
+#[derive(Clone, Debug)]
+pub struct LabelledCapture {
+    /// The capture's file name.
+    pub name: String,
+    /// Its flows that nDPI labelled, with their label.
+    pub flows: Vec<(crate::labels::Label, Classified)>,
+    /// Our flows without a label.
+    pub unlabelled: usize,
+    /// nDPI's labelled flows we did not form.
+    pub missing: usize,
+}
+
+/// Every capture of `root/pcap` that has `root/result/NAME.out`,
+/// classified, its flows joined with nDPI's labels.
+pub fn labelled_corpus(root: &Path) -> anyhow::Result<Vec<LabelledCapture>> {
+    use anyhow::Context;
+    let pcaps = crate::corpus::captures(&root.join("pcap"))
+        .with_context(|| format!("reading {}", root.join("pcap").display()))?;
+    let mut out = Vec::new();
+    for f in pcaps {
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let result = root.join("result").join(format!("{name}.out"));
+        let Ok(mut labels) = crate::labels::read_labels(&result) else {
+            continue;
+        };
+        let mut cap = LabelledCapture {
+            name,
+            flows: Vec::new(),
+            unlabelled: 0,
+            missing: 0,
+        };
+        for c in classify_file(&f)? {
+            match labels.remove(&c.flow.key()) {
+                Some(l) => cap.flows.push((l, c)),
+                None => cap.unlabelled += 1,
+            }
+        }
+        cap.missing = labels.len();
+        out.push(cap);
+    }
+    Ok(out)
+}

@@ -4,12 +4,10 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use ndarray::Array2;
 
 use patronus_classify::flows::Flow;
-use patronus_classify::labels::read_labels;
-use patronus_classify::offline::classify_file;
+use patronus_classify::offline::labelled_corpus;
 use patronus_classify::{Class, Verdict};
 
 use crate::features::{FeatureAcc, DIM};
@@ -46,23 +44,10 @@ impl Dataset {
     /// Every capture of `root/pcap` that has `root/result/NAME.out`.
     pub fn load(root: &Path) -> anyhow::Result<Dataset> {
         let mut d = Dataset::default();
-        let files = patronus_classify::corpus::captures(&root.join("pcap"))
-            .with_context(|| format!("reading {}", root.join("pcap").display()))?;
-        for f in files {
-            let name = f
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let Ok(labels) = read_labels(&root.join("result").join(format!("{name}.out"))) else {
-                continue;
-            };
+        for cap in labelled_corpus(root)? {
             let file = d.files.len();
-            d.files.push(name);
-            for c in classify_file(&f)? {
-                let Some(l) = labels.get(&c.flow.key()) else {
-                    continue;
-                };
+            d.files.push(cap.name);
+            for (l, c) in cap.flows {
                 d.rows.push(Row {
                     features: flow_features(&c.flow),
                     truth: l.class,

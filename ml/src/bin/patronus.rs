@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use patronus_classify::eval::Report;
-use patronus_classify::labels::read_labels;
-use patronus_classify::offline::classify_file as signatures;
+use patronus_classify::offline::labelled_corpus;
 use patronus_classify::{Class, L4};
 use patronus_ml::classifier::classify_file;
 use patronus_ml::mlp::Mlp;
@@ -138,31 +137,17 @@ fn classify(file: &Path, json: bool, model: Option<&Mlp>) -> anyhow::Result<()> 
 
 fn eval(corpus: Option<PathBuf>) -> anyhow::Result<()> {
     let root = corpus.unwrap_or_else(patronus_classify::corpus::root);
-    let mut pairs = Vec::new();
-    let mut unmatched = 0u64;
-    let mut missing = 0u64;
-    let files = patronus_classify::corpus::captures(&root.join("pcap"))
-        .with_context(|| format!("reading {}", root.join("pcap").display()))?;
-    for f in &files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let result = root.join("result").join(format!("{name}.out"));
-        let Ok(labels) = read_labels(&result) else {
-            continue;
-        };
-        let flows = signatures(f)?;
-        for c in &flows {
-            match labels.get(&c.flow.key()) {
-                Some(l) => pairs.push((l.class, c.verdict.class)),
-                None => unmatched += 1,
-            }
-        }
-        let ours: std::collections::HashSet<_> = flows.iter().map(|c| c.flow.key()).collect();
-        missing += labels.keys().filter(|k| !ours.contains(k)).count() as u64;
-    }
-    let r = Report::new(pairs);
+    let caps = labelled_corpus(&root)?;
+    let unlabelled: usize = caps.iter().map(|c| c.unlabelled).sum();
+    let missing: usize = caps.iter().map(|c| c.missing).sum();
+    let r = Report::new(
+        caps.iter()
+            .flat_map(|c| &c.flows)
+            .map(|(l, c)| (l.class, c.verdict.class)),
+    );
     println!(
-        "signatures alone, {} captures, {} labelled flows ({unmatched} of our flows without an nDPI label and {missing} nDPI flows we did not form left out)\n",
-        files.len(),
+        "signatures alone, {} labelled captures, {} labelled flows ({unlabelled} of our flows without an nDPI label and {missing} nDPI flows we did not form left out)\n",
+        caps.len(),
         r.flows
     );
     print!("{}", r.table());
