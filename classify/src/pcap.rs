@@ -49,8 +49,13 @@ impl Capture {
             .get(..4)
             .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
         let base = bytes.as_ptr() as usize;
-        // Parsers hand out slices of `bytes`: keep their places.
-        let place = |d: &[u8]| (d.as_ptr() as usize - base, d.len());
+        let end = base + bytes.len();
+        // Parsers hand out slices of `bytes`; anything else (never seen) is
+        // not taken rather than mislocated.
+        let place = |d: &[u8]| {
+            let at = d.as_ptr() as usize;
+            (at >= base && at + d.len() <= end).then(|| (at - base, d.len()))
+        };
         let mut frames = Vec::new();
         match magic {
             // pcapng section header block.
@@ -70,7 +75,9 @@ impl Capture {
                     let Some(desc) = parser.interfaces().get(iface as usize) else {
                         continue;
                     };
-                    let (at, len) = place(data);
+                    let Some((at, len)) = place(data) else {
+                        continue;
+                    };
                     frames.push(Frame {
                         ts_ns: ts.as_nanos() as u64,
                         linktype: u32::from(desc.linktype),
@@ -88,7 +95,9 @@ impl Capture {
                         break;
                     };
                     rest = next;
-                    let (at, len) = place(&p.data);
+                    let Some((at, len)) = place(&p.data) else {
+                        continue;
+                    };
                     frames.push(Frame {
                         ts_ns: p.timestamp.as_nanos() as u64,
                         linktype,
