@@ -18,9 +18,11 @@
 //! - `nat.sock`: the engine's NAT session query socket ([`nat_query`]).
 //! - `wg.bin`: the pushed WireGuard tunnels, peers and allowed IPs ([`wg`];
 //!   holds private keys), numbered by the control block's `wg_generation`.
+//! - `flows.sock`: the engine's flow query socket ([`flow_query`]).
 //!
 //! The engine's WireGuard counters in `counters.shm` are named by one
-//! contract both sides use: [`wg_counters`].
+//! contract both sides use: [`wg_counters`]; its classification counters
+//! by [`classify_counters`].
 //!
 //! Control process: `Publisher::open(dir)?`, then for each new desired
 //! state `publish(&GenerationBuilder)` and now and then `gc()`.
@@ -38,9 +40,11 @@
 //! engine, `CounterReader` in the control process.
 
 pub mod catch_up;
+pub mod classify_counters;
 pub mod control;
 pub mod counters;
 pub mod error;
+pub mod flow_query;
 pub mod generation;
 pub mod histogram;
 pub mod layout;

@@ -22,6 +22,8 @@ pub const NAT_FILE: &str = crate::nat::NAT_FILE;
 pub const WG_FILE: &str = crate::wg::WG_FILE;
 /// Unix socket the engine answers NAT session queries on.
 pub const NAT_SOCKET: &str = "nat.sock";
+/// The engine's flow query socket.
+pub const FLOWS_SOCKET: &str = "flows.sock";
 /// Lock file held (flock) by the one live publisher.
 pub const PUBLISHER_LOCK: &str = "publisher.lock";
 
@@ -93,6 +95,11 @@ impl RuntimeDir {
     /// `nat.sock`.
     pub fn nat_socket(&self) -> PathBuf {
         self.root.join(NAT_SOCKET)
+    }
+
+    /// `flows.sock`.
+    pub fn flows_socket(&self) -> PathBuf {
+        self.root.join(FLOWS_SOCKET)
     }
 
     /// `tables/gen-N.bin`.
