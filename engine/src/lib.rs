@@ -16,6 +16,7 @@
 //! which also carries session queries to the workers.
 
 pub mod buffer;
+pub mod classify;
 pub mod config;
 pub mod control_link;
 pub mod counters;
