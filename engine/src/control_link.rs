@@ -35,6 +35,8 @@ use crate::tables::TableSlot;
 use crate::wg_link::{WgLink, WgOutcome};
 use crate::wg_plan::{WgPlan, WgSlot};
 
+use crate::classify_link;
+use crate::classify_slot::ClassifySlot;
 use crate::nat_link::{self, NatLink};
 
 /// How often the link looks for a new generation.
@@ -81,6 +83,7 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
         names.push(format!("nat.{k}"));
     }
     names.push("nat.sessions_active".to_string());
+    names.extend(patronus_shm::classify_counters::classify_counter_names());
     names
 }
 
@@ -115,6 +118,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     }
     out.extend(c.nat.iter().map(read));
     out.push(read(&c.nat_sessions));
+    out.extend(c.classify.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -126,6 +130,7 @@ pub fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
 }
 
 /// Starts the link thread.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     cfg: Arc<EngineConfig>,
     dir: PathBuf,
@@ -133,9 +138,17 @@ pub fn spawn(
     counters: Vec<Arc<WorkerCounters>>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
+    classify: Arc<ClassifySlot>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
+    let flowq =
+        classify_link::spawn_flow_server(&dir, classify.clone(), counters.len(), stop.clone())
+            .map_err(|e| ShmError::Io {
+                op: "serve flows.sock",
+                path: dir.join(patronus_shm::runtime_dir::FLOWS_SOCKET),
+                source: e,
+            })?;
     let natq = nat_link::spawn_session_server(&dir, nat.clone(), counters.len(), stop.clone())
         .map_err(|e| ShmError::Io {
             op: "serve nat.sock",
@@ -161,6 +174,7 @@ pub fn spawn(
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
             let _ = natq.join();
+            let _ = flowq.join();
         })
         .map_err(|e| ShmError::Io {
             op: "spawn link thread",
