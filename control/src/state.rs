@@ -10,9 +10,9 @@ use std::thread;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
 use crate::models::model::{ActiveModel, ModelEntry, ModelUpload};
 use crate::models::push::{ModelInfoGauge, ModelPusher};
-use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
 use crate::nat::model::{Forward, ForwardDef, NatConfig, NatSettings};
 use crate::nat::push::NatPusher;
 use crate::push::{Pusher, Touched, PUSHED_ORG};
@@ -324,7 +324,9 @@ fn run(
             }
         }
     };
-    drop(store);
+    // Everything goes before the reply: the database and the publisher
+    // lock (so a successor can attach at once).
+    drop((store, pusher, nat, wg, models));
     if let Some(reply) = closer {
         let _ = reply.send(());
     }
@@ -757,8 +759,7 @@ impl StoreHandle {
         self.call(|reply| Request::RollbackModel { reply }).await
     }
     pub async fn deactivate_model(&self) -> Result<ActiveModel> {
-        self.call(|reply| Request::DeactivateModel { reply })
-            .await
+        self.call(|reply| Request::DeactivateModel { reply }).await
     }
 
     /// Stops the actor and waits until the database is closed.

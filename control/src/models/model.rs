@@ -90,7 +90,10 @@ pub fn validate_upload(name: Option<String>, bytes: Vec<u8>) -> Result<ModelUplo
     if bytes.len() > MAX_MODEL_BYTES {
         return Err(Error::invalid(
             "body",
-            format!("model file of {} bytes, more than {MAX_MODEL_BYTES}", bytes.len()),
+            format!(
+                "model file of {} bytes, more than {MAX_MODEL_BYTES}",
+                bytes.len()
+            ),
         ));
     }
     let mlp = patronus_ml::model::from_bytes(&bytes)
@@ -111,7 +114,11 @@ mod tests {
     use super::*;
 
     fn shipped() -> Vec<u8> {
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/flow-mlp.bin")).unwrap()
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/flow-mlp.bin"
+        ))
+        .unwrap()
     }
 
     #[test]

@@ -85,7 +85,9 @@ impl ModelPusher {
                 let payload = active.as_ref().map_or(&[][..], |a| &a.bytes[..]);
                 Some(
                     p.lock()
-                        .map_err(|_| Error::Storage("shared memory: publisher lock poisoned".into()))?
+                        .map_err(|_| {
+                            Error::Storage("shared memory: publisher lock poisoned".into())
+                        })?
                         .publish_model(payload)
                         .map_err(|e| Error::Storage(format!("shared memory: {e}")))?,
                 )

@@ -233,7 +233,9 @@ impl Store {
             let mut stmt =
                 tx.prepare_cached("SELECT seq, model_id FROM model_promotions ORDER BY seq DESC")?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)))?
+                .query_map([], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             drop(stmt);
             let Some(&(_, current)) = rows.first() else {
