@@ -410,12 +410,15 @@ async fn the_gauge_names_the_active_model() {
     );
     let m = upload_ok(&t, "", shipped()).await;
     post(&t, &format!("/api/v1/models/{}/promote", m["id"])).await;
+    // The actor answers, then pushes: a later request queues behind it.
+    t.generation().await;
     let want = format!(
         "patronus_model_active_info{{sha256=\"{}\",version=\"1\"}} 1",
         m["sha256"].as_str().unwrap()
     );
     assert!(text().contains(&want), "{}", text());
     post(&t, "/api/v1/models/deactivate").await;
+    t.generation().await;
     assert!(
         !text().contains("patronus_model_active_info{"),
         "{}",
