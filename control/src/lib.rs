@@ -16,6 +16,7 @@ pub mod engine_view;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod models;
 pub mod nat;
 pub mod push;
 pub mod state;
