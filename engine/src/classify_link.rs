@@ -130,15 +130,108 @@ pub fn load_model_file(path: &Path) -> Result<Model, String> {
     Model::from_bytes(&bytes, 0).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Adopts a pushed model (`bytes` empty: none) numbered `generation`;
-/// a model that does not parse is refused and the running one kept.
-pub fn adopt_pushed(slot: &ClassifySlot, generation: u64, bytes: &[u8]) -> Result<String, String> {
+/// Adopts a pushed model numbered `generation`; a model that does not
+/// parse (or does not take this engine's features) is refused and the
+/// running one kept. An empty push means the control process manages no
+/// model: the engine runs its configured one (`configured`, the
+/// `[classify] model` file), or none (signatures only) — as NAT and
+/// WireGuard fall back to the configuration file.
+pub fn adopt_pushed(
+    slot: &ClassifySlot,
+    generation: u64,
+    bytes: &[u8],
+    configured: Option<&Path>,
+) -> Result<String, String> {
     if bytes.is_empty() {
-        let g = slot.publish(None);
-        return Ok(format!("no model (signatures only), plan {g}"));
+        return Ok(match configured {
+            Some(path) => {
+                let m = load_model_file(path)?;
+                let desc = format!("the configured model {} ({})", path.display(), m.sha256);
+                slot.publish(Some(m));
+                desc
+            }
+            None => {
+                slot.publish(None);
+                "no model (signatures only)".to_string()
+            }
+        });
     }
     let m = Model::from_bytes(bytes, generation)?;
     let desc = format!("model {} (push {generation})", m.sha256);
     slot.publish(Some(m));
     Ok(desc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn model_path() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/flow-mlp.bin")
+    }
+
+    #[test]
+    fn pushed_models_are_checked_and_an_empty_push_falls_back_to_the_configured_one() {
+        let slot = ClassifySlot::new(true, None, 2);
+        let bytes = std::fs::read(model_path()).unwrap();
+        let what = adopt_pushed(&slot, 7, &bytes, None).unwrap();
+        let (g, m) = slot.load();
+        let m = m.expect("a model");
+        assert_eq!(m.generation, 7);
+        assert!(what.contains(&m.sha256), "{what}");
+        // Garbage and a cut file are refused; the running model stays.
+        for bad in [&b"not a model"[..], &bytes[..bytes.len() / 2]] {
+            assert!(adopt_pushed(&slot, 8, bad, None).is_err());
+            assert_eq!(slot.load().0, g);
+        }
+        // Empty: the configured model, or none.
+        adopt_pushed(&slot, 9, &[], Some(&model_path())).unwrap();
+        assert_eq!(slot.load().1.unwrap().generation, 0);
+        adopt_pushed(&slot, 10, &[], None).unwrap();
+        assert!(slot.load().1.is_none());
+        assert!(adopt_pushed(&slot, 11, &[], Some(Path::new("/nonexistent"))).is_err());
+    }
+
+    #[test]
+    fn bad_requests_and_a_disabled_engine_get_clear_errors() {
+        let req = |class: Option<&str>, cursor: Option<&str>, limit| FlowRequest {
+            class: class.map(str::to_string),
+            host: None,
+            cursor: cursor.map(str::to_string),
+            limit,
+        };
+        let on = ClassifySlot::new(true, None, 1);
+        let t = Duration::from_millis(10);
+        for (r, want) in [
+            (req(None, None, 0), "limit 0"),
+            (req(None, None, MAX_FLOW_LIMIT + 1), "limit"),
+            (req(Some("gopher"), None, 5), "class \"gopher\""),
+            (req(None, Some("x"), 5), "cursor"),
+        ] {
+            match answer(&on, 1, &r, t) {
+                FlowReply::Error {
+                    code: FlowErrorCode::BadRequest,
+                    message,
+                } => assert!(message.contains(want), "{message}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Nobody answers for worker 0: a timeout, not a hang.
+        assert!(matches!(
+            answer(&on, 1, &req(Some("tls"), None, 5), t),
+            FlowReply::Error {
+                code: FlowErrorCode::WorkerTimeout,
+                ..
+            }
+        ));
+        let off = ClassifySlot::new(false, None, 1);
+        assert!(matches!(
+            answer(&off, 1, &req(None, None, 5), t),
+            FlowReply::Error {
+                code: FlowErrorCode::ClassifyDisabled,
+                ..
+            }
+        ));
+    }
 }

@@ -169,7 +169,7 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, counters, file, nat, wg, stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
@@ -194,6 +194,7 @@ fn run(
     mut file: CounterFile,
     nat: Arc<NatSlot>,
     wg_slot: Arc<WgSlot>,
+    classify: Arc<ClassifySlot>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -207,6 +208,7 @@ fn run(
     let mut wg = WgLink::new(configured, wg_slot.clone());
     // A plan published whose counter names the file does not show yet.
     let mut wg_pending: Option<(u64, Arc<WgPlan>)> = None;
+    let configured_model = cfg.classify.as_ref().and_then(|c| c.model.clone());
     let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
         // Tunnel addresses may need other FIB entries.
@@ -290,6 +292,17 @@ fn run(
             }
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        match sub.poll_model() {
+            Ok(Some((n, bytes))) => {
+                let configured = configured_model.as_deref();
+                match classify_link::adopt_pushed(&classify, n, &bytes, configured) {
+                    Ok(what) => eprintln!("patronus-engine: model file {n}: running {what}"),
+                    Err(e) => eprintln!("patronus-engine: model file {n} refused: {e}"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: model file refused: {e}"),
         }
         if wg_routes_stale {
             match sync.set_extra(wg.fib_routes(&tables.load().1)) {

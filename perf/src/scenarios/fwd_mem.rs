@@ -142,9 +142,11 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         Err(e) => {
             report.notes.push(format!("engine unavailable: {e:#}"));
             for c in cases() {
-                report
-                    .rows
-                    .push(Row::not_run(&c.system(), c.size, "engine binary unavailable"));
+                report.rows.push(Row::not_run(
+                    &c.system(),
+                    c.size,
+                    "engine binary unavailable",
+                ));
             }
             return Ok(report);
         }
