@@ -68,7 +68,7 @@ impl Classifier {
                 client,
                 server,
                 class: class.to_string(),
-                app_name: f.name.map(|n| n.as_str().to_string()),
+                app_name: t.name(i).map(|n| n.as_str().to_string()),
                 method: f.method.label().to_string(),
                 confidence: f.confidence,
                 packets_orig: f.packets[0],

@@ -145,6 +145,30 @@ impl Classifier {
         &self.table
     }
 
+    /// First of a batch's two prefetch passes: the bucket of keys of the
+    /// packet's flow. Returns its key and hash for the second
+    /// ([`Classifier::prefetch_flow`]); a default key for a packet that
+    /// is not tracked.
+    #[inline]
+    pub fn prefetch_bucket(&self, ip: &[u8]) -> (key::FlowKey, u32) {
+        match key::parse(ip) {
+            Some(p) => {
+                let h = p.key.hash();
+                self.table.prefetch_bucket(h);
+                (p.key, h)
+            }
+            None => (key::FlowKey::default(), 0),
+        }
+    }
+
+    /// Second prefetch pass: the flow itself, if it exists.
+    #[inline]
+    pub fn prefetch_flow(&self, k: &key::FlowKey, hash: u32) {
+        if !k.is_empty() {
+            self.table.prefetch_flow(k, hash);
+        }
+    }
+
     /// Takes one forwarded IPv4 packet (`ip` from its first header byte).
     #[inline]
     pub fn observe(&mut self, ip: &[u8], now: u64) {
@@ -248,7 +272,7 @@ impl Classifier {
     /// Records flow `i`'s decision; frees its slot unless its dissector
     /// keeps watching it.
     fn finish(&mut self, i: usize, d: Decision) {
-        record(self.table.flow_mut(i), &mut self.counts, &d);
+        record(&mut self.table, i, &mut self.counts, &d);
         let slot = self.table.flow(i).slot;
         if slot == NO_SLOT {
             return;
@@ -309,7 +333,7 @@ impl Classifier {
             let s = slots.get(slot);
             let v = s.dpi.verdict().unwrap_or(UNKNOWN);
             let d = decide(v, s.dpi.packets(), Some((classes, p)));
-            record(table.flow_mut(s.flow as usize), counts, &d);
+            record(table, s.flow as usize, counts, &d);
         });
         if n == 0 {
             return;
@@ -402,11 +426,12 @@ fn idle_timeout(p: &Params, f: &table::Flow) -> u64 {
     }
 }
 
-/// Writes decision `d` into flow `f` and counts it for its class (with
+/// Writes decision `d` into flow `i` and counts it for its class (with
 /// the packets and bytes the flow carried until now).
-fn record(f: &mut table::Flow, counts: &mut [u64; CLASSIFY_COUNTER_COUNT], d: &Decision) {
+fn record(t: &mut FlowTable, i: usize, counts: &mut [u64; CLASSIFY_COUNTER_COUNT], d: &Decision) {
+    t.set_name(i, d.name);
+    let f = t.flow_mut(i);
     f.class = d.class;
-    f.name = d.name;
     f.confidence = d.confidence;
     f.method = match d.method {
         Method::Signature => FlowMethod::Signature,

@@ -44,8 +44,11 @@ impl FlowMethod {
     }
 }
 
-/// One flow (both directions).
+/// One flow (both directions): what every packet touches, in one cache
+/// line (the application name, read only at the verdict and when listing,
+/// lives apart: [`FlowTable::name`]).
 #[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
 pub struct Flow {
     /// The key's `a` end sent the first packet.
     pub client_is_a: bool,
@@ -60,7 +63,6 @@ pub struct Flow {
     pub class: Class,
     pub method: FlowMethod,
     pub confidence: f32,
-    pub name: Option<AppName>,
     /// Its classification slot while it has one.
     pub slot: u32,
 }
@@ -78,7 +80,6 @@ impl Default for Flow {
             class: Class::Unknown,
             method: FlowMethod::Pending,
             confidence: 0.0,
-            name: None,
             slot: NO_SLOT,
         }
     }
@@ -110,6 +111,7 @@ impl Eq for Flow {}
 pub struct FlowTable {
     keys: Box<[FlowKey]>,
     flows: Box<[Flow]>,
+    names: Box<[Option<AppName>]>,
     bucket_mask: usize,
     active: usize,
     sweep_at: usize,
@@ -120,8 +122,11 @@ impl FlowTable {
     pub fn new(slots: usize) -> FlowTable {
         let slots = slots.max(WAYS).next_power_of_two();
         FlowTable {
-            keys: vec![FlowKey::default(); slots].into_boxed_slice(),
-            flows: vec![Flow::default(); slots].into_boxed_slice(),
+            // Huge pages: a lookup at random over megabytes would also
+            // miss the TLB.
+            keys: crate::nat::huge::huge_vec(slots, FlowKey::default()).into_boxed_slice(),
+            flows: crate::nat::huge::huge_vec(slots, Flow::default()).into_boxed_slice(),
+            names: vec![None; slots].into_boxed_slice(),
             bucket_mask: slots / WAYS - 1,
             active: 0,
             sweep_at: 0,
@@ -154,6 +159,7 @@ impl FlowTable {
         if let Some(i) = free {
             self.keys[i] = *key;
             self.flows[i] = Flow::default();
+            self.names[i] = None;
             self.active += 1;
             return Entry::New(i);
         }
@@ -164,8 +170,29 @@ impl FlowTable {
             return Entry::Full;
         }
         let old = std::mem::take(&mut self.flows[oldest]);
+        self.names[oldest] = None;
         self.keys[oldest] = *key;
         Entry::Evicted(oldest, old)
+    }
+
+    /// Hints the CPU to load the bucket of keys `hash` falls in.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u32) {
+        let base = (hash as usize & self.bucket_mask) * WAYS;
+        let keys = self.keys[base..base + WAYS].as_ptr();
+        crate::nat::prefetch::prefetch(keys);
+        crate::nat::prefetch::prefetch(keys.wrapping_add(WAYS / 2));
+    }
+
+    /// Hints the CPU to load the flow of `key` if the table holds it
+    /// (reads its bucket of keys, which [`FlowTable::prefetch_bucket`]
+    /// should have brought in).
+    #[inline]
+    pub fn prefetch_flow(&self, key: &FlowKey, hash: u32) {
+        let base = (hash as usize & self.bucket_mask) * WAYS;
+        if let Some(i) = (base..base + WAYS).find(|&i| self.keys[i] == *key) {
+            crate::nat::prefetch::prefetch(&self.flows[i]);
+        }
     }
 
     #[inline]
@@ -176,6 +203,15 @@ impl FlowTable {
     #[inline]
     pub fn flow_mut(&mut self, i: usize) -> &mut Flow {
         &mut self.flows[i]
+    }
+
+    /// The application name of the flow at `i`.
+    pub fn name(&self, i: usize) -> Option<&AppName> {
+        self.names[i].as_ref()
+    }
+
+    pub fn set_name(&mut self, i: usize, name: Option<AppName>) {
+        self.names[i] = name;
     }
 
     /// The key at slot `i` (empty when the slot is free).
@@ -206,6 +242,9 @@ impl FlowTable {
         }
     }
 }
+
+// What every packet touches is one cache line.
+const _: () = assert!(std::mem::size_of::<Flow>() == 64);
 
 #[cfg(test)]
 mod tests {

@@ -118,7 +118,7 @@ fn replayed_captures_classify_as_offline() {
                 (
                     f.class,
                     f.method.label(),
-                    f.name.map(|n| n.as_str().to_string())
+                    c.table().name(i).map(|n| n.as_str().to_string())
                 ),
                 (
                     d.class,

@@ -4,7 +4,8 @@
 //! ```toml
 //! [classify]
 //! flows = 65536          # flow-table slots per worker (power of two)
-//! dpi_slots = 4096       # flows under classification at once, per worker
+//! dpi_slots = 1024       # flows under classification at once, per worker
+//!                        # (≈ 9 KiB each: the dissectors' reassembly buffers)
 //! model = "models/flow-mlp.bin"   # optional; the control process can push another
 //! batch = 64             # flows scored per matrix product
 //! batch_wait_ms = 5      # most a queued flow waits for a full batch
@@ -68,7 +69,7 @@ fn default_flows() -> u32 {
     65536
 }
 fn default_dpi_slots() -> u32 {
-    4096
+    1024
 }
 fn default_batch() -> u32 {
     64

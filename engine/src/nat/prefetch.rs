@@ -22,7 +22,7 @@ pub struct Prefetched {
 
 /// Hints the CPU to load the cache line at `p`.
 #[inline(always)]
-pub(super) fn prefetch<T>(p: *const T) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch never faults, whatever the address.
     unsafe {

@@ -48,6 +48,7 @@ impl Pipeline {
         if nat_on {
             self.nat_prefetch(batch, from_outside);
         }
+        self.classify_prefetch(batch);
         // Pass 1: L2 + L3 checks; the destination of each plain packet.
         for i in 0..n {
             self.lane[i] = LANE_SLOW;

@@ -166,6 +166,8 @@ pub struct Pipeline {
     wg_unix_origin: u64,
     /// Flow table and classification (`[classify]`).
     classify: Option<crate::classify::Classifier>,
+    /// Per-batch scratch: the flow key and hash prefetched for packet `i`.
+    cls_keys: Box<[(crate::classify::key::FlowKey, u32); BATCH_SIZE]>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -226,6 +228,7 @@ impl Pipeline {
             wg_last_tick: 0,
             wg_unix_origin: 0,
             classify: None,
+            cls_keys: Box::new([(Default::default(), 0); BATCH_SIZE]),
             ports,
         }
     }

@@ -74,7 +74,7 @@ fn packet_count(opts: &Options) -> u64 {
 fn case_config(opts: &Options, case: Case, count: u64) -> String {
     let classify = if case.classify {
         format!(
-            "\n[classify]\nflows = {}\nmodel = \"{}\"\n",
+            "\n[classify]\nflows = {}\ndpi_slots = 1024\nmodel = \"{}\"\n",
             (2 * case.flows).next_power_of_two().max(1024),
             model_path().display()
         )
