@@ -62,6 +62,10 @@ pub struct Snapshot {
     /// `last_handshake_secs`), by exported name (`wg_plan::WgPlan::counter_names`) without
     /// the `wg.` prefix; empty without tunnels.
     pub wg: std::collections::BTreeMap<String, u64>,
+    /// Classification counters summed over workers (`model_generation`:
+    /// the smallest), by their `classify.` names without the prefix; empty
+    /// without `[classify]`.
+    pub classify: std::collections::BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -122,6 +126,26 @@ impl Snapshot {
                     }
                 }
                 *s.nat.entry("sessions_active").or_default() += read(&c.nat_sessions);
+            }
+            if engine.classify.enabled {
+                let names = patronus_shm::classify_counters::classify_counter_names();
+                for (name, v) in names.iter().zip(&c.classify) {
+                    let key = name.trim_start_matches("classify.").to_string();
+                    let v = read(v);
+                    match s.classify.entry(key) {
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            e.insert(v);
+                        }
+                        std::collections::btree_map::Entry::Occupied(mut e) => {
+                            let cur = e.get_mut();
+                            *cur = if name.ends_with(".model_generation") {
+                                (*cur).min(v)
+                            } else {
+                                *cur + v
+                            };
+                        }
+                    }
+                }
             }
             let f = c.first_rx_ns.load(Ordering::Relaxed);
             if f != 0 {

@@ -229,6 +229,8 @@ pub struct EngineStats {
     /// Non-zero NAT counters, when the engine reports a `"nat"` object
     /// (name → value; nested objects flattened as `outer.inner`).
     pub nat: Vec<(String, u64)>,
+    /// Non-zero classification counters (the `"classify"` object).
+    pub classify: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +291,10 @@ impl EngineStats {
             drops_total: u(&v, "drops_total"),
             drops,
             nat: v.get("nat").map(|n| flatten("", n)).unwrap_or_default(),
+            classify: v
+                .get("classify")
+                .map(|n| flatten("", n))
+                .unwrap_or_default(),
         })
     }
 

@@ -287,6 +287,29 @@ fn run_case(opts: &Options, bin: &std::path::Path, case: Case) -> anyhow::Result
         100.0 * info.cpu_secs / st.elapsed_secs.max(1e-9),
         st.drops_summary()
     ));
+    if case.classify {
+        let get = |k: &str| {
+            st.classify
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or(0, |(_, v)| *v)
+        };
+        // The row measures classification only if flows were classified.
+        if get("flows_created") == 0 || get("inferred_flows") == 0 {
+            anyhow::bail!(
+                "the engine classified nothing (classify counters: {:?})",
+                st.classify
+            );
+        }
+        row.notes.push(format!(
+            "classifier: {} flows, {} scored by the model in {} batches, {} evicted, {} untracked",
+            get("flows_created"),
+            get("inferred_flows"),
+            get("inference_batches"),
+            get("flows_evicted"),
+            get("flows_untracked"),
+        ));
+    }
     if sink < count {
         row.notes.push(format!(
             "only {sink} of {count} generated packets reached the sink; drops: {}",
