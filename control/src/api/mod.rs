@@ -4,9 +4,11 @@
 
 pub mod error;
 pub mod extract;
+mod flows;
 mod interfaces;
 mod nat;
 pub mod openapi;
+mod openapi_flows;
 mod openapi_nat;
 mod openapi_wg;
 mod orgs;
@@ -129,6 +131,8 @@ pub fn app(state: AppState) -> Router {
         .route(NAT_POOL, post(nat::add_pool_address))
         .route(NAT_POOL_ADDRESS, delete(nat::delete_pool_address))
         .route(NAT_SESSIONS, get(nat::sessions))
+        .route(FLOWS, get(flows::list))
+        .route(FLOWS_SUMMARY, get(flows::summary))
         .route(WG_TUNNELS, get(wg::list_tunnels).post(wg::create_tunnel))
         .route(
             WG_TUNNEL,
