@@ -82,10 +82,11 @@ impl ClassifyTopology {
         );
         t.wait_forwarding(std::time::Duration::from_secs(15));
         let dir = t.dir.path().to_path_buf();
-        let mut servers = Vec::new();
-        servers.push(start_nginx(&t, &dir));
-        servers.push(start_dnsmasq(&t, &dir));
-        servers.push(start_sshd(&t, &dir));
+        let servers = vec![
+            start_nginx(&t, &dir),
+            start_dnsmasq(&t, &dir),
+            start_sshd(&t, &dir),
+        ];
         let control = Control::start(&dir, &runtime, api_port, "control");
         ClassifyTopology {
             servers,
