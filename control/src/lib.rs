@@ -17,6 +17,7 @@ pub mod error;
 pub mod flows;
 pub mod metrics;
 pub mod model;
+pub mod models;
 pub mod nat;
 pub mod push;
 pub mod state;

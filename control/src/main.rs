@@ -15,8 +15,9 @@ use patronus_control::api::app_with_metrics;
 use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
 use patronus_control::engine_view::ShmEngine;
 use patronus_control::metrics::{self, Metrics};
+use patronus_control::models::push::ModelInfoGauge;
 use patronus_control::push::Pusher;
-use patronus_control::state::spawn_store_with;
+use patronus_control::state::spawn_store_with_model_info;
 use patronus_control::store::Store;
 use patronus_control::AppState;
 
@@ -111,8 +112,14 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("runtime directory {}", args.runtime_dir.display()))?;
     let engine_view = Arc::new(ShmEngine::new(args.runtime_dir.clone(), pusher.publisher()));
     let push_watch = pusher.watch();
-    let store = spawn_store_with(store, Some(pusher)).context("starting store actor")?;
+    let model_info = ModelInfoGauge::new().context("creating the model gauge")?;
+    let store = spawn_store_with_model_info(store, Some(pusher), model_info.clone())
+        .context("starting store actor")?;
     let metrics = Metrics::new(engine_view.clone()).context("creating metrics registry")?;
+    metrics
+        .registry()
+        .register(model_info.collector())
+        .context("registering the model gauge")?;
     // Push latency: publication until every live worker acknowledged it.
     let push_watch = tokio::spawn(push_watch.run(metrics.clone()));
     if !args.metrics_listen.ip().is_loopback() {

@@ -11,6 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
 use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
+use crate::models::model::{ActiveModel, ModelEntry, ModelUpload};
+use crate::models::push::{ModelInfoGauge, ModelPusher};
 use crate::nat::model::{Forward, ForwardDef, NatConfig, NatSettings};
 use crate::nat::push::NatPusher;
 use crate::push::{Pusher, Touched, PUSHED_ORG};
@@ -181,6 +183,31 @@ pub enum Request {
         id: i64,
         reply: Reply<()>,
     },
+    ListModels {
+        reply: Reply<Vec<ModelEntry>>,
+    },
+    GetModel {
+        id: i64,
+        reply: Reply<ModelEntry>,
+    },
+    UploadModel {
+        upload: ModelUpload,
+        reply: Reply<ModelEntry>,
+    },
+    DeleteModel {
+        id: i64,
+        reply: Reply<()>,
+    },
+    PromoteModel {
+        id: i64,
+        reply: Reply<ModelEntry>,
+    },
+    RollbackModel {
+        reply: Reply<ActiveModel>,
+    },
+    DeactivateModel {
+        reply: Reply<ActiveModel>,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
@@ -201,10 +228,21 @@ pub fn spawn_store(store: Store) -> std::io::Result<StoreHandle> {
 /// Starts the actor thread owning `store`; with a [`Pusher`], the state is
 /// published to the engine at start and after every successful change.
 pub fn spawn_store_with(store: Store, pusher: Option<Pusher>) -> std::io::Result<StoreHandle> {
+    let info = ModelInfoGauge::new().map_err(std::io::Error::other)?;
+    spawn_store_with_model_info(store, pusher, info)
+}
+
+/// [`spawn_store_with`], keeping `model_info` (registered in the metrics by
+/// the caller) on the active model.
+pub fn spawn_store_with_model_info(
+    store: Store,
+    pusher: Option<Pusher>,
+    model_info: ModelInfoGauge,
+) -> std::io::Result<StoreHandle> {
     let (tx, rx) = mpsc::channel(STORE_QUEUE_DEPTH);
     thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(store, rx, pusher))?;
+        .spawn(move || run(store, rx, pusher, model_info))?;
     Ok(StoreHandle { tx })
 }
 
@@ -235,10 +273,18 @@ fn checkpoint(p: &mut Pusher) {
     }
 }
 
-fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pusher>) {
+fn run(
+    mut store: Store,
+    mut rx: mpsc::Receiver<Request>,
+    mut pusher: Option<Pusher>,
+    model_info: ModelInfoGauge,
+) {
     use mpsc::error::TryRecvError;
     let mut nat = pusher.as_ref().map(|p| NatPusher::new(p.publisher()));
     let mut wg = pusher.as_ref().map(|p| WgPusher::new(p.publisher()));
+    let mut models = ModelPusher::new(pusher.as_ref().map(Pusher::publisher), model_info);
+    // The active model (or none) again, so a restarted pair converges.
+    push_models(&mut store, &mut models);
     // Tunnels first: routes may point into them. Then the tables: the NAT
     // config may name an interface they carry.
     push_wg(&mut store, &mut wg);
@@ -263,6 +309,7 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pus
             Some(req) => {
                 let nat_touched = req.touches_nat();
                 let wg_touched = req.touches_wg();
+                let models_touched = req.touches_models();
                 let touched = process(&mut store, req);
                 if wg_touched {
                     push_wg(&mut store, &mut wg);
@@ -271,10 +318,15 @@ fn run(mut store: Store, mut rx: mpsc::Receiver<Request>, mut pusher: Option<Pus
                 if nat_touched {
                     push_nat(&mut store, &mut nat);
                 }
+                if models_touched {
+                    push_models(&mut store, &mut models);
+                }
             }
         }
     };
-    drop(store);
+    // Everything goes before the reply: the database and the publisher
+    // lock (so a successor can attach at once).
+    drop((store, pusher, nat, wg, models));
     if let Some(reply) = closer {
         let _ = reply.send(());
     }
@@ -420,6 +472,13 @@ fn process(s: &mut Store, req: Request) -> Touched {
         Request::DeletePeer { tunnel, id, reply } => {
             answer(reply, s.delete_peer(&tunnel, id), nothing)
         }
+        Request::ListModels { reply } => answer(reply, s.list_models(), nothing),
+        Request::GetModel { id, reply } => answer(reply, s.get_model(id), nothing),
+        Request::UploadModel { upload, reply } => answer(reply, s.upload_model(&upload), nothing),
+        Request::DeleteModel { id, reply } => answer(reply, s.delete_model(id), nothing),
+        Request::PromoteModel { id, reply } => answer(reply, s.promote_model(id), nothing),
+        Request::RollbackModel { reply } => answer(reply, s.rollback_model(), nothing),
+        Request::DeactivateModel { reply } => answer(reply, s.deactivate_model(), nothing),
         Request::Close { .. } => unreachable!("handled by run"),
     }
 }
@@ -451,6 +510,28 @@ impl Request {
                 | Request::ReplacePeer { .. }
                 | Request::DeletePeer { .. }
         )
+    }
+}
+
+impl Request {
+    /// True for requests that may change the active model.
+    fn touches_models(&self) -> bool {
+        matches!(
+            self,
+            Request::PromoteModel { .. }
+                | Request::RollbackModel { .. }
+                | Request::DeactivateModel { .. }
+        )
+    }
+}
+
+/// Publishes the active model if it changed; a failure is logged and
+/// retried after the next model request.
+fn push_models(store: &mut Store, models: &mut ModelPusher) {
+    match models.push_if_changed(store) {
+        Ok(Some(n)) => tracing::info!(model_file = n, "published the active model to the engine"),
+        Ok(None) => {}
+        Err(e) => tracing::error!("publishing the model to the engine failed: {e}"),
     }
 }
 
@@ -656,6 +737,29 @@ impl StoreHandle {
     pub async fn delete_peer(&self, tunnel: String, id: i64) -> Result<()> {
         self.call(|reply| Request::DeletePeer { tunnel, id, reply })
             .await
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<ModelEntry>> {
+        self.call(|reply| Request::ListModels { reply }).await
+    }
+    pub async fn get_model(&self, id: i64) -> Result<ModelEntry> {
+        self.call(|reply| Request::GetModel { id, reply }).await
+    }
+    pub async fn upload_model(&self, upload: ModelUpload) -> Result<ModelEntry> {
+        self.call(|reply| Request::UploadModel { upload, reply })
+            .await
+    }
+    pub async fn delete_model(&self, id: i64) -> Result<()> {
+        self.call(|reply| Request::DeleteModel { id, reply }).await
+    }
+    pub async fn promote_model(&self, id: i64) -> Result<ModelEntry> {
+        self.call(|reply| Request::PromoteModel { id, reply }).await
+    }
+    pub async fn rollback_model(&self) -> Result<ActiveModel> {
+        self.call(|reply| Request::RollbackModel { reply }).await
+    }
+    pub async fn deactivate_model(&self) -> Result<ActiveModel> {
+        self.call(|reply| Request::DeactivateModel { reply }).await
     }
 
     /// Stops the actor and waits until the database is closed.

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod classify;
 mod dpdk;
 mod nat;
 mod wireguard;
+pub use classify::{ClassifySection, IdleTimeouts};
 pub use dpdk::DpdkSection;
 pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
 pub use wireguard::{config_tunnels, tunnel_index, wg_plan, WgPeerSection, WireguardSection};
@@ -78,6 +80,8 @@ pub struct EngineConfig {
     /// WireGuard tunnels the engine terminates.
     #[serde(default)]
     pub wireguard: Vec<WireguardSection>,
+    /// Flow table and application classification.
+    pub classify: Option<ClassifySection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -796,6 +800,9 @@ impl EngineConfig {
             return Err(invalid("arp.resolve_timeout_ms", "must be positive"));
         }
         nat::validate(self)?;
+        if let Some(c) = &self.classify {
+            c.validate()?;
+        }
         wireguard::validate(self)?;
         Ok(())
     }

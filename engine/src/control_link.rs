@@ -35,6 +35,8 @@ use crate::tables::TableSlot;
 use crate::wg_link::{WgLink, WgOutcome};
 use crate::wg_plan::{WgPlan, WgSlot};
 
+use crate::classify_link;
+use crate::classify_slot::ClassifySlot;
 use crate::nat_link::{self, NatLink};
 
 /// How often the link looks for a new generation.
@@ -81,6 +83,7 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
         names.push(format!("nat.{k}"));
     }
     names.push("nat.sessions_active".to_string());
+    names.extend(patronus_shm::classify_counters::classify_counter_names());
     names
 }
 
@@ -115,6 +118,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     }
     out.extend(c.nat.iter().map(read));
     out.push(read(&c.nat_sessions));
+    out.extend(c.classify.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -126,6 +130,7 @@ pub fn pushed_routes(routes: &[patronus_shm::RouteEntry]) -> Vec<StaticRoute> {
 }
 
 /// Starts the link thread.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     cfg: Arc<EngineConfig>,
     dir: PathBuf,
@@ -133,9 +138,17 @@ pub fn spawn(
     counters: Vec<Arc<WorkerCounters>>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
+    classify: Arc<ClassifySlot>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
+    let flowq =
+        classify_link::spawn_flow_server(&dir, classify.clone(), counters.len(), stop.clone())
+            .map_err(|e| ShmError::Io {
+                op: "serve flows.sock",
+                path: dir.join(patronus_shm::runtime_dir::FLOWS_SOCKET),
+                source: e,
+            })?;
     let natq = nat_link::spawn_session_server(&dir, nat.clone(), counters.len(), stop.clone())
         .map_err(|e| ShmError::Io {
             op: "serve nat.sock",
@@ -156,11 +169,12 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, counters, file, nat, wg, stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
             let _ = natq.join();
+            let _ = flowq.join();
         })
         .map_err(|e| ShmError::Io {
             op: "spawn link thread",
@@ -180,6 +194,7 @@ fn run(
     mut file: CounterFile,
     nat: Arc<NatSlot>,
     wg_slot: Arc<WgSlot>,
+    classify: Arc<ClassifySlot>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -193,6 +208,7 @@ fn run(
     let mut wg = WgLink::new(configured, wg_slot.clone());
     // A plan published whose counter names the file does not show yet.
     let mut wg_pending: Option<(u64, Arc<WgPlan>)> = None;
+    let configured_model = cfg.classify.as_ref().and_then(|c| c.model.clone());
     let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
         // Tunnel addresses may need other FIB entries.
@@ -276,6 +292,17 @@ fn run(
             }
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        match sub.poll_model() {
+            Ok(Some((n, bytes))) => {
+                let configured = configured_model.as_deref();
+                match classify_link::adopt_pushed(&classify, n, &bytes, configured) {
+                    Ok(what) => eprintln!("patronus-engine: model file {n}: running {what}"),
+                    Err(e) => eprintln!("patronus-engine: model file {n} refused: {e}"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: model file refused: {e}"),
         }
         if wg_routes_stale {
             match sync.set_extra(wg.fib_routes(&tables.load().1)) {

@@ -157,6 +157,10 @@ pub struct WorkerCounters {
     pub nat_sessions: AtomicU64,
     /// Frames other workers handed to this one (NAT session owner).
     pub handoff_received: AtomicU64,
+    /// Classification counters (`classify.*`, in
+    /// `patronus_shm::classify_counters` order), copied from the worker's
+    /// classifier at housekeeping.
+    pub classify: [AtomicU64; crate::classify::CLASSIFY_COUNTER_COUNT],
 }
 
 impl WorkerCounters {
@@ -177,6 +181,7 @@ impl WorkerCounters {
             poll_latency_ns: Log2Histogram::default(),
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
+            classify: std::array::from_fn(|_| AtomicU64::new(0)),
             handoff_received: AtomicU64::new(0),
         }
     }

@@ -16,11 +16,15 @@
 //! which also carries session queries to the workers.
 
 pub mod buffer;
+pub mod classify;
+pub mod classify_link;
+pub mod classify_slot;
 pub mod config;
 pub mod control_link;
 pub mod counters;
 pub mod fib;
 pub mod fib_sync;
+pub mod line_server;
 pub mod nat;
 pub mod nat_link;
 pub mod nat_slot;
@@ -29,6 +33,7 @@ pub mod pipeline;
 pub mod plan_slot;
 pub mod ports;
 pub mod pushed_ifaces;
+pub mod query_slot;
 pub mod stats;
 pub mod tables;
 pub mod wg;

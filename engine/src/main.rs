@@ -178,6 +178,7 @@ fn main() -> ExitCode {
             engine.workers.iter().map(|w| w.counters.clone()).collect(),
             engine.nat.clone(),
             engine.wg.clone(),
+            engine.classify.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),

@@ -13,12 +13,9 @@
 //! them is refused with a message and the workers keep their plan, and it
 //! is tried again whenever the interfaces change.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -40,10 +37,6 @@ use crate::nat_slot::{NatPlan, NatSlot, SessionQuery};
 
 /// How long one worker may take to answer a session query.
 pub const WORKER_ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long the session server waits for a request line.
-const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the session server looks at the stop flag when idle.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 /// `[nat]` as the pushed tables say it (`max_sessions`, the preallocated
 /// table size, stays the configuration's).
@@ -295,76 +288,33 @@ pub fn answer(
     }
 }
 
-/// Serves one connection: a reply line per request line.
-fn serve(stream: UnixStream, slot: &NatSlot, workers: usize, stop: &AtomicBool) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(CLIENT_READ_TIMEOUT));
-    let Ok(mut out) = stream.try_clone() else {
-        return;
+/// Answers one request line.
+fn reply_line(slot: &NatSlot, workers: usize, line: &str) -> String {
+    let reply = match serde_json::from_str::<SessionRequest>(line) {
+        Ok(req) => answer(slot, workers, &req, WORKER_ANSWER_TIMEOUT),
+        Err(e) => SessionReply::Error {
+            code: QueryErrorCode::BadRequest,
+            message: format!("request: {e}"),
+        },
     };
-    // Lines longer than this are not requests.
-    let mut lines = BufReader::new(std::io::Read::take(stream, 1 << 20)).lines();
-    while !stop.load(Ordering::Relaxed) {
-        let Some(Ok(line)) = lines.next() else {
-            return;
-        };
-        let reply = match serde_json::from_str::<SessionRequest>(&line) {
-            Ok(req) => answer(slot, workers, &req, WORKER_ANSWER_TIMEOUT),
-            Err(e) => SessionReply::Error {
-                code: QueryErrorCode::BadRequest,
-                message: format!("request: {e}"),
-            },
-        };
-        let Ok(mut text) = serde_json::to_string(&reply) else {
-            return;
-        };
-        text.push('\n');
-        if out.write_all(text.as_bytes()).is_err() {
-            return;
-        }
-    }
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
-/// Removes the socket file when the server stops.
-struct SocketFile(PathBuf);
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Starts the session server on `dir/nat.sock` (mode 0600; a stale socket
-/// file is replaced). It serves one connection at a time until `stop`.
+/// Starts the session server on `dir/nat.sock` (see
+/// [`crate::line_server`]).
 pub fn spawn_session_server(
     dir: &Path,
     slot: Arc<NatSlot>,
     workers: usize,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let path = dir.join(patronus_shm::runtime_dir::NAT_SOCKET);
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path)?;
-    let file = SocketFile(path.clone());
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("patronus-natq".into())
-        .spawn(move || {
-            let _file = file;
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &slot, workers, &stop),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(ACCEPT_POLL)
-                    }
-                    Err(e) => {
-                        eprintln!("patronus-engine: nat.sock: {e}");
-                        std::thread::sleep(ACCEPT_POLL);
-                    }
-                }
-            }
-        })
+    crate::line_server::spawn(
+        dir,
+        patronus_shm::runtime_dir::NAT_SOCKET,
+        "patronus-natq",
+        stop,
+        move |line| reply_line(&slot, workers, line),
+    )
 }
 
 #[cfg(test)]
@@ -379,6 +329,10 @@ mod tests {
     use super::*;
     use crate::nat::{Proto, SessionInfo};
     use crate::nat_slot::SessionAnswer;
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+    use std::sync::atomic::Ordering;
 
     const CFG: &str = r#"
 [engine]
@@ -781,6 +735,7 @@ inside = "10.10.0.10"
                 Some(crate::config::wg_plan(&c, 2).unwrap()),
                 2,
             )),
+            Arc::new(crate::classify_slot::ClassifySlot::new(false, None, 2)),
             stop.clone(),
         )
         .unwrap();

@@ -11,6 +11,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::buffer::Batch;
+use crate::classify_slot::{ClassifySlot, FlowAnswer};
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
 use crate::fib::Fib;
@@ -50,6 +51,8 @@ pub struct Engine {
     /// The WireGuard plan generations the workers adopt (configured and
     /// pushed tunnels, and where their counters go).
     pub wg: Arc<WgSlot>,
+    /// The model generations the workers adopt, and flow queries.
+    pub classify: Arc<ClassifySlot>,
     /// The engine clock's origin.
     pub started: Instant,
     /// The configuration it runs.
@@ -67,6 +70,8 @@ pub enum StartError {
     Config(#[from] crate::config::ConfigError),
     #[error("handoff rings: {0}")]
     Handoff(std::io::Error),
+    #[error("classify.model: {0}")]
+    Model(String),
 }
 
 impl Engine {
@@ -88,6 +93,13 @@ impl Engine {
         let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
         let nat = Arc::new(NatSlot::new(plan, n));
         let wg = Arc::new(WgSlot::new(Some(crate::config::wg_plan(&cfg, n)?), n));
+        let model = match cfg.classify.as_ref().and_then(|c| c.model.as_deref()) {
+            Some(path) => {
+                Some(crate::classify_link::load_model_file(path).map_err(StartError::Model)?)
+            }
+            None => None,
+        };
+        let classify = Arc::new(ClassifySlot::new(cfg.classify.is_some(), model, n));
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
@@ -100,6 +112,7 @@ impl Engine {
                 tables,
                 nat: nat.clone(),
                 wg: wg.clone(),
+                classify: classify.clone(),
                 handoff: handoffs.next(),
             };
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
@@ -146,6 +159,7 @@ impl Engine {
             tables,
             nat,
             wg,
+            classify,
             started,
             cfg: cfg.clone(),
         };
@@ -183,6 +197,7 @@ struct Shared {
     tables: Arc<TableSlot>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
+    classify: Arc<ClassifySlot>,
     /// None with one worker.
     handoff: Option<Handoff>,
 }
@@ -219,6 +234,7 @@ fn run_worker(
         tables,
         nat,
         wg,
+        classify,
         handoff,
     } = shared;
     let pool = ports::worker_pool(cfg);
@@ -243,6 +259,12 @@ fn run_worker(
         }
     }
     wg.ack(w, wg_generation);
+    let (mut model_generation, model) = classify.load();
+    if let Some(c) = &cfg.classify {
+        pipeline.enable_classify(c, model);
+    }
+    classify.ack(w, model_generation);
+    let mut flow_query = classify.query_seq();
     let mut nat_query = nat.query_seq();
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
     drop(ready);
@@ -303,6 +325,16 @@ fn run_worker(
             }
             wg_generation = g;
             wg.ack(w, g);
+        }
+        if classify.generation() != model_generation {
+            let (g, model) = classify.load();
+            pipeline.set_model(model);
+            model_generation = g;
+            classify.ack(w, g);
+        }
+        if classify.query_seq() != flow_query {
+            flow_query = classify.query_seq();
+            answer_flow_query(&pipeline, &classify, w, started.elapsed().as_nanos() as u64);
         }
         if nat.query_seq() != nat_query {
             nat_query = nat.query_seq();
@@ -394,6 +426,25 @@ fn answer_session_query(p: &Pipeline, nat: &NatSlot, w: usize, now: u64) {
         },
     };
     nat.answer(w, answer);
+}
+
+/// Answers the link thread's flow query if it is for worker `w`.
+fn answer_flow_query(p: &Pipeline, slot: &ClassifySlot, w: usize, now: u64) {
+    let Some((seq, q)) = slot.query_for(w) else {
+        return;
+    };
+    let answer = match p.classifier() {
+        Some(c) => {
+            let (flows, next) = c.page(w as u32, &q.filter, q.cursor, q.limit, now);
+            FlowAnswer {
+                flows,
+                next,
+                enabled: true,
+            }
+        }
+        None => FlowAnswer::default(),
+    };
+    slot.answer(w, seq, answer);
 }
 
 fn publish_driver_stats(p: &Pipeline, c: &WorkerCounters) {

@@ -64,7 +64,10 @@ pub struct ControlBlock {
     /// Newest published WireGuard configuration (`wg.bin`; 0 = none),
     /// stored like `nat_generation`. Was the first reserved word.
     pub wg_generation: AtomicU64,
-    pub reserved: [AtomicU64; 7],
+    /// Newest published classifier model (`model.bin`; 0 = none), stored
+    /// like `nat_generation`. Was the first reserved word.
+    pub model_generation: AtomicU64,
+    pub reserved: [AtomicU64; 6],
     pub workers: [WorkerSlot; MAX_WORKERS],
 }
 
@@ -74,6 +77,7 @@ const _: () = {
     assert!(offset_of!(ControlBlock, current_generation) == 16);
     assert!(offset_of!(ControlBlock, nat_generation) == 56);
     assert!(offset_of!(ControlBlock, wg_generation) == 64);
+    assert!(offset_of!(ControlBlock, model_generation) == 72);
     assert!(offset_of!(ControlBlock, workers) == 128);
     assert!(size_of::<ControlBlock>() == 128 + 64 * MAX_WORKERS);
 };

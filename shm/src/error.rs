@@ -78,6 +78,10 @@ pub enum ShmError {
     },
     #[error("{path}: {reason}")]
     BadFile { path: PathBuf, reason: &'static str },
+    #[error("model file: {reason}")]
+    BadModel { reason: &'static str },
+    #[error("model file checksum mismatch: stored {stored:#018x}, computed {computed:#018x}")]
+    ModelChecksum { stored: u64, computed: u64 },
     #[error("worker {worker} out of range (this file has {max} slots)")]
     WorkerOutOfRange { worker: usize, max: usize },
     #[error("worker {worker} is already taken in this process")]

@@ -19,6 +19,9 @@
 //! - `wg.bin`: the pushed WireGuard tunnels, peers and allowed IPs ([`wg`];
 //!   holds private keys), numbered by the control block's `wg_generation`.
 //! - `flows.sock`: the engine's flow query socket ([`flow_query`]).
+//! - `model.bin`: the pushed classifier model ([`model`]; opaque model
+//!   file bytes, empty = no model), numbered by the control block's
+//!   `model_generation`.
 //!
 //! The engine's WireGuard counters in `counters.shm` are named by one
 //! contract both sides use: [`wg_counters`]; its classification counters
@@ -48,6 +51,7 @@ pub mod flow_query;
 pub mod generation;
 pub mod histogram;
 pub mod layout;
+pub mod model;
 pub mod nat;
 pub mod nat_query;
 pub mod pod;
@@ -69,6 +73,7 @@ pub use layout::{
     InterfaceEntry, NeighborEntry, RouteChange, RouteEntry, RouteKind, TableEntry, TableHeader,
     TableKind, ABI_VERSION, ROUTE_KIND_TUNNEL,
 };
+pub use model::{decode_model_file, encode_model_file, ModelFile, MODEL_FILE};
 pub use nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry, NatTables};
 pub use pod::{AlignedBuf, Pod};
 pub use publish::{Publisher, PublisherOptions};

@@ -202,6 +202,35 @@ impl Publisher {
         Ok(number)
     }
 
+    /// The newest published model file number (0 = none).
+    pub fn model_generation(&self) -> u64 {
+        self.control
+            .block()
+            .model_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// Writes `payload` (a model file's bytes, opaque here; empty = no
+    /// model) as `model.bin` (temp file 0600, fsync, rename) and then bumps
+    /// `model_generation`. Returns its number. Replaced whole each time.
+    pub fn publish_model(&mut self, payload: &[u8]) -> Result<u64, ShmError> {
+        if payload.len() as u64 > crate::model::MAX_MODEL_PAYLOAD_BYTES {
+            return Err(ShmError::BadModel {
+                reason: "payload length above the limit",
+            });
+        }
+        let number = self.model_generation() + 1;
+        let bytes = crate::model::encode_model_file(number, payload);
+        write_atomic(&self.dir.model(), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file.
+        block.model_generation.store(number, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(number)
+    }
+
     /// Proves the publisher is alive (for the engine's information).
     pub fn heartbeat_at(&self, now_ms: u64) {
         self.control

@@ -20,6 +20,8 @@ pub const TABLES_DIR: &str = "tables";
 pub const NAT_FILE: &str = crate::nat::NAT_FILE;
 /// Name of the WireGuard configuration file (holds private keys; 0600).
 pub const WG_FILE: &str = crate::wg::WG_FILE;
+/// Name of the classifier model file.
+pub const MODEL_FILE: &str = crate::model::MODEL_FILE;
 /// Unix socket the engine answers NAT session queries on.
 pub const NAT_SOCKET: &str = "nat.sock";
 /// The engine's flow query socket.
@@ -90,6 +92,11 @@ impl RuntimeDir {
     /// `wg.bin`.
     pub fn wg(&self) -> PathBuf {
         self.root.join(WG_FILE)
+    }
+
+    /// `model.bin`.
+    pub fn model(&self) -> PathBuf {
+        self.root.join(MODEL_FILE)
     }
 
     /// `nat.sock`.

@@ -95,6 +95,8 @@ pub struct Subscriber {
     seen_nat: u64,
     /// The last WireGuard file number returned (or that failed to load).
     seen_wg: u64,
+    /// The last model file number returned (or that failed to load).
+    seen_model: u64,
 }
 
 impl Subscriber {
@@ -116,6 +118,7 @@ impl Subscriber {
             seen: 0,
             seen_nat: 0,
             seen_wg: 0,
+            seen_model: 0,
         })
     }
 
@@ -220,6 +223,44 @@ impl Subscriber {
         let g = loaded?;
         let tables = WgTables::from_view(&g.view())?;
         Ok(Some((g.number(), tables)))
+    }
+
+    /// The newest published model file number (0 = none).
+    pub fn model_generation(&self) -> u64 {
+        self.control
+            .block()
+            .model_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// The pushed model if a new one was published since the last call
+    /// (one atomic load when not): its number and the model file's bytes,
+    /// empty meaning "no model" (classify with signatures only). A file
+    /// that fails to load is reported once and skipped until a newer one
+    /// appears.
+    pub fn poll_model(&mut self) -> Result<Option<(u64, Vec<u8>)>, ShmError> {
+        let current = self.model_generation();
+        if current <= self.seen_model {
+            return Ok(None);
+        }
+        let path = self.dir.model();
+        // Mark it seen first: a failure is reported once.
+        self.seen_model = current;
+        let bytes = std::fs::read(&path).map_err(|e| ShmError::io("read", &path, e))?;
+        let file = crate::model::decode_model_file(&bytes)?;
+        // A newer file may already have replaced this number's (renamed
+        // in place, its number not yet bumped): take it, it is complete,
+        // and do not report it again when its number arrives.
+        if file.generation < current {
+            return Err(ShmError::GenerationMismatch {
+                path,
+                found: file.generation,
+                expected: current,
+            });
+        }
+        self.seen_model = file.generation;
+        let payload = file.payload.to_vec();
+        Ok(Some((file.generation, payload)))
     }
 
     /// Takes worker slot `index` (0..64) for acking; the slot starts at

@@ -184,6 +184,9 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
             Some(patronus_engine::config::wg_plan(&cfg, WORKERS).unwrap()),
             WORKERS,
         )),
+        Arc::new(patronus_engine::classify_slot::ClassifySlot::new(
+            false, None, WORKERS,
+        )),
         stop.clone(),
     )
     .expect("link thread");

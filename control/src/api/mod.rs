@@ -6,9 +6,11 @@ pub mod error;
 pub mod extract;
 mod flows;
 mod interfaces;
+mod models;
 mod nat;
 pub mod openapi;
 mod openapi_flows;
+mod openapi_models;
 mod openapi_nat;
 mod openapi_wg;
 mod orgs;
@@ -32,6 +34,9 @@ use crate::state::StoreHandle;
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Largest body of a bulk route request (a million routes fit).
 pub const MAX_BULK_BODY_BYTES: usize = 256 << 20;
+
+/// Largest model file upload.
+pub const MAX_MODEL_BODY_BYTES: usize = crate::models::model::MAX_MODEL_BYTES;
 
 /// What every handler gets: the way to the store actor, the API token and
 /// the engine view (`None`: no engine link, status says not attached).
@@ -147,6 +152,16 @@ pub fn app(state: AppState) -> Router {
                 .put(wg::replace_peer)
                 .delete(wg::delete_peer),
         )
+        .route(
+            MODELS,
+            get(models::list)
+                .post(models::upload)
+                .layer(DefaultBodyLimit::max(MAX_MODEL_BODY_BYTES)),
+        )
+        .route(MODEL, get(models::get).delete(models::delete))
+        .route(MODEL_PROMOTE, post(models::promote))
+        .route(MODELS_ROLLBACK, post(models::rollback))
+        .route(MODELS_DEACTIVATE, post(models::deactivate))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -246,7 +246,13 @@ fn build() -> Value {
     {
         all.extend(flows);
     }
+    if let (Some(all), Value::Object(m)) =
+        (schemas.as_object_mut(), super::openapi_models::schemas())
+    {
+        all.extend(m);
+    }
     let mut p = serde_json::Map::new();
+    super::openapi_models::insert_paths(&mut p);
     super::openapi_nat::insert_paths(&mut p);
     super::openapi_flows::insert_paths(&mut p);
     super::openapi_wg::insert_paths(&mut p);

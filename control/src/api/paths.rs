@@ -3,8 +3,10 @@
 //! `/api/v1/interfaces` and `/api/v1/routes` are shortcuts for organization `default`.
 //! `routes/bulk` is a static segment, so it never reads as a route id.
 //! NAT is one per box (not per organization): `/api/v1/nat...`; so are
-//! WireGuard tunnels, addressed by name: `/api/v1/wg/tunnels/{tunnel}`,
-//! and the engine's classified flows (`/api/v1/flows`, `/api/v1/flows/summary`).
+//! WireGuard tunnels, addressed by name: `/api/v1/wg/tunnels/{tunnel}`;
+//! the model registry, `/api/v1/models` (`rollback` and `deactivate`
+//! are static segments, never read as model ids); and the engine's
+//! classified flows (`/api/v1/flows`, `/api/v1/flows/summary`).
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -33,6 +35,11 @@ pub const WG_TUNNELS: &str = "/api/v1/wg/tunnels";
 pub const WG_TUNNEL: &str = "/api/v1/wg/tunnels/{tunnel}";
 pub const WG_PEERS: &str = "/api/v1/wg/tunnels/{tunnel}/peers";
 pub const WG_PEER: &str = "/api/v1/wg/tunnels/{tunnel}/peers/{id}";
+pub const MODELS: &str = "/api/v1/models";
+pub const MODEL: &str = "/api/v1/models/{id}";
+pub const MODEL_PROMOTE: &str = "/api/v1/models/{id}/promote";
+pub const MODELS_ROLLBACK: &str = "/api/v1/models/rollback";
+pub const MODELS_DEACTIVATE: &str = "/api/v1/models/deactivate";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -63,4 +70,9 @@ pub const ALL: &[(&str, &[&str])] = &[
     (WG_TUNNEL, &["GET", "PUT", "DELETE"]),
     (WG_PEERS, &["GET", "POST"]),
     (WG_PEER, &["GET", "PUT", "DELETE"]),
+    (MODELS, &["GET", "POST"]),
+    (MODEL, &["GET", "DELETE"]),
+    (MODEL_PROMOTE, &["POST"]),
+    (MODELS_ROLLBACK, &["POST"]),
+    (MODELS_DEACTIVATE, &["POST"]),
 ];

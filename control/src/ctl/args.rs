@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, flows, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, models, flows, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -71,6 +71,9 @@ pub enum Command {
     /// WireGuard tunnels and their peers
     #[command(subcommand)]
     Wg(WgCmd),
+    /// ML classifier models: the registry and the one the engine runs
+    #[command(subcommand)]
+    Model(ModelCmd),
     /// Flows the engine classified (one page, or every page with --all),
     /// or `flows summary`: counts per class and the classification counters
     Flows(FlowsArgs),
@@ -115,6 +118,36 @@ pub struct FlowListArgs {
     /// Follow the cursor to the last page
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCmd {
+    /// List registered models
+    #[command(alias = "ls")]
+    List,
+    /// Register a model file (as written by `patronus-ml train`); it is
+    /// not active until promoted
+    #[command(
+        after_help = "Example:\n  patronusctl model upload models/flow-mlp.bin --name flow-v1"
+    )]
+    Upload {
+        /// Model file (`-` reads stdin)
+        file: PathBuf,
+        /// A name for it (letters, digits, `.`, `_`, `-`)
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Show one model
+    Show { id: String },
+    /// Make a model active: the engine switches to it without stopping
+    Promote { id: String },
+    /// Go back to the model active before the newest promotion
+    Rollback,
+    /// Run no model (the engine classifies with signatures only)
+    Deactivate,
+    /// Delete a model that is not active
+    #[command(aliases = ["del", "rm"])]
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]

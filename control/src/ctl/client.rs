@@ -159,8 +159,33 @@ impl Client {
         self.send("DELETE", path, None)
     }
 
+    /// POSTs raw bytes with `content_type` (a model file upload).
+    pub fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<Value, CtlError> {
+        self.send_raw("POST", path, Some((content_type, bytes)))
+    }
+
     /// Sends one request; `path` starts with `/api/v1`.
     fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, CtlError> {
+        let text = body.map(Value::to_string);
+        self.send_raw(
+            method,
+            path,
+            text.as_deref().map(|t| ("application/json", t.as_bytes())),
+        )
+    }
+
+    /// Sends one request with an optional `(content type, bytes)` body.
+    fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Value, CtlError> {
         let url = format!("{}{path}", self.base);
         let mut req = self
             .agent
@@ -170,9 +195,7 @@ impl Client {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
         let result = match body {
-            Some(b) => req
-                .set("Content-Type", "application/json")
-                .send_string(&b.to_string()),
+            Some((ct, b)) => req.set("Content-Type", ct).send_bytes(b),
             None => req.call(),
         };
         match result {

@@ -4,6 +4,7 @@
 //! desired-state generation, so a failed request changes nothing.
 
 mod interfaces;
+mod models;
 mod nat;
 mod orgs;
 mod route_bulk;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 
+pub use models::ActiveModelBytes;
 pub use nat::EnginePorts;
 pub use route_bulk::{BulkOutcome, BulkRoutes};
 pub use routes::Page;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::DEFAULT_ORG;
 
 /// Version of the schema below; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -67,12 +67,15 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         return match version {
             Some(SCHEMA_VERSION) => Ok(()),
             // Version 2 added the NAT tables, version 3 the WireGuard
-            // tables and routes into tunnels.
-            Some(v @ (1 | 2)) => {
+            // tables and routes into tunnels, version 4 the model registry.
+            Some(v @ (1..=3)) => {
                 if v == 1 {
                     tx.execute_batch(super::nat::SCHEMA_NAT)?;
                 }
-                tx.execute_batch(super::wg::SCHEMA_WG)?;
+                if v <= 2 {
+                    tx.execute_batch(super::wg::SCHEMA_WG)?;
+                }
+                tx.execute_batch(super::models::SCHEMA_MODELS)?;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -89,6 +92,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     tx.execute_batch(SCHEMA_V1)?;
     tx.execute_batch(super::nat::SCHEMA_NAT)?;
     tx.execute_batch(super::wg::SCHEMA_WG)?;
+    tx.execute_batch(super::models::SCHEMA_MODELS)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('generation', 0)",
         [SCHEMA_VERSION],
@@ -185,6 +189,29 @@ mod tests {
             .query_row("SELECT count(*) FROM wg_peers", [], |r| r.get(0))
             .unwrap();
         assert_eq!(peers, 0);
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn version_3_gains_the_model_registry() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(super::super::nat::SCHEMA_NAT).unwrap();
+        conn.execute_batch(super::super::wg::SCHEMA_WG).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', 3), ('generation', 9);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (models, counter): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM models),
+                        (SELECT value FROM meta WHERE key = 'model_version')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((models, counter), (0, 0));
         migrate(&mut conn).unwrap();
     }
 

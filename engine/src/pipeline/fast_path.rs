@@ -146,6 +146,10 @@ impl Pipeline {
                 crate::wire::checksum::ttl_decrement_update(u16::from_be_bytes([h[10], h[11]]));
             h[8] = ttl - 1;
             h[10..12].copy_from_slice(&csum.to_be_bytes());
+            // Between inbound and outbound NAT: the inside addresses.
+            if let Some(c) = self.classify.as_mut() {
+                c.observe(&p.data()[14..], now);
+            }
             if nat_out && self.nat_fast_outbound(&mut p.data_mut()[14..], i, now) == FastNat::Drop {
                 self.drop_packet(p, DropReason::Nat);
                 return;

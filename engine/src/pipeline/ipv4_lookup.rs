@@ -81,6 +81,7 @@ impl Pipeline {
                     continue;
                 }
                 NextHop::Tunnel { tunnel } => {
+                    self.classify_observe(p, now);
                     self.wg_route(p, tunnel, now);
                     continue;
                 }
@@ -105,6 +106,11 @@ impl Pipeline {
                 owner => owner.is_some(),
             };
             let fits = self.forward_checks(p, iface, now);
+            if fits.is_ok() {
+                // After inbound NAT, before outbound: the inside addresses,
+                // on the worker owning the NAT session.
+                self.classify_observe(p, now);
+            }
             if nat_out && fits.is_ok() {
                 if let Err(r) = self.nat_outbound(p, now) {
                     p.meta_mut().disposition = Disposition::Drop(r);

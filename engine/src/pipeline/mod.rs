@@ -16,6 +16,7 @@
 //! or allocates after [`Pipeline::new`].
 
 mod arp;
+mod classify_stage;
 mod dispatch;
 mod ethernet;
 mod fast_path;
@@ -163,6 +164,8 @@ pub struct Pipeline {
     wg_last_tick: u64,
     /// Unix time (ns) at engine clock 0, for exported handshake times.
     wg_unix_origin: u64,
+    /// Flow table and classification (`[classify]`).
+    classify: Option<crate::classify::Classifier>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -222,6 +225,7 @@ impl Pipeline {
             wg_inner_spare: Some(Batch::new()),
             wg_last_tick: 0,
             wg_unix_origin: 0,
+            classify: None,
             ports,
         }
     }
@@ -253,6 +257,9 @@ impl Pipeline {
             st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }
         self.wg_tick(now);
+        if let Some(c) = self.classify.as_mut() {
+            c.poll(now);
+        }
         self.flush_tx();
         self.drain_neighbor_updates(now);
         if now.wrapping_sub(self.last_housekeeping) >= HOUSEKEEPING_INTERVAL_NS {
@@ -428,6 +435,7 @@ impl Pipeline {
         }
         self.publish_nat_counters();
         self.publish_wg_counters();
+        self.publish_classify_counters();
         self.flush_tx();
     }
 
@@ -445,6 +453,7 @@ impl Pipeline {
     pub fn flush_ports(&mut self) {
         self.publish_nat_counters();
         self.publish_wg_counters();
+        self.publish_classify_counters();
         self.flush_tx();
         for p in &mut self.ports {
             p.flush();

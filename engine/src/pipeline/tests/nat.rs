@@ -5,6 +5,7 @@
 use super::*;
 use crate::nat::{inside_worker, NAT_COUNTER_NAMES};
 use crate::nat_slot::NatPlan;
+use patronus_shm::flow_query::FlowRecord;
 
 const NAT_CFG: &str = r#"
 [[port]]
@@ -352,6 +353,43 @@ fn a_new_plan_keeps_established_sessions() {
     assert_eq!(r.p.nat().unwrap().session_count(), 2);
 }
 
+/// A small `[classify]` (tests build many pipelines).
+fn small_classify() -> crate::config::ClassifySection {
+    let cfg = EngineConfig::parse(&format!(
+        "[engine]\nworkers = 1\n{NAT_CFG}[classify]\nflows = 64\ndpi_slots = 8\n"
+    ))
+    .unwrap();
+    cfg.classify.unwrap()
+}
+
+/// Every flow the pipeline's classifier holds.
+fn all_flows(p: &Pipeline, now: u64) -> Vec<FlowRecord> {
+    let c = p.classifier().expect("classification on");
+    c.page(0, &Default::default(), 0, usize::MAX, now).0
+}
+
+#[test]
+fn both_directions_of_a_nated_flow_are_one_flow_with_inside_addresses() {
+    let mut r = nat_rig(1, 0, "");
+    r.p.enable_classify(&small_classify(), None);
+    r.a_in
+        .borrow_mut()
+        .push_back(udp(MAC_A, "10.1.0.2", 40000, "203.0.113.9", 53));
+    r.run(1);
+    let (_, sport, _, _) = endpoints(&pop(&r.b_out));
+    r.b_in
+        .borrow_mut()
+        .push_back(udp(MAC_B, "203.0.113.9", 53, "10.2.0.1", sport));
+    r.run(2);
+    assert_eq!(endpoints(&pop(&r.a_out)).2, ip("10.1.0.2"));
+    let flows = all_flows(&r.p, 3);
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    let f = &flows[0];
+    assert_eq!(f.client.to_string(), "10.1.0.2:40000");
+    assert_eq!(f.server.to_string(), "203.0.113.9:53");
+    assert_eq!((f.packets_orig, f.packets_reply), (1, 1));
+}
+
 mod fast_path_matches_stages_with_nat {
     //! With NAT on, the fast path must decide exactly what the full stages
     //! decide, frame by frame: same frames out of each port, same drops,
@@ -379,9 +417,12 @@ mod fast_path_matches_stages_with_nat {
         f
     }
 
-    fn run(frames: &[(bool, Vec<u8>)], staged_only: bool) -> (Vec<Vec<u8>>, Vec<u64>, [u64; 16]) {
+    type Outcome = (Vec<Vec<u8>>, Vec<u64>, [u64; 16], Vec<FlowRecord>);
+
+    fn run(frames: &[(bool, Vec<u8>)], staged_only: bool) -> Outcome {
         // Small tables: every case builds two rigs.
         let mut r = nat_rig(1, 0, "max_sessions = 256\n");
+        r.p.enable_classify(&small_classify(), None);
         r.p.staged_only = staged_only;
         let mut out = Vec::new();
         for (t, (outbound, f)) in frames.iter().enumerate() {
@@ -395,11 +436,14 @@ mod fast_path_matches_stages_with_nat {
             out.extend(r.b_out.borrow_mut().drain(..));
         }
         let drops = DropReason::ALL.iter().map(|d| r.drops(*d)).collect();
-        (out, drops, r.p.nat().unwrap().counters().values())
+        let flows = all_flows(&r.p, frames.len() as u64 + 1);
+        (out, drops, r.p.nat().unwrap().counters().values(), flows)
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
+        /// ...and the classifier sees the same packets: same flows, same
+        /// counts.
         #[test]
         fn same_output_drops_and_nat_counters(
             frames in proptest::collection::vec(
