@@ -14,6 +14,10 @@ PACKAGES=(
     wireguard-go wireguard-tools
     # The classifier's baseline (perf classify-pcap) and mergecap.
     libndpi-bin wireshark-common
+    # The classification suite's servers and clients (tests/tests/classify.rs;
+    # nginx, dnsmasq, dig and curl are listed above): sshd and ssh, and
+    # openssl for the HTTPS server's self-signed certificate.
+    openssh-server openssh-client openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -40,6 +40,10 @@ impl EngineSource for ShmEngine {
         Some(self.dir.join(patronus_shm::runtime_dir::NAT_SOCKET))
     }
 
+    fn flows_socket(&self) -> Option<PathBuf> {
+        Some(self.dir.join(patronus_shm::runtime_dir::FLOWS_SOCKET))
+    }
+
     fn snapshot(&self) -> Option<EngineSnapshot> {
         let (generation, workers) = {
             let p = self.publisher.lock().ok()?;
@@ -66,6 +70,7 @@ impl EngineSource for ShmEngine {
         let mut drops = Vec::new();
         let mut nat = Vec::new();
         let mut wg = Vec::new();
+        let mut classify = Vec::new();
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
@@ -126,6 +131,17 @@ impl EngineSource for ShmEngine {
                     total
                 };
                 wg.push((counter.to_string(), value));
+            } else if let Some(counter) = name.strip_prefix(crate::flows::summary::PREFIX) {
+                let value = if crate::flows::summary::combines_by_min(counter) {
+                    snap.values
+                        .iter()
+                        .map(|w| w.get(c).copied().unwrap_or(0))
+                        .min()
+                        .unwrap_or(0)
+                } else {
+                    total
+                };
+                classify.push((counter.to_string(), value));
             } else if name == "busy_polls" || name == "idle_polls" {
                 for (w, ws) in per_worker.iter_mut().enumerate() {
                     let v = snap.values[w].get(c).copied().unwrap_or(0);
@@ -145,6 +161,7 @@ impl EngineSource for ShmEngine {
             table_generation_acked: acked,
             nat,
             wg,
+            classify,
         })
     }
 }
@@ -195,6 +212,9 @@ mod tests {
                     "idle_polls",
                     "nat.sessions_created",
                     "nat.sessions_active",
+                    "classify.flows_created",
+                    "classify.model_generation",
+                    "classify.class.tls.flows",
                 ],
                 histograms: &[POLL_LATENCY_HISTOGRAM],
             },
@@ -202,7 +222,7 @@ mod tests {
         .unwrap();
         let c0 = block.take_worker(0).unwrap();
         let c1 = block.take_worker(1).unwrap();
-        for (i, v) in [10, 9, 2, 4, 6, 8, 3].into_iter().enumerate() {
+        for (i, v) in [10, 9, 2, 4, 6, 8, 3, 5, 7, 1].into_iter().enumerate() {
             c0.set(i, v);
             c1.set(i, v * 100);
         }
@@ -222,6 +242,15 @@ mod tests {
             vec![
                 ("sessions_created".to_string(), 808),
                 ("sessions_active".to_string(), 303)
+            ]
+        );
+        // Summed, except the model generation: the one every worker runs.
+        assert_eq!(
+            s.classify,
+            vec![
+                ("flows_created".to_string(), 505),
+                ("model_generation".to_string(), 7),
+                ("class.tls.flows".to_string(), 101)
             ]
         );
         let w = &s.workers[0];

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod ctl;
 pub mod engine_view;
 pub mod error;
+pub mod flows;
 pub mod metrics;
 pub mod model;
 pub mod models;

@@ -48,6 +48,7 @@ fn snapshot() -> EngineSnapshot {
         table_generation_acked: 12,
         nat: Vec::new(),
         wg: Vec::new(),
+        classify: Vec::new(),
     }
 }
 

@@ -120,6 +120,22 @@ fn fixed_snapshot() -> EngineSnapshot {
             ("wg0.cookie_replies_sent".into(), 6),
             ("wg0.hSDw+/v7.some_future_counter".into(), 9),
         ],
+        classify: vec![
+            ("flows_created".into(), 40),
+            ("flows_expired".into(), 12),
+            ("flows_evicted".into(), 2),
+            ("flows_untracked".into(), 1),
+            ("dpi_slots_exhausted".into(), 3),
+            ("inference_batches".into(), 5),
+            ("inferred_flows".into(), 9),
+            ("flows_active".into(), 26),
+            ("model_generation".into(), 2),
+            ("class.tls.flows".into(), 21),
+            ("class.tls.packets".into(), 900),
+            ("class.tls.bytes".into(), 640_000),
+            ("class.dns.flows".into(), 8),
+            ("class.some_future_counter".into(), 7),
+        ],
     }
 }
 
@@ -384,6 +400,28 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
         ),
         4.0
     );
+    let class = |name: &str, c: &str| value(&s, name, &[("class", c)]);
+    assert_eq!(class("patronus_classify_flows_total", "tls"), 21.0);
+    assert_eq!(class("patronus_classify_packets_total", "tls"), 900.0);
+    assert_eq!(class("patronus_classify_bytes_total", "tls"), 640_000.0);
+    assert_eq!(class("patronus_classify_flows_total", "dns"), 8.0);
+    assert_eq!(class("patronus_classify_flows_total", "quic"), 0.0);
+    for (name, want) in [
+        ("patronus_classify_flows_created_total", 40.0),
+        ("patronus_classify_flows_expired_total", 12.0),
+        ("patronus_classify_flows_evicted_total", 2.0),
+        ("patronus_classify_flows_untracked_total", 1.0),
+        ("patronus_classify_dpi_slots_exhausted_total", 3.0),
+        ("patronus_classify_inference_batches_total", 5.0),
+        ("patronus_classify_inferred_flows_total", 9.0),
+        ("patronus_classify_flows_active", 26.0),
+        ("patronus_classify_model_generation", 2.0),
+    ] {
+        assert_eq!(value(&s, name, &[]), want, "{name}");
+    }
+    assert!(text.contains("# TYPE patronus_classify_flows_active gauge"));
+    assert!(text.contains("# TYPE patronus_classify_model_generation gauge"));
+    assert!(text.contains("# TYPE patronus_classify_flows_total counter"));
     let drop = |reason: &str| value(&s, "patronus_drops_total", &[("reason", reason)]);
     assert_eq!(drop("no_route"), 42.0);
     assert_eq!(drop("ipv4_bad_checksum"), 5.0);

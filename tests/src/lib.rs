@@ -6,6 +6,7 @@
 //! inside tests.
 
 pub mod capture;
+pub mod classify_topology;
 pub mod cmd;
 pub mod control;
 pub mod engine;

@@ -4,10 +4,12 @@
 
 pub mod error;
 pub mod extract;
+mod flows;
 mod interfaces;
 mod models;
 mod nat;
 pub mod openapi;
+mod openapi_flows;
 mod openapi_models;
 mod openapi_nat;
 mod openapi_wg;
@@ -134,6 +136,8 @@ pub fn app(state: AppState) -> Router {
         .route(NAT_POOL, post(nat::add_pool_address))
         .route(NAT_POOL_ADDRESS, delete(nat::delete_pool_address))
         .route(NAT_SESSIONS, get(nat::sessions))
+        .route(FLOWS, get(flows::list))
+        .route(FLOWS_SUMMARY, get(flows::summary))
         .route(WG_TUNNELS, get(wg::list_tunnels).post(wg::create_tunnel))
         .route(
             WG_TUNNEL,

@@ -131,7 +131,7 @@ fn build() -> Value {
                     "invalid_json", "unknown_field", "missing_field", "invalid_field", "invalid_body",
                     "invalid_path", "unauthorized", "not_found", "no_such_path", "method_not_allowed",
                     "conflict", "payload_too_large", "unsupported_media_type", "internal", "unavailable",
-                    "nat_disabled", "engine_unavailable"] },
+                    "nat_disabled", "engine_unavailable", "classify_disabled"] },
                 "field": { "type": "string", "nullable": true,
                     "description": "path of the offending field, e.g. prefix, next_hops[0].via, routes[2].prefix, add[12].prefix, delete[3], limit, org, id" },
                 "message": { "type": "string" }
@@ -241,6 +241,11 @@ fn build() -> Value {
     {
         all.extend(wg);
     }
+    if let (Some(all), Value::Object(flows)) =
+        (schemas.as_object_mut(), super::openapi_flows::schemas())
+    {
+        all.extend(flows);
+    }
     if let (Some(all), Value::Object(m)) =
         (schemas.as_object_mut(), super::openapi_models::schemas())
     {
@@ -249,6 +254,7 @@ fn build() -> Value {
     let mut p = serde_json::Map::new();
     super::openapi_models::insert_paths(&mut p);
     super::openapi_nat::insert_paths(&mut p);
+    super::openapi_flows::insert_paths(&mut p);
     super::openapi_wg::insert_paths(&mut p);
     p.insert(paths::OPENAPI.into(), json!({ "get": {
         "summary": "This document", "security": [],
@@ -364,6 +370,12 @@ fn build() -> Value {
         super::openapi_wg::parameters(),
     ) {
         all.extend(wg);
+    }
+    if let (Some(all), Value::Object(flows)) = (
+        doc["components"]["parameters"].as_object_mut(),
+        super::openapi_flows::parameters(),
+    ) {
+        all.extend(flows);
     }
     doc
 }

@@ -4,8 +4,9 @@
 //! `routes/bulk` is a static segment, so it never reads as a route id.
 //! NAT is one per box (not per organization): `/api/v1/nat...`; so are
 //! WireGuard tunnels, addressed by name: `/api/v1/wg/tunnels/{tunnel}`;
-//! and the model registry, `/api/v1/models` (`rollback` and `deactivate`
-//! are static segments, never read as model ids).
+//! the model registry, `/api/v1/models` (`rollback` and `deactivate`
+//! are static segments, never read as model ids); and the engine's
+//! classified flows (`/api/v1/flows`, `/api/v1/flows/summary`).
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -28,6 +29,8 @@ pub const NAT_FORWARD: &str = "/api/v1/nat/forwards/{id}";
 pub const NAT_POOL: &str = "/api/v1/nat/pool";
 pub const NAT_POOL_ADDRESS: &str = "/api/v1/nat/pool/{address}";
 pub const NAT_SESSIONS: &str = "/api/v1/nat/sessions";
+pub const FLOWS: &str = "/api/v1/flows";
+pub const FLOWS_SUMMARY: &str = "/api/v1/flows/summary";
 pub const WG_TUNNELS: &str = "/api/v1/wg/tunnels";
 pub const WG_TUNNEL: &str = "/api/v1/wg/tunnels/{tunnel}";
 pub const WG_PEERS: &str = "/api/v1/wg/tunnels/{tunnel}/peers";
@@ -61,6 +64,8 @@ pub const ALL: &[(&str, &[&str])] = &[
     (NAT_POOL, &["POST"]),
     (NAT_POOL_ADDRESS, &["DELETE"]),
     (NAT_SESSIONS, &["GET"]),
+    (FLOWS, &["GET"]),
+    (FLOWS_SUMMARY, &["GET"]),
     (WG_TUNNELS, &["GET", "POST"]),
     (WG_TUNNEL, &["GET", "PUT", "DELETE"]),
     (WG_PEERS, &["GET", "POST"]),

@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, models, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, models, flows, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -74,6 +74,50 @@ pub enum Command {
     /// ML classifier models: the registry and the one the engine runs
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Flows the engine classified (one page, or every page with --all),
+    /// or `flows summary`: counts per class and the classification counters
+    Flows(FlowsArgs),
+}
+
+/// `flows [--class C] [--host IP] [--limit N] [--cursor C | --all]` or
+/// `flows summary`.
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  patronusctl flows --class tls --host 10.1.0.2\n  patronusctl flows --all\n  patronusctl flows summary"
+)]
+pub struct FlowsArgs {
+    #[command(subcommand)]
+    pub cmd: Option<FlowsCmd>,
+    #[command(flatten)]
+    pub list: FlowListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCmd {
+    /// Flows, packets and bytes per class, and the engine's classification
+    /// counters
+    Summary,
+}
+
+#[derive(Debug, Args)]
+pub struct FlowListArgs {
+    /// Only flows of this class (http, tls, ssh, ftp, dns, smtp, quic,
+    /// webrtc, bittorrent, other, unknown, or pending)
+    #[arg(long)]
+    pub class: Option<String>,
+    /// Only flows with this address at either end
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Flows per page (1..=1000)
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Start at this cursor (printed after a page that has more)
+    #[arg(long, conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Follow the cursor to the last page
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

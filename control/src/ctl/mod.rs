@@ -1,11 +1,12 @@
 //! `patronusctl`, the operator CLI over the REST API: [`args`] (command
 //! line), [`client`] (HTTP, token, exit codes), [`commands`] (one function
-//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`models`] for `model ...`), [`load`] (route files sent in bulk), [`table`]
+//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
 //! (plain-text rendering). [`main`] ties them up.
 
 pub mod args;
 pub mod client;
 pub mod commands;
+pub mod flows;
 pub mod load;
 pub mod models;
 pub mod nat;

@@ -310,7 +310,7 @@ fn set_body(client: &Client, a: &NatSetArgs) -> Result<Value, CtlError> {
 }
 
 /// Percent-encodes a query value.
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

@@ -67,6 +67,10 @@ pub struct EngineSnapshot {
     /// prefix; see [`crate::wg::counters`]), summed over the workers (the
     /// `last_handshake_secs` gauges: the newest).
     pub wg: Vec<(String, u64)>,
+    /// Classification counters (`classify.<name>` in the counters file,
+    /// without the prefix; see [`crate::flows::summary`]), summed over the
+    /// workers (`model_generation`: the smallest).
+    pub classify: Vec<(String, u64)>,
 }
 
 /// Where engine snapshots come from (the control process implements it over
@@ -79,6 +83,11 @@ pub trait EngineSource: Send + Sync {
     /// Where the engine answers NAT session queries (`None`: no engine
     /// link).
     fn nat_socket(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// Where the engine answers flow queries (`None`: no engine link).
+    fn flows_socket(&self) -> Option<std::path::PathBuf> {
         None
     }
 }
@@ -156,6 +165,41 @@ pub const WG_PEER_LAST_HANDSHAKE: &str = "patronus_wg_peer_last_handshake_second
 pub const WG_PEER_DROPS: &str = "patronus_wg_peer_drops_total";
 pub const WG_DROPS: &str = "patronus_wg_drops_total";
 pub const WG_COOKIE_REPLIES: &str = "patronus_wg_cookie_replies_sent_total";
+pub const CLASSIFY_FLOWS: &str = "patronus_classify_flows_total";
+pub const CLASSIFY_PACKETS: &str = "patronus_classify_packets_total";
+pub const CLASSIFY_BYTES: &str = "patronus_classify_bytes_total";
+pub const CLASSIFY_FLOWS_CREATED: &str = "patronus_classify_flows_created_total";
+pub const CLASSIFY_FLOWS_EXPIRED: &str = "patronus_classify_flows_expired_total";
+pub const CLASSIFY_FLOWS_EVICTED: &str = "patronus_classify_flows_evicted_total";
+pub const CLASSIFY_FLOWS_UNTRACKED: &str = "patronus_classify_flows_untracked_total";
+pub const CLASSIFY_DPI_SLOTS_EXHAUSTED: &str = "patronus_classify_dpi_slots_exhausted_total";
+pub const CLASSIFY_INFERENCE_BATCHES: &str = "patronus_classify_inference_batches_total";
+pub const CLASSIFY_INFERRED_FLOWS: &str = "patronus_classify_inferred_flows_total";
+pub const CLASSIFY_FLOWS_ACTIVE: &str = "patronus_classify_flows_active";
+pub const CLASSIFY_MODEL_GENERATION: &str = "patronus_classify_model_generation";
+
+/// Where each engine classification counter goes (name without
+/// `classify.`, family without labels). Every name of
+/// `patronus_shm::classify_counters::CLASSIFY_COUNTERS` is here (a test
+/// checks); per-class counters go to [`CLASSIFY_CLASS_METRICS`].
+pub const CLASSIFY_METRICS: &[(&str, &str)] = &[
+    ("flows_created", CLASSIFY_FLOWS_CREATED),
+    ("flows_expired", CLASSIFY_FLOWS_EXPIRED),
+    ("flows_evicted", CLASSIFY_FLOWS_EVICTED),
+    ("flows_untracked", CLASSIFY_FLOWS_UNTRACKED),
+    ("dpi_slots_exhausted", CLASSIFY_DPI_SLOTS_EXHAUSTED),
+    ("inference_batches", CLASSIFY_INFERENCE_BATCHES),
+    ("inferred_flows", CLASSIFY_INFERRED_FLOWS),
+    ("flows_active", CLASSIFY_FLOWS_ACTIVE),
+    ("model_generation", CLASSIFY_MODEL_GENERATION),
+];
+
+/// Where each per-class counter goes (label `class`).
+pub const CLASSIFY_CLASS_METRICS: &[(&str, &str)] = &[
+    ("flows", CLASSIFY_FLOWS),
+    ("packets", CLASSIFY_PACKETS),
+    ("bytes", CLASSIFY_BYTES),
+];
 
 /// Where each per-peer WireGuard counter goes: (counter of
 /// `patronus_shm::wg_counters::WG_PEER_COUNTERS`, family with labels
@@ -400,6 +444,78 @@ const FAMILIES: &[FamilySpec] = &[
         kind: MetricType::COUNTER,
         labels: &["tunnel"],
     },
+    FamilySpec {
+        name: CLASSIFY_FLOWS,
+        help: "Flows the engine classified, by class (http, tls, ssh, dns, ..., other, unknown).",
+        kind: MetricType::COUNTER,
+        labels: &["class"],
+    },
+    FamilySpec {
+        name: CLASSIFY_PACKETS,
+        help: "Packets of classified flows, by class, counted from the verdict on.",
+        kind: MetricType::COUNTER,
+        labels: &["class"],
+    },
+    FamilySpec {
+        name: CLASSIFY_BYTES,
+        help: "IP bytes of classified flows, by class, counted from the verdict on.",
+        kind: MetricType::COUNTER,
+        labels: &["class"],
+    },
+    FamilySpec {
+        name: CLASSIFY_FLOWS_CREATED,
+        help: "Flows entered into the engine's flow tables.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_FLOWS_EXPIRED,
+        help: "Flows removed from the flow tables after idling.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_FLOWS_EVICTED,
+        help: "Flows removed to make room in a full flow-table bucket (the oldest idle one).",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_FLOWS_UNTRACKED,
+        help: "Packets forwarded without flow tracking: no room in the flow table even after eviction.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_DPI_SLOTS_EXHAUSTED,
+        help: "New flows left unknown because no classification slot was free.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_INFERENCE_BATCHES,
+        help: "Batched model inferences (matrix products) the engine ran.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_INFERRED_FLOWS,
+        help: "Flows the model scored.",
+        kind: MetricType::COUNTER,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_FLOWS_ACTIVE,
+        help: "Flows in the engine's flow tables now (all workers).",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
+    FamilySpec {
+        name: CLASSIFY_MODEL_GENERATION,
+        help: "Generation of the classification model every engine worker runs (the smallest over workers; 0: none).",
+        kind: MetricType::GAUGE,
+        labels: &[],
+    },
 ];
 
 /// Log2 buckets exported for the poll latency: bucket `i` holds
@@ -622,7 +738,42 @@ fn snapshot_families(snapshot: Option<&EngineSnapshot>) -> Vec<MetricFamily> {
         }
     }
     add_wg(&mut out, &s.wg);
+    add_classify(&mut out, &s.classify);
     out.families
+}
+
+/// The engine's classification counters, through the API's summary (so
+/// repeats are combined as there and names outside the contract are left
+/// out); nothing when the engine exports none.
+fn add_classify(out: &mut Families, classify: &[(String, u64)]) {
+    let Some(s) = crate::flows::summary::summary(classify) else {
+        return;
+    };
+    for (class, c) in &s.classes {
+        for (what, family) in CLASSIFY_CLASS_METRICS {
+            let v = match *what {
+                "flows" => c.flows,
+                "packets" => c.packets,
+                _ => c.bytes,
+            };
+            out.add(family, &[("class", class)], f(v));
+        }
+    }
+    for (name, family) in CLASSIFY_METRICS {
+        let v = match *name {
+            "flows_created" => s.flows_created,
+            "flows_expired" => s.flows_expired,
+            "flows_evicted" => s.flows_evicted,
+            "flows_untracked" => s.flows_untracked,
+            "dpi_slots_exhausted" => s.dpi_slots_exhausted,
+            "inference_batches" => s.inference_batches,
+            "inferred_flows" => s.inferred_flows,
+            "flows_active" => s.flows_active,
+            "model_generation" => s.model_generation,
+            _ => continue,
+        };
+        out.add(family, &[], f(v));
+    }
 }
 
 /// The engine's WireGuard counters (names outside the contract,
@@ -812,6 +963,89 @@ mod tests {
         values.sort_unstable();
         let all: Vec<u64> = (1..=wg.len() as u64).collect();
         assert_eq!(values, all, "each counter once");
+    }
+
+    /// Every name of the classification contract becomes exactly one
+    /// sample of the right family and type; every class gets its series.
+    #[test]
+    fn every_classify_counter_becomes_a_sample() {
+        use patronus_shm::classify_counters::{
+            classify_counter_names, CLASSIFY_COUNTERS, CLASSIFY_COUNTER_PREFIX, CLASSIFY_GAUGES,
+        };
+        use patronus_shm::flow_query::FLOW_CLASSES;
+        for c in CLASSIFY_COUNTERS {
+            assert!(CLASSIFY_METRICS.iter().any(|(n, _)| *n == c), "{c}");
+        }
+        let classify: Vec<(String, u64)> = classify_counter_names()
+            .into_iter()
+            .zip(1..)
+            .map(|(n, v)| (n.strip_prefix(CLASSIFY_COUNTER_PREFIX).unwrap().into(), v))
+            .collect();
+        let s = EngineSnapshot {
+            classify: classify.clone(),
+            ..Default::default()
+        };
+        let fams = snapshot_families(Some(&s));
+        let mut values = Vec::new();
+        for fam in fams
+            .iter()
+            .filter(|f| f.get_name().starts_with("patronus_classify_"))
+        {
+            let name = fam.get_name();
+            let counter = CLASSIFY_METRICS.iter().find(|(_, f)| *f == name);
+            let gauge = counter.is_some_and(|(c, _)| CLASSIFY_GAUGES.contains(c));
+            let kind = if gauge {
+                MetricType::GAUGE
+            } else {
+                MetricType::COUNTER
+            };
+            assert_eq!(fam.get_field_type(), kind, "{name}");
+            if counter.is_none() {
+                let classes: Vec<_> = fam
+                    .get_metric()
+                    .iter()
+                    .map(|m| m.get_label()[0].get_value().to_owned())
+                    .collect();
+                let mut want: Vec<_> = FLOW_CLASSES.iter().map(|c| c.to_string()).collect();
+                want.sort();
+                assert_eq!(classes, want, "{name}");
+            }
+            for m in fam.get_metric() {
+                values.push(if gauge {
+                    m.get_gauge().get_value()
+                } else {
+                    m.get_counter().get_value()
+                } as u64);
+            }
+        }
+        values.sort_unstable();
+        let all: Vec<u64> = (1..=classify.len() as u64).collect();
+        assert_eq!(values, all, "each counter once");
+        // flows_created is the contract's first name, tls's flows the
+        // 9 + 3 + 1 = 13th.
+        let value = |name: &str, class: Option<&str>| {
+            let fam = fams.iter().find(|f| f.get_name() == name).unwrap();
+            let m = fam
+                .get_metric()
+                .iter()
+                .find(|m| class.is_none_or(|c| m.get_label()[0].get_value() == c))
+                .unwrap();
+            m.get_counter().get_value()
+        };
+        assert_eq!(value(CLASSIFY_FLOWS_CREATED, None), 1.0);
+        assert_eq!(value(CLASSIFY_FLOWS, Some("tls")), 13.0);
+        assert_eq!(value(CLASSIFY_BYTES, Some("tls")), 15.0);
+    }
+
+    #[test]
+    fn no_classify_series_without_classify_counters() {
+        let fams = snapshot_families(Some(&EngineSnapshot::default()));
+        for fam in fams
+            .iter()
+            .filter(|f| f.get_name().starts_with("patronus_classify_"))
+        {
+            assert!(fam.get_metric().is_empty(), "{}", fam.get_name());
+        }
     }
 
     #[test]
