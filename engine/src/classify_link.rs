@@ -127,7 +127,7 @@ pub fn spawn_flow_server(
 /// Reads and checks the model file at `path`.
 pub fn load_model_file(path: &Path) -> Result<Model, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Model::from_bytes(&bytes, 0).map_err(|e| format!("{}: {e}", path.display()))
+    Model::from_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Adopts a pushed model numbered `generation`; a model that does not
@@ -147,18 +147,18 @@ pub fn adopt_pushed(
             Some(path) => {
                 let m = load_model_file(path)?;
                 let desc = format!("the configured model {} ({})", path.display(), m.sha256);
-                slot.publish(Some(m));
+                slot.publish(generation, Some(m));
                 desc
             }
             None => {
-                slot.publish(None);
+                slot.publish(generation, None);
                 "no model (signatures only)".to_string()
             }
         });
     }
-    let m = Model::from_bytes(bytes, generation)?;
+    let m = Model::from_bytes(bytes)?;
     let desc = format!("model {} (push {generation})", m.sha256);
-    slot.publish(Some(m));
+    slot.publish(generation, Some(m));
     Ok(desc)
 }
 
@@ -171,14 +171,18 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/flow-mlp.bin")
     }
 
+    fn m_sha(bytes: &[u8]) -> String {
+        patronus_ml::model::sha256_hex(bytes).unwrap_or_default()
+    }
+
     #[test]
     fn pushed_models_are_checked_and_an_empty_push_falls_back_to_the_configured_one() {
         let slot = ClassifySlot::new(true, None, 2);
         let bytes = std::fs::read(model_path()).unwrap();
         let what = adopt_pushed(&slot, 7, &bytes, None).unwrap();
-        let (g, m) = slot.load();
+        let (g, push, m) = slot.load();
         let m = m.expect("a model");
-        assert_eq!(m.generation, 7);
+        assert_eq!(push, 7);
         assert!(what.contains(&m.sha256), "{what}");
         // Garbage and a cut file are refused; the running model stays.
         for bad in [&b"not a model"[..], &bytes[..bytes.len() / 2]] {
@@ -187,9 +191,10 @@ mod tests {
         }
         // Empty: the configured model, or none.
         adopt_pushed(&slot, 9, &[], Some(&model_path())).unwrap();
-        assert_eq!(slot.load().1.unwrap().generation, 0);
+        let (_, push, m) = slot.load();
+        assert_eq!((push, m.unwrap().sha256.clone()), (9, m_sha(&bytes)));
         adopt_pushed(&slot, 10, &[], None).unwrap();
-        assert!(slot.load().1.is_none());
+        assert_eq!((slot.load().1, slot.load().2.is_none()), (10, true));
         assert!(adopt_pushed(&slot, 11, &[], Some(Path::new("/nonexistent"))).is_err());
     }
 

@@ -31,9 +31,17 @@ pub struct FlowAnswer {
     pub enabled: bool,
 }
 
+/// The model the workers should run and the push that chose it (0: the
+/// configuration's, no push adopted yet).
+#[derive(Debug)]
+pub struct ModelPlan {
+    pub push: u64,
+    pub model: Option<Arc<Model>>,
+}
+
 #[derive(Debug)]
 pub struct ClassifySlot {
-    models: PlanSlot<Model>,
+    models: PlanSlot<ModelPlan>,
     queries: QuerySlot<FlowQuery, FlowAnswer>,
     /// `[classify]` is configured.
     pub enabled: bool,
@@ -42,15 +50,25 @@ pub struct ClassifySlot {
 impl ClassifySlot {
     pub fn new(enabled: bool, model: Option<Model>, workers: usize) -> Self {
         ClassifySlot {
-            models: PlanSlot::new(model, workers),
+            models: PlanSlot::new(
+                Some(ModelPlan {
+                    push: 0,
+                    model: model.map(Arc::new),
+                }),
+                workers,
+            ),
             queries: QuerySlot::new(workers),
             enabled,
         }
     }
 
-    /// Publishes a model (None: signatures only); returns its generation.
-    pub fn publish(&self, model: Option<Model>) -> u64 {
-        self.models.publish(model)
+    /// Publishes a model (None: signatures only) chosen by model push
+    /// `push`; returns the plan's generation.
+    pub fn publish(&self, push: u64, model: Option<Model>) -> u64 {
+        self.models.publish(Some(ModelPlan {
+            push,
+            model: model.map(Arc::new),
+        }))
     }
 
     #[inline]
@@ -58,8 +76,13 @@ impl ClassifySlot {
         self.models.generation()
     }
 
-    pub fn load(&self) -> (u64, Option<Arc<Model>>) {
-        self.models.load()
+    /// The plan's generation, the push that chose it, and the model.
+    pub fn load(&self) -> (u64, u64, Option<Arc<Model>>) {
+        let (g, plan) = self.models.load();
+        match plan {
+            Some(p) => (g, p.push, p.model.clone()),
+            None => (g, 0, None),
+        }
     }
 
     pub fn ack(&self, worker: usize, g: u64) {

@@ -259,9 +259,9 @@ fn run_worker(
         }
     }
     wg.ack(w, wg_generation);
-    let (mut model_generation, model) = classify.load();
+    let (mut model_generation, push, model) = classify.load();
     if let Some(c) = &cfg.classify {
-        pipeline.enable_classify(c, model);
+        pipeline.enable_classify(c, model, push);
     }
     classify.ack(w, model_generation);
     let mut flow_query = classify.query_seq();
@@ -327,8 +327,8 @@ fn run_worker(
             wg.ack(w, g);
         }
         if classify.generation() != model_generation {
-            let (g, model) = classify.load();
-            pipeline.set_model(model);
+            let (g, push, model) = classify.load();
+            pipeline.set_model(model, push);
             model_generation = g;
             classify.ack(w, g);
         }

@@ -10,8 +10,9 @@
 //!   slot free: it is left `unknown`), `inference_batches` and
 //!   `inferred_flows` (flows the model scored, in that many matrix
 //!   products); and the gauges `flows_active` (summed over workers) and
-//!   `model_generation` (the model every worker runs: the smallest over
-//!   workers; 0 = none).
+//!   `model_generation` (the number of the `model.bin` push whose model
+//!   every worker runs — the smallest over workers; 0 = no push adopted
+//!   yet: the configuration's model, if any).
 //! - `classify.class.<class>.<what>`, `<class>` one of
 //!   [`crate::flow_query::FLOW_CLASSES`], `<what>` one of
 //!   [`CLASSIFY_CLASS_COUNTERS`]: flows classified as it, and packets and

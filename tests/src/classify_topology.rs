@@ -33,9 +33,14 @@ pub const DNS_ANSWER: &str = "10.2.0.80";
 /// Engine workers (flows hash to either; paging crosses both).
 pub const WORKERS: usize = 2;
 
+/// The repository's model file.
+pub fn model_path() -> std::path::PathBuf {
+    workspace_root().join("models/flow-mlp.bin")
+}
+
 /// The `[classify]` and `[control]` sections of the engine config.
 pub fn classify_config(runtime: &Path) -> String {
-    let model = workspace_root().join("models/flow-mlp.bin");
+    let model = model_path();
     format!(
         r#"
 [control]

@@ -283,6 +283,63 @@ fn real_http_tls_dns_and_ssh_flows_are_classified_and_listed() {
         sample(&text, "patronus_classify_flows_created_total").unwrap_or(0.0) >= 4.0,
         "{text}"
     );
+
+    // Model swaps through the registry reach the running engine: the
+    // workers report the model push they run.
+    let generation = |c: &Control| {
+        c.request("GET", "flows/summary", None)["model_generation"]
+            .as_u64()
+            .unwrap()
+    };
+    let wait_past = |c: &Control, g: u64, what: &str| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let now = generation(c);
+            if now > g {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the engine stayed at push {now}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let start = generation(c);
+    let model = patronus_e2e::classify_topology::model_path();
+    let up = json(&c.ctl_ok(&[
+        "--json",
+        "model",
+        "upload",
+        model.to_str().unwrap(),
+        "--name",
+        "e2e",
+    ]));
+    let id = up["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| up["id"].to_string());
+    c.ctl_ok(&["model", "promote", &id]);
+    let promoted = wait_past(c, start, "promote");
+    // Still classifying, with the pushed model.
+    let (ok, out, err) = topo.client(
+        "dig",
+        &[
+            "+short",
+            "+time=2",
+            "+tries=3",
+            &format!("@{SERVER}"),
+            DNS_NAME,
+            "A",
+        ],
+    );
+    assert!(
+        ok && out.trim() == DNS_ANSWER,
+        "dig after the swap: {out} {err}"
+    );
+    // No model in the registry: the engine goes back to its configured one.
+    c.ctl_ok(&["model", "deactivate"]);
+    wait_past(c, promoted, "deactivate");
     if let Some(e) = topo.t.engine.as_mut() {
         e.assert_running();
     }

@@ -16,15 +16,13 @@ use super::slots::{SlotState, Slots};
 #[derive(Debug)]
 pub struct Model {
     pub mlp: Mlp,
-    /// The push that brought it (0: the configuration file's).
-    pub generation: u64,
     pub sha256: String,
 }
 
 impl Model {
     /// Parses a model file (`patronus_ml::model` format) and checks it
     /// takes this engine's features.
-    pub fn from_bytes(bytes: &[u8], generation: u64) -> Result<Model, String> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
         let mlp = patronus_ml::model::from_bytes(bytes).map_err(|e| format!("{e:#}"))?;
         if mlp.inputs() != DIM {
             return Err(format!(
@@ -33,11 +31,7 @@ impl Model {
             ));
         }
         let sha256 = patronus_ml::model::sha256_hex(bytes).unwrap_or_default();
-        Ok(Model {
-            mlp,
-            generation,
-            sha256,
-        })
+        Ok(Model { mlp, sha256 })
     }
 }
 

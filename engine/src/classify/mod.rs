@@ -117,22 +117,21 @@ impl Classifier {
     pub fn new(p: Params, model: Option<Arc<Model>>) -> Classifier {
         let mut queue = InferQueue::new(p.batch);
         queue.set_model(model);
-        let mut c = Classifier {
+        Classifier {
             table: FlowTable::new(p.flows),
             slots: Slots::new(p.dpi_slots),
             dpi: Dpi::new(),
             queue,
             p,
             counts: [0; CLASSIFY_COUNTER_COUNT],
-        };
-        c.counts[C_MODEL] = c.queue.model().map_or(0, |m| m.generation.max(1));
-        c
+        }
     }
 
-    /// Switches to another model (None: signatures only). Flows already
-    /// queued are scored by the new one.
-    pub fn set_model(&mut self, model: Option<Arc<Model>>) {
-        self.counts[C_MODEL] = model.as_ref().map_or(0, |m| m.generation.max(1));
+    /// Switches to another model (None: signatures only), which came with
+    /// model push `push` (0: the configuration's). Flows already queued
+    /// are scored by the new one.
+    pub fn set_model(&mut self, model: Option<Arc<Model>>, push: u64) {
+        self.counts[C_MODEL] = push;
         self.queue.set_model(model);
     }
 

@@ -21,7 +21,7 @@ fn model_path() -> PathBuf {
 
 fn model() -> Arc<Model> {
     let bytes = std::fs::read(model_path()).expect("models/flow-mlp.bin");
-    Arc::new(Model::from_bytes(&bytes, 1).expect("a valid model"))
+    Arc::new(Model::from_bytes(&bytes).expect("a valid model"))
 }
 
 fn params(batch: usize) -> Params {

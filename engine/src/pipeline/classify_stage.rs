@@ -16,14 +16,18 @@ use std::sync::Arc;
 
 impl Pipeline {
     /// Starts classifying (allocates the flow table and the slot pool).
-    pub fn enable_classify(&mut self, cfg: &ClassifySection, model: Option<Arc<Model>>) {
-        self.classify = Some(Classifier::new(Params::from_section(cfg), model));
+    /// `push`: the model push that chose `model` (0: the configuration).
+    pub fn enable_classify(&mut self, cfg: &ClassifySection, model: Option<Arc<Model>>, push: u64) {
+        let mut c = Classifier::new(Params::from_section(cfg), None);
+        c.set_model(model, push);
+        self.classify = Some(c);
     }
 
-    /// Runs `model` from now on (None: signatures only).
-    pub fn set_model(&mut self, model: Option<Arc<Model>>) {
+    /// Runs `model` from now on (None: signatures only), chosen by model
+    /// push `push`.
+    pub fn set_model(&mut self, model: Option<Arc<Model>>, push: u64) {
         if let Some(c) = self.classify.as_mut() {
-            c.set_model(model);
+            c.set_model(model, push);
         }
     }
 

@@ -371,7 +371,7 @@ fn all_flows(p: &Pipeline, now: u64) -> Vec<FlowRecord> {
 #[test]
 fn both_directions_of_a_nated_flow_are_one_flow_with_inside_addresses() {
     let mut r = nat_rig(1, 0, "");
-    r.p.enable_classify(&small_classify(), None);
+    r.p.enable_classify(&small_classify(), None, 0);
     r.a_in
         .borrow_mut()
         .push_back(udp(MAC_A, "10.1.0.2", 40000, "203.0.113.9", 53));
@@ -422,7 +422,7 @@ mod fast_path_matches_stages_with_nat {
     fn run(frames: &[(bool, Vec<u8>)], staged_only: bool) -> Outcome {
         // Small tables: every case builds two rigs.
         let mut r = nat_rig(1, 0, "max_sessions = 256\n");
-        r.p.enable_classify(&small_classify(), None);
+        r.p.enable_classify(&small_classify(), None, 0);
         r.p.staged_only = staged_only;
         let mut out = Vec::new();
         for (t, (outbound, f)) in frames.iter().enumerate() {
