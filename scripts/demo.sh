@@ -8,7 +8,10 @@
 # to the engine's wan0 address) lets h1 reach it again (ping, iperf3, the
 # session list). Before NAT, a WireGuard tunnel made through the API
 # (`patronusctl wg ...`, `route add ... tunnel wg0`) to wireguard-go in h2
-# carries a ping to an address behind it. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# carries a ping to an address behind it. Then real clients in h1 (curl over
+# HTTP and HTTPS, dig) talk to real servers in h2 through NAT, and
+# `patronusctl flows` lists what the engine classified them as; a model is
+# uploaded and promoted through the registry. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -192,6 +195,10 @@ address = "10.2.0.1/24"
 
 [control]
 runtime_dir = "$WORK/shm"
+
+[classify]
+flows = 65536
+model = "$ROOT/models/flow-mlp.bin"
 EOF
 echo "==> engine config"
 cat "$WORK/engine.toml"
@@ -342,6 +349,47 @@ echo "\$ patronusctl nat show"
 ctl nat show
 echo "\$ patronusctl nat sessions"
 ctl nat sessions
+
+# Classification: real servers in h2 (a web server over HTTP and TLS, a DNS
+# server), real clients in h1, through the engine (and its NAT).
+echo "==> classification: curl (HTTP, HTTPS) and dig from h1 to servers in h2"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=demo.patronus.test" \
+    -keyout "$WORK/tls.key" -out "$WORK/tls.crt" > /dev/null 2>&1
+ip netns exec "$H2" openssl s_server -quiet -accept 8443 -www \
+    -cert "$WORK/tls.crt" -key "$WORK/tls.key" > "$WORK/s_server.log" 2>&1 &
+mkdir -p "$WORK/www" && echo "hello from h2" > "$WORK/www/index.html"
+ip netns exec "$H2" "$PY" -m http.server 8080 --bind 10.2.0.2 --directory "$WORK/www" \
+    > "$WORK/http.log" 2>&1 &
+ip netns exec "$H2" dnsmasq --no-daemon --no-resolv --no-hosts --listen-address=10.2.0.2 \
+    --bind-interfaces --address=/demo.patronus.test/10.2.0.2 > "$WORK/dnsmasq.log" 2>&1 &
+for port in 8443 8080; do
+    for _ in $(seq 50); do
+        [ -n "$(ip netns exec "$H2" ss -Hltn "sport = :$port")" ] && break
+        sleep 0.1
+    done
+done
+for _ in $(seq 50); do
+    [ -n "$(ip netns exec "$H2" ss -Hlun 'sport = :53')" ] && break
+    sleep 0.1
+done
+echo "\$ curl http://www.demo.patronus.test:8080/"
+ip netns exec "$H1" curl -sS --resolve www.demo.patronus.test:8080:10.2.0.2 \
+    http://www.demo.patronus.test:8080/
+echo "\$ curl -k https://demo.patronus.test:8443/"
+ip netns exec "$H1" curl -sSk -o /dev/null -w "HTTP %{http_code}\n" \
+    --resolve demo.patronus.test:8443:10.2.0.2 https://demo.patronus.test:8443/
+echo "\$ dig @10.2.0.2 demo.patronus.test"
+ip netns exec "$H1" dig +short +time=2 +tries=3 @10.2.0.2 demo.patronus.test A
+sleep 0.3
+echo "\$ patronusctl flows --host 10.1.0.2"
+ctl flows --host 10.1.0.2
+echo "\$ patronusctl flows summary"
+ctl flows summary
+echo "\$ patronusctl model upload models/flow-mlp.bin --name demo; patronusctl model promote ID"
+MODEL_ID="$(ctl --json model upload "$ROOT/models/flow-mlp.bin" --name demo \
+    | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+ctl model promote "$MODEL_ID"
+ctl model list
 
 echo "==> stopping the control and the engine"
 kill -TERM "$CONTROL_PID"
