@@ -61,6 +61,11 @@ const UNKNOWN: Verdict = Verdict {
     confidence: 0.0,
 };
 
+/// Flows above which a batch's flows are prefetched: below it their keys
+/// and counters (two cache lines each) stay in the L2 cache and a prefetch
+/// pass would only parse every packet twice.
+const PREFETCH_ABOVE: usize = 8192;
+
 /// Slots the sweep visits per poll.
 const SWEEP_BUDGET: usize = 64;
 
@@ -142,6 +147,13 @@ impl Classifier {
 
     pub fn table(&self) -> &FlowTable {
         &self.table
+    }
+
+    /// Whether prefetching a batch's flows pays (the flows do not all fit
+    /// in the cache).
+    #[inline]
+    pub fn wants_prefetch(&self) -> bool {
+        self.table.active() > PREFETCH_ABOVE
     }
 
     /// First of a batch's two prefetch passes: the bucket of keys of the

@@ -165,7 +165,7 @@ impl FlowTable {
     }
 
     /// The slot holding `key` in its buckets.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: &FlowKey, b1: usize, b2: usize) -> Option<usize> {
         for b in [b1, b2] {
             for (w, k) in self.keys[b].0.iter().enumerate() {

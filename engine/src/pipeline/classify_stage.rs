@@ -51,7 +51,7 @@ impl Pipeline {
     /// passes: the keys' buckets, then the flows they name), so the
     /// classifier's lookups in the fast path hit the cache.
     pub(super) fn classify_prefetch(&mut self, batch: &Batch) {
-        let Some(c) = self.classify.as_ref() else {
+        let Some(c) = self.classify.as_ref().filter(|c| c.wants_prefetch()) else {
             return;
         };
         // Software-pipelined: the flow of packet i - AHEAD is looked up
