@@ -180,6 +180,20 @@ impl Classifier {
         }
     }
 
+    /// What the classifier knows of the packet's flow, for the stages
+    /// after it (path choice by application, policy): the flow (class,
+    /// method, confidence, counters) and its application name. None when
+    /// the flow is not tracked.
+    #[inline]
+    pub fn flow_of(
+        &self,
+        ip: &[u8],
+    ) -> Option<(&table::Flow, Option<&patronus_classify::AppName>)> {
+        let pk = key::parse(ip)?;
+        let i = self.table.lookup(&pk.key, pk.key.hash())?;
+        Some((self.table.flow(i), self.table.name(i)))
+    }
+
     /// Takes one forwarded IPv4 packet (`ip` from its first header byte).
     #[inline]
     pub fn observe(&mut self, ip: &[u8], now: u64) {

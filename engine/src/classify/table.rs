@@ -217,6 +217,13 @@ impl FlowTable {
         Entry::Evicted(oldest, old)
     }
 
+    /// The slot of `key`'s flow, if the table holds it.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey, hash: u32) -> Option<usize> {
+        let (b1, b2) = buckets(hash, self.bucket_mask);
+        self.find(key, b1, b2)
+    }
+
     /// Hints the CPU to load the two buckets of keys of `hash`.
     #[inline]
     pub fn prefetch_bucket(&self, hash: u32) {

@@ -143,6 +143,30 @@ fn replayed_captures_classify_as_offline() {
 }
 
 #[test]
+fn later_stages_see_each_packets_flow_class_and_name() {
+    let mut c = Classifier::new(params(4), Some(model()));
+    let path = corpus::pcap_dir().join("443-curl.pcap");
+    replay(&mut c, &path).expect("complete packets");
+    let cap = Capture::read(&path).unwrap();
+    let packets: Vec<&[u8]> = cap.frames.iter().filter_map(|f| cap.ip(f)).collect();
+    // A packet of the capture's TLS flow: its class and SNI.
+    let tls = packets
+        .iter()
+        .find(|ip| c.flow_of(ip).is_some_and(|(f, _)| f.class == Class::Tls))
+        .expect("a TLS flow");
+    let (f, name) = c.flow_of(tls).unwrap();
+    assert_eq!(f.method, FlowMethod::Signature);
+    assert_eq!(name.map(|n| n.as_str()), Some("www.ntop.org"));
+    // The other direction finds the same flow.
+    let reply = packets
+        .iter()
+        .find(|ip| ip[12..16] == tls[16..20] && ip[16..20] == tls[12..16] && ip[9] == tls[9])
+        .expect("a reply");
+    assert!(std::ptr::eq(c.flow_of(reply).unwrap().0, f));
+    assert!(c.flow_of(&first_packet("443-chrome.pcap")).is_none());
+}
+
+#[test]
 fn counters_add_up_and_slots_come_back() {
     let m = model();
     let path = corpus::pcap_dir().join("443-chrome.pcap");
