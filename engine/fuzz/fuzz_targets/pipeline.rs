@@ -1,7 +1,10 @@
 //! Fuzzes the whole forwarding pipeline: the input is split into frames
 //! (2-byte length prefixes) that arrive on two ports, with a clock that
 //! advances between bursts so ARP timers, ICMP rate limits and the pending
-//! queue all run. The pipeline must never panic and never leak buffers.
+//! queue all run. Classification is on (a small flow table, few slots, the
+//! repository's model in batches of 4, short timeouts), so forwarded frames
+//! also go through the flow table, the dissectors, inference and aging.
+//! The pipeline must never panic and never leak buffers.
 #![no_main]
 
 use std::sync::Arc;
@@ -42,16 +45,29 @@ prefix = "0.0.0.0/0"
 via = ["10.2.0.254", "10.3.0.254"]
 [arp]
 queue_len = 16
+[classify]
+flows = 64
+dpi_slots = 8
+batch = 4
+decide_after_ms = 200
+[classify.idle_timeouts]
+tcp = 2
+tcp_closed = 1
+udp = 1
 "#;
 
 /// Built once: filling the default route writes all 16 M tbl24 entries.
-static SETUP: std::sync::OnceLock<(EngineConfig, Arc<Fib>)> = std::sync::OnceLock::new();
+type Model = Option<Arc<patronus_engine::classify::infer::Model>>;
+static SETUP: std::sync::OnceLock<(EngineConfig, Arc<Fib>, Model)> = std::sync::OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
-    let (cfg, fib) = SETUP.get_or_init(|| {
+    let (cfg, fib, model) = SETUP.get_or_init(|| {
         let cfg = EngineConfig::parse(CFG).unwrap();
         let fib = Arc::new(Fib::build(&cfg).unwrap());
-        (cfg, fib)
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/flow-mlp.bin");
+        let model = patronus_engine::classify_link::load_model_file(&path).ok().map(Arc::new);
+        assert!(model.is_some(), "the model at {}", path.display());
+        (cfg, fib, model)
     });
     let fib = fib.clone();
     let qa: Queue = Default::default();
@@ -64,6 +80,7 @@ fuzz_target!(|data: &[u8]| {
     let sync = NeighborSync::mesh(1, 16).pop().unwrap();
     let pool = PacketPool::new(1024);
     let mut p = Pipeline::new(cfg, fib, ports, pool, sync, counters);
+    p.enable_classify(cfg.classify.as_ref().unwrap(), model.clone(), 0);
     let mut rx = Batch::new();
     let mut rest = data;
     let mut now = 1u64;
