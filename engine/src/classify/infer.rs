@@ -1,8 +1,11 @@
 //! Batched inference: flows the signatures could not settle wait in a
 //! queue and are scored together, one matrix product per layer per batch
 //! ([`patronus_ml::mlp::Mlp::forward`]), when the batch is full or its
-//! oldest flow has waited long enough — never per packet. The input
-//! matrix and the network's scratch are allocated when a model is adopted.
+//! oldest flow has waited long enough — never per packet, and normally
+//! after the burst that filled it has been sent (the worker scores between
+//! polls; only a queue that overflows [`SPILL`] more flows is scored on the
+//! spot). The input matrix and the network's scratch are allocated when a
+//! model is adopted.
 
 use std::sync::Arc;
 
@@ -35,6 +38,10 @@ impl Model {
     }
 }
 
+/// Flows the queue holds beyond a batch before it must be scored at once
+/// (two bursts of new flows).
+pub const SPILL: usize = 512;
+
 /// The queue and the buffers of one batch.
 #[derive(Debug)]
 pub struct InferQueue {
@@ -52,7 +59,7 @@ pub struct InferQueue {
 impl InferQueue {
     pub fn new(batch: usize) -> InferQueue {
         InferQueue {
-            entries: Vec::with_capacity(batch),
+            entries: Vec::with_capacity(batch + SPILL),
             batch,
             oldest_ns: 0,
             model: None,
@@ -82,13 +89,14 @@ impl InferQueue {
         self.entries.is_empty()
     }
 
-    /// Queues slot `slot`; true when the batch is now full.
+    /// Queues slot `slot`; true when the queue is full and must be scored
+    /// before another push (it never grows past its capacity).
     pub fn push(&mut self, slot: u32, generation: u32, now: u64) -> bool {
         if self.entries.is_empty() {
             self.oldest_ns = now;
         }
         self.entries.push((slot, generation));
-        self.entries.len() >= self.batch
+        self.entries.len() >= self.batch + SPILL
     }
 
     /// Whether the queue should be scored now.
@@ -97,17 +105,19 @@ impl InferQueue {
             && (self.entries.len() >= self.batch || now.saturating_sub(self.oldest_ns) >= wait_ns)
     }
 
-    /// Scores every still-valid queued slot in one batch and empties the
-    /// queue. Calls `f(slot, classes, probabilities)` per scored flow.
-    /// Returns the flows scored (0: nothing valid, or no model — the
-    /// caller decides those without one).
+    /// Scores the still-valid slots among the oldest `batch` queued ones in
+    /// one batch and takes those off the queue. Calls `f(slot, classes,
+    /// probabilities)` per scored flow. Returns the flows scored (0:
+    /// nothing valid, or no model — the caller decides those without
+    /// one).
     pub fn run(
         &mut self,
         slots: &Slots,
         mut f: impl FnMut(u32, &[patronus_classify::Class], &[f32]),
     ) -> usize {
         self.rows.clear();
-        for &(slot, g) in &self.entries {
+        let take = self.entries.len().min(self.batch);
+        for &(slot, g) in &self.entries[..take] {
             let s = slots.get(slot);
             if s.generation == g && s.state == SlotState::Queued {
                 let v = s.features.vector();
@@ -116,7 +126,7 @@ impl InferQueue {
                 self.rows.push(slot);
             }
         }
-        self.entries.clear();
+        self.entries.drain(..take);
         let n = self.rows.len();
         let Some((model, scratch)) = self.model.as_mut() else {
             return 0;

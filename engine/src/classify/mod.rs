@@ -329,11 +329,14 @@ impl Classifier {
         s.state = SlotState::Queued;
         let g = s.generation;
         if self.queue.push(slot, g, now) {
-            self.run_batch();
+            // Overflowing: score now rather than grow.
+            while self.queue.len() >= self.p.batch {
+                self.run_batch();
+            }
         }
     }
 
-    /// Scores the queue in one batch and frees the scored flows' slots.
+    /// Scores one batch off the queue and frees the scored flows' slots.
     fn run_batch(&mut self) {
         if self.queue.model().is_none() {
             // The model went away while flows waited: decide them without.
@@ -377,7 +380,8 @@ impl Classifier {
     /// long enough, hands quiet undecided flows to the model, ages idle
     /// flows out (a few slots per call).
     pub fn poll(&mut self, now: u64) {
-        if self.queue.due(now, self.p.batch_wait_ns) {
+        // Each round takes a batch off the queue: bounded.
+        while self.queue.due(now, self.p.batch_wait_ns) {
             self.run_batch();
         }
         let p = self.p;
@@ -423,7 +427,7 @@ impl Classifier {
                 self.queue_for_model(i, now);
             }
         }
-        if !self.queue.is_empty() {
+        while !self.queue.is_empty() {
             self.run_batch();
         }
     }

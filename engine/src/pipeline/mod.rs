@@ -260,10 +260,11 @@ impl Pipeline {
             st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }
         self.wg_tick(now);
+        self.flush_tx();
+        // After the bursts left: a batch of inference waits for no packet.
         if let Some(c) = self.classify.as_mut() {
             c.poll(now);
         }
-        self.flush_tx();
         self.drain_neighbor_updates(now);
         if now.wrapping_sub(self.last_housekeeping) >= HOUSEKEEPING_INTERVAL_NS {
             self.housekeeping(now);
