@@ -101,6 +101,7 @@ impl Engine {
         };
         let classify = Arc::new(ClassifySlot::new(cfg.classify.is_some(), model, n));
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
+        let open_turn = Arc::new(OpenTurn::default());
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
         let mut workers = Vec::with_capacity(n);
         for (w, sync) in syncs.into_iter().enumerate() {
@@ -114,6 +115,7 @@ impl Engine {
                 wg: wg.clone(),
                 classify: classify.clone(),
                 handoff: handoffs.next(),
+                open_turn: open_turn.clone(),
             };
             let (c2, d2, core) = (counters.clone(), done.clone(), cores[w]);
             let thread = std::thread::Builder::new()
@@ -200,6 +202,31 @@ struct Shared {
     classify: Arc<ClassifySlot>,
     /// None with one worker.
     handoff: Option<Handoff>,
+    open_turn: Arc<OpenTurn>,
+}
+
+/// Workers open their port queues one after the other, in worker order.
+/// Kernel fanout groups (AF_PACKET) pick a member by index in join order:
+/// opened in order, queue `i` of every port is worker `i`'s, so the two
+/// directions of a flow — one hash, two ports — reach the same worker.
+#[derive(Debug, Default)]
+struct OpenTurn {
+    next: std::sync::Mutex<usize>,
+    changed: std::sync::Condvar,
+}
+
+impl OpenTurn {
+    /// Runs `open` once every worker before `w` has opened its queues.
+    fn in_turn<T>(&self, w: usize, open: impl FnOnce() -> T) -> T {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        while *next < w {
+            next = self.changed.wait(next).unwrap_or_else(|e| e.into_inner());
+        }
+        let out = open();
+        *next = w + 1;
+        self.changed.notify_all();
+        out
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -220,22 +247,26 @@ fn run_worker(
         let _ = core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
     let n = cfg.engine.workers;
-    let mut opened = Vec::with_capacity(cfg.ports.len());
-    for p in &cfg.ports {
-        match ports::open(p, w, n) {
-            Ok(port) => opened.push(port),
-            Err(e) => {
-                let _ = ready.send((w, Err(e.to_string())));
-                return;
-            }
+    let opened = shared.open_turn.in_turn(w, || {
+        cfg.ports
+            .iter()
+            .map(|p| ports::open(p, w, n))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let opened = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = ready.send((w, Err(e.to_string())));
+            return;
         }
-    }
+    };
     let Shared {
         tables,
         nat,
         wg,
         classify,
         handoff,
+        open_turn: _,
     } = shared;
     let pool = ports::worker_pool(cfg);
     let (mut generation, fib) = tables.load();
@@ -452,5 +483,30 @@ fn publish_driver_stats(p: &Pipeline, c: &WorkerCounters) {
         let s = port.stats();
         c.ports[i].rx_missed.store(s.rx_missed, Ordering::Relaxed);
         c.ports[i].rx_errors.store(s.rx_errors, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_open_their_queues_in_worker_order_whatever_order_they_start_in() {
+        let turn = Arc::new(OpenTurn::default());
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Started last to first, each after a pause: without the turn the
+        // order would be 3, 2, 1, 0.
+        let threads: Vec<_> = (0..4)
+            .rev()
+            .map(|w| {
+                let (turn, order) = (turn.clone(), order.clone());
+                std::thread::sleep(Duration::from_millis(5));
+                std::thread::spawn(move || turn.in_turn(w, || order.lock().unwrap().push(w)))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
     }
 }

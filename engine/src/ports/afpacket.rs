@@ -14,7 +14,10 @@
 //! with the symmetric flow dissector and orders addresses and ports before
 //! hashing (`__flow_hash_consistentify`). So the hash IS symmetric: both
 //! directions of a TCP/UDP flow land on the same queue, which the per-worker
-//! flow table relies on. The IPv4 fragments of one datagram are reassembled
+//! flow table relies on. The queue is the group member at the hash's index
+//! in join order, so the workers open their queues in worker order
+//! (`worker.rs`): member `i` of every port's group is then worker `i`, and a
+//! flow's two directions (two ports, one hash) meet on one worker. The IPv4 fragments of one datagram are reassembled
 //! first (`PACKET_FANOUT_FLAG_DEFRAG`) so they follow their flow too.
 
 #[path = "afpacket/coalesce.rs"]
