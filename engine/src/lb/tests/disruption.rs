@@ -2,16 +2,22 @@
 //! move its entries (about 1/N of M) and few others; adding is the mirror.
 //!
 //! The bounds come from measurement (release build, M = 65537, N uniform in
-//! 10..=50, a random backend removed, 4000 trials each with equal and with
-//! random 1..=10 weights): entries of surviving backends that change owner
-//! are a median 0.38 % of M, p99 0.52–0.59 %, worst seen 2.6 %. Maglev does
-//! not promise minimal disruption (§3.4): each entry the removed backend
-//! gives up lets some survivor claim it earlier in its preference list,
-//! which frees a later choice for another, and rarely this cascades. So a
-//! single change is asserted against 4 % of M (above the worst seen), and
-//! the average over a fixed sweep against 1 % of M (above the p99).
+//! 10..=50, a random backend removed; 12 000 trials with equal weights and
+//! 12 000 with random 1..=10 weights): entries of surviving backends that
+//! change owner are a median 0.38 % of M (0.34 % weighted), p99 0.52 %
+//! (0.57 %); in the last 8000 trials of each, 8 exceeded 1 % and 3 (2)
+//! exceeded 2 %, none 3 %; the worst seen over all was
+//! 3.04 % (2.95 % weighted). Maglev does not promise minimal disruption
+//! (§3.4): each entry the removed backend gives up lets a survivor claim it
+//! earlier in its preference list, which frees a later choice for another,
+//! and rarely this cascades. So a single change is asserted against 4 % of
+//! M (above the worst seen) on a fixed sample of cases, and the average over
+//! a fixed sweep against 1 % of M (about twice the p99). With the smallest
+//! M the paper allows (≈ 100 N) disruption is several times larger (median
+//! 2.2 % of M, worst seen 10.6 %): use the default size.
 
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 
 use super::super::maglev::{MaglevBackend, MaglevTable, DEFAULT_TABLE_SIZE};
 use super::{owners, pool};
@@ -84,7 +90,13 @@ fn check_removal(backends: &[Backend], index: usize) -> f64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    // A fixed seed: the tail above is thin but not empty, and a test must
+    // not fail at random; the cases are still drawn by proptest.
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        rng_seed: RngSeed::Fixed(0x6d61_676c_6576),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn removing_one_moves_its_share_and_few_others(
