@@ -24,6 +24,7 @@ pub mod control_link;
 pub mod counters;
 pub mod fib;
 pub mod fib_sync;
+pub mod lb;
 pub mod line_server;
 pub mod nat;
 pub mod nat_link;
