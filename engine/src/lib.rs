@@ -13,7 +13,12 @@
 //! the pipeline calls, handing packets to the worker owning their session.
 //! [`control_link`] follows the control process's shared memory: FIB
 //! generations into [`tables`], NAT plans ([`nat_link`]) into [`nat_slot`],
-//! which also carries session queries to the workers.
+//! which also carries session queries to the workers, WireGuard plans
+//! ([`wg_link`]) into [`wg_plan`], and models ([`classify_link`]) into
+//! [`classify_slot`], which also carries flow queries. [`classify`] is each
+//! worker's flow table, signature DPI and batched inference, fed by the
+//! pipeline with every forwarded packet. [`lb`] holds the Maglev table of
+//! the load balancer (not wired into the pipeline yet).
 
 pub mod buffer;
 pub mod classify;
