@@ -4,30 +4,56 @@
 
 use patronus_classify::{Dir, PacketView, L4};
 
-use crate::pipeline::flow_hash;
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 
 /// A flow's key: its endpoints, the lower (address, port) first, so both
-/// directions of a connection have the same key. `proto == 0`: no flow.
+/// directions of a connection have the same key, packed in two words
+/// (compared as two integers): `ab` = a << 32 | b, `ports` = pa << 48 |
+/// pb << 32 | proto. All zero: no flow (a real key has a protocol).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
+#[repr(C, align(16))]
 pub struct FlowKey {
-    pub a: u32,
-    pub b: u32,
-    pub pa: u16,
-    pub pb: u16,
-    pub proto: u8,
+    ab: u64,
+    ports: u64,
 }
 
 impl FlowKey {
-    /// The symmetric flow hash (the same the ports spread frames by).
+    /// The key of endpoints `a:pa` and `b:pb`, given lower first.
+    #[inline]
+    pub fn new(a: u32, pa: u16, b: u32, pb: u16, proto: u8) -> FlowKey {
+        FlowKey {
+            ab: u64::from(a) << 32 | u64::from(b),
+            ports: u64::from(pa) << 48 | u64::from(pb) << 32 | u64::from(proto),
+        }
+    }
+
+    /// A hash of the key (symmetric, as the key is). Any hash of the
+    /// canonical key would do; this one mixes the two words once.
     #[inline]
     pub fn hash(&self) -> u32 {
-        flow_hash::symmetric(self.a, self.b, self.proto, self.pa, self.pb)
+        let x = (self.ab ^ self.ports.rotate_left(17)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        ((x ^ (x >> 32)).wrapping_mul(0xc4ce_b9fe_1a85_ec53) >> 32) as u32
     }
 
     pub fn is_empty(&self) -> bool {
-        self.proto == 0
+        self.ports == 0
+    }
+
+    /// The lower endpoint's address, and the other's.
+    pub fn a(&self) -> u32 {
+        (self.ab >> 32) as u32
+    }
+    pub fn b(&self) -> u32 {
+        self.ab as u32
+    }
+    pub fn pa(&self) -> u16 {
+        (self.ports >> 48) as u16
+    }
+    pub fn pb(&self) -> u16 {
+        (self.ports >> 32) as u16
+    }
+    pub fn proto(&self) -> u8 {
+        self.ports as u8
     }
 }
 
@@ -108,21 +134,9 @@ pub fn parse(ip: &[u8]) -> Option<Parsed<'_>> {
     let dport = u16::from_be_bytes([l4b[2], l4b[3]]);
     let from_a = (src, sport) <= (dst, dport);
     let key = if from_a {
-        FlowKey {
-            a: src,
-            b: dst,
-            pa: sport,
-            pb: dport,
-            proto,
-        }
+        FlowKey::new(src, sport, dst, dport, proto)
     } else {
-        FlowKey {
-            a: dst,
-            b: src,
-            pa: dport,
-            pb: sport,
-            proto,
-        }
+        FlowKey::new(dst, dport, src, sport, proto)
     };
     Some(Parsed {
         key,
@@ -137,4 +151,42 @@ pub fn parse(ip: &[u8]) -> Option<Parsed<'_>> {
         tcp_seq: seq,
         tcp_flags: flags,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_pack_their_fields_and_both_directions_share_one() {
+        let k = FlowKey::new(0x0a00_0001, 443, 0xc000_0201, 51000, 6);
+        assert_eq!(
+            (k.a(), k.pa(), k.b(), k.pb(), k.proto()),
+            (0x0a00_0001, 443, 0xc000_0201, 51000, 6)
+        );
+        assert!(!k.is_empty() && FlowKey::default().is_empty());
+        // A UDP packet 10.0.0.1:53 -> 10.0.0.2:4000 and its reply.
+        let mut ip = [0u8; 28];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&28u16.to_be_bytes());
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        ip[20..22].copy_from_slice(&53u16.to_be_bytes());
+        ip[22..24].copy_from_slice(&4000u16.to_be_bytes());
+        let there = parse(&ip).unwrap();
+        let mut back = ip;
+        back[12..16].copy_from_slice(&[10, 0, 0, 2]);
+        back[16..20].copy_from_slice(&[10, 0, 0, 1]);
+        back[20..22].copy_from_slice(&4000u16.to_be_bytes());
+        back[22..24].copy_from_slice(&53u16.to_be_bytes());
+        let back = parse(&back).unwrap();
+        assert_eq!(there.key, back.key);
+        assert_eq!(there.key.hash(), back.key.hash());
+        assert_ne!(there.from_a, back.from_a);
+        assert_ne!(
+            there.key,
+            FlowKey::new(0x0a00_0001, 53, 0x0a00_0002, 4001, 17)
+        );
+    }
 }

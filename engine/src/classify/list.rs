@@ -38,7 +38,7 @@ impl Classifier {
             if k.is_empty() {
                 continue;
             }
-            if host.is_some_and(|h| k.a != h && k.b != h) {
+            if host.is_some_and(|h| k.a() != h && k.b() != h) {
                 continue;
             }
             let f = t.flow(i);
@@ -54,13 +54,13 @@ impl Classifier {
                 return (out, Some(i));
             }
             let (a, b) = (
-                SocketAddrV4::new(Ipv4Addr::from(k.a), k.pa),
-                SocketAddrV4::new(Ipv4Addr::from(k.b), k.pb),
+                SocketAddrV4::new(Ipv4Addr::from(k.a()), k.pa()),
+                SocketAddrV4::new(Ipv4Addr::from(k.b()), k.pb()),
             );
             let (client, server) = if f.client_is_a { (a, b) } else { (b, a) };
             out.push(FlowRecord {
                 worker,
-                proto: match k.proto {
+                proto: match k.proto() {
                     6 => "tcp".to_string(),
                     17 => "udp".to_string(),
                     p => p.to_string(),

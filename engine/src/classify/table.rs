@@ -299,13 +299,7 @@ mod tests {
     use super::*;
 
     fn key(n: u32) -> FlowKey {
-        FlowKey {
-            a: n,
-            b: 1000,
-            pa: 1,
-            pb: 2,
-            proto: 6,
-        }
+        FlowKey::new(n, 1, 1000, 2, 6)
     }
 
     #[test]

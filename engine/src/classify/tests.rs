@@ -72,17 +72,12 @@ fn engine_key(f: &patronus_classify::flows::Flow) -> Option<FlowKey> {
         (u32::from(sa), f.server.port()),
     );
     let (lo, hi) = if c <= s { (c, s) } else { (s, c) };
-    Some(FlowKey {
-        a: lo.0,
-        b: hi.0,
-        pa: lo.1,
-        pb: hi.1,
-        proto: if f.l4 == patronus_classify::L4::Tcp {
-            6
-        } else {
-            17
-        },
-    })
+    let proto = if f.l4 == patronus_classify::L4::Tcp {
+        6
+    } else {
+        17
+    };
+    Some(FlowKey::new(lo.0, lo.1, hi.0, hi.1, proto))
 }
 
 fn find(c: &Classifier, k: &FlowKey) -> Option<usize> {
