@@ -3,10 +3,14 @@
 # a client and a server namespace joined by a veth pair; in the server
 # nginx (HTTP and HTTPS with a self-signed certificate), sshd, dnsmasq,
 # an FTP server (pyftpdlib, passive ports 60000-60019) and an SMTP server
-# (Python's smtpd); in the client curl, ssh, dig, curl ftp:// and swaks,
-# ROUNDS times each (default 5). tcpdump captures the client side; each
-# flow is labelled by the server port of the service that answered it
-# (`patronus-ml label`), in nDPI's result format:
+# (Python's smtpd), and BitTorrent: an opentracker and an aria2c seeding a
+# torrent of a random file (mktorrent); in the client curl, ssh, dig, curl
+# ftp://, swaks and two leechers that download the torrent (aria2c, whose
+# peer connections are MSE-obfuscated, and transmission-cli, plain
+# handshake; DHT, LPD, PEX, uTP and port mapping off: the tracker alone
+# names the peers), ROUNDS times each (default 5). tcpdump captures the
+# client side; each flow is labelled by the server port of the service
+# that answered it (`patronus-ml label`), in nDPI's result format:
 #
 #   OUT/pcap/recorded-<stamp>.pcap  OUT/result/recorded-<stamp>.pcap.out
 #
@@ -26,9 +30,15 @@ WORK="$(mktemp -d /tmp/patronus-record.XXXXXX)"
 CLIENT=10.77.0.1
 SERVER=10.77.0.2
 
-for p in openssh-server python3-pyftpdlib swaks nginx dnsmasq-base bind9-dnsutils curl tcpdump openssl; do
+for p in openssh-server python3-pyftpdlib swaks nginx dnsmasq-base bind9-dnsutils curl tcpdump openssl \
+    opentracker aria2 mktorrent transmission-cli; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        apt-get install -y -q --no-install-recommends "$p" >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null
+        # Debian's opentracker enables a service on every address of the
+        # host: we want only the one in the server namespace.
+        if [ "$p" = opentracker ] && [ -d /run/systemd/system ]; then
+            systemctl disable --now opentracker.service >/dev/null 2>&1 || true
+        fi
     fi
 done
 
@@ -110,8 +120,31 @@ ip netns exec "$S" "$PY" -W ignore -m smtpd -n -c DebuggingServer "$SERVER:25" \
     > "$WORK/smtp.log" 2>&1 &
 disown
 
+# BitTorrent: a tracker (opentracker, chrooted into its own directory,
+# only the torrent's info hash whitelisted) and a seeder (aria2c, port
+# 6881) in the server namespace. Leechers listen on 6882 (aria2c) and
+# 6883 (transmission-cli); peer connections of either side are labelled
+# by those ports.
+BT_PORTS=6881-6889
+TRACKER_PORT=6969
+BT_OFF=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false
+    --enable-peer-exchange=false --disable-ipv6=true --console-log-level=warn
+    --summary-interval=0 --file-allocation=none)
+mkdir -p "$WORK/bt/seed" "$WORK/tracker"
+head -c 2000000 /dev/urandom > "$WORK/bt/seed/blob-$$.bin"
+mktorrent -a "http://$SERVER:$TRACKER_PORT/announce" -o "$WORK/bt/blob.torrent" \
+    "$WORK/bt/seed/blob-$$.bin" >/dev/null
+aria2c -S "$WORK/bt/blob.torrent" | sed -n 's/^Info Hash: //p' > "$WORK/tracker/whitelist.txt"
+chmod 755 "$WORK/tracker" && chmod 644 "$WORK/tracker/whitelist.txt"
+ip netns exec "$S" opentracker -i "$SERVER" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
+    -d "$WORK/tracker" -w /whitelist.txt -u nobody > "$WORK/tracker.log" 2>&1 &
+disown
+ip netns exec "$S" aria2c "${BT_OFF[@]}" --dir="$WORK/bt/seed" --check-integrity=true \
+    --seed-ratio=0.0 --listen-port=6881 "$WORK/bt/blob.torrent" > "$WORK/seeder.log" 2>&1 &
+disown
+
 # Wait for every service's port.
-for port in 80 443 22 53 21 25; do
+for port in 80 443 22 53 21 25 "$TRACKER_PORT" 6881; do
     for _ in $(seq 100); do
         if ip netns exec "$S" ss -Hltn "sport = :$port" | grep -q .; then break; fi
         sleep 0.1
@@ -126,6 +159,42 @@ TCPDUMP=$!
 sleep 1
 
 cl() { ip netns exec "$C" "$@"; }
+
+# One BitTorrent round: each leecher downloads the torrent into a fresh
+# directory (transmission-cli with a fresh configuration too) and leaves,
+# announcing `stopped`.
+bt_round() {
+    local d="$WORK/bt/round$1" want="$WORK/bt/seed/blob-$$.bin"
+    local name
+    name="$(basename "$want")"
+    mkdir -p "$d/aria2" "$d/tr/dl" "$d/tr/cfg"
+    cl aria2c "${BT_OFF[@]}" --dir="$d/aria2" --seed-time=0 --listen-port=6882 \
+        --bt-stop-timeout=60 "$WORK/bt/blob.torrent" > "$d/aria2.log" 2>&1 || true
+    if ! cmp -s "$d/aria2/$name" "$want"; then
+        echo "aria2c round $1: no complete download" >&2
+        tail -5 "$d/aria2.log" >&2
+    fi
+    cat > "$d/tr/cfg/settings.json" <<EOF
+{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
+ "utp-enabled": false, "port-forwarding-enabled": false, "encryption": 0,
+ "peer-port": 6883, "rpc-enabled": false, "incomplete-dir-enabled": false,
+ "download-dir": "$d/tr/dl", "message-level": 1}
+EOF
+    # A background job of a script starts with SIGINT ignored: give it
+    # back, SIGINT is what makes transmission-cli announce `stopped`.
+    cl env --default-signal=INT transmission-cli -et -M -p 6883 -g "$d/tr/cfg" -w "$d/tr/dl" \
+        "$WORK/bt/blob.torrent" > "$d/tr.log" 2>&1 &
+    local tr=$! ok=""
+    for _ in $(seq 600); do
+        if cmp -s "$d/tr/dl/$name" "$want"; then ok=1; break; fi
+        sleep 0.1
+    done
+    [ -n "$ok" ] || echo "transmission-cli round $1: no complete download in 60 s" >&2
+    kill -INT "$tr" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$tr" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$tr" 2>/dev/null || true
+    wait "$tr" 2>/dev/null || true
+}
 echo "==> $ROUNDS rounds of clients in $C"
 for r in $(seq "$ROUNDS"); do
     cl curl -s -o /dev/null "http://$SERVER/" -H "Host: www.records.test"
@@ -140,6 +209,7 @@ for r in $(seq "$ROUNDS"); do
     cl curl -s -o /dev/null "ftp://$SERVER/blob.bin"
     cl swaks --silent 2 --server "$SERVER" --to "user$r@records.test" \
         --from "sender@records.test" --body "round $r" >/dev/null
+    bt_round "$r"
 done
 sleep 1
 kill -INT "$TCPDUMP"
@@ -147,5 +217,6 @@ wait "$TCPDUMP" 2>/dev/null || true
 
 "$LABEL" label "$PCAP" --out "$OUT/result/$(basename "$PCAP").out" \
     --port 80=HTTP --port 443=TLS --port 22=SSH --port 53=DNS \
-    --port 21=FTP_CONTROL --port 60000-60019=FTP_DATA --port 20=FTP_DATA --port 25=SMTP
+    --port 21=FTP_CONTROL --port 60000-60019=FTP_DATA --port 20=FTP_DATA --port 25=SMTP \
+    --port "$BT_PORTS=BitTorrent" --port "$TRACKER_PORT=HTTP.BitTorrent"
 echo "==> $PCAP"
