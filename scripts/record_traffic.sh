@@ -3,14 +3,17 @@
 # a client and a server namespace joined by a veth pair; in the server
 # nginx (HTTP and HTTPS with a self-signed certificate), sshd, dnsmasq,
 # an FTP server (pyftpdlib, passive ports 60000-60019) and an SMTP server
-# (Python's smtpd), and BitTorrent: an opentracker and an aria2c seeding a
-# torrent of a random file (mktorrent); in the client curl, ssh, dig, curl
-# ftp://, swaks and two leechers that download the torrent (aria2c, whose
-# peer connections are MSE-obfuscated, and transmission-cli, plain
-# handshake; DHT, LPD, PEX, uTP and port mapping off: the tracker alone
-# names the peers), ROUNDS times each (default 5). tcpdump captures the
-# client side; each flow is labelled by the server port of the service
-# that answered it (`patronus-ml label`), in nDPI's result format:
+# (Python's smtpd), and BitTorrent: opentracker and two seeders of a
+# torrent of a random file (mktorrent), aria2c and transmission-cli; in
+# the client curl, ssh, dig, curl ftp://, swaks and three leechers of the
+# torrent: aria2c (MSE-obfuscated handshakes), transmission-cli over TCP
+# (plain handshakes) and transmission-cli with uTP (DHT, LPD, PEX and port
+# mapping off: the tracker alone names the peers), ROUNDS times each
+# (default 5). tcpdump captures the client side; each flow is labelled by
+# the server port of the service that answered it (`patronus-ml label`;
+# BitTorrent peers listen on 6881-6889, TCP or uTP, whichever side
+# connects; tracker announces are HTTP.BitTorrent as nDPI names them), in
+# nDPI's result format:
 #
 #   OUT/pcap/recorded-<stamp>.pcap  OUT/result/recorded-<stamp>.pcap.out
 #
@@ -29,6 +32,9 @@ S="rt$$s"
 WORK="$(mktemp -d /tmp/patronus-record.XXXXXX)"
 CLIENT=10.77.0.1
 SERVER=10.77.0.2
+# The aria2c seeder's own address (transmission makes one connection per
+# peer address).
+SEEDER=10.77.0.3
 
 for p in openssh-server python3-pyftpdlib swaks nginx dnsmasq-base bind9-dnsutils curl tcpdump openssl \
     opentracker aria2 mktorrent transmission-cli; do
@@ -66,6 +72,7 @@ for ns in "$C" "$S"; do
 done
 ip -n "$C" addr add "$CLIENT/24" dev eth0
 ip -n "$S" addr add "$SERVER/24" dev eth0
+ip -n "$S" addr add "$SEEDER/24" dev eth0
 
 echo "==> servers in $S"
 # nginx: HTTP and HTTPS (self-signed, any name).
@@ -122,29 +129,45 @@ disown
 
 # BitTorrent: a tracker (opentracker, chrooted into its own directory,
 # only the torrent's info hash whitelisted) and a seeder (aria2c, port
-# 6881) in the server namespace. Leechers listen on 6882 (aria2c) and
-# 6883 (transmission-cli); peer connections of either side are labelled
-# by those ports.
+# 6881 on $SEEDER) in the server namespace. Leechers listen on 6882
+# (aria2c), 6883 and 6885 (transmission-cli); peer connections of either
+# side are labelled by those ports.
 BT_PORTS=6881-6889
 TRACKER_PORT=6969
 BT_OFF=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false
     --enable-peer-exchange=false --disable-ipv6=true --console-log-level=warn
     --summary-interval=0 --file-allocation=none)
+BT_FILE="blob-$$.bin"
 mkdir -p "$WORK/bt/seed" "$WORK/tracker"
-head -c 2000000 /dev/urandom > "$WORK/bt/seed/blob-$$.bin"
+head -c 2000000 /dev/urandom > "$WORK/bt/seed/$BT_FILE"
 mktorrent -a "http://$SERVER:$TRACKER_PORT/announce" -o "$WORK/bt/blob.torrent" \
-    "$WORK/bt/seed/blob-$$.bin" >/dev/null
+    "$WORK/bt/seed/$BT_FILE" >/dev/null
 aria2c -S "$WORK/bt/blob.torrent" | sed -n 's/^Info Hash: //p' > "$WORK/tracker/whitelist.txt"
 chmod 755 "$WORK/tracker" && chmod 644 "$WORK/tracker/whitelist.txt"
 ip netns exec "$S" opentracker -i "$SERVER" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
     -d "$WORK/tracker" -w /whitelist.txt -u nobody > "$WORK/tracker.log" 2>&1 &
 disown
 ip netns exec "$S" aria2c "${BT_OFF[@]}" --dir="$WORK/bt/seed" --check-integrity=true \
-    --seed-ratio=0.0 --listen-port=6881 "$WORK/bt/blob.torrent" > "$WORK/seeder.log" 2>&1 &
+    --interface="$SEEDER" --seed-ratio=0.0 --listen-port=6881 "$WORK/bt/blob.torrent" > "$WORK/seeder.log" 2>&1 &
+disown
+# A second seeder, transmission-cli (port 6884, uTP on, encryption
+# preferred), verifies the file and seeds it.
+bt_settings() { # PORT UTP ENCRYPTION DOWNLOAD_DIR
+    cat <<EOF
+{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
+ "utp-enabled": $2, "port-forwarding-enabled": false, "encryption": $3,
+ "peer-port": $1, "rpc-enabled": false, "incomplete-dir-enabled": false,
+ "download-dir": "$4", "message-level": 1}
+EOF
+}
+mkdir -p "$WORK/bt/trseed"
+bt_settings 6884 true 1 "$WORK/bt/seed" > "$WORK/bt/trseed/settings.json"
+ip netns exec "$S" env --default-signal=INT transmission-cli -v -M -p 6884 -g "$WORK/bt/trseed" \
+    -w "$WORK/bt/seed" "$WORK/bt/blob.torrent" > "$WORK/trseed.log" 2>&1 &
 disown
 
 # Wait for every service's port.
-for port in 80 443 22 53 21 25 "$TRACKER_PORT" 6881; do
+for port in 80 443 22 53 21 25 "$TRACKER_PORT" 6881 6884; do
     for _ in $(seq 100); do
         if ip netns exec "$S" ss -Hltn "sport = :$port" | grep -q .; then break; fi
         sleep 0.1
@@ -154,44 +177,46 @@ done
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
 mkdir -p "$OUT/pcap" "$OUT/result"
 PCAP="$OUT/pcap/recorded-$STAMP.pcap"
-ip netns exec "$C" tcpdump -q -i eth0 -s 0 -U -w "$PCAP" "host $SERVER" 2>/dev/null &
+ip netns exec "$C" tcpdump -q -i eth0 -s 0 -U -w "$PCAP" "host $SERVER or host $SEEDER" 2>/dev/null &
 TCPDUMP=$!
 sleep 1
 
 cl() { ip netns exec "$C" "$@"; }
 
-# One BitTorrent round: each leecher downloads the torrent into a fresh
-# directory (transmission-cli with a fresh configuration too) and leaves,
-# announcing `stopped`.
+# One BitTorrent round: each leecher downloads the torrent from the two
+# seeders into a fresh directory and leaves, announcing `stopped`: aria2c
+# (port 6882), then transmission-cli over TCP only (6883), then
+# transmission-cli with uTP (6885), each with a fresh configuration.
 bt_round() {
-    local d="$WORK/bt/round$1" want="$WORK/bt/seed/blob-$$.bin"
-    local name
-    name="$(basename "$want")"
-    mkdir -p "$d/aria2" "$d/tr/dl" "$d/tr/cfg"
+    local d="$WORK/bt/round$1"
+    mkdir -p "$d/aria2"
     cl aria2c "${BT_OFF[@]}" --dir="$d/aria2" --seed-time=0 --listen-port=6882 \
         --bt-stop-timeout=60 "$WORK/bt/blob.torrent" > "$d/aria2.log" 2>&1 || true
-    if ! cmp -s "$d/aria2/$name" "$want"; then
+    if ! cmp -s "$d/aria2/$BT_FILE" "$WORK/bt/seed/$BT_FILE"; then
         echo "aria2c round $1: no complete download" >&2
         tail -5 "$d/aria2.log" >&2
     fi
-    cat > "$d/tr/cfg/settings.json" <<EOF
-{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
- "utp-enabled": false, "port-forwarding-enabled": false, "encryption": 0,
- "peer-port": 6883, "rpc-enabled": false, "incomplete-dir-enabled": false,
- "download-dir": "$d/tr/dl", "message-level": 1}
-EOF
+    tr_leech "$d/tcp" 6883 false
+    tr_leech "$d/utp" 6885 true
+}
+
+# transmission-cli leeching into DIR/dl on PORT, uTP on or off (-et:
+# plain handshakes preferred), until the file is complete (60 s at most).
+tr_leech() { # DIR PORT UTP
+    mkdir -p "$1/dl" "$1/cfg"
+    bt_settings "$2" "$3" 0 "$1/dl" > "$1/cfg/settings.json"
     # A background job of a script starts with SIGINT ignored: give it
     # back, SIGINT is what makes transmission-cli announce `stopped`.
-    cl env --default-signal=INT transmission-cli -et -M -p 6883 -g "$d/tr/cfg" -w "$d/tr/dl" \
-        "$WORK/bt/blob.torrent" > "$d/tr.log" 2>&1 &
+    cl env --default-signal=INT transmission-cli -et -M -p "$2" -g "$1/cfg" -w "$1/dl" \
+        "$WORK/bt/blob.torrent" > "$1/tr.log" 2>&1 &
     local tr=$! ok=""
     for _ in $(seq 600); do
-        if cmp -s "$d/tr/dl/$name" "$want"; then ok=1; break; fi
+        if cmp -s "$1/dl/$BT_FILE" "$WORK/bt/seed/$BT_FILE"; then ok=1; break; fi
         sleep 0.1
     done
-    [ -n "$ok" ] || echo "transmission-cli round $1: no complete download in 60 s" >&2
+    [ -n "$ok" ] || echo "transmission-cli $1: no complete download in 60 s" >&2
     kill -INT "$tr" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$tr" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 30); do kill -0 "$tr" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$tr" 2>/dev/null || true
     wait "$tr" 2>/dev/null || true
 }
