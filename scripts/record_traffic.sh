@@ -75,6 +75,13 @@ ip -n "$S" addr add "$SERVER/24" dev eth0
 ip -n "$S" addr add "$SEEDER/24" dev eth0
 
 echo "==> servers in $S"
+# Waits (10 s at most) until something listens on TCP port $1 in $S.
+wait_port() {
+    for _ in $(seq 100); do
+        if ip netns exec "$S" ss -Hltn "sport = :$1" | grep -q .; then return; fi
+        sleep 0.1
+    done
+}
 # nginx: HTTP and HTTPS (self-signed, any name).
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=records.test" \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
@@ -147,6 +154,9 @@ chmod 755 "$WORK/tracker" && chmod 644 "$WORK/tracker/whitelist.txt"
 ip netns exec "$S" opentracker -i "$SERVER" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
     -d "$WORK/tracker" -w /whitelist.txt -u nobody > "$WORK/tracker.log" 2>&1 &
 disown
+# The seeders' first announce must find the tracker (a failed one is
+# retried only minutes later).
+wait_port "$TRACKER_PORT"
 ip netns exec "$S" aria2c "${BT_OFF[@]}" --dir="$WORK/bt/seed" --check-integrity=true \
     --interface="$SEEDER" --seed-ratio=0.0 --listen-port=6881 "$WORK/bt/blob.torrent" > "$WORK/seeder.log" 2>&1 &
 disown
@@ -167,11 +177,8 @@ ip netns exec "$S" env --default-signal=INT transmission-cli -v -M -p 6884 -g "$
 disown
 
 # Wait for every service's port.
-for port in 80 443 22 53 21 25 "$TRACKER_PORT" 6881 6884; do
-    for _ in $(seq 100); do
-        if ip netns exec "$S" ss -Hltn "sport = :$port" | grep -q .; then break; fi
-        sleep 0.1
-    done
+for port in 80 443 22 53 21 25 6881 6884; do
+    wait_port "$port"
 done
 
 STAMP="$(date -u +%Y%m%dT%H%M%S)"
