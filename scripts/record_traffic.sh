@@ -161,7 +161,7 @@ ip netns exec "$S" aria2c "${BT_OFF[@]}" --dir="$WORK/bt/seed" --check-integrity
     --interface="$SEEDER" --seed-ratio=0.0 --listen-port=6881 "$WORK/bt/blob.torrent" > "$WORK/seeder.log" 2>&1 &
 disown
 # A second seeder, transmission-cli (port 6884, uTP on, encryption
-# preferred), verifies the file and seeds it.
+# preferred), started afresh for each round (see bt_round).
 bt_settings() { # PORT UTP ENCRYPTION DOWNLOAD_DIR
     cat <<EOF
 {"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false,
@@ -170,14 +170,9 @@ bt_settings() { # PORT UTP ENCRYPTION DOWNLOAD_DIR
  "download-dir": "$4", "message-level": 1}
 EOF
 }
-mkdir -p "$WORK/bt/trseed"
-bt_settings 6884 true 1 "$WORK/bt/seed" > "$WORK/bt/trseed/settings.json"
-ip netns exec "$S" env --default-signal=INT transmission-cli -v -M -p 6884 -g "$WORK/bt/trseed" \
-    -w "$WORK/bt/seed" "$WORK/bt/blob.torrent" > "$WORK/trseed.log" 2>&1 &
-disown
 
 # Wait for every service's port.
-for port in 80 443 22 53 21 25 6881 6884; do
+for port in 80 443 22 53 21 25 6881; do
     wait_port "$port"
 done
 
@@ -196,7 +191,15 @@ cl() { ip netns exec "$C" "$@"; }
 # transmission-cli with uTP (6885), each with a fresh configuration.
 bt_round() {
     local d="$WORK/bt/round$1"
-    mkdir -p "$d/aria2"
+    mkdir -p "$d/aria2" "$d/trseed"
+    # The transmission seeder of the last round would still hold the last
+    # uTP leecher's connection (one per peer address): a fresh one.
+    bt_settings 6884 true 1 "$WORK/bt/seed" > "$d/trseed/settings.json"
+    ip netns exec "$S" env --default-signal=INT transmission-cli -v -M -p 6884 -g "$d/trseed" \
+        -w "$WORK/bt/seed" "$WORK/bt/blob.torrent" > "$d/trseed.log" 2>&1 &
+    local seed=$!
+    wait_port 6884
+    sleep 1 # its verification and first announce
     cl aria2c "${BT_OFF[@]}" --dir="$d/aria2" --seed-time=0 --listen-port=6882 \
         --bt-stop-timeout=60 "$WORK/bt/blob.torrent" > "$d/aria2.log" 2>&1 || true
     if ! cmp -s "$d/aria2/$BT_FILE" "$WORK/bt/seed/$BT_FILE"; then
@@ -205,6 +208,15 @@ bt_round() {
     fi
     tr_leech "$d/tcp" 6883 false
     tr_leech "$d/utp" 6885 true
+    stop "$seed"
+}
+
+# SIGINT (announce `stopped`), then after 3 s SIGKILL.
+stop() {
+    kill -INT "$1" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
 
 # transmission-cli leeching into DIR/dl on PORT, uTP on or off (-et:
@@ -222,10 +234,7 @@ tr_leech() { # DIR PORT UTP
         sleep 0.1
     done
     [ -n "$ok" ] || echo "transmission-cli $1: no complete download in 60 s" >&2
-    kill -INT "$tr" 2>/dev/null
-    for _ in $(seq 30); do kill -0 "$tr" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$tr" 2>/dev/null || true
-    wait "$tr" 2>/dev/null || true
+    stop "$tr"
 }
 echo "==> $ROUNDS rounds of clients in $C"
 for r in $(seq "$ROUNDS"); do
