@@ -207,7 +207,9 @@ bt_round() {
         tail -5 "$d/aria2.log" >&2
     fi
     tr_leech "$d/tcp" 6883 false
-    tr_leech "$d/utp" 6885 true
+    # A port of its own each round: transmission with uTP does not
+    # connect again from a port that a finished leecher used.
+    tr_leech "$d/utp" $((6885 + ($1 - 1) % 5)) true
     stop "$seed"
 }
 
