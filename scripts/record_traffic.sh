@@ -215,7 +215,7 @@ bt_round() {
 
 # SIGINT (announce `stopped`), then after 3 s SIGKILL.
 stop() {
-    kill -INT "$1" 2>/dev/null
+    kill -INT "$1" 2>/dev/null || true
     for _ in $(seq 30); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
