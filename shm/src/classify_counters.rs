@@ -7,7 +7,8 @@
 //!   full: the oldest idle flow of a bucket made room), `flows_untracked`
 //!   (no room even after eviction: the packet is forwarded, its flow not
 //!   tracked), `dpi_slots_exhausted` (a new flow found no classification
-//!   slot free: it is left `unknown`), `inference_batches` and
+//!   slot free: it takes one on a later packet if one is free by then, and
+//!   is left `unknown` once payload goes by without one), `inference_batches` and
 //!   `inferred_flows` (flows the model scored, in that many matrix
 //!   products); and the gauges `flows_active` (summed over workers) and
 //!   `model_generation` (the number of the `model.bin` push whose model

@@ -248,9 +248,41 @@ impl Classifier {
             }
             return;
         }
-        if slot == NO_SLOT {
-            return;
-        }
+        let slot = if slot != NO_SLOT {
+            slot
+        } else {
+            // Starved at its first packet: a slot freed since serves as
+            // long as no payload went by uninspected (a TCP handshake, say).
+            let f = self.table.flow(i);
+            if !f.starved {
+                return;
+            }
+            let server_port = if f.client_is_a {
+                pk.key.pb()
+            } else {
+                pk.key.pa()
+            };
+            let client_port = if f.client_is_a {
+                pk.key.pa()
+            } else {
+                pk.key.pb()
+            };
+            match self.slots.take(i as u32, pk.l4, server_port, client_port) {
+                Some(s) => {
+                    let f = self.table.flow_mut(i);
+                    f.slot = s;
+                    f.starved = false;
+                    s
+                }
+                None => {
+                    if !pk.payload.is_empty() {
+                        self.table.flow_mut(i).starved = false;
+                        self.finish(i, decide(UNKNOWN, 0, None));
+                    }
+                    return;
+                }
+            }
+        };
         let s = self.slots.get_mut(slot);
         if s.state != SlotState::Active {
             return;
@@ -286,10 +318,9 @@ impl Classifier {
         match self.slots.take(i as u32, pk.l4, pk.dport, pk.sport) {
             Some(s) => f.slot = s,
             None => {
+                // Pending without a slot; see `observe`.
                 self.counts[C_SLOTS_EXHAUSTED] += 1;
-                f.method = FlowMethod::None;
-                f.class = Class::Unknown;
-                self.counts[C_CLASS + class_index(Class::Unknown) * 3] += 1;
+                f.starved = true;
             }
         }
     }
@@ -418,6 +449,12 @@ impl Classifier {
     /// benchmark.
     pub fn settle(&mut self, now: u64) {
         for i in 0..self.table.capacity() {
+            let f = self.table.flow(i);
+            if !self.table.key(i).is_empty() && f.starved && f.method == FlowMethod::Pending {
+                self.table.flow_mut(i).starved = false;
+                self.finish(i, decide(UNKNOWN, 0, None));
+                continue;
+            }
             let f = self.table.flow(i);
             if !self.table.key(i).is_empty()
                 && f.method == FlowMethod::Pending

@@ -55,6 +55,9 @@ pub struct Flow {
     /// The key's `a` end sent the first packet.
     pub client_is_a: bool,
     pub tcp: bool,
+    /// It found no classification slot free; it takes one on a later
+    /// packet if one is free before its payload must go uninspected.
+    pub starved: bool,
     /// A FIN or RST went by.
     pub closing: bool,
     pub first_ns: u64,
@@ -74,6 +77,7 @@ impl Default for Flow {
         Flow {
             client_is_a: true,
             tcp: false,
+            starved: false,
             closing: false,
             first_ns: 0,
             last_ns: 0,

@@ -196,12 +196,23 @@ fn first_packet(name: &str) -> Vec<u8> {
     cap.frames.iter().find_map(|f| cap.ip(f)).unwrap().to_vec()
 }
 
+/// Every IPv4 packet of a capture of the corpus.
+fn packets(name: &str) -> Vec<Vec<u8>> {
+    let cap = Capture::read(&corpus::pcap_dir().join(name)).unwrap();
+    cap.frames
+        .iter()
+        .filter_map(|f| cap.ip(f))
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
 #[test]
 fn without_a_slot_or_a_model_flows_are_still_tracked() {
     let mut p = params(4);
     p.dpi_slots = 1;
     let mut c = Classifier::new(p, None);
-    // Two TCP SYNs: the first flow takes the only slot and stays undecided.
+    // Two TCP SYNs: the first flow takes the only slot, the second waits
+    // without one.
     let (a, b) = (
         first_packet("443-chrome.pcap"),
         first_packet("443-curl.pcap"),
@@ -213,21 +224,74 @@ fn without_a_slot_or_a_model_flows_are_still_tracked() {
     let t = c.table();
     let of = |ip: &[u8]| {
         let k = key::parse(ip).unwrap().key;
-        t.flow(find(&c, &k).unwrap())
+        *t.flow(find(&c, &k).unwrap())
     };
     assert_eq!(of(&a).method, FlowMethod::Pending);
-    assert_eq!(
-        (of(&b).method, of(&b).class),
-        (FlowMethod::None, Class::Unknown)
-    );
+    assert!(of(&b).starved && of(&b).method == FlowMethod::Pending);
     assert_eq!(of(&b).packets, [1, 0]);
-    // No model: settling decides the first by its signatures alone.
+    // No model: settling decides the first by its signatures alone, and
+    // the starved one as unknown.
     c.settle(3);
     let t = c.table();
-    let k = key::parse(&a).unwrap().key;
-    assert_eq!(t.flow(find(&c, &k).unwrap()).method, FlowMethod::None);
+    for ip in [&a, &b] {
+        let k = key::parse(ip).unwrap().key;
+        let f = t.flow(find(&c, &k).unwrap());
+        assert_eq!(f.method, FlowMethod::None);
+    }
     assert_eq!(c.counts()[super::C_INFERRED], 0);
     assert_eq!(c.slots.in_use(), 0);
+}
+
+#[test]
+fn a_starved_flow_takes_a_slot_freed_before_its_payload() {
+    let mut p = params(4);
+    p.dpi_slots = 1;
+    let mut c = Classifier::new(p, None);
+    let (firefox, curl) = (packets("443-firefox.pcap"), packets("443-curl.pcap"));
+    // firefox's SYN takes the slot; curl's SYN finds none.
+    c.observe(&firefox[0], 1);
+    c.observe(&curl[0], 2);
+    assert!(
+        c.table()
+            .flow(find(&c, &key::parse(&curl[0]).unwrap().key).unwrap())
+            .starved
+    );
+    // firefox's ClientHello decides its flow and frees the slot...
+    for (t, ip) in firefox.iter().enumerate().skip(1) {
+        c.observe(ip, 10 + t as u64);
+    }
+    // ...which curl's flow takes before its own ClientHello.
+    for (t, ip) in curl.iter().enumerate().skip(1) {
+        c.observe(ip, 1000 + t as u64);
+    }
+    for (ip, name) in [(&firefox[0], "firefox"), (&curl[0], "curl")] {
+        let (f, sni) = c.flow_of(ip).unwrap();
+        assert_eq!(
+            (f.class, f.method, sni.map(|n| n.as_str())),
+            (Class::Tls, FlowMethod::Signature, Some("www.ntop.org")),
+            "{name}"
+        );
+    }
+    assert_eq!(c.counts()[super::C_SLOTS_EXHAUSTED], 1);
+}
+
+#[test]
+fn a_starved_flow_whose_payload_passes_uninspected_is_unknown() {
+    let mut p = params(4);
+    p.dpi_slots = 1;
+    let mut c = Classifier::new(p, None);
+    let (firefox, curl) = (packets("443-firefox.pcap"), packets("443-curl.pcap"));
+    c.observe(&firefox[0], 1);
+    // curl's whole flow while firefox's holds the slot.
+    for (t, ip) in curl.iter().enumerate() {
+        c.observe(ip, 2 + t as u64);
+    }
+    let (f, sni) = c.flow_of(&curl[0]).unwrap();
+    assert_eq!(
+        (f.class, f.method, sni),
+        (Class::Unknown, FlowMethod::None, None)
+    );
+    assert!(!f.starved);
 }
 
 #[test]
