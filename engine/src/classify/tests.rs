@@ -242,14 +242,21 @@ fn without_a_slot_or_a_model_flows_are_still_tracked() {
     assert_eq!(c.slots.in_use(), 0);
 }
 
-#[test]
-fn a_starved_flow_takes_a_slot_freed_before_its_payload() {
+/// A classifier with one slot, held by the flow of 443-firefox.pcap (its
+/// SYN seen), and that capture's and 443-curl.pcap's packets.
+fn one_slot_taken() -> (Classifier, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut p = params(4);
     p.dpi_slots = 1;
     let mut c = Classifier::new(p, None);
     let (firefox, curl) = (packets("443-firefox.pcap"), packets("443-curl.pcap"));
-    // firefox's SYN takes the slot; curl's SYN finds none.
     c.observe(&firefox[0], 1);
+    (c, firefox, curl)
+}
+
+#[test]
+fn a_starved_flow_takes_a_slot_freed_before_its_payload() {
+    let (mut c, firefox, curl) = one_slot_taken();
+    // curl's SYN finds no slot.
     c.observe(&curl[0], 2);
     assert!(
         c.table()
@@ -277,11 +284,7 @@ fn a_starved_flow_takes_a_slot_freed_before_its_payload() {
 
 #[test]
 fn a_starved_flow_whose_payload_passes_uninspected_is_unknown() {
-    let mut p = params(4);
-    p.dpi_slots = 1;
-    let mut c = Classifier::new(p, None);
-    let (firefox, curl) = (packets("443-firefox.pcap"), packets("443-curl.pcap"));
-    c.observe(&firefox[0], 1);
+    let (mut c, _, curl) = one_slot_taken();
     // curl's whole flow while firefox's holds the slot.
     for (t, ip) in curl.iter().enumerate() {
         c.observe(ip, 2 + t as u64);
