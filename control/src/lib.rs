@@ -15,6 +15,7 @@ pub mod ctl;
 pub mod engine_view;
 pub mod error;
 pub mod flows;
+pub mod lb;
 pub mod metrics;
 pub mod model;
 pub mod models;
