@@ -16,6 +16,9 @@ use tokio::time::Instant;
 use super::health::{BackendHealth, Health, HealthCheck};
 use super::probe::{probe, ProbeFailure, ProbeOk};
 
+/// Shortest interval the monitor schedules, whatever the check says.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// A backend changed state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthEvent {
@@ -58,8 +61,9 @@ pub struct HealthMonitor {
 }
 
 impl HealthMonitor {
-    /// Starts probing `backends` (checks should be validated; a later entry
-    /// for the same address wins). State changes go to `events`; a slow
+    /// Starts probing `backends`. Checks should have passed
+    /// [`HealthCheck::validate`] (intervals below [`MIN_INTERVAL`] are
+    /// raised to it); a later entry for the same address wins. State changes go to `events`; a slow
     /// receiver slows the monitor down, a dropped one makes it stop.
     /// Needs a tokio runtime.
     pub fn spawn(
@@ -223,13 +227,11 @@ impl Actor {
         }
     }
 
-    /// A random offset in `[0, interval)` for a backend's first probe.
     fn jitter(&self, addr: SocketAddr, interval: Duration) -> Duration {
-        let Some(random) = &self.jitter else {
-            return Duration::ZERO;
-        };
-        let nanos = interval.as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
-        Duration::from_nanos(random.hash_one((addr, self.next_gen)) % nanos)
+        match &self.jitter {
+            Some(random) => first_probe_offset(random, (addr, self.next_gen), interval),
+            None => Duration::ZERO,
+        }
     }
 
     fn snapshot(&self) -> Vec<(SocketAddr, Health)> {
@@ -251,9 +253,11 @@ impl Actor {
             }
             // Probes start every interval from the previous due time; after
             // a stall, skip the missed slots rather than bursting.
-            e.next_due += e.check.interval;
+            // An unvalidated zero interval must not spin the actor.
+            let interval = e.check.interval.max(MIN_INTERVAL);
+            e.next_due += interval;
             if e.next_due <= now {
-                e.next_due = now + e.check.interval;
+                e.next_due = now + interval;
             }
             let (addr, check, generation) = (*addr, e.check.clone(), e.generation);
             let handle = self
@@ -323,6 +327,17 @@ impl Actor {
         };
         self.events.send(event).await.is_ok()
     }
+}
+
+/// A random offset in `[0, interval)` for a backend's first probe, drawn by
+/// hashing `key` with the monitor's random keys.
+fn first_probe_offset(
+    random: &RandomState,
+    key: (SocketAddr, u64),
+    interval: Duration,
+) -> Duration {
+    let nanos = interval.as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
+    Duration::from_nanos(random.hash_one(key) % nanos)
 }
 
 async fn sleep_until(at: Option<Instant>) {

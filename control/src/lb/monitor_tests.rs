@@ -113,7 +113,8 @@ async fn update_keeps_unchanged_backends_and_forgets_removed_ones() {
     // Remove b (and kill it: were it still probed, fall 1 would report it at
     // once), add c with nothing listening, keep a unchanged.
     let c = free_addr();
-    let c_check = fast(HealthCheck::tcp(), 1, 3, Health::Up);
+    // c's fall of 5 gives b, were it still probed, time to report first.
+    let c_check = fast(HealthCheck::tcp(), 1, 5, Health::Up);
     monitor
         .update(vec![(a, check.clone()), (c, c_check)])
         .await
@@ -165,4 +166,28 @@ async fn shutdown_cancels_probes_in_flight() {
         .await
         .unwrap();
     assert_eq!(guard("closed channel", rx.recv()).await, None);
+}
+
+#[test]
+fn first_probes_spread_over_the_interval() {
+    let random = RandomState::new();
+    let interval = Duration::from_secs(2);
+    let offsets: Vec<Duration> = (0..64u16)
+        .map(|i| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 8000 + i));
+            first_probe_offset(&random, (addr, u64::from(i)), interval)
+        })
+        .collect();
+    assert!(offsets.iter().all(|o| *o < interval), "{offsets:?}");
+    let mut distinct = offsets.clone();
+    distinct.sort();
+    distinct.dedup();
+    // 64 draws from 2e9 values: all equal only if the spreading is broken.
+    assert!(distinct.len() > 32, "{offsets:?}");
+    let tiny = first_probe_offset(
+        &random,
+        (SocketAddr::from(([127, 0, 0, 1], 1)), 0),
+        Duration::from_nanos(1),
+    );
+    assert_eq!(tiny, Duration::ZERO);
 }
