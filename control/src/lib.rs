@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod ctl;
+pub mod engine_query;
 pub mod engine_view;
 pub mod error;
 pub mod flows;

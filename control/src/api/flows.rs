@@ -4,20 +4,20 @@
 //! shared-memory counters).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use patronus_shm::flow_query::{
-    decode_cursor, FlowErrorCode, FlowRecord, FlowReply, FlowRequest, FLOW_CLASSES, MAX_FLOW_LIMIT,
+    FlowErrorCode, FlowRecord, FlowReply, FlowRequest, FLOW_CLASSES, MAX_FLOW_LIMIT,
 };
 use serde::Serialize;
 
+use super::engine_pages::{engine_unavailable, ipv4_param, only_params, page_params};
 use super::error::ApiError;
 use super::AppState;
-use crate::flows::query::{query, FlowsError, QUERY_TIMEOUT};
+use crate::engine_query::{ask, QUERY_TIMEOUT};
 use crate::flows::summary::{summary as classify_summary, FlowSummary};
 
 /// Flows per page when `limit` is absent.
@@ -39,15 +39,7 @@ pub struct FlowPage {
 
 /// `?class=C&host=ADDR&cursor=C&limit=N`.
 pub fn flow_request(q: &HashMap<String, String>) -> Result<FlowRequest, ApiError> {
-    if let Some(other) = q
-        .keys()
-        .find(|k| !matches!(k.as_str(), "class" | "host" | "cursor" | "limit"))
-    {
-        return Err(ApiError::invalid(
-            other.as_str(),
-            "unknown query parameter (expected class, host, cursor, limit)",
-        ));
-    }
+    only_params(q, &["class", "host", "cursor", "limit"])?;
     let class = match q.get("class") {
         None => None,
         Some(c) if FLOW_CLASSES.contains(&c.as_str()) || c == PENDING => Some(c.clone()),
@@ -61,49 +53,14 @@ pub fn flow_request(q: &HashMap<String, String>) -> Result<FlowRequest, ApiError
             ))
         }
     };
-    let host = q
-        .get("host")
-        .map(|t| {
-            t.parse::<Ipv4Addr>()
-                .map_err(|_| ApiError::invalid("host", format!("{t:?} is not an IPv4 address")))
-        })
-        .transpose()?;
-    let cursor = q.get("cursor").cloned();
-    if let Some(c) = &cursor {
-        if decode_cursor(c).is_none() {
-            return Err(ApiError::invalid(
-                "cursor",
-                format!("{c:?} is not a cursor this API gave out"),
-            ));
-        }
-    }
-    let limit = match q.get("limit") {
-        None => DEFAULT_FLOW_LIMIT,
-        Some(t) => match t.parse::<u32>() {
-            Ok(n) if (1..=MAX_FLOW_LIMIT).contains(&n) && !t.starts_with('+') => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("{t:?} is not an integer in 1..={MAX_FLOW_LIMIT}"),
-                ))
-            }
-        },
-    };
+    let host = ipv4_param(q, "host")?;
+    let (cursor, limit) = page_params(q, DEFAULT_FLOW_LIMIT, MAX_FLOW_LIMIT)?;
     Ok(FlowRequest {
         class,
         host,
         cursor,
         limit,
     })
-}
-
-fn unavailable(message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "engine_unavailable",
-        None,
-        message,
-    )
 }
 
 fn disabled(message: impl Into<String>) -> ApiError {
@@ -116,13 +73,15 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let req = flow_request(&q)?;
     let Some(socket) = st.engine.as_ref().and_then(|e| e.flows_socket()) else {
-        return Err(unavailable(
+        return Err(engine_unavailable(
             "this control process has no engine link".to_string(),
         ));
     };
-    let reply = query(&socket, &req, QUERY_TIMEOUT)
-        .await
-        .map_err(|e: FlowsError| unavailable(e.to_string()))?;
+    let reply: FlowReply = ask(&socket, &req, QUERY_TIMEOUT).await.map_err(|e| {
+        engine_unavailable(format!(
+            "{e} (is the engine running with [classify] and [control]?)"
+        ))
+    })?;
     match reply {
         FlowReply::Page {
             flows,
@@ -138,14 +97,14 @@ pub async fn list(
             // What we validated passed; the engine refuses a cursor past
             // its workers or slots.
             FlowErrorCode::BadRequest => ApiError::invalid("cursor", message),
-            FlowErrorCode::WorkerTimeout => unavailable(message),
+            FlowErrorCode::WorkerTimeout => engine_unavailable(message),
         }),
     }
 }
 
 pub async fn summary(State(st): State<AppState>) -> Result<Json<FlowSummary>, ApiError> {
     let Some(engine) = st.engine.clone() else {
-        return Err(unavailable(
+        return Err(engine_unavailable(
             "this control process has no engine link".to_string(),
         ));
     };
@@ -153,7 +112,7 @@ pub async fn summary(State(st): State<AppState>) -> Result<Json<FlowSummary>, Ap
         .await
         .ok()
         .flatten()
-        .ok_or_else(|| unavailable("no engine is attached (no live worker)".to_string()))?;
+        .ok_or_else(|| engine_unavailable("no engine is attached (no live worker)".to_string()))?;
     classify_summary(&snap.classify).map(Json).ok_or_else(|| {
         disabled("the engine exports no classification counters (it runs without [classify])")
     })

@@ -2,6 +2,7 @@
 //! [`AppState`] (a store handle, the token, the engine view), so tests drive it with
 //! `oneshot`. Every route but the OpenAPI document requires the bearer token.
 
+mod engine_pages;
 pub mod error;
 pub mod extract;
 mod flows;

@@ -11,15 +11,16 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use patronus_shm::nat_query::{
-    decode_cursor, QueryErrorCode, SessionRecord, SessionReply, SessionRequest, MAX_LIMIT,
+    QueryErrorCode, SessionRecord, SessionReply, SessionRequest, MAX_LIMIT,
 };
 use serde::Serialize;
 
+use super::engine_pages::{engine_unavailable, ipv4_param, only_params, page_params};
 use super::error::ApiError;
 use super::extract::{JsonBody, Scope};
 use super::{AppState, List};
+use crate::engine_query::{ask, QUERY_TIMEOUT};
 use crate::nat::model::{parse_unicast, ForwardSpec, NatSpec, PoolAddressSpec};
-use crate::nat::sessions::{query, SessionsError, QUERY_TIMEOUT};
 
 /// Sessions per page when `limit` is absent.
 pub const DEFAULT_SESSION_LIMIT: u32 = 100;
@@ -102,57 +103,14 @@ pub struct SessionPage {
 
 /// `?inside=ADDR&cursor=C&limit=N`.
 fn session_request(q: &HashMap<String, String>) -> Result<SessionRequest, ApiError> {
-    if let Some(other) = q
-        .keys()
-        .find(|k| !matches!(k.as_str(), "inside" | "cursor" | "limit"))
-    {
-        return Err(ApiError::invalid(
-            other.as_str(),
-            "unknown query parameter (expected inside, cursor, limit)",
-        ));
-    }
-    let inside = q
-        .get("inside")
-        .map(|t| {
-            t.parse::<Ipv4Addr>()
-                .map_err(|_| ApiError::invalid("inside", format!("{t:?} is not an IPv4 address")))
-        })
-        .transpose()?;
-    let cursor = q.get("cursor").cloned();
-    if let Some(c) = &cursor {
-        if decode_cursor(c).is_none() {
-            return Err(ApiError::invalid(
-                "cursor",
-                format!("{c:?} is not a cursor this API gave out"),
-            ));
-        }
-    }
-    let limit = match q.get("limit") {
-        None => DEFAULT_SESSION_LIMIT,
-        Some(t) => match t.parse::<u32>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) && !t.starts_with('+') => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!("{t:?} is not an integer in 1..={MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
+    only_params(q, &["inside", "cursor", "limit"])?;
+    let inside = ipv4_param(q, "inside")?;
+    let (cursor, limit) = page_params(q, DEFAULT_SESSION_LIMIT, MAX_LIMIT)?;
     Ok(SessionRequest {
         inside,
         cursor,
         limit,
     })
-}
-
-fn unavailable(message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "engine_unavailable",
-        None,
-        message,
-    )
 }
 
 pub async fn sessions(
@@ -161,13 +119,13 @@ pub async fn sessions(
 ) -> Result<impl IntoResponse, ApiError> {
     let req = session_request(&q)?;
     let Some(socket) = st.engine.as_ref().and_then(|e| e.nat_socket()) else {
-        return Err(unavailable(
+        return Err(engine_unavailable(
             "this control process has no engine link".to_string(),
         ));
     };
-    let reply = query(&socket, &req, QUERY_TIMEOUT)
+    let reply: SessionReply = ask(&socket, &req, QUERY_TIMEOUT)
         .await
-        .map_err(|e: SessionsError| unavailable(e.to_string()))?;
+        .map_err(|e| engine_unavailable(e.to_string()))?;
     match reply {
         SessionReply::Page {
             sessions,
@@ -182,7 +140,7 @@ pub async fn sessions(
                 ApiError::new(StatusCode::NOT_FOUND, "nat_disabled", None, message)
             }
             QueryErrorCode::BadRequest => ApiError::invalid("cursor", message),
-            QueryErrorCode::WorkerTimeout => unavailable(message),
+            QueryErrorCode::WorkerTimeout => engine_unavailable(message),
         }),
     }
 }

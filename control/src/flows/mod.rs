@@ -1,6 +1,5 @@
-//! Flow classification through the control plane: the client of the
-//! engine's flow query socket ([`query`]) and the engine's `classify.*`
-//! counters read into a summary ([`summary`]).
+//! Flow classification through the control plane: the engine's
+//! `classify.*` counters read into a summary ([`summary`]); flows are
+//! listed through the engine's query socket ([`crate::engine_query`]).
 
-pub mod query;
 pub mod summary;

@@ -1,23 +1,25 @@
-//! The control process's client of the engine's flow socket (`flows.sock`
-//! in the runtime directory; protocol in `patronus_shm::flow_query`): one
-//! connection per page.
+//! The control process's client of the engine's query sockets (`nat.sock`,
+//! `flows.sock` in the runtime directory; protocols in
+//! `patronus_shm::nat_query` and `patronus_shm::flow_query`): one JSON line
+//! out, one JSON line back, one connection per page.
 
 use std::path::Path;
 use std::time::Duration;
 
-use patronus_shm::flow_query::{FlowReply, FlowRequest};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 /// How long a page may take (the engine gives each worker a second).
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why no page came back.
+/// Why no reply came back.
 #[derive(Debug, thiserror::Error)]
-pub enum FlowsError {
-    /// Nobody listens: no engine runs on this runtime directory, or it
-    /// runs without classification.
-    #[error("the engine is not serving flows (no flow socket at {path}: {source}); is it running with [classify]?")]
+pub enum QueryError {
+    /// Nobody listens: no engine runs on this runtime directory (or, for
+    /// flows, it runs without `[classify]`).
+    #[error("the engine is not serving queries (no socket at {path}: {source})")]
     NoEngine {
         path: String,
         #[source]
@@ -29,15 +31,15 @@ pub enum FlowsError {
     Protocol(String),
 }
 
-/// Asks the engine listening on `socket` for one page.
-pub async fn query(
+/// Sends `req` to the engine listening on `socket` and reads its reply.
+pub async fn ask<Req: Serialize, Rep: DeserializeOwned>(
     socket: &Path,
-    req: &FlowRequest,
+    req: &Req,
     timeout: Duration,
-) -> Result<FlowReply, FlowsError> {
+) -> Result<Rep, QueryError> {
     let stream = UnixStream::connect(socket)
         .await
-        .map_err(|source| FlowsError::NoEngine {
+        .map_err(|source| QueryError::NoEngine {
             path: socket.display().to_string(),
             source,
         })?;
@@ -56,10 +58,10 @@ pub async fn query(
         if reply.is_empty() {
             return Err("the engine closed the connection".to_string());
         }
-        serde_json::from_str::<FlowReply>(&reply).map_err(|e| format!("bad reply: {e}"))
+        serde_json::from_str::<Rep>(&reply).map_err(|e| format!("bad reply: {e}"))
     };
     match tokio::time::timeout(timeout, exchange).await {
-        Err(_) => Err(FlowsError::Timeout(timeout)),
-        Ok(r) => r.map_err(FlowsError::Protocol),
+        Err(_) => Err(QueryError::Timeout(timeout)),
+        Ok(r) => r.map_err(QueryError::Protocol),
     }
 }
