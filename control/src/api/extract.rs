@@ -28,30 +28,47 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !is_json(ct) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                None,
-                "expected Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            let status = r.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "payload_too_large"
-            } else {
-                "invalid_body"
-            };
-            ApiError::new(status, code, None, r.body_text())
-        })?;
+        let bytes = typed_body(
+            req,
+            state,
+            is_json,
+            "expected Content-Type: application/json",
+        )
+        .await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The body of a request whose `Content-Type` passes `accept` (else 415
+/// with `expected`), within the body limit (else 413).
+pub async fn typed_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    accept: fn(&str) -> bool,
+    expected: &str,
+) -> Result<Bytes, ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !accept(ct) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            None,
+            expected,
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(|r| {
+        let status = r.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "invalid_body"
+        };
+        ApiError::new(status, code, None, r.body_text())
+    })
 }
 
 /// Deserializes `bytes`, mapping serde errors to a field path.

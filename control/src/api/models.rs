@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::ApiError;
+use super::extract::typed_body;
 use super::{AppState, List};
 use crate::models::model::validate_upload;
 
@@ -23,29 +23,16 @@ impl<S: Send + Sync> FromRequest<S> for OctetBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/octet-stream") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                None,
-                "expected Content-Type: application/octet-stream (the model file's bytes)",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            let status = r.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "payload_too_large"
-            } else {
-                "invalid_body"
-            };
-            ApiError::new(status, code, None, r.body_text())
-        })?;
+        let bytes = typed_body(
+            req,
+            state,
+            |ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim();
+                mime.eq_ignore_ascii_case("application/octet-stream")
+            },
+            "expected Content-Type: application/octet-stream (the model file's bytes)",
+        )
+        .await?;
         Ok(OctetBody(bytes.to_vec()))
     }
 }
