@@ -67,7 +67,10 @@ pub struct ControlBlock {
     /// Newest published classifier model (`model.bin`; 0 = none), stored
     /// like `nat_generation`. Was the first reserved word.
     pub model_generation: AtomicU64,
-    pub reserved: [AtomicU64; 6],
+    /// Newest published load-balancer configuration (`lb.bin`; 0 = none),
+    /// stored like `nat_generation`. Was the first reserved word.
+    pub lb_generation: AtomicU64,
+    pub reserved: [AtomicU64; 5],
     pub workers: [WorkerSlot; MAX_WORKERS],
 }
 
@@ -78,6 +81,7 @@ const _: () = {
     assert!(offset_of!(ControlBlock, nat_generation) == 56);
     assert!(offset_of!(ControlBlock, wg_generation) == 64);
     assert!(offset_of!(ControlBlock, model_generation) == 72);
+    assert!(offset_of!(ControlBlock, lb_generation) == 80);
     assert!(offset_of!(ControlBlock, workers) == 128);
     assert!(size_of::<ControlBlock>() == 128 + 64 * MAX_WORKERS);
 };

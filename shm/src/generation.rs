@@ -11,6 +11,7 @@ use crate::layout::{InterfaceEntry, NeighborEntry, RouteChange, RouteEntry};
 use crate::nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry};
 use crate::pod::{bytes_of, check_align, read_prefix};
 use crate::table::{TableBuilder, TableView};
+use crate::lb::{LbBackendEntry, LbSettingsEntry, LbVipEntry};
 use crate::wg::{WgAllowedIpEntry, WgPeerEntry, WgTunnelEntry};
 
 /// Encodes one table given the generation number.
@@ -210,6 +211,13 @@ impl<'a> GenerationView<'a> {
                 Some(TableKind::WgPeer) => TableView::<WgPeerEntry>::parse(slice)?.generation(),
                 Some(TableKind::WgAllowedIp) => {
                     TableView::<WgAllowedIpEntry>::parse(slice)?.generation()
+                }
+                Some(TableKind::LbSettings) => {
+                    TableView::<LbSettingsEntry>::parse(slice)?.generation()
+                }
+                Some(TableKind::LbVip) => TableView::<LbVipEntry>::parse(slice)?.generation(),
+                Some(TableKind::LbBackend) => {
+                    TableView::<LbBackendEntry>::parse(slice)?.generation()
                 }
                 None => return Err(ShmError::UnknownKind(entry.kind)),
             };

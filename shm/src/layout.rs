@@ -45,6 +45,12 @@ pub enum TableKind {
     WgPeer = 10,
     /// WireGuard peers' allowed IPs, in the WireGuard file only.
     WgAllowedIp = 11,
+    /// Load-balancer settings (one entry), in the LB file only.
+    LbSettings = 12,
+    /// Load-balancer VIPs, in the LB file only.
+    LbVip = 13,
+    /// Load-balancer backends, in the LB file only.
+    LbBackend = 14,
 }
 
 impl TableKind {
@@ -62,6 +68,9 @@ impl TableKind {
             9 => Some(TableKind::WgTunnel),
             10 => Some(TableKind::WgPeer),
             11 => Some(TableKind::WgAllowedIp),
+            12 => Some(TableKind::LbSettings),
+            13 => Some(TableKind::LbVip),
+            14 => Some(TableKind::LbBackend),
             _ => None,
         }
     }

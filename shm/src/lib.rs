@@ -19,6 +19,10 @@
 //! - `wg.bin`: the pushed WireGuard tunnels, peers and allowed IPs ([`wg`];
 //!   holds private keys), numbered by the control block's `wg_generation`.
 //! - `flows.sock`: the engine's flow query socket ([`flow_query`]).
+//! - `lb.bin`: the pushed load-balancer VIPs and backends ([`lb`]),
+//!   numbered by the control block's `lb_generation`.
+//! - `lb.sock`: the engine's per-backend counter query socket
+//!   ([`lb_query`]).
 //! - `model.bin`: the pushed classifier model ([`model`]; opaque model
 //!   file bytes, empty = no model), numbered by the control block's
 //!   `model_generation`.
@@ -51,6 +55,8 @@ pub mod flow_query;
 pub mod generation;
 pub mod histogram;
 pub mod layout;
+pub mod lb;
+pub mod lb_query;
 pub mod model;
 pub mod nat;
 pub mod nat_query;
@@ -73,6 +79,7 @@ pub use layout::{
     InterfaceEntry, NeighborEntry, RouteChange, RouteEntry, RouteKind, TableEntry, TableHeader,
     TableKind, ABI_VERSION, ROUTE_KIND_TUNNEL,
 };
+pub use lb::{LbBackendEntry, LbSettingsEntry, LbTables, LbVipEntry, LB_FILE};
 pub use model::{decode_model_file, encode_model_file, ModelFile, MODEL_FILE};
 pub use nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry, NatTables};
 pub use pod::{AlignedBuf, Pod};

@@ -202,6 +202,26 @@ impl Publisher {
         Ok(number)
     }
 
+    /// The newest published load-balancer configuration number (0 = none).
+    pub fn lb_generation(&self) -> u64 {
+        self.control.block().lb_generation.load(Ordering::Acquire)
+    }
+
+    /// Writes `tables` as the LB file (temp file, fsync, rename) and then
+    /// bumps `lb_generation`. Returns its number. Replaced whole each time.
+    pub fn publish_lb(&mut self, tables: &crate::lb::LbTables) -> Result<u64, ShmError> {
+        let number = self.lb_generation() + 1;
+        let bytes = tables.builder()?.encode(number);
+        write_atomic(&self.dir.lb(), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file.
+        block.lb_generation.store(number, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(number)
+    }
+
     /// The newest published model file number (0 = none).
     pub fn model_generation(&self) -> u64 {
         self.control

@@ -26,6 +26,8 @@ pub const MODEL_FILE: &str = crate::model::MODEL_FILE;
 pub const NAT_SOCKET: &str = "nat.sock";
 /// The engine's flow query socket.
 pub const FLOWS_SOCKET: &str = "flows.sock";
+/// The engine's load-balancer query socket ([`crate::lb_query`]).
+pub const LB_SOCKET: &str = "lb.sock";
 /// Lock file held (flock) by the one live publisher.
 pub const PUBLISHER_LOCK: &str = "publisher.lock";
 
@@ -97,6 +99,16 @@ impl RuntimeDir {
     /// `model.bin`.
     pub fn model(&self) -> PathBuf {
         self.root.join(MODEL_FILE)
+    }
+
+    /// `lb.bin`.
+    pub fn lb(&self) -> PathBuf {
+        self.root.join(crate::lb::LB_FILE)
+    }
+
+    /// `lb.sock`.
+    pub fn lb_socket(&self) -> PathBuf {
+        self.root.join(LB_SOCKET)
     }
 
     /// `nat.sock`.

@@ -13,6 +13,7 @@ use crate::control::{ControlMap, WorkerHandle};
 use crate::error::ShmError;
 use crate::generation::GenerationView;
 use crate::layout::GenerationHeader;
+use crate::lb::LbTables;
 use crate::nat::NatTables;
 use crate::runtime_dir::{monotonic_ms, RuntimeDir};
 use crate::wg::WgTables;
@@ -93,6 +94,8 @@ pub struct Subscriber {
     seen: u64,
     /// The last NAT file number returned (or that failed to load).
     seen_nat: u64,
+    /// The last LB file number returned (or that failed to load).
+    seen_lb: u64,
     /// The last WireGuard file number returned (or that failed to load).
     seen_wg: u64,
     /// The last model file number returned (or that failed to load).
@@ -117,6 +120,7 @@ impl Subscriber {
             control,
             seen: 0,
             seen_nat: 0,
+            seen_lb: 0,
             seen_wg: 0,
             seen_model: 0,
         })
@@ -222,6 +226,33 @@ impl Subscriber {
         self.seen_wg = current;
         let g = loaded?;
         let tables = WgTables::from_view(&g.view())?;
+        Ok(Some((g.number(), tables)))
+    }
+
+    /// The newest published LB file number (0 = none).
+    pub fn lb_generation(&self) -> u64 {
+        self.control.block().lb_generation.load(Ordering::Acquire)
+    }
+
+    /// The load-balancer configuration if a new one was published since
+    /// the last call (one atomic load when not). A file that fails to load
+    /// is reported once and skipped until a newer one appears.
+    pub fn poll_lb(&mut self) -> Result<Option<(u64, LbTables)>, ShmError> {
+        let current = self.lb_generation();
+        if current == self.seen_lb || current == 0 {
+            return Ok(None);
+        }
+        let path = self.dir.lb();
+        // As for NAT: a newer file may already have replaced this number's.
+        let loaded = match Generation::load(&path, current) {
+            Err(ShmError::GenerationMismatch { found, .. }) if found > current => {
+                Generation::load(&path, found)
+            }
+            other => other,
+        };
+        self.seen_lb = current;
+        let g = loaded?;
+        let tables = LbTables::from_view(&g.view())?;
         Ok(Some((g.number(), tables)))
     }
 
