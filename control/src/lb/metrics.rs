@@ -147,6 +147,9 @@ impl LbRefresher {
 }
 
 fn metric(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
+    // Sorted by name, as the prometheus crate's own metrics are.
+    let mut labels = labels.to_vec();
+    labels.sort_unstable_by_key(|(k, _)| *k);
     let mut m = proto::Metric::default();
     m.set_label(
         labels
