@@ -6,14 +6,60 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
 use common::{TempDir, TOKEN};
+use patronus_shm::lb_query::{LbBackendStats, LbReply};
 use patronus_shm::Subscriber;
+
+/// A stand-in for the engine's `lb.sock`: answers `reply` to every line.
+fn serve_lb(socket: &Path, reply: LbReply) {
+    let listener = UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut w = stream.try_clone().unwrap();
+            let reply = serde_json::to_string(&reply).unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    if line.is_err() || writeln!(w, "{reply}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// `promtool check metrics` accepts `text`.
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is required: apt-get install prometheus");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// The control process, killed on drop (also when the test fails).
 struct Control {
@@ -306,6 +352,56 @@ fn lb_vips_and_backends_from_the_command_line() {
     ] {
         assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
     }
+    assert!(
+        !text.contains("patronus_lb_backend_flows_total"),
+        "no engine, no counters"
+    );
+    promtool_check(&text);
+
+    // An engine answering on lb.sock: its counters on the backends and in
+    // the metrics.
+    let web = ctl(api, &["--json", "lb", "vip", "show", "web"])
+        .ok()
+        .json();
+    let b = &web["backends"][0];
+    serve_lb(
+        &tmp.path().join("shm").join("lb.sock"),
+        LbReply::Backends {
+            backends: vec![LbBackendStats {
+                id: b["id"].as_u64().unwrap() as u32,
+                vip_id: web["id"].as_u64().unwrap() as u32,
+                addr: "10.2.0.11".parse().unwrap(),
+                port: 80,
+                weight: 0,
+                up: false,
+                flows: 12,
+                active_flows: 3,
+                packets: 345,
+                bytes: 67890,
+            }],
+            active_flows: 3,
+            generation: 7,
+            workers: 2,
+        },
+    );
+    let shown = ctl(api, &["--json", "lb", "vip", "show", "web"])
+        .ok()
+        .json();
+    assert_eq!(shown["backends"][0]["packets"], 345);
+    let table = ctl(api, &["lb", "vip", "show", "web"]).ok().stdout;
+    assert!(table.contains("67890"), "{table}");
+    let text = ureq::get(&c.metrics).call().unwrap().into_string().unwrap();
+    for line in [
+        r#"patronus_lb_backend_flows_total{backend="10.2.0.11:80",vip="web"} 12"#,
+        r#"patronus_lb_backend_active_flows{backend="10.2.0.11:80",vip="web"} 3"#,
+        r#"patronus_lb_backend_packets_total{backend="10.2.0.11:80",vip="web"} 345"#,
+        r#"patronus_lb_backend_bytes_total{backend="10.2.0.11:80",vip="web"} 67890"#,
+        r#"patronus_lb_backend_bytes_total{backend="10.2.0.21:53",vip="dns"} 0"#,
+        "patronus_lb_flows_active 3",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    promtool_check(&text);
 
     let out = ctl(api, &["lb", "vip", "delete", "dns"]).ok().stdout;
     assert_eq!(out, "deleted VIP dns\n");
