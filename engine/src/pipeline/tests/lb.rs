@@ -265,3 +265,60 @@ fn idle_flows_expire_and_free_their_pins() {
     assert_eq!(lb.pins().len(), 0);
     assert_eq!(lb.counters().flows_expired, 10);
 }
+
+/// Two workers, each with its own wires: a flow's request arrives on one,
+/// its reply on the other; both are handled by the worker owning the
+/// client, and the reply still leaves from the VIP.
+#[test]
+fn both_directions_meet_the_worker_owning_the_client() {
+    use crate::lb::balancer::client_owner;
+    let mesh = Handoff::mesh_with(2, 64).unwrap();
+    let text = LB_CFG.replace("MODE", "nat").replace("PORT", "5353");
+    let cfg = EngineConfig::parse(&text).unwrap();
+    let spec = cfg.lb.as_ref().unwrap().to_spec();
+    let counters = Arc::new(BackendCounters::new(2));
+    let plan = Arc::new(LbPlan::build(&spec, &mut SlotMap::default(), counters, 1).unwrap());
+    let mut w: Vec<Rig> = (0..2).map(|_| rig_from(&text)).collect();
+    for (i, (r, h)) in w.iter_mut().zip(mesh).enumerate() {
+        r.p.set_handoff(h);
+        r.p.set_lb(Some(plan.clone()), i, 2);
+    }
+    let run = |w: &mut Vec<Rig>| {
+        for k in 0..3 {
+            for r in w.iter_mut() {
+                r.run(10 + k);
+            }
+        }
+    };
+    let mut handled = [0usize; 2];
+    for sport in 5000..5040u16 {
+        let owner = client_owner(2, u32::from(ip("10.1.0.2")), sport);
+        handled[owner] += 1;
+        let other = 1 - owner;
+        // The request reaches the other worker first.
+        w[other]
+            .a_in
+            .borrow_mut()
+            .push_back(udp(MAC_A, "10.1.0.2", sport, "10.9.0.100", 53));
+        run(&mut w);
+        assert!(w[other].b_out.borrow().is_empty(), "translated off its owner");
+        let f = pop(&w[owner].b_out);
+        let (_, _, backend, bport) = endpoints(&f);
+        assert_eq!(bport, 5353);
+        // And so does the reply.
+        w[other]
+            .b_in
+            .borrow_mut()
+            .push_back(udp(MAC_B, &backend.to_string(), 5353, "10.1.0.2", sport));
+        run(&mut w);
+        let back = pop(&w[owner].a_out);
+        assert_eq!(
+            endpoints(&back),
+            (ip("10.9.0.100"), 53, ip("10.1.0.2"), sport)
+        );
+    }
+    assert!(handled[0] > 0 && handled[1] > 0, "{handled:?}");
+    for (i, r) in w.iter().enumerate() {
+        assert_eq!(r.p.lb().unwrap().pins().len(), handled[i]);
+    }
+}
