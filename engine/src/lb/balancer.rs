@@ -206,13 +206,18 @@ impl Balancer {
         }
         let (src, dst, proto) = (rd32(ip, 12), rd32(ip, 16), ip[9]);
         let h = fwd_hash(src, sport, dst, dport, proto);
-        let plan = self.plan.clone();
-        let mut found = self.pins.find_fwd(h, src, sport, dst, dport, proto);
+        // Fields borrowed apart: no reference count touched per packet.
+        let plan: &LbPlan = &self.plan;
+        let pins = &mut self.pins;
+        let mut found = pins.find_fwd(h, src, sport, dst, dport, proto);
         if let Some(i) = found {
-            let p = *self.pins.get(i);
+            let p = *pins.get(i);
             if !plan.slot_live(p.slot, p.backend_id) {
                 // Its backend is down or gone: choose again.
-                self.unpin(i);
+                pins.remove(i);
+                if plan.slot_is(p.slot, p.backend_id) {
+                    plan.counters.flow_unpinned(self.worker, p.slot);
+                }
                 self.counters.repinned += 1;
                 found = None;
             }
@@ -220,7 +225,7 @@ impl Balancer {
         let vip = &plan.vips[usize::from(v)];
         let (slot, baddr, bport) = match found {
             Some(i) => {
-                let p = self.pins.get_mut(i);
+                let p = pins.get_mut(i);
                 p.last_seen = now;
                 if closing(ip, hl) {
                     p.state = CLOSING;
@@ -254,7 +259,7 @@ impl Balancer {
                     state: if closing(ip, hl) { CLOSING } else { OPEN },
                     reverse: nat,
                 };
-                if self.pins.insert(pin).is_some() {
+                if pins.insert(pin).is_some() {
                     self.counters.flows_pinned += 1;
                     plan.counters.flow_pinned(self.worker, slot);
                 } else {
@@ -285,7 +290,7 @@ impl Balancer {
         };
         let (src, dst, proto) = (rd32(ip, 12), rd32(ip, 16), ip[9]);
         let h = rev_hash(src, sport, dst, dport, proto);
-        let plan = self.plan.clone();
+        let plan: &LbPlan = &self.plan;
         let (vaddr, vport) = match self.pins.find_rev(h, src, sport, dst, dport, proto) {
             Some(i) => {
                 let p = self.pins.get_mut(i);
@@ -313,13 +318,6 @@ impl Balancer {
         rewrite(ip, hl, proto, Side::Src, vaddr, Some(vport));
         self.counters.nat_reply += 1;
         LbVerdict::Nat
-    }
-
-    fn unpin(&mut self, i: u32) {
-        let p = self.pins.remove(i);
-        if self.plan.slot_is(p.slot, p.backend_id) {
-            self.plan.counters.flow_unpinned(self.worker, p.slot);
-        }
     }
 
     /// Forgets flows idle past their timeout, looking at up to `budget`
@@ -352,15 +350,17 @@ impl Balancer {
         n
     }
 
-    /// Starts the loads a forward packet's pin lookup will need.
+    /// First prefetch step for a packet (IPv4 header at `ip[0]`): starts
+    /// loading the index line its pin lookup will read; returns the key's
+    /// hash for [`Balancer::prefetch_pin`] (0: nothing to look up).
     #[inline]
-    pub fn prefetch(&self, ip: &[u8]) {
+    pub fn prefetch(&self, ip: &[u8]) -> u32 {
         if ip.len() < 24 || !matches!(ip[9], PROTO_TCP | PROTO_UDP) {
-            return;
+            return 0;
         }
         let hl = usize::from(ip[0] & 0x0f) * 4;
         let Some(ports) = ip.get(hl..hl + 4) else {
-            return;
+            return 0;
         };
         let (sport, dport) = (rd16(ports, 0), rd16(ports, 2));
         let (src, dst) = (rd32(ip, 12), rd32(ip, 16));
@@ -369,29 +369,17 @@ impl Balancer {
         } else if self.plan.maybe_backend(src) {
             rev_hash(src, sport, dst, dport, ip[9])
         } else {
-            return;
+            return 0;
         };
         self.pins.prefetch_index(h);
+        h
     }
 
-    /// Second prefetch step: the pin the index names.
+    /// Second step: the pin the index names under the hash step 1 returned.
     #[inline]
-    pub fn prefetch_pin(&self, ip: &[u8]) {
-        if ip.len() < 24 || !matches!(ip[9], PROTO_TCP | PROTO_UDP) {
-            return;
-        }
-        let hl = usize::from(ip[0] & 0x0f) * 4;
-        let Some(ports) = ip.get(hl..hl + 4) else {
-            return;
-        };
-        let (sport, dport) = (rd16(ports, 0), rd16(ports, 2));
-        let (src, dst) = (rd32(ip, 12), rd32(ip, 16));
-        if self.plan.maybe_vip(dst) {
-            self.pins
-                .prefetch_pin(fwd_hash(src, sport, dst, dport, ip[9]));
-        } else if self.plan.maybe_backend(src) {
-            self.pins
-                .prefetch_pin(rev_hash(src, sport, dst, dport, ip[9]));
+    pub fn prefetch_pin(&self, h: u32) {
+        if h != 0 {
+            self.pins.prefetch_pin(h);
         }
     }
 }

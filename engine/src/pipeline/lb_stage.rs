@@ -208,28 +208,18 @@ impl Pipeline {
     }
 
     /// Starts the loads the batch's pin lookups will need, when the pin
-    /// table is too big for the caches: every packet's index line, then
-    /// (software-pipelined a few packets behind) the pin it names.
-    pub(super) fn lb_prefetch(&self, batch: &Batch) {
+    /// table is too big for the caches: every packet's index line first,
+    /// then every pin the index names (by then the early index lines have
+    /// arrived), as NAT does (`nat::prefetch`).
+    pub(super) fn lb_prefetch(&mut self, batch: &Batch) {
         let Some(b) = self.lb.as_ref().filter(|b| b.pins().len() > PREFETCH_ABOVE) else {
             return;
         };
-        const AHEAD: usize = 8;
-        let pk = batch.packets();
-        for (i, p) in pk.iter().enumerate() {
-            if let Some(ip) = p.data().get(14..) {
-                b.prefetch(ip);
-            }
-            if i >= AHEAD {
-                if let Some(ip) = pk[i - AHEAD].data().get(14..) {
-                    b.prefetch_pin(ip);
-                }
-            }
+        for (h, p) in self.lb_keys.iter_mut().zip(batch.packets()) {
+            *h = p.data().get(14..).map_or(0, |ip| b.prefetch(ip));
         }
-        for p in &pk[pk.len().saturating_sub(AHEAD)..] {
-            if let Some(ip) = p.data().get(14..) {
-                b.prefetch_pin(ip);
-            }
+        for &h in &self.lb_keys[..batch.len()] {
+            b.prefetch_pin(h);
         }
     }
 

@@ -171,6 +171,8 @@ pub struct Pipeline {
     cls_keys: Box<[(crate::classify::key::FlowKey, u32); BATCH_SIZE]>,
     /// L4 load balancer (`[lb]` or pushed VIPs).
     lb: Option<crate::lb::Balancer>,
+    /// Per-batch scratch: the pin-index hash prefetched for packet `i`.
+    lb_keys: Box<[u32; BATCH_SIZE]>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -233,6 +235,7 @@ impl Pipeline {
             classify: None,
             cls_keys: Box::new([(Default::default(), 0); BATCH_SIZE]),
             lb: None,
+            lb_keys: Box::new([0; BATCH_SIZE]),
             ports,
         }
     }

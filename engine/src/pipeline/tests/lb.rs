@@ -301,15 +301,21 @@ fn both_directions_meet_the_worker_owning_the_client() {
             .borrow_mut()
             .push_back(udp(MAC_A, "10.1.0.2", sport, "10.9.0.100", 53));
         run(&mut w);
-        assert!(w[other].b_out.borrow().is_empty(), "translated off its owner");
+        assert!(
+            w[other].b_out.borrow().is_empty(),
+            "translated off its owner"
+        );
         let f = pop(&w[owner].b_out);
         let (_, _, backend, bport) = endpoints(&f);
         assert_eq!(bport, 5353);
         // And so does the reply.
-        w[other]
-            .b_in
-            .borrow_mut()
-            .push_back(udp(MAC_B, &backend.to_string(), 5353, "10.1.0.2", sport));
+        w[other].b_in.borrow_mut().push_back(udp(
+            MAC_B,
+            &backend.to_string(),
+            5353,
+            "10.1.0.2",
+            sport,
+        ));
         run(&mut w);
         let back = pop(&w[owner].a_out);
         assert_eq!(
