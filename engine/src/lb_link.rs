@@ -50,7 +50,12 @@ impl LbShared {
     /// Adopts pushed file `n`: its VIPs, or the configuration's when the
     /// control process manages none. On error the running plan stays.
     pub fn adopt_pushed(&self, n: u64, tables: &LbTables) -> Result<String, String> {
-        let (spec, what) = match LbSpec::from_tables(tables) {
+        let defaults = self
+            .configured
+            .as_ref()
+            .map(|c| c.settings)
+            .unwrap_or_default();
+        let (spec, what) = match LbSpec::from_tables(tables, defaults) {
             Some(s) => (Some(s), format!("pushed file {n}")),
             None => (
                 self.configured.clone(),
@@ -154,6 +159,8 @@ mod tests {
 [[port]]
 name = "a"
 driver = "mem"
+[lb]
+max_flows = 123
 [[lb.vip]]
 address = "10.9.0.1"
 port = 80
@@ -216,6 +223,8 @@ address = "10.2.0.11"
         let r = shared.answer(&workers);
         assert_eq!(backends(&r), vec![(7, true, 1, 0), (8, false, 0, 0)]);
         assert!(matches!(r, LbReply::Backends { generation: 3, .. }));
+        // Settings the file leaves at 0 are the engine's [lb] ones.
+        assert_eq!(shared.plans.load().1.unwrap().settings.max_flows, 123);
         // Counters follow the backend's slot and are summed over workers.
         let (_, plan) = shared.plans.load();
         let slot = plan.as_ref().unwrap().vips[0].backends[0];
