@@ -433,26 +433,27 @@ mod tests {
     }
 
     #[test]
-    fn lb_section_lists_the_vip_and_its_backends() {
-        let text = lb_section();
-        let v: toml::Value = toml::from_str(&text).unwrap();
-        let lb = v.get("lb").unwrap();
+    fn configs_differ_only_by_the_lb_section() {
+        let plain = EngineConfig::parse(&engine_config(&opts(), false, 1000)).unwrap();
+        assert!(plain.lb.is_none());
+        let cfg = EngineConfig::parse(&engine_config(&opts(), true, 1000)).unwrap();
+        let lb = cfg.lb.as_ref().unwrap();
+        lb.validate().unwrap();
+        assert!(lb.max_flows.unwrap() > FLOWS as usize);
+        assert_eq!(lb.vips.len(), 1);
+        let vip = &lb.vips[0];
+        assert_eq!(vip.address.to_string(), VIP);
         assert_eq!(
-            lb.get("max_flows").unwrap().as_integer(),
-            Some(i64::from(MAX_FLOWS))
+            (vip.port, vip.protocol.as_str(), vip.mode.as_str()),
+            (VIP_PORT, "udp", "nat")
         );
-        assert!(u64::from(MAX_FLOWS) > u64::from(FLOWS));
-        let vips = lb.get("vip").unwrap().as_array().unwrap();
-        assert_eq!(vips.len(), 1);
-        let vip = &vips[0];
-        assert_eq!(vip.get("address").unwrap().as_str(), Some(VIP));
-        assert_eq!(vip.get("protocol").unwrap().as_str(), Some("udp"));
-        assert_eq!(vip.get("mode").unwrap().as_str(), Some("nat"));
-        let backends = vip.get("backend").unwrap().as_array().unwrap();
-        assert_eq!(backends.len(), usize::from(BACKENDS));
+        assert_eq!(vip.backends.len(), usize::from(BACKENDS));
+        assert!(vip.backends.iter().all(|b| b.port == Some(BACKEND_PORT)));
+        assert_eq!(vip.backends[7].address.to_string(), "192.0.2.18");
+        assert_eq!(format!("{:?}", cfg.routes), format!("{:?}", plain.routes));
         assert_eq!(
-            backends[7].get("address").unwrap().as_str(),
-            Some("192.0.2.18")
+            format!("{:?}", cfg.ports[0].generator),
+            format!("{:?}", plain.ports[0].generator)
         );
     }
 

@@ -602,6 +602,11 @@ mod tests {
                 Some(b1.iface.as_str()),
                 "wan0 on b1"
             );
+            let cfg = patronus_engine::config::EngineConfig::parse(&engine_config(
+                &opts, &b0, &b1, driver,
+            ))
+            .unwrap();
+            cfg.lb.as_ref().unwrap().validate().unwrap();
         }
     }
 
