@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use super::counters::LbCounters;
-use super::pins::{fwd_hash, rev_hash, Pin, PinTable, CLOSING, OPEN};
+use super::pins::{fwd_key, key_hash, rev_key, Pin, PinTable, CLOSING, OPEN};
 use super::plan::LbPlan;
-use super::spec::LbMode;
-use crate::nat::rewrite::{rd16, rd32, rewrite, Side};
+use super::spec::LbMode as Mode;
+use crate::nat::rewrite::{rd16, rd32};
 use crate::wire::ipv4::{PROTO_TCP, PROTO_UDP};
 
 /// What the balancer did with a packet.
@@ -99,16 +99,80 @@ fn l4(ip: &[u8]) -> Option<(usize, u16, u16, bool)> {
     Some((hl, rd16(ip, hl), rd16(ip, hl + 2), more))
 }
 
-/// FIN or RST in a TCP header at `hl`.
+/// TCP flags of a packet with its TCP header at `hl` (0 for UDP).
 #[inline]
-fn closing(ip: &[u8], hl: usize) -> bool {
-    ip[9] == PROTO_TCP && ip.get(hl + 13).is_some_and(|f| f & 0x05 != 0)
+fn tcp_flags(ip: &[u8], hl: usize) -> u8 {
+    if ip[9] == PROTO_TCP {
+        ip.get(hl + 13).copied().unwrap_or(0)
+    } else {
+        0
+    }
 }
 
-/// A TCP SYN without ACK in a TCP header at `hl`.
+/// FIN or RST.
 #[inline]
-fn syn(ip: &[u8], hl: usize) -> bool {
-    ip[9] == PROTO_TCP && ip.get(hl + 13).is_some_and(|f| f & 0x12 == 0x02)
+fn closing(flags: u8) -> bool {
+    flags & 0x05 != 0
+}
+
+/// SYN without ACK.
+#[inline]
+fn syn(flags: u8) -> bool {
+    flags & 0x12 == 0x02
+}
+
+/// A packet's fields the balancer reads, parsed once.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    hl: usize,
+    src: u32,
+    dst: u32,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+    flags: u8,
+}
+
+/// Rewrites one endpoint of a TCP/UDP packet from (`old`, `old_port`) to
+/// (`new`, `new_port`), updating the IPv4 and L4 checksums with one shared
+/// difference (RFC 1624); the source when `dst` is false. The caller checked
+/// that the L4 checksum word is in `ip`. A UDP checksum
+/// of 0 (none) stays 0; a computed 0 is sent as 0xffff.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn translate(
+    ip: &mut [u8],
+    hl: usize,
+    proto: u8,
+    dst: bool,
+    old: u32,
+    new: u32,
+    old_port: u16,
+    new_port: u16,
+) {
+    let (a_at, p_at) = if dst { (16, hl + 2) } else { (12, hl) };
+    // ~old + new over the address's two words, as a partial sum.
+    let d_addr =
+        u32::from(!(old >> 16) as u16) + u32::from(!(old as u16)) + (new >> 16) + (new & 0xffff);
+    let fold = |mut x: u32| {
+        x = (x & 0xffff) + (x >> 16);
+        x = (x & 0xffff) + (x >> 16);
+        x as u16
+    };
+    let ipc = rd16(ip, 10);
+    ip[a_at..a_at + 4].copy_from_slice(&new.to_be_bytes());
+    ip[10..12].copy_from_slice(&(!fold(u32::from(!ipc) + d_addr)).to_be_bytes());
+    ip[p_at..p_at + 2].copy_from_slice(&new_port.to_be_bytes());
+    let c_at = hl + if proto == PROTO_TCP { 16 } else { 6 };
+    let c = rd16(ip, c_at);
+    if proto == PROTO_UDP && c == 0 {
+        return;
+    }
+    let mut n = !fold(u32::from(!c) + d_addr + u32::from(!old_port) + u32::from(new_port));
+    if proto == PROTO_UDP && n == 0 {
+        n = 0xffff;
+    }
+    ip[c_at..c_at + 2].copy_from_slice(&n.to_be_bytes());
 }
 
 /// One worker's balancer.
@@ -119,6 +183,18 @@ pub struct Balancer {
     counters: LbCounters,
     worker: usize,
     workers: usize,
+}
+
+/// What [`Balancer::fast`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fast {
+    NotLb,
+    /// Rewritten in place (NAT mode).
+    Done,
+    /// Untouched: for the full stages (another worker's, DSR, fragment).
+    Slow,
+    /// A new flow with no backend.
+    Drop,
 }
 
 impl Balancer {
@@ -166,6 +242,26 @@ impl Balancer {
         self.plan.maybe_vip(dst) || self.plan.maybe_backend(src)
     }
 
+    #[inline]
+    fn classify(&self, h: &Head) -> Option<Match> {
+        if self.plan.maybe_vip(h.dst) {
+            if let Some(v) = self.plan.vip(h.dst, h.dport, h.proto) {
+                return Some(Match {
+                    dir: Dir::Forward(v),
+                    owner: client_owner(self.workers, h.src, h.sport),
+                });
+            }
+        }
+        if self.plan.maybe_backend(h.src) && self.plan.reply_vip(h.src, h.sport, h.proto).is_some()
+        {
+            return Some(Match {
+                dir: Dir::Reply,
+                owner: client_owner(self.workers, h.dst, h.dport),
+            });
+        }
+        None
+    }
+
     /// Whether the balancer must see `ip` (header at 0, validated by the
     /// caller), and who owns it.
     #[inline]
@@ -174,23 +270,16 @@ impl Balancer {
         if !self.may_match(src, dst) {
             return None;
         }
-        let (_, sport, dport, _) = l4(ip)?;
-        let proto = ip[9];
-        if self.plan.maybe_vip(dst) {
-            if let Some(v) = self.plan.vip(dst, dport, proto) {
-                return Some(Match {
-                    dir: Dir::Forward(v),
-                    owner: client_owner(self.workers, src, sport),
-                });
-            }
-        }
-        if self.plan.maybe_backend(src) && self.plan.reply_vip(src, sport, proto).is_some() {
-            return Some(Match {
-                dir: Dir::Reply,
-                owner: client_owner(self.workers, dst, dport),
-            });
-        }
-        None
+        let (hl, sport, dport, _) = l4(ip)?;
+        self.classify(&Head {
+            hl,
+            src,
+            dst,
+            sport,
+            dport,
+            proto: ip[9],
+            flags: 0,
+        })
     }
 
     /// Handles a packet [`Balancer::match_packet`] gave this worker.
@@ -202,6 +291,57 @@ impl Balancer {
         }
     }
 
+    /// The fast path's whole step for a plain packet (a checked 20-byte
+    /// header at `ip[0]`, unfragmented): parsed once, balanced in place
+    /// when this worker owns it and its VIP is in NAT mode.
+    #[inline]
+    pub fn fast(&mut self, ip: &mut [u8], now: u64) -> Fast {
+        let Some(b) = ip.get(..34) else {
+            return Fast::NotLb;
+        };
+        let (src, dst) = (rd32(b, 12), rd32(b, 16));
+        if !self.may_match(src, dst) || !matches!(b[9], PROTO_TCP | PROTO_UDP) {
+            return Fast::NotLb;
+        }
+        if rd16(b, 6) & 0x3fff != 0 {
+            return Fast::Slow;
+        }
+        let h = Head {
+            hl: 20,
+            src,
+            dst,
+            sport: rd16(b, 20),
+            dport: rd16(b, 22),
+            proto: b[9],
+            flags: if b[9] == PROTO_TCP { b[33] } else { 0 },
+        };
+        // The L4 checksum word must be there.
+        if ip.len() < if h.proto == PROTO_TCP { 38 } else { 28 } {
+            return Fast::Slow;
+        }
+        let Some(m) = self.classify(&h) else {
+            return Fast::NotLb;
+        };
+        if m.owner != self.worker {
+            return Fast::Slow;
+        }
+        let v = match m.dir {
+            Dir::Forward(v) => {
+                if self.plan.vips[usize::from(v)].mode != Mode::Nat {
+                    return Fast::Slow;
+                }
+                self.forward_head(ip, &h, v, now)
+            }
+            Dir::Reply => self.reply_head(ip, &h, now),
+        };
+        match v {
+            LbVerdict::Nat => Fast::Done,
+            LbVerdict::NotLb => Fast::NotLb,
+            LbVerdict::Drop(_) => Fast::Drop,
+            LbVerdict::Dsr { .. } => Fast::Slow,
+        }
+    }
+
     /// A packet to VIP `v`: its pinned backend, or a new choice.
     pub fn forward(&mut self, ip: &mut [u8], v: u16, now: u64) -> LbVerdict {
         let Some((hl, sport, dport, more)) = l4(ip) else {
@@ -210,22 +350,37 @@ impl Balancer {
         if more {
             return LbVerdict::Drop(LbDrop::Fragment);
         }
-        let (src, dst, proto) = (rd32(ip, 12), rd32(ip, 16), ip[9]);
-        let h = fwd_hash(src, sport, dst, dport, proto);
+        let h = Head {
+            hl,
+            src: rd32(ip, 12),
+            dst: rd32(ip, 16),
+            sport,
+            dport,
+            proto: ip[9],
+            flags: tcp_flags(ip, hl),
+        };
+        self.forward_head(ip, &h, v, now)
+    }
+
+    #[inline]
+    fn forward_head(&mut self, ip: &mut [u8], h: &Head, v: u16, now: u64) -> LbVerdict {
+        let k = fwd_key(h.src, h.sport, h.dst, h.dport, h.proto);
+        let kh = key_hash(k);
         // Fields borrowed apart: no reference count touched per packet.
         let plan: &LbPlan = &self.plan;
         let pins = &mut self.pins;
-        let mut found = pins.find_fwd(h, src, sport, dst, dport, proto);
+        let mut found = pins.find_fwd(kh, k);
         if let Some(i) = found {
-            let p = *pins.get(i);
-            let live = plan.slot_live(p.slot, p.backend_id);
+            let p = pins.get(i);
+            let (slot, id, state) = (p.slot, p.backend_id, p.state);
+            let live = plan.slot_live(slot, id);
             // A SYN on a closing flow's tuple is a new connection reusing
             // the client port: it is balanced afresh (a drained backend
             // must not get it).
-            if !live || (p.state == CLOSING && syn(ip, hl)) {
+            if !live || (state == CLOSING && syn(h.flags)) {
                 pins.remove(i);
-                if plan.slot_is(p.slot, p.backend_id) {
-                    plan.counters.flow_unpinned(self.worker, p.slot);
+                if plan.slot_is(slot, id) {
+                    plan.counters.flow_unpinned(self.worker, slot);
                 }
                 if !live {
                     // Its backend is down or gone: choose again.
@@ -239,36 +394,29 @@ impl Balancer {
             Some(i) => {
                 let p = pins.get_mut(i);
                 p.last_seen = now;
-                if closing(ip, hl) {
+                if closing(h.flags) {
                     p.state = CLOSING;
                 }
-                (p.slot, p.backend, p.bport)
+                (p.slot, p.backend(), p.bport())
             }
             None => {
-                let Some(slot) = vip.choose(flow_hash(src, sport, dst, dport, proto)) else {
+                let Some(slot) = vip.choose(flow_hash(h.src, h.sport, h.dst, h.dport, h.proto))
+                else {
                     self.counters.no_backend += 1;
                     return LbVerdict::Drop(LbDrop::NoBackend);
                 };
                 let b = plan.slots[usize::from(slot)];
-                let nat = vip.mode == LbMode::Nat;
+                let nat = vip.mode == Mode::Nat;
+                let rev = rev_key(b.addr, b.port, h.src, h.sport, h.proto);
                 let pin = Pin {
-                    client: src,
-                    vip_addr: dst,
-                    backend: b.addr,
-                    backend_id: b.id,
+                    fwd: k,
+                    rev,
                     last_seen: now,
-                    fwd_hash: h,
-                    rev_hash: if nat {
-                        rev_hash(b.addr, b.port, src, sport, proto)
-                    } else {
-                        0
-                    },
-                    cport: sport,
-                    vport: dport,
-                    bport: b.port,
+                    backend_id: b.id,
+                    fwd_hash: kh,
+                    rev_hash: if nat { key_hash(rev) } else { 0 },
                     slot,
-                    proto,
-                    state: if closing(ip, hl) { CLOSING } else { OPEN },
+                    state: if closing(h.flags) { CLOSING } else { OPEN },
                     reverse: nat,
                 };
                 if pins.insert(pin).is_some() {
@@ -283,12 +431,12 @@ impl Balancer {
         plan.counters
             .packet(self.worker, slot, u64::from(rd16(ip, 2)));
         match vip.mode {
-            LbMode::Nat => {
-                rewrite(ip, hl, proto, Side::Dst, baddr, Some(bport));
+            Mode::Nat => {
+                translate(ip, h.hl, h.proto, true, h.dst, baddr, h.dport, bport);
                 self.counters.nat_forward += 1;
                 LbVerdict::Nat
             }
-            LbMode::Dsr => {
+            Mode::Dsr => {
                 self.counters.dsr_encap += 1;
                 LbVerdict::Dsr { backend: baddr }
             }
@@ -300,17 +448,30 @@ impl Balancer {
         let Some((hl, sport, dport, _)) = l4(ip) else {
             return LbVerdict::NotLb;
         };
-        let (src, dst, proto) = (rd32(ip, 12), rd32(ip, 16), ip[9]);
-        let h = rev_hash(src, sport, dst, dport, proto);
+        let h = Head {
+            hl,
+            src: rd32(ip, 12),
+            dst: rd32(ip, 16),
+            sport,
+            dport,
+            proto: ip[9],
+            flags: tcp_flags(ip, hl),
+        };
+        self.reply_head(ip, &h, now)
+    }
+
+    #[inline]
+    fn reply_head(&mut self, ip: &mut [u8], h: &Head, now: u64) -> LbVerdict {
+        let k = rev_key(h.src, h.sport, h.dst, h.dport, h.proto);
         let plan: &LbPlan = &self.plan;
-        let (vaddr, vport) = match self.pins.find_rev(h, src, sport, dst, dport, proto) {
+        let (vaddr, vport) = match self.pins.find_rev(key_hash(k), k) {
             Some(i) => {
                 let p = self.pins.get_mut(i);
                 p.last_seen = now;
-                if closing(ip, hl) {
+                if closing(h.flags) {
                     p.state = CLOSING;
                 }
-                let (va, vp, slot, id) = (p.vip_addr, p.vport, p.slot, p.backend_id);
+                let (va, vp, slot, id) = (p.vip_addr(), p.vport(), p.slot, p.backend_id);
                 if plan.slot_live(slot, id) {
                     plan.counters
                         .packet(self.worker, slot, u64::from(rd16(ip, 2)));
@@ -319,7 +480,7 @@ impl Balancer {
             }
             // No pin (table full, engine restarted, expired): the VIP this
             // backend serves, when it serves one only.
-            None => match plan.reply_vip(src, sport, proto) {
+            None => match plan.reply_vip(h.src, h.sport, h.proto) {
                 Some(v) if v != u16::MAX => {
                     let vip = &plan.vips[usize::from(v)];
                     (vip.addr, vip.port)
@@ -327,7 +488,7 @@ impl Balancer {
                 _ => return LbVerdict::NotLb,
             },
         };
-        rewrite(ip, hl, proto, Side::Src, vaddr, Some(vport));
+        translate(ip, h.hl, h.proto, false, h.src, vaddr, h.sport, vport);
         self.counters.nat_reply += 1;
         LbVerdict::Nat
     }
@@ -342,12 +503,12 @@ impl Balancer {
             secs(s.tcp_closing_timeout_secs),
             secs(s.udp_timeout_secs),
         );
-        let plan = self.plan.clone();
+        let plan: &LbPlan = &self.plan;
         let worker = self.worker;
         let n = self.pins.expire(
             now,
             budget,
-            |p| match (p.proto, p.state) {
+            |p| match (p.proto(), p.state) {
                 (PROTO_TCP, CLOSING) => closing,
                 (PROTO_TCP, _) => tcp,
                 _ => udp,
@@ -367,22 +528,22 @@ impl Balancer {
     /// hash for [`Balancer::prefetch_pin`] (0: nothing to look up).
     #[inline]
     pub fn prefetch(&self, ip: &[u8]) -> u32 {
-        if ip.len() < 24 || !matches!(ip[9], PROTO_TCP | PROTO_UDP) {
-            return 0;
-        }
-        let hl = usize::from(ip[0] & 0x0f) * 4;
-        let Some(ports) = ip.get(hl..hl + 4) else {
+        let Some(b) = ip.get(..24) else {
             return 0;
         };
-        let (sport, dport) = (rd16(ports, 0), rd16(ports, 2));
-        let (src, dst) = (rd32(ip, 12), rd32(ip, 16));
-        let h = if self.plan.maybe_vip(dst) {
-            fwd_hash(src, sport, dst, dport, ip[9])
+        if !matches!(b[9], PROTO_TCP | PROTO_UDP) || b[0] != 0x45 {
+            return 0;
+        }
+        let (sport, dport) = (rd16(b, 20), rd16(b, 22));
+        let (src, dst) = (rd32(b, 12), rd32(b, 16));
+        let k = if self.plan.maybe_vip(dst) {
+            fwd_key(src, sport, dst, dport, b[9])
         } else if self.plan.maybe_backend(src) {
-            rev_hash(src, sport, dst, dport, ip[9])
+            rev_key(src, sport, dst, dport, b[9])
         } else {
             return 0;
         };
+        let h = key_hash(k);
         self.pins.prefetch_index(h);
         h
     }

@@ -16,24 +16,54 @@ pub const OPEN: u8 = 1;
 /// A TCP flow that has seen a FIN or RST.
 pub const CLOSING: u8 = 2;
 
-/// One pinned flow.
+/// A flow key packed in two words: (client address, VIP address) and
+/// (client port, VIP port, protocol, 0) forward; (backend address, client
+/// address) and (backend port, client port, protocol, 1) in reverse. One
+/// compare of two words finds a pin; the low byte keeps the directions
+/// apart.
+pub type Key = [u64; 2];
+
+/// The forward key of a packet from `client:cport` to `vip:vport`.
+#[inline]
+pub fn fwd_key(client: u32, cport: u16, vip: u32, vport: u16, proto: u8) -> Key {
+    [
+        (u64::from(client) << 32) | u64::from(vip),
+        (u64::from(cport) << 32) | (u64::from(vport) << 16) | (u64::from(proto) << 8),
+    ]
+}
+
+/// The reverse key of a reply from `backend:bport` to `client:cport`.
+#[inline]
+pub fn rev_key(backend: u32, bport: u16, client: u32, cport: u16, proto: u8) -> Key {
+    [
+        (u64::from(backend) << 32) | u64::from(client),
+        (u64::from(bport) << 32) | (u64::from(cport) << 16) | (u64::from(proto) << 8) | 1,
+    ]
+}
+
+/// The index hash of a key.
+#[inline]
+pub fn key_hash(k: Key) -> u32 {
+    let x = k[0].wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k[1];
+    let x = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    (x >> 32) as u32
+}
+
+/// One pinned flow (one cache line).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct Pin {
-    pub client: u32,
-    pub vip_addr: u32,
-    pub backend: u32,
+    pub fwd: Key,
+    /// Also filled in DSR mode (it names the backend), indexed only in NAT
+    /// mode (`reverse`).
+    pub rev: Key,
+    pub last_seen: u64,
     /// Backend id the pin was made for (its slot may change hands).
     pub backend_id: u32,
-    pub last_seen: u64,
     pub fwd_hash: u32,
     pub rev_hash: u32,
-    pub cport: u16,
-    pub vport: u16,
-    pub bport: u16,
     /// Backend slot (counters, liveness).
     pub slot: u16,
-    pub proto: u8,
     pub state: u8,
     /// Has a reverse index entry (NAT mode).
     pub reverse: bool,
@@ -41,29 +71,28 @@ pub struct Pin {
 
 const _: () = assert!(std::mem::size_of::<Pin>() == 64);
 
-#[inline]
-fn mix(a: u64, b: u64) -> u32 {
-    let x = a.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ b;
-    let x = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    (x >> 32) as u32
-}
-
-/// Index hash of a forward key.
-#[inline]
-pub fn fwd_hash(client: u32, cport: u16, vip: u32, vport: u16, proto: u8) -> u32 {
-    mix(
-        (u64::from(client) << 32) | u64::from(vip),
-        (u64::from(cport) << 32) | (u64::from(vport) << 16) | (u64::from(proto) << 8),
-    )
-}
-
-/// Index hash of a reverse key (a reply from `backend` to `client`).
-#[inline]
-pub fn rev_hash(backend: u32, bport: u16, client: u32, cport: u16, proto: u8) -> u32 {
-    mix(
-        (u64::from(backend) << 32) | u64::from(client),
-        (u64::from(bport) << 32) | (u64::from(cport) << 16) | (u64::from(proto) << 8) | 1,
-    )
+impl Pin {
+    pub fn client(&self) -> u32 {
+        (self.fwd[0] >> 32) as u32
+    }
+    pub fn vip_addr(&self) -> u32 {
+        self.fwd[0] as u32
+    }
+    pub fn cport(&self) -> u16 {
+        (self.fwd[1] >> 32) as u16
+    }
+    pub fn vport(&self) -> u16 {
+        (self.fwd[1] >> 16) as u16
+    }
+    pub fn proto(&self) -> u8 {
+        (self.fwd[1] >> 8) as u8
+    }
+    pub fn backend(&self) -> u32 {
+        (self.rev[0] >> 32) as u32
+    }
+    pub fn bport(&self) -> u16 {
+        (self.rev[1] >> 32) as u16
+    }
 }
 
 /// The pinned flows of one worker.
@@ -112,50 +141,20 @@ impl PinTable {
         &mut self.pins[i as usize]
     }
 
-    /// The pin of forward key (client, VIP).
+    /// The pin whose forward key is `k` (hash `h`).
     #[inline]
-    pub fn find_fwd(
-        &self,
-        h: u32,
-        client: u32,
-        cport: u16,
-        vip: u32,
-        vport: u16,
-        proto: u8,
-    ) -> Option<u32> {
+    pub fn find_fwd(&self, h: u32, k: Key) -> Option<u32> {
         let pins = &self.pins;
-        self.index.find(h, |i| {
-            let p = &pins[i as usize];
-            p.fwd_hash == h
-                && p.client == client
-                && p.cport == cport
-                && p.vip_addr == vip
-                && p.vport == vport
-                && p.proto == proto
-        })
+        self.index.find(h, |i| pins[i as usize].fwd == k)
     }
 
-    /// The pin of a reply from `backend` to `client`.
+    /// The NAT-mode pin whose reverse key is `k` (hash `h`).
     #[inline]
-    pub fn find_rev(
-        &self,
-        h: u32,
-        backend: u32,
-        bport: u16,
-        client: u32,
-        cport: u16,
-        proto: u8,
-    ) -> Option<u32> {
+    pub fn find_rev(&self, h: u32, k: Key) -> Option<u32> {
         let pins = &self.pins;
         self.index.find(h, |i| {
             let p = &pins[i as usize];
-            p.reverse
-                && p.rev_hash == h
-                && p.backend == backend
-                && p.bport == bport
-                && p.client == client
-                && p.cport == cport
-                && p.proto == proto
+            p.reverse && p.rev == k
         })
     }
 

@@ -20,8 +20,9 @@ use super::Pipeline;
 use crate::buffer::{Batch, Disposition, Packet};
 use crate::counters::DropReason;
 use crate::fib::NextHop;
-use crate::lb::{Balancer, Dir, LbDrop, LbPlan, LbVerdict};
-use crate::nat::rewrite::{rd16, rd32};
+use crate::lb::balancer::Fast;
+use crate::lb::{Balancer, LbDrop, LbPlan, LbVerdict};
+use crate::nat::rewrite::rd16;
 use crate::wire::checksum;
 use crate::wire::icmpv4;
 
@@ -184,26 +185,11 @@ impl Pipeline {
         let Some(b) = self.lb.as_mut() else {
             return FastLb::NotLb;
         };
-        if !b.may_match(rd32(ip, 12), rd32(ip, 16)) {
-            return FastLb::NotLb;
-        }
-        let Some(hit) = b.match_packet(ip) else {
-            return FastLb::NotLb;
-        };
-        if hit.owner != b.worker() || rd16(ip, 6) & 0x3fff != 0 {
-            return FastLb::Slow;
-        }
-        if let Dir::Forward(v) = hit.dir {
-            if b.plan().vips[usize::from(v)].mode != crate::lb::LbMode::Nat {
-                return FastLb::Slow;
-            }
-        }
-        match b.handle(ip, hit.dir, now) {
-            LbVerdict::Nat => FastLb::Done,
-            LbVerdict::NotLb => FastLb::NotLb,
-            LbVerdict::Drop(LbDrop::NoBackend) => FastLb::Drop,
-            // Not reached (DSR and fragments were sent to the stages).
-            LbVerdict::Dsr { .. } | LbVerdict::Drop(LbDrop::Fragment) => FastLb::Slow,
+        match b.fast(ip, now) {
+            Fast::NotLb => FastLb::NotLb,
+            Fast::Done => FastLb::Done,
+            Fast::Slow => FastLb::Slow,
+            Fast::Drop => FastLb::Drop,
         }
     }
 

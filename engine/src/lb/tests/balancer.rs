@@ -116,3 +116,79 @@ fn a_full_pin_table_still_balances_consistently() {
     let again: Vec<u8> = (0..20u16).map(|p| send(&mut b, tcp(p, ACK), 2)).collect();
     assert_eq!(first, again);
 }
+
+/// A TCP or UDP packet with valid checksums and `payload`.
+fn with_checksums(
+    proto: u8,
+    src: u32,
+    sport: u16,
+    dst: u32,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    use crate::wire::checksum::{checksum, combine, fold, pseudo_header_v4, sum};
+    let l4len = if proto == 6 { 20 } else { 8 } + payload.len();
+    let mut p = vec![0u8; 20 + l4len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&((20 + l4len) as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = proto;
+    p[12..16].copy_from_slice(&src.to_be_bytes());
+    p[16..20].copy_from_slice(&dst.to_be_bytes());
+    let c = checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    if proto == 6 {
+        p[32] = 0x50;
+        p[33] = ACK;
+    } else {
+        p[24..26].copy_from_slice(&(l4len as u16).to_be_bytes());
+    }
+    let h = if proto == 6 { 40 } else { 28 };
+    p[h..].copy_from_slice(payload);
+    let ph = pseudo_header_v4(src.into(), dst.into(), proto, l4len as u16);
+    let mut c = !fold(combine(ph, sum(&p[20..])));
+    if proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    let at = if proto == 6 { 36 } else { 26 };
+    p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+fn checksums_valid(p: &[u8]) -> bool {
+    use crate::wire::checksum::{checksum, combine, fold, pseudo_header_v4, sum};
+    let src = u32::from_be_bytes([p[12], p[13], p[14], p[15]]);
+    let dst = u32::from_be_bytes([p[16], p[17], p[18], p[19]]);
+    let ph = pseudo_header_v4(src.into(), dst.into(), p[9], (p.len() - 20) as u16);
+    checksum(&p[..20]) == 0 && fold(combine(ph, sum(&p[20..]))) == 0xffff
+}
+
+proptest::proptest! {
+    /// Both directions keep valid checksums whatever the addresses, ports
+    /// and payload, and the reply is the request's mirror.
+    #[test]
+    fn translations_keep_checksums_valid(
+        tcp_proto in proptest::bool::ANY,
+        src in 1u32..,
+        sport in 1u16..,
+        payload in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+    ) {
+        let proto = if tcp_proto { 6 } else { 17 };
+        let mut s = spec(&[1, 2, 3], 64);
+        s.vips[0].proto = proto;
+        let mut b = Balancer::new(plan(&s, &mut SlotMap::default()), 0, 1);
+        let vip = u32::from_be_bytes([10, 9, 0, 1]);
+        let mut p = with_checksums(proto, src, sport, vip, 80, &payload);
+        proptest::prop_assert_eq!(b.handle(&mut p, Dir::Forward(0), 1), LbVerdict::Nat);
+        proptest::prop_assert!(checksums_valid(&p));
+        let backend = u32::from_be_bytes([p[16], p[17], p[18], p[19]]);
+        proptest::prop_assert_eq!(u16::from_be_bytes([p[22], p[23]]), 8080);
+        let mut r = with_checksums(proto, backend, 8080, src, sport, &payload);
+        proptest::prop_assert_eq!(b.handle(&mut r, Dir::Reply, 2), LbVerdict::Nat);
+        proptest::prop_assert!(checksums_valid(&r));
+        proptest::prop_assert_eq!(&r[12..16], &vip.to_be_bytes());
+        proptest::prop_assert_eq!(u16::from_be_bytes([r[20], r[21]]), 80);
+    }
+}
