@@ -502,7 +502,6 @@ impl LbTopology {
             "curl",
             &[
                 "-s",
-                "-g",
                 "--max-time",
                 "5",
                 "-H",
