@@ -44,6 +44,10 @@ impl EngineSource for ShmEngine {
         Some(self.dir.join(patronus_shm::runtime_dir::FLOWS_SOCKET))
     }
 
+    fn lb_socket(&self) -> Option<PathBuf> {
+        Some(self.dir.join(patronus_shm::runtime_dir::LB_SOCKET))
+    }
+
     fn snapshot(&self) -> Option<EngineSnapshot> {
         let (generation, workers) = {
             let p = self.publisher.lock().ok()?;

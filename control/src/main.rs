@@ -14,10 +14,12 @@ use tracing_subscriber::EnvFilter;
 use patronus_control::api::app_with_metrics;
 use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
 use patronus_control::engine_view::ShmEngine;
+use patronus_control::lb::metrics::LbCollector;
+use patronus_control::lb::status::LbStatus;
 use patronus_control::metrics::{self, Metrics};
 use patronus_control::models::push::ModelInfoGauge;
 use patronus_control::push::Pusher;
-use patronus_control::state::spawn_store_with_model_info;
+use patronus_control::state::spawn_store_full;
 use patronus_control::store::Store;
 use patronus_control::AppState;
 
@@ -113,9 +115,13 @@ async fn main() -> anyhow::Result<()> {
     let engine_view = Arc::new(ShmEngine::new(args.runtime_dir.clone(), pusher.publisher()));
     let push_watch = pusher.watch();
     let model_info = ModelInfoGauge::new().context("creating the model gauge")?;
-    let store = spawn_store_with_model_info(store, Some(pusher), model_info.clone())
+    let lb_status = LbStatus::new();
+    let store = spawn_store_full(store, Some(pusher), model_info.clone(), lb_status.clone())
         .context("starting store actor")?;
-    let metrics = Metrics::new(engine_view.clone()).context("creating metrics registry")?;
+    let lb_socket = args.runtime_dir.join(patronus_shm::runtime_dir::LB_SOCKET);
+    let metrics = Metrics::new(engine_view.clone())
+        .and_then(|m| m.with_lb(LbCollector::new(lb_status, Some(lb_socket))?))
+        .context("creating metrics registry")?;
     metrics
         .registry()
         .register(model_info.collector())

@@ -4,12 +4,15 @@
 //! Requests are applied one at a time, so a check and the write it guards can
 //! never interleave with another request.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::lb::model::{Backend, BackendDef, Vip, VipDef};
+use crate::lb::runtime::LbRuntime;
+use crate::lb::status::LbStatus;
 use crate::model::{Cidr, Interface, InterfaceDef, OrgSpec, Organization, Route, RouteDef};
 use crate::models::model::{ActiveModel, ModelEntry, ModelUpload};
 use crate::models::push::{ModelInfoGauge, ModelPusher};
@@ -208,6 +211,55 @@ pub enum Request {
     DeactivateModel {
         reply: Reply<ActiveModel>,
     },
+    ListVips {
+        reply: Reply<Vec<Vip>>,
+    },
+    GetVip {
+        name: String,
+        reply: Reply<Vip>,
+    },
+    CreateVip {
+        def: VipDef,
+        backends: Vec<BackendDef>,
+        reply: Reply<Vip>,
+    },
+    UpdateVip {
+        name: String,
+        def: VipDef,
+        reply: Reply<Vip>,
+    },
+    DeleteVip {
+        name: String,
+        reply: Reply<()>,
+    },
+    AddBackend {
+        vip: String,
+        def: BackendDef,
+        reply: Reply<Backend>,
+    },
+    SetBackendWeight {
+        vip: String,
+        key: SocketAddrV4,
+        weight: u16,
+        reply: Reply<Backend>,
+    },
+    RemoveBackend {
+        vip: String,
+        key: SocketAddrV4,
+        reply: Reply<()>,
+    },
+    /// From the health link: every monitored `(vip id, target, up)` after
+    /// the monitors were reconfigured.
+    LbHealthSync {
+        states: Vec<(i64, SocketAddr, bool)>,
+    },
+    /// From the health link: a backend's health changed.
+    LbHealthEvent {
+        vip_id: i64,
+        target: SocketAddr,
+        up: bool,
+        reason: String,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
@@ -218,6 +270,23 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Request>,
+}
+
+/// A way to the store actor that does not keep it running (the health
+/// link's).
+#[derive(Debug, Clone)]
+pub struct WeakStoreHandle {
+    tx: mpsc::WeakSender<Request>,
+}
+
+impl WeakStoreHandle {
+    /// Queues `req`; false when the actor is gone.
+    pub async fn send(&self, req: Request) -> bool {
+        match self.tx.upgrade() {
+            Some(tx) => tx.send(req).await.is_ok(),
+            None => false,
+        }
+    }
 }
 
 /// Starts the actor thread owning `store`.
@@ -239,11 +308,32 @@ pub fn spawn_store_with_model_info(
     pusher: Option<Pusher>,
     model_info: ModelInfoGauge,
 ) -> std::io::Result<StoreHandle> {
+    spawn_store_full(store, pusher, model_info, LbStatus::new())
+}
+
+/// [`spawn_store_with_model_info`], keeping `lb_status` (read by the
+/// metrics) on the balancer. Called inside a tokio runtime, it also starts
+/// the health link there (backend health checks); outside one, backends
+/// of VIPs with checks keep their initial state.
+pub fn spawn_store_full(
+    store: Store,
+    pusher: Option<Pusher>,
+    model_info: ModelInfoGauge,
+    lb_status: LbStatus,
+) -> std::io::Result<StoreHandle> {
     let (tx, rx) = mpsc::channel(STORE_QUEUE_DEPTH);
+    let (lb, probes) = LbRuntime::new(pusher.as_ref().map(Pusher::publisher), lb_status);
+    let handle = StoreHandle { tx };
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => {
+            crate::lb::link::spawn(probes, handle.downgrade());
+        }
+        Err(_) => tracing::warn!("no tokio runtime: load-balancer health checks are off"),
+    }
     thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(store, rx, pusher, model_info))?;
-    Ok(StoreHandle { tx })
+        .spawn(move || run(store, rx, pusher, model_info, lb))?;
+    Ok(handle)
 }
 
 /// Publishes what the request touched if the desired state moved; a
@@ -278,6 +368,7 @@ fn run(
     mut rx: mpsc::Receiver<Request>,
     mut pusher: Option<Pusher>,
     model_info: ModelInfoGauge,
+    mut lb: LbRuntime,
 ) {
     use mpsc::error::TryRecvError;
     let mut nat = pusher.as_ref().map(|p| NatPusher::new(p.publisher()));
@@ -290,6 +381,7 @@ fn run(
     push_wg(&mut store, &mut wg);
     push(&mut store, &mut pusher, Touched::Nothing);
     push_nat(&mut store, &mut nat);
+    refresh_lb(&mut store, &mut lb);
     let closer = loop {
         let next = match rx.try_recv() {
             Ok(req) => Some(req),
@@ -306,6 +398,7 @@ fn run(
         match next {
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
+            Some(req) if req.is_lb() => process_lb(&mut store, &mut lb, req),
             Some(req) => {
                 let nat_touched = req.touches_nat();
                 let wg_touched = req.touches_wg();
@@ -326,7 +419,7 @@ fn run(
     };
     // Everything goes before the reply: the database and the publisher
     // lock (so a successor can attach at once).
-    drop((store, pusher, nat, wg, models));
+    drop((store, pusher, nat, wg, models, lb));
     if let Some(reply) = closer {
         let _ = reply.send(());
     }
@@ -480,6 +573,139 @@ fn process(s: &mut Store, req: Request) -> Touched {
         Request::RollbackModel { reply } => answer(reply, s.rollback_model(), nothing),
         Request::DeactivateModel { reply } => answer(reply, s.deactivate_model(), nothing),
         Request::Close { .. } => unreachable!("handled by run"),
+        _ => unreachable!("load-balancer requests are handled by process_lb"),
+    }
+}
+
+/// Brings the engine and the health link up to date with the balancer's
+/// state; the VIPs with their health.
+fn refresh_lb(store: &mut Store, lb: &mut LbRuntime) -> Option<Vec<Vip>> {
+    match lb.refresh(store) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::error!("reading the balancer's state failed: {e}");
+            None
+        }
+    }
+}
+
+/// `vip` with its backends' health.
+fn with_health(lb: &LbRuntime, vip: Result<Vip>) -> Result<Vip> {
+    vip.map(|v| {
+        let mut one = [v];
+        lb.annotate(&mut one);
+        let [v] = one;
+        v
+    })
+}
+
+/// Backend `b` (just changed) as the refreshed state has it.
+fn backend_with_health(vips: Option<&[Vip]>, b: Backend) -> Backend {
+    vips.and_then(|vs| {
+        vs.iter()
+            .flat_map(|v| v.backends.iter())
+            .find(|x| x.id == b.id)
+            .cloned()
+    })
+    .unwrap_or(b)
+}
+
+/// Applies one load-balancer request; a change refreshes the engine's view.
+fn process_lb(s: &mut Store, lb: &mut LbRuntime, req: Request) {
+    match req {
+        Request::ListVips { reply } => {
+            let r = s.list_vips().map(|mut v| {
+                lb.annotate(&mut v);
+                v
+            });
+            drop(reply.send(r));
+        }
+        Request::GetVip { name, reply } => drop(reply.send(with_health(lb, s.get_vip(&name)))),
+        Request::CreateVip {
+            def,
+            backends,
+            reply,
+        } => {
+            let r = s.create_vip(&def, &backends);
+            if r.is_ok() {
+                refresh_lb(s, lb);
+            }
+            drop(reply.send(with_health(lb, r)));
+        }
+        Request::UpdateVip { name, def, reply } => {
+            let r = s.update_vip(&name, &def);
+            if r.is_ok() {
+                refresh_lb(s, lb);
+            }
+            drop(reply.send(with_health(lb, r)));
+        }
+        Request::DeleteVip { name, reply } => {
+            let r = s.delete_vip(&name);
+            if r.is_ok() {
+                refresh_lb(s, lb);
+            }
+            drop(reply.send(r));
+        }
+        Request::AddBackend { vip, def, reply } => {
+            let r = s.add_backend(&vip, &def);
+            let r = match r {
+                Ok(b) => Ok(backend_with_health(refresh_lb(s, lb).as_deref(), b)),
+                e => e,
+            };
+            drop(reply.send(r));
+        }
+        Request::SetBackendWeight {
+            vip,
+            key,
+            weight,
+            reply,
+        } => {
+            let r = match s.set_backend_weight(&vip, key, weight) {
+                Ok(b) => Ok(backend_with_health(refresh_lb(s, lb).as_deref(), b)),
+                e => e,
+            };
+            drop(reply.send(r));
+        }
+        Request::RemoveBackend { vip, key, reply } => {
+            let r = s.remove_backend(&vip, key);
+            if r.is_ok() {
+                refresh_lb(s, lb);
+            }
+            drop(reply.send(r));
+        }
+        Request::LbHealthSync { states } => {
+            lb.health_sync(states);
+            refresh_lb(s, lb);
+        }
+        Request::LbHealthEvent {
+            vip_id,
+            target,
+            up,
+            reason,
+        } => {
+            lb.health_event(vip_id, target, up, &reason);
+            refresh_lb(s, lb);
+        }
+        _ => unreachable!("not a load-balancer request"),
+    }
+}
+
+impl Request {
+    /// True for the load balancer's requests (handled by `process_lb`).
+    fn is_lb(&self) -> bool {
+        matches!(
+            self,
+            Request::ListVips { .. }
+                | Request::GetVip { .. }
+                | Request::CreateVip { .. }
+                | Request::UpdateVip { .. }
+                | Request::DeleteVip { .. }
+                | Request::AddBackend { .. }
+                | Request::SetBackendWeight { .. }
+                | Request::RemoveBackend { .. }
+                | Request::LbHealthSync { .. }
+                | Request::LbHealthEvent { .. }
+        )
     }
 }
 
@@ -561,6 +787,57 @@ fn push_nat(store: &mut Store, nat: &mut Option<NatPusher>) {
 }
 
 impl StoreHandle {
+    /// A handle that does not keep the actor running.
+    pub fn downgrade(&self) -> WeakStoreHandle {
+        WeakStoreHandle {
+            tx: self.tx.downgrade(),
+        }
+    }
+
+    pub async fn list_vips(&self) -> Result<Vec<Vip>> {
+        self.call(|reply| Request::ListVips { reply }).await
+    }
+    pub async fn get_vip(&self, name: String) -> Result<Vip> {
+        self.call(|reply| Request::GetVip { name, reply }).await
+    }
+    pub async fn create_vip(&self, def: VipDef, backends: Vec<BackendDef>) -> Result<Vip> {
+        self.call(|reply| Request::CreateVip {
+            def,
+            backends,
+            reply,
+        })
+        .await
+    }
+    pub async fn update_vip(&self, name: String, def: VipDef) -> Result<Vip> {
+        self.call(|reply| Request::UpdateVip { name, def, reply })
+            .await
+    }
+    pub async fn delete_vip(&self, name: String) -> Result<()> {
+        self.call(|reply| Request::DeleteVip { name, reply }).await
+    }
+    pub async fn add_backend(&self, vip: String, def: BackendDef) -> Result<Backend> {
+        self.call(|reply| Request::AddBackend { vip, def, reply })
+            .await
+    }
+    pub async fn set_backend_weight(
+        &self,
+        vip: String,
+        key: SocketAddrV4,
+        weight: u16,
+    ) -> Result<Backend> {
+        self.call(|reply| Request::SetBackendWeight {
+            vip,
+            key,
+            weight,
+            reply,
+        })
+        .await
+    }
+    pub async fn remove_backend(&self, vip: String, key: SocketAddrV4) -> Result<()> {
+        self.call(|reply| Request::RemoveBackend { vip, key, reply })
+            .await
+    }
+
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Request) -> Result<T> {
         let (reply, rx) = oneshot::channel();
         self.tx

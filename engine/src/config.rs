@@ -13,10 +13,12 @@ use serde::Deserialize;
 
 mod classify;
 mod dpdk;
+mod lb;
 mod nat;
 mod wireguard;
 pub use classify::{ClassifySection, IdleTimeouts};
 pub use dpdk::DpdkSection;
+pub use lb::{BackendSection, LbSection, VipSection};
 pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
 pub use wireguard::{config_tunnels, tunnel_index, wg_plan, WgPeerSection, WireguardSection};
 
@@ -82,6 +84,8 @@ pub struct EngineConfig {
     pub wireguard: Vec<WireguardSection>,
     /// Flow table and application classification.
     pub classify: Option<ClassifySection>,
+    /// L4 load balancer: VIPs and their backends.
+    pub lb: Option<LbSection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -804,6 +808,7 @@ impl EngineConfig {
             c.validate()?;
         }
         wireguard::validate(self)?;
+        lb::validate(self)?;
         Ok(())
     }
 }

@@ -37,6 +37,7 @@ use crate::wg_plan::{WgPlan, WgSlot};
 
 use crate::classify_link;
 use crate::classify_slot::ClassifySlot;
+use crate::lb_link::LbShared;
 use crate::nat_link::{self, NatLink};
 
 /// How often the link looks for a new generation.
@@ -84,6 +85,9 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
     }
     names.push("nat.sessions_active".to_string());
     names.extend(patronus_shm::classify_counters::classify_counter_names());
+    for k in crate::lb::LB_COUNTER_NAMES {
+        names.push(format!("lb.{k}"));
+    }
     names
 }
 
@@ -119,6 +123,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     out.extend(c.nat.iter().map(read));
     out.push(read(&c.nat_sessions));
     out.extend(c.classify.iter().map(read));
+    out.extend(c.lb.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -139,9 +144,16 @@ pub fn spawn(
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
+    lb: Arc<LbShared>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
+    let lbq = crate::lb_link::spawn_lb_server(&dir, lb.clone(), counters.clone(), stop.clone())
+        .map_err(|e| ShmError::Io {
+            op: "serve lb.sock",
+            path: dir.join(patronus_shm::runtime_dir::LB_SOCKET),
+            source: e,
+        })?;
     let flowq =
         classify_link::spawn_flow_server(&dir, classify.clone(), counters.len(), stop.clone())
             .map_err(|e| ShmError::Io {
@@ -169,12 +181,13 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
             let _ = natq.join();
             let _ = flowq.join();
+            let _ = lbq.join();
         })
         .map_err(|e| ShmError::Io {
             op: "spawn link thread",
@@ -195,6 +208,7 @@ fn run(
     nat: Arc<NatSlot>,
     wg_slot: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
+    lb: Arc<LbShared>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -292,6 +306,14 @@ fn run(
             }
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        match sub.poll_lb() {
+            Ok(Some((n, t))) => match lb.adopt_pushed(n, &t) {
+                Ok(what) => eprintln!("patronus-engine: LB file {n}: running {what}"),
+                Err(e) => eprintln!("patronus-engine: LB file {n} refused: {e}"),
+            },
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: LB file refused: {e}"),
         }
         match sub.poll_model() {
             Ok(Some((n, bytes))) => {

@@ -98,6 +98,13 @@ drop_reasons! {
     Wg = "wg",
     /// Routed into a tunnel whose peers' allowed IPs hold no match.
     WgNoPeer = "wg_no_peer",
+    /// A new flow to a VIP none of whose backends is up with a weight.
+    LbNoBackend = "lb_no_backend",
+    /// A DSR packet too big for its IP-in-IP header with DF set (an ICMP
+    /// "fragmentation needed" went back to the client).
+    LbTooBig = "lb_too_big",
+    /// A fragment of a packet to a VIP (ports unknown: not balanced).
+    LbFragment = "lb_fragment",
 }
 
 /// Counters of one port as seen by one worker.
@@ -161,6 +168,9 @@ pub struct WorkerCounters {
     /// `patronus_shm::classify_counters` order), copied from the worker's
     /// classifier at housekeeping.
     pub classify: [AtomicU64; crate::classify::CLASSIFY_COUNTER_COUNT],
+    /// Load-balancer counters (`crate::lb::LB_COUNTER_NAMES` order; the
+    /// first, `flows_active`, a gauge), copied at housekeeping.
+    pub lb: [AtomicU64; crate::lb::LB_COUNTER_NAMES.len()],
 }
 
 impl WorkerCounters {
@@ -182,6 +192,7 @@ impl WorkerCounters {
             nat: std::array::from_fn(|_| AtomicU64::new(0)),
             nat_sessions: AtomicU64::new(0),
             classify: std::array::from_fn(|_| AtomicU64::new(0)),
+            lb: std::array::from_fn(|_| AtomicU64::new(0)),
             handoff_received: AtomicU64::new(0),
         }
     }

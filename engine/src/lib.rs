@@ -30,6 +30,7 @@ pub mod counters;
 pub mod fib;
 pub mod fib_sync;
 pub mod lb;
+pub mod lb_link;
 pub mod line_server;
 pub mod nat;
 pub mod nat_link;

@@ -179,6 +179,7 @@ fn main() -> ExitCode {
             engine.nat.clone(),
             engine.wg.clone(),
             engine.classify.clone(),
+            engine.lb.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),

@@ -66,6 +66,9 @@ pub struct Snapshot {
     /// the smallest), by their `classify.` names without the prefix; empty
     /// without `[classify]`.
     pub classify: std::collections::BTreeMap<String, u64>,
+    /// Load-balancer counters summed over workers (`lb::LB_COUNTER_NAMES`);
+    /// empty while no VIP is configured.
+    pub lb: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Snapshot {
@@ -126,6 +129,11 @@ impl Snapshot {
                     }
                 }
                 *s.nat.entry("sessions_active").or_default() += read(&c.nat_sessions);
+            }
+            if engine.lb.plans.load().1.is_some() {
+                for (name, v) in crate::lb::LB_COUNTER_NAMES.iter().zip(&c.lb) {
+                    *s.lb.entry(name).or_default() += read(v);
+                }
             }
             if engine.classify.enabled {
                 let names = patronus_shm::classify_counters::classify_counter_names();

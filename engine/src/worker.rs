@@ -15,6 +15,7 @@ use crate::classify_slot::{ClassifySlot, FlowAnswer};
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
 use crate::fib::Fib;
+use crate::lb_link::LbShared;
 use crate::nat_slot::{NatSlot, SessionAnswer};
 use crate::pipeline::{Handoff, NeighborSync, Pipeline};
 use crate::ports::{self, LinkInfo};
@@ -53,6 +54,8 @@ pub struct Engine {
     pub wg: Arc<WgSlot>,
     /// The model generations the workers adopt, and flow queries.
     pub classify: Arc<ClassifySlot>,
+    /// The load-balancer plans the workers adopt, and backend counters.
+    pub lb: Arc<LbShared>,
     /// The engine clock's origin.
     pub started: Instant,
     /// The configuration it runs.
@@ -72,6 +75,8 @@ pub enum StartError {
     Handoff(std::io::Error),
     #[error("classify.model: {0}")]
     Model(String),
+    #[error("lb: {0}")]
+    Lb(#[from] crate::lb::PlanError),
 }
 
 impl Engine {
@@ -100,6 +105,7 @@ impl Engine {
             None => None,
         };
         let classify = Arc::new(ClassifySlot::new(cfg.classify.is_some(), model, n));
+        let lb = Arc::new(LbShared::new(&cfg, n)?);
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
         let open_turn = Arc::new(OpenTurn::default());
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
@@ -114,6 +120,7 @@ impl Engine {
                 nat: nat.clone(),
                 wg: wg.clone(),
                 classify: classify.clone(),
+                lb: lb.clone(),
                 handoff: handoffs.next(),
                 open_turn: open_turn.clone(),
             };
@@ -162,6 +169,7 @@ impl Engine {
             nat,
             wg,
             classify,
+            lb,
             started,
             cfg: cfg.clone(),
         };
@@ -200,6 +208,7 @@ struct Shared {
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
+    lb: Arc<LbShared>,
     /// None with one worker.
     handoff: Option<Handoff>,
     open_turn: Arc<OpenTurn>,
@@ -265,6 +274,7 @@ fn run_worker(
         nat,
         wg,
         classify,
+        lb,
         handoff,
         open_turn: _,
     } = shared;
@@ -295,6 +305,9 @@ fn run_worker(
         pipeline.enable_classify(c, model, push);
     }
     classify.ack(w, model_generation);
+    let (mut lb_generation, plan) = lb.plans.load();
+    pipeline.set_lb(plan, w, n);
+    lb.plans.ack(w, lb_generation);
     let mut flow_query = classify.query_seq();
     let mut nat_query = nat.query_seq();
     let _ = ready.send((w, Ok(pipeline.links().to_vec())));
@@ -362,6 +375,12 @@ fn run_worker(
             pipeline.set_model(model, push);
             model_generation = g;
             classify.ack(w, g);
+        }
+        if lb.plans.generation() != lb_generation {
+            let (g, plan) = lb.plans.load();
+            pipeline.set_lb(plan, w, n);
+            lb_generation = g;
+            lb.plans.ack(w, g);
         }
         if classify.query_seq() != flow_query {
             flow_query = classify.query_seq();

@@ -8,10 +8,10 @@ use crate::layout::{
     MAX_TABLES, TABLE_ALIGN,
 };
 use crate::layout::{InterfaceEntry, NeighborEntry, RouteChange, RouteEntry};
+use crate::lb::{LbBackendEntry, LbSettingsEntry, LbVipEntry};
 use crate::nat::{NatForwardEntry, NatOneToOneEntry, NatPoolEntry, NatSettingsEntry};
 use crate::pod::{bytes_of, check_align, read_prefix};
 use crate::table::{TableBuilder, TableView};
-use crate::lb::{LbBackendEntry, LbSettingsEntry, LbVipEntry};
 use crate::wg::{WgAllowedIpEntry, WgPeerEntry, WgTunnelEntry};
 
 /// Encodes one table given the generation number.

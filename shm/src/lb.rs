@@ -171,8 +171,11 @@ impl LbTables {
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return bad("two VIPs with one id");
         }
-        let mut eps: Vec<(u32, u16, u8)> =
-            self.vips.iter().map(|v| (v.addr, v.port, v.proto)).collect();
+        let mut eps: Vec<(u32, u16, u8)> = self
+            .vips
+            .iter()
+            .map(|v| (v.addr, v.port, v.proto))
+            .collect();
         eps.sort_unstable();
         if eps.windows(2).any(|w| w[0] == w[1]) {
             return bad("two VIPs with one address, port and protocol");

@@ -7,10 +7,12 @@ pub mod error;
 pub mod extract;
 mod flows;
 mod interfaces;
+mod lb;
 mod models;
 mod nat;
 pub mod openapi;
 mod openapi_flows;
+mod openapi_lb;
 mod openapi_models;
 mod openapi_nat;
 mod openapi_wg;
@@ -23,7 +25,7 @@ mod wg;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{middleware, Router};
 use serde::Serialize;
 
@@ -163,6 +165,16 @@ pub fn app(state: AppState) -> Router {
         .route(MODEL_PROMOTE, post(models::promote))
         .route(MODELS_ROLLBACK, post(models::rollback))
         .route(MODELS_DEACTIVATE, post(models::deactivate))
+        .route(LB_VIPS, get(lb::list_vips).post(lb::create_vip))
+        .route(
+            LB_VIP,
+            get(lb::get_vip).put(lb::update_vip).delete(lb::delete_vip),
+        )
+        .route(LB_BACKENDS, post(lb::add_backend))
+        .route(
+            LB_BACKEND,
+            patch(lb::set_backend).delete(lb::remove_backend),
+        )
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

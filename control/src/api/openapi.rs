@@ -251,7 +251,11 @@ fn build() -> Value {
     {
         all.extend(m);
     }
+    if let (Some(all), Value::Object(m)) = (schemas.as_object_mut(), super::openapi_lb::schemas()) {
+        all.extend(m);
+    }
     let mut p = serde_json::Map::new();
+    super::openapi_lb::insert_paths(&mut p);
     super::openapi_models::insert_paths(&mut p);
     super::openapi_nat::insert_paths(&mut p);
     super::openapi_flows::insert_paths(&mut p);
@@ -376,6 +380,12 @@ fn build() -> Value {
         super::openapi_flows::parameters(),
     ) {
         all.extend(flows);
+    }
+    if let (Some(all), Value::Object(lb)) = (
+        doc["components"]["parameters"].as_object_mut(),
+        super::openapi_lb::parameters(),
+    ) {
+        all.extend(lb);
     }
     doc
 }

@@ -6,7 +6,9 @@
 //! WireGuard tunnels, addressed by name: `/api/v1/wg/tunnels/{tunnel}`;
 //! the model registry, `/api/v1/models` (`rollback` and `deactivate`
 //! are static segments, never read as model ids); and the engine's
-//! classified flows (`/api/v1/flows`, `/api/v1/flows/summary`).
+//! classified flows (`/api/v1/flows`, `/api/v1/flows/summary`); and the
+//! load balancer's VIPs by name, their backends by `ADDRESS:PORT`
+//! (`/api/v1/lb/vips/{name}/backends/{backend}`).
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -40,6 +42,10 @@ pub const MODEL: &str = "/api/v1/models/{id}";
 pub const MODEL_PROMOTE: &str = "/api/v1/models/{id}/promote";
 pub const MODELS_ROLLBACK: &str = "/api/v1/models/rollback";
 pub const MODELS_DEACTIVATE: &str = "/api/v1/models/deactivate";
+pub const LB_VIPS: &str = "/api/v1/lb/vips";
+pub const LB_VIP: &str = "/api/v1/lb/vips/{name}";
+pub const LB_BACKENDS: &str = "/api/v1/lb/vips/{name}/backends";
+pub const LB_BACKEND: &str = "/api/v1/lb/vips/{name}/backends/{backend}";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -75,4 +81,8 @@ pub const ALL: &[(&str, &[&str])] = &[
     (MODEL_PROMOTE, &["POST"]),
     (MODELS_ROLLBACK, &["POST"]),
     (MODELS_DEACTIVATE, &["POST"]),
+    (LB_VIPS, &["GET", "POST"]),
+    (LB_VIP, &["GET", "PUT", "DELETE"]),
+    (LB_BACKENDS, &["POST"]),
+    (LB_BACKEND, &["PATCH", "DELETE"]),
 ];

@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, models, flows, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, load balancer, models, flows, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -71,6 +71,9 @@ pub enum Command {
     /// WireGuard tunnels and their peers
     #[command(subcommand)]
     Wg(WgCmd),
+    /// L4 load balancer: VIPs and their backends
+    #[command(subcommand)]
+    Lb(LbCmd),
     /// ML classifier models: the registry and the one the engine runs
     #[command(subcommand)]
     Model(ModelCmd),
@@ -148,6 +151,88 @@ pub enum ModelCmd {
     /// Delete a model that is not active
     #[command(aliases = ["del", "rm"])]
     Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LbCmd {
+    /// VIPs (address, port, protocol, mode, health check)
+    #[command(subcommand)]
+    Vip(LbVipCmd),
+    /// Backends of a VIP
+    #[command(subcommand)]
+    Backend(LbBackendCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LbVipCmd {
+    /// Create a VIP (add its backends with `lb backend add`)
+    #[command(
+        after_help = "Examples:\n  patronusctl lb vip add web 10.9.0.100:80 --check http:/healthz --interval-ms 500 --timeout-ms 400\n  patronusctl lb vip add dns 10.9.0.53:53 --proto udp --mode dsr"
+    )]
+    Add {
+        name: String,
+        /// The VIP's ADDRESS:PORT
+        endpoint: String,
+        /// tcp or udp
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        /// nat (replies return through the engine) or dsr (IP-in-IP to the
+        /// backend, which replies directly)
+        #[arg(long, default_value = "nat")]
+        mode: String,
+        /// Maglev table size: a prime larger than 100 × backends (default 65537)
+        #[arg(long)]
+        table_size: Option<u32>,
+        /// Health check: tcp (connect) or http[:PATH] (GET, 2xx/3xx);
+        /// without one backends are taken as up
+        #[arg(long)]
+        check: Option<String>,
+        /// Port the check probes (default: each backend's)
+        #[arg(long, requires = "check")]
+        check_port: Option<u16>,
+        #[arg(long, requires = "check")]
+        interval_ms: Option<u32>,
+        #[arg(long, requires = "check")]
+        timeout_ms: Option<u32>,
+        /// Successes that bring a backend up
+        #[arg(long, requires = "check")]
+        rise: Option<u32>,
+        /// Failures that take a backend down
+        #[arg(long, requires = "check")]
+        fall: Option<u32>,
+    },
+    /// List VIPs
+    #[command(alias = "ls")]
+    List,
+    /// Show a VIP with its backends' health and counters
+    Show { name: String },
+    /// Delete a VIP and its backends
+    #[command(aliases = ["del", "rm"])]
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LbBackendCmd {
+    /// Add a backend to a VIP
+    #[command(after_help = "Example:\n  patronusctl lb backend add web 10.2.0.11:80 --weight 2")]
+    Add {
+        vip: String,
+        /// The backend's ADDRESS:PORT
+        endpoint: String,
+        /// Weight (0: draining)
+        #[arg(long, default_value_t = 1)]
+        weight: u16,
+    },
+    /// Change a backend's weight (0 drains it: no new flows, existing ones stay)
+    Set {
+        vip: String,
+        endpoint: String,
+        #[arg(long)]
+        weight: u16,
+    },
+    /// Remove a backend
+    #[command(aliases = ["del", "rm"])]
+    Remove { vip: String, endpoint: String },
 }
 
 #[derive(Debug, Subcommand)]

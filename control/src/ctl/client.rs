@@ -154,6 +154,9 @@ impl Client {
     pub fn put(&self, path: &str, body: &Value) -> Result<Value, CtlError> {
         self.send("PUT", path, Some(body))
     }
+    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, CtlError> {
+        self.send("PATCH", path, Some(body))
+    }
     /// Returns `Value::Null` for the API's empty 204 answer.
     pub fn delete(&self, path: &str) -> Result<Value, CtlError> {
         self.send("DELETE", path, None)

@@ -1,12 +1,13 @@
 //! `patronusctl`, the operator CLI over the REST API: [`args`] (command
 //! line), [`client`] (HTTP, token, exit codes), [`commands`] (one function
-//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
+//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`lb`] for `lb ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
 //! (plain-text rendering). [`main`] ties them up.
 
 pub mod args;
 pub mod client;
 pub mod commands;
 pub mod flows;
+pub mod lb;
 pub mod load;
 pub mod models;
 pub mod nat;

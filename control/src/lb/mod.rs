@@ -1,11 +1,22 @@
-//! L4 load balancer support in the control process. For now: backend health
-//! checks ([`health`] holds the check description and the rise/fall state
+//! L4 load balancer support in the control process: VIPs and backends
+//! ([`model`]: request bodies and validation), backend health checks
+//! ([`health`] holds the check description and the rise/fall state
 //! machine, [`probe`] runs one TCP or HTTP probe, [`monitor`] the actor that
-//! probes a set of backends on their intervals and reports state changes).
+//! probes a set of backends on their intervals and reports state changes,
+//! [`link`] runs a monitor per VIP for the store actor), the push of
+//! `lb.bin` ([`push`], [`runtime`]), the engine's per-backend counters
+//! ([`counters`]) and the metrics ([`metrics`], over [`status`]).
 
+pub mod counters;
 pub mod health;
+pub mod link;
+pub mod metrics;
+pub mod model;
 pub mod monitor;
 pub mod probe;
+pub mod push;
+pub mod runtime;
+pub mod status;
 
 pub use health::{
     BackendHealth, CheckError, CheckKind, Health, HealthCheck, HttpCheck, StatusRange, Transition,

@@ -90,6 +90,12 @@ pub trait EngineSource: Send + Sync {
     fn flows_socket(&self) -> Option<std::path::PathBuf> {
         None
     }
+
+    /// Where the engine answers load-balancer queries (`None`: no engine
+    /// link).
+    fn lb_socket(&self) -> Option<std::path::PathBuf> {
+        None
+    }
 }
 
 /// A source for a control process without an engine: always detached.

@@ -27,6 +27,7 @@ pub fn router(metrics: Metrics) -> Router {
 }
 
 async fn scrape(State(metrics): State<Metrics>) -> Response {
+    metrics.refresh().await;
     match metrics.encode_text() {
         Ok(body) => ([(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)], body).into_response(),
         Err(e) => {

@@ -45,6 +45,8 @@ pub struct Metrics {
     api_requests: IntCounterVec,
     api_duration: HistogramVec,
     push_latency: Histogram,
+    /// Fetches the balancer's engine counters before a scrape.
+    lb: Option<crate::lb::metrics::LbRefresher>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,7 +91,23 @@ impl Metrics {
             api_requests,
             api_duration,
             push_latency,
+            lb: None,
         })
+    }
+
+    /// Adds the load balancer's families (`patronus_lb_*`).
+    pub fn with_lb(mut self, lb: crate::lb::metrics::LbCollector) -> prometheus::Result<Metrics> {
+        self.lb = Some(lb.refresher());
+        self.registry.register(Box::new(lb))?;
+        Ok(self)
+    }
+
+    /// Fetches what collectors cannot read synchronously (the balancer's
+    /// engine counters); called before each scrape.
+    pub async fn refresh(&self) {
+        if let Some(lb) = &self.lb {
+            lb.refresh().await;
+        }
     }
 
     /// Records one table push (publish to ack) that took `seconds`.

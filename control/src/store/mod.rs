@@ -4,6 +4,7 @@
 //! desired-state generation, so a failed request changes nothing.
 
 mod interfaces;
+mod lb;
 mod models;
 mod nat;
 mod orgs;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::DEFAULT_ORG;
 
 /// Version of the schema below; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -67,15 +67,19 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         return match version {
             Some(SCHEMA_VERSION) => Ok(()),
             // Version 2 added the NAT tables, version 3 the WireGuard
-            // tables and routes into tunnels, version 4 the model registry.
-            Some(v @ (1..=3)) => {
+            // tables and routes into tunnels, version 4 the model registry,
+            // version 5 the load balancer's VIPs and backends.
+            Some(v @ (1..=4)) => {
                 if v == 1 {
                     tx.execute_batch(super::nat::SCHEMA_NAT)?;
                 }
                 if v <= 2 {
                     tx.execute_batch(super::wg::SCHEMA_WG)?;
                 }
-                tx.execute_batch(super::models::SCHEMA_MODELS)?;
+                if v <= 3 {
+                    tx.execute_batch(super::models::SCHEMA_MODELS)?;
+                }
+                tx.execute_batch(super::lb::SCHEMA_LB)?;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -93,6 +97,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     tx.execute_batch(super::nat::SCHEMA_NAT)?;
     tx.execute_batch(super::wg::SCHEMA_WG)?;
     tx.execute_batch(super::models::SCHEMA_MODELS)?;
+    tx.execute_batch(super::lb::SCHEMA_LB)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('generation', 0)",
         [SCHEMA_VERSION],
@@ -212,6 +217,31 @@ mod tests {
             )
             .unwrap();
         assert_eq!((models, counter), (0, 0));
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn version_4_gains_the_load_balancer_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(super::super::nat::SCHEMA_NAT).unwrap();
+        conn.execute_batch(super::super::wg::SCHEMA_WG).unwrap();
+        conn.execute_batch(super::super::models::SCHEMA_MODELS)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', 4), ('generation', 9);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (vips, backends, v): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM lb_vips), (SELECT count(*) FROM lb_backends),
+                        (SELECT value FROM meta WHERE key = 'schema_version')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((vips, backends, v), (0, 0, SCHEMA_VERSION));
         migrate(&mut conn).unwrap();
     }
 

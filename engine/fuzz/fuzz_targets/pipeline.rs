@@ -3,7 +3,8 @@
 //! advances between bursts so ARP timers, ICMP rate limits and the pending
 //! queue all run. Classification is on (a small flow table, few slots, the
 //! repository's model in batches of 4, short timeouts), so forwarded frames
-//! also go through the flow table, the dissectors, inference and aging.
+//! also go through the flow table, the dissectors, inference and aging;
+//! and the load balancer (a NAT-mode and a DSR VIP, a tiny pin table).
 //! The pipeline must never panic and never leak buffers.
 #![no_main]
 
@@ -54,6 +55,28 @@ decide_after_ms = 200
 tcp = 2
 tcp_closed = 1
 udp = 1
+[lb]
+max_flows = 32
+tcp_timeout_secs = 2
+tcp_closing_timeout_secs = 1
+udp_timeout_secs = 1
+[[lb.vip]]
+address = "10.9.0.1"
+port = 80
+[[lb.vip.backend]]
+address = "10.2.0.11"
+port = 8080
+[[lb.vip.backend]]
+address = "10.3.0.12"
+port = 8080
+weight = 2
+[[lb.vip]]
+address = "10.9.0.1"
+port = 53
+protocol = "udp"
+mode = "dsr"
+[[lb.vip.backend]]
+address = "10.2.0.13"
 "#;
 
 /// Built once: filling the default route writes all 16 M tbl24 entries.
@@ -81,6 +104,8 @@ fuzz_target!(|data: &[u8]| {
     let pool = PacketPool::new(1024);
     let mut p = Pipeline::new(cfg, fib, ports, pool, sync, counters);
     p.enable_classify(cfg.classify.as_ref().unwrap(), model.clone(), 0);
+    let lb = patronus_engine::lb_link::LbShared::new(cfg, 1).unwrap();
+    p.set_lb(lb.plans.load().1, 0, 1);
     let mut rx = Batch::new();
     let mut rest = data;
     let mut now = 1u64;

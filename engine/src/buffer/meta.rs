@@ -52,6 +52,8 @@ pub struct PacketMeta {
     /// Came from another worker through the handoff rings (must not be
     /// handed on again).
     pub handed_off: bool,
+    /// Translated or encapsulated by the load balancer: NAT leaves it alone.
+    pub lb_done: bool,
     /// The pipeline's decision.
     pub disposition: Disposition,
 }

@@ -1,28 +1,36 @@
-//! L4 load balancing (issue 8): the Maglev consistent-hashing core. A
-//! library with no I/O, no clock and no packet code.
+//! L4 load balancing (issue 8): VIPs whose flows go to a pool of backends
+//! chosen by Maglev consistent hashing and pinned per flow.
 //!
-//! [`maglev::MaglevTable`] maps a flow's 64-bit hash to a backend of a VIP's
-//! pool, honouring weights (weight 0 drains a backend: no new flows). The
-//! table depends only on the set of backends (keyed by address and port,
-//! [`maglev::backend_key`]) and is derived with our own stable hash
-//! ([`hash`]), so the same pool yields the same table on every build, after
-//! a restart and on an HA peer; a change of the pool moves only about the
-//! changed backend's share of the entries.
+//! - [`spec`]: what is asked (from `[lb]` or a pushed `lb.bin`);
+//!   [`plan`] compiles it into an immutable [`plan::LbPlan`] (one
+//!   [`maglev::MaglevTable`] per VIP over the backends that are up; drained
+//!   ones stay in the table's key set with weight 0) that the link thread
+//!   hands to the workers between batches.
+//! - [`balancer::Balancer`] (one per worker) matches packets, looks up or
+//!   creates the flow's pin in [`pins::PinTable`] and rewrites in place:
+//!   NAT mode rewrites the destination (and the replies' source back);
+//!   DSR mode leaves the packet for the pipeline to encapsulate IP-in-IP.
+//!   A pool change never moves a pinned flow, except one whose backend is
+//!   down or gone (chosen again at its next packet).
+//! - [`counters`]: per backend (flows, active, packets, bytes; read through
+//!   `lb.sock`) and per worker totals (`lb.*`).
 //!
-//! How it will fit (the lead's later work): the control process (or the
-//! engine's link thread) builds one table per VIP when the pool or a
-//! backend's health changes and publishes it as an immutable generation
-//! that workers adopt between batches; `get` is the only call on the packet
-//! path (one modulo, one read). Maglev alone would still move some
-//! established connections when the pool changes, so the pipeline pins the
-//! chosen backend in the worker's flow table on a flow's first packet and
-//! consults the table only for flows it has not seen: a pool change (a
-//! backend added, drained or failed) then never moves an established
-//! connection, except those of a backend that is gone.
+//! [`maglev`] and [`hash`] are the Maglev table itself (NSDI 2016), with no
+//! packet code.
 
+pub mod balancer;
+pub mod counters;
 pub mod hash;
 pub mod maglev;
+pub mod pins;
+pub mod plan;
+pub mod spec;
 mod turns;
 
 #[cfg(test)]
 mod tests;
+
+pub use balancer::{Balancer, Dir, LbDrop, LbVerdict};
+pub use counters::{BackendCounters, LbCounters, LB_COUNTER_NAMES};
+pub use plan::{LbPlan, PlanError, SlotMap};
+pub use spec::{BackendSpec, LbMode, LbSettings, LbSpec, VipSpec};

@@ -16,6 +16,7 @@
 //! skips the work of stages that have nothing to do. Packets set aside can
 //! leave after the fast ones of the same batch.
 
+use super::lb_stage::FastLb;
 use super::nat_stage::FastNat;
 use super::{ipv4_input, Pipeline};
 use crate::buffer::{Batch, Packet, PacketMeta};
@@ -32,6 +33,11 @@ pub(super) const LANE_SLOW: u8 = 0;
 const LANE_PLAIN: u8 = 1;
 /// NAT dropped it in pass 1 (counted there): pass 2 frees it.
 const LANE_NAT_DROP: u8 = 2;
+/// Rewritten by the balancer in pass 1: forward like a plain packet, but
+/// NAT must not touch it.
+const LANE_LB: u8 = 3;
+/// The balancer found no backend for a new flow: pass 2 drops it.
+const LANE_LB_DROP: u8 = 4;
 
 impl Pipeline {
     /// Forwards the batch's plain packets; leaves every other one in `slow`
@@ -47,6 +53,10 @@ impl Pipeline {
         let nat_out_iface = self.nat_out_iface_for(iface);
         if nat_on {
             self.nat_prefetch(batch, from_outside);
+        }
+        let lb_on = self.lb_on();
+        if lb_on {
+            self.lb_prefetch(batch);
         }
         self.classify_prefetch(batch);
         // Pass 1: L2 + L3 checks; the destination of each plain packet.
@@ -65,6 +75,22 @@ impl Pipeline {
             };
             let mut dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
             p.truncate(14 + total);
+            if lb_on {
+                let ip = &mut batch.packets_mut()[i].data_mut()[14..];
+                match self.lb_fast(ip, now) {
+                    FastLb::NotLb => {}
+                    FastLb::Done => {
+                        self.dst[i] = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+                        self.lane[i] = LANE_LB;
+                        continue;
+                    }
+                    FastLb::Slow => continue,
+                    FastLb::Drop => {
+                        self.lane[i] = LANE_LB_DROP;
+                        continue;
+                    }
+                }
+            }
             if nat_on && self.nat_wants_dst(dst) {
                 if !from_outside {
                     // A hairpin: the stages.
@@ -97,11 +123,12 @@ impl Pipeline {
         let mut last: Option<Route> = None;
         batch.take_each(|i, mut p| {
             let idx = self.nh[i];
-            if self.lane[i] != LANE_PLAIN || idx == LPM_MISS {
-                if self.lane[i] == LANE_NAT_DROP {
-                    self.drop_packet(p, DropReason::Nat);
-                } else {
-                    set_aside(slow, p, port);
+            let lane = self.lane[i];
+            if (lane != LANE_PLAIN && lane != LANE_LB) || idx == LPM_MISS {
+                match lane {
+                    LANE_NAT_DROP => self.drop_packet(p, DropReason::Nat),
+                    LANE_LB_DROP => self.drop_packet(p, DropReason::LbNoBackend),
+                    _ => set_aside(slow, p, port, lane == LANE_LB),
                 }
                 return;
             }
@@ -115,7 +142,7 @@ impl Pipeline {
                         _ => None,
                     };
                     let Some((iface, gw)) = r else {
-                        set_aside(slow, p, port);
+                        set_aside(slow, p, port, lane == LANE_LB);
                         return;
                     };
                     let r = Route {
@@ -130,17 +157,17 @@ impl Pipeline {
             };
             let (iface, next_hop) = (route.iface, route.gw.unwrap_or(self.dst[i]));
             let Some(h) = p.data_mut().get_mut(14..FAST_HEADERS) else {
-                set_aside(slow, p, port);
+                set_aside(slow, p, port, lane == LANE_LB);
                 return;
             };
             let (ttl, total) = (h[8], u16::from_be_bytes([h[2], h[3]]));
-            let nat_out = iface == nat_out_iface;
+            let nat_out = iface == nat_out_iface && lane != LANE_LB;
             if ttl <= 1
                 || total > route.mtu
                 || (nat_out
                     && !self.nat_owns_inside(u32::from_be_bytes([h[12], h[13], h[14], h[15]])))
             {
-                set_aside(slow, p, port);
+                set_aside(slow, p, port, lane == LANE_LB);
                 return;
             }
             let csum =
@@ -164,9 +191,10 @@ impl Pipeline {
 /// driver left there is not trusted: the fast path never reads it, so ports
 /// need not reset it) naming the port it came in on.
 #[inline]
-fn set_aside(slow: &mut Batch, mut p: Packet, port: u16) {
+fn set_aside(slow: &mut Batch, mut p: Packet, port: u16, lb_done: bool) {
     *p.meta_mut() = PacketMeta {
         rx_port: port,
+        lb_done,
         ..PacketMeta::default()
     };
     // `slow` has room for a whole batch.

@@ -28,6 +28,7 @@ pub mod icmp_limit;
 pub mod iface;
 mod ipv4_input;
 mod ipv4_lookup;
+mod lb_stage;
 mod local;
 mod nat_stage;
 mod rewrite;
@@ -168,6 +169,10 @@ pub struct Pipeline {
     classify: Option<crate::classify::Classifier>,
     /// Per-batch scratch: the flow key and hash prefetched for packet `i`.
     cls_keys: Box<[(crate::classify::key::FlowKey, u32); BATCH_SIZE]>,
+    /// L4 load balancer (`[lb]` or pushed VIPs).
+    lb: Option<crate::lb::Balancer>,
+    /// Per-batch scratch: the pin-index hash prefetched for packet `i`.
+    lb_keys: Box<[u32; BATCH_SIZE]>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -229,6 +234,8 @@ impl Pipeline {
             wg_unix_origin: 0,
             classify: None,
             cls_keys: Box::new([(Default::default(), 0); BATCH_SIZE]),
+            lb: None,
+            lb_keys: Box::new([0; BATCH_SIZE]),
             ports,
         }
     }
@@ -259,6 +266,7 @@ impl Pipeline {
         if let Some(st) = self.nat.as_mut() {
             st.nat.expire(now, NAT_EXPIRE_BUDGET);
         }
+        self.lb_expire(now);
         self.wg_tick(now);
         self.flush_tx();
         // After the bursts left: a batch of inference waits for no packet.
@@ -314,6 +322,7 @@ impl Pipeline {
         }
         self.ethernet_input(batch, now);
         self.ipv4_input(batch);
+        self.lb_pre_lookup(batch, now);
         self.nat_pre_lookup(batch, now);
         self.ipv4_lookup(batch, now);
         self.dispatch(batch, now);
@@ -440,6 +449,7 @@ impl Pipeline {
         self.publish_nat_counters();
         self.publish_wg_counters();
         self.publish_classify_counters();
+        self.publish_lb_counters();
         self.flush_tx();
     }
 
@@ -458,6 +468,7 @@ impl Pipeline {
         self.publish_nat_counters();
         self.publish_wg_counters();
         self.publish_classify_counters();
+        self.publish_lb_counters();
         self.flush_tx();
         for p in &mut self.ports {
             p.flush();

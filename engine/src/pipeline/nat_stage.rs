@@ -223,6 +223,9 @@ impl Pipeline {
                 continue;
             }
             let m = *p.meta();
+            if m.lb_done {
+                continue;
+            }
             let Some(ip) = p.data_mut().get_mut(usize::from(m.l3_offset)..) else {
                 continue;
             };
@@ -268,7 +271,7 @@ impl Pipeline {
     #[inline]
     pub(super) fn nat_out_owner(&self, p: &Packet, iface: u16) -> Option<usize> {
         let st = self.nat.as_ref()?;
-        if iface != st.outside_iface || p.meta().rx_iface == st.outside_iface {
+        if iface != st.outside_iface || p.meta().rx_iface == st.outside_iface || p.meta().lb_done {
             return None;
         }
         let ip = p.data().get(usize::from(p.meta().l3_offset)..)?;

@@ -58,7 +58,7 @@ fn nat_rig(workers: usize, w: usize, extra: &str) -> Rig {
 }
 
 /// A UDP frame with a valid UDP checksum.
-fn udp(dst_mac: [u8; 6], src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
+pub(super) fn udp(dst_mac: [u8; 6], src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8> {
     let mut f = udp_frame(dst_mac, HOST1, src, dst, 64, 20);
     f[34..36].copy_from_slice(&sport.to_be_bytes());
     f[36..38].copy_from_slice(&dport.to_be_bytes());
@@ -71,7 +71,7 @@ fn udp(dst_mac: [u8; 6], src: &str, sport: u16, dst: &str, dport: u16) -> Vec<u8
 
 /// Addresses and ports of a frame: (src, sport, dst, dport); asserts that
 /// both checksums verify.
-fn endpoints(f: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
+pub(super) fn endpoints(f: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
     assert_eq!(checksum::checksum(&f[14..34]), 0, "IPv4 header checksum");
     let src = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
     let dst = Ipv4Addr::new(f[30], f[31], f[32], f[33]);
