@@ -100,6 +100,8 @@ pub struct Access {
     pub client_port: u16,
     pub status: u16,
     pub uri: String,
+    /// Which request of its connection this was (1 = a new connection).
+    pub nth_on_connection: u32,
 }
 
 impl Backend {
@@ -194,7 +196,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{ worker_connections 512; }}
 http {{
-    log_format lb '$msec $remote_addr $remote_port $status $request_uri';
+    log_format lb '$msec $remote_addr $remote_port $status $request_uri $connection_requests';
     access_log {d}/access.log lb;
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
@@ -262,6 +264,7 @@ http {{
                     client_port: f.get(2)?.parse().ok()?,
                     status: f.get(3)?.parse().ok()?,
                     uri: f.get(4)?.to_string(),
+                    nth_on_connection: f.get(5)?.parse().ok()?,
                 })
             })
             .collect()
