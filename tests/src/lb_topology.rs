@@ -50,6 +50,9 @@ pub const BACKENDS: [(&str, &str); 3] = [
 ];
 /// The port nginx listens on (all addresses, so the VIP on `lo` too).
 pub const HTTP_PORT: u16 = 80;
+/// A second port nginx listens on, for health checks that must not look
+/// like service traffic on the wire.
+pub const CHECK_PORT: u16 = 8080;
 /// The port the UDP name servers listen on.
 pub const UDP_PORT: u16 = 5353;
 /// The large file each nginx serves (`http://HOST/BIG_FILE`), and its size:
@@ -206,6 +209,7 @@ http {{
     default_type text/plain;
     server {{
         listen {HTTP_PORT};
+        listen {CHECK_PORT};
         root {d}/www;
         add_header X-Backend {name} always;
         # Downloads of the large file last ~BIG_FILE_SIZE / rate seconds.

@@ -13,7 +13,7 @@
 //! that stand-in without the engine.
 
 use patronus_e2e::lb_topology::{
-    LbTopology, Mode, Options, BACKENDS, CLIENT, HTTP_PORT, R_BACK, UDP_PORT, VIP,
+    LbTopology, Mode, Options, BACKENDS, CHECK_PORT, CLIENT, HTTP_PORT, R_BACK, UDP_PORT, VIP,
 };
 use patronus_e2e::scapy::PYTHON;
 use patronus_e2e::Capture;
@@ -256,6 +256,10 @@ fn api_dsr_vips_reach_every_backend() {
         "dsr",
         "--check",
         "http:/",
+        // Not the service port: on the wire, a reply from a backend's own
+        // address and port 80 is then always a DSR failure.
+        "--check-port",
+        &CHECK_PORT.to_string(),
         "--interval-ms",
         "400",
         "--timeout-ms",
