@@ -105,6 +105,8 @@ pub struct Access {
     pub uri: String,
     /// Which request of its connection this was (1 = a new connection).
     pub nth_on_connection: u32,
+    /// The port it came to (`HTTP_PORT`, or `CHECK_PORT` for checks).
+    pub server_port: u16,
 }
 
 impl Backend {
@@ -199,7 +201,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{ worker_connections 512; }}
 http {{
-    log_format lb '$msec $remote_addr $remote_port $status $request_uri $connection_requests';
+    log_format lb '$msec $remote_addr $remote_port $status $request_uri $connection_requests $server_port';
     access_log {d}/access.log lb;
     client_body_temp_path {d}/tmp/body;
     proxy_temp_path {d}/tmp/proxy;
@@ -269,9 +271,18 @@ http {{
                     status: f.get(3)?.parse().ok()?,
                     uri: f.get(4)?.to_string(),
                     nth_on_connection: f.get(5)?.parse().ok()?,
+                    server_port: f.get(6)?.parse().ok()?,
                 })
             })
             .collect()
+    }
+
+    /// The access log's requests to the service port (`HTTP_PORT`): not
+    /// the health checks.
+    pub fn service_log(&self) -> Vec<Access> {
+        let mut v = self.access_log();
+        v.retain(|a| a.server_port == HTTP_PORT);
+        v
     }
 
     /// `"addr:port"` as the API names it.
