@@ -4,7 +4,8 @@ usage: lb_client.py http ADDR PORT SECONDS [MAX]
          GET / on a new TCP connection each time, one after another, for
          SECONDS (or MAX requests); prints a JSON list of
          {"t": start (epoch s), "ok": bool, "backend": body or null,
-          "status": HTTP status or null, "err": text or null}
+          "status": HTTP status or null, "err": text or null,
+          "port": the client's source port or null}
        lb_client.py udp ADDR PORT COUNT
          one datagram from each of COUNT fresh sockets (so COUNT flows);
          prints a JSON list of {"ok", "backend", "from": "ip:port", "err"}
@@ -17,11 +18,12 @@ import time
 TIMEOUT = 2.0
 
 
-def http_once(addr, port):
+def http_once(addr, port, local):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(TIMEOUT)
     try:
         s.connect((addr, port))
+        local.append(s.getsockname()[1])
         s.sendall(b"GET / HTTP/1.0\r\nHost: lb\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
@@ -41,11 +43,14 @@ def http(addr, port, seconds, most):
     end = time.time() + seconds
     while time.time() < end and len(out) < most:
         t = time.time()
+        local = []
         try:
-            status, body = http_once(addr, port)
-            out.append(dict(t=t, ok=status == 200, backend=body, status=status, err=None))
+            status, body = http_once(addr, port, local)
+            out.append(dict(t=t, ok=status == 200, backend=body, status=status, err=None,
+                            port=local[0]))
         except Exception as e:  # noqa: BLE001 - every failure is a result
-            out.append(dict(t=t, ok=False, backend=None, status=None, err=repr(e)))
+            out.append(dict(t=t, ok=False, backend=None, status=None, err=repr(e),
+                            port=(local or [None])[0]))
     return out
 
 

@@ -530,9 +530,26 @@ fn wrk_has_no_errors_while_a_backend_is_added_and_another_drained() {
         *by.entry(a["backend"].as_str().unwrap().to_string())
             .or_insert(0) += 1;
     }
+    // When be1 took any: how many of those reused a client port whose
+    // earlier connection to be1 is still pinned (closing: FIN seen, kept
+    // for tcp_closing_timeout_secs) — a new SYN on such a pin keeps the
+    // drained backend.
+    let be1_log = t.backends[0].service_log();
+    let probe_be1: Vec<&Value> = probe.iter().filter(|a| a["backend"] == "be1").collect();
+    let reused = probe_be1
+        .iter()
+        .filter(|a| {
+            let (port, at) = (a["port"].as_u64().unwrap(), a["t"].as_f64().unwrap());
+            be1_log
+                .iter()
+                .any(|l| u64::from(l.client_port) == port && l.t < at && at - l.t < 10.0)
+        })
+        .count();
     assert!(
-        !by.contains_key("be1"),
-        "the drained be1 took new connections: {by:?}"
+        probe_be1.is_empty(),
+        "the drained be1 took {} of the new connections ({by:?}); {reused} of them reused \
+         a client port of a connection to be1 closed in the 10 s before (still pinned)",
+        probe_be1.len()
     );
     assert!(
         by.get("be3").copied().unwrap_or(0) > 0,
