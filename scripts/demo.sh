@@ -11,7 +11,9 @@
 # carries a ping to an address behind it. Then real clients in h1 (curl over
 # HTTP and HTTPS, dig) talk to real servers in h2 through NAT, and
 # `patronusctl flows` lists what the engine classified them as; a model is
-# uploaded and promoted through the registry. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# uploaded and promoted through the registry. Last, a VIP made through
+# the API (`patronusctl lb ...`) balances curl from h1 over three web
+# backends in h2, one of them then drained. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -150,8 +152,8 @@ fi
 
 bash scripts/setup.sh >/dev/null
 P="pd$$"
-H1="${P}h1" R="${P}r" H2="${P}h2"
-for ns in "$H1" "$R" "$H2"; do
+H1="${P}h1" R="${P}r" H2="${P}h2" M="${P}m"
+for ns in "$H1" "$R" "$H2" "$M"; do
     ip netns add "$ns"
     NAMESPACES+=("$ns")
     ip -n "$ns" link set lo up
@@ -169,6 +171,16 @@ ip -n "$H1" addr add 10.1.0.2/24 dev eth0
 ip -n "$H1" route add default via 10.1.0.1
 ip -n "$H2" addr add 10.2.0.2/24 dev eth0
 ip -n "$H2" route add default via 10.2.0.1
+# The control process runs in a management namespace (as on an appliance's
+# management network): its API on that namespace's loopback, and a
+# management link to h2 so its load-balancer health checks reach the
+# backends there without the engine.
+ip -n "$M" link add mgmt0 type veth peer name mgmt0 netns "$H2"
+ip -n "$M" addr add 10.250.0.1/30 dev mgmt0
+ip -n "$H2" addr add 10.250.0.2/30 dev mgmt0
+ip -n "$M" link set mgmt0 up
+ip -n "$H2" link set mgmt0 up
+ip -n "$M" route add 10.2.0.0/24 via 10.250.0.2
 
 cat > "$WORK/engine.toml" <<EOF
 [engine]
@@ -214,11 +226,11 @@ free_port() {
 API_PORT="$(free_port)"
 METRICS_PORT="$(free_port)"
 mkdir -p "$WORK/control"
-"$CONTROL" --listen "127.0.0.1:$API_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
+ip netns exec "$M" "$CONTROL" --listen "127.0.0.1:$API_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
     --db "$WORK/control/control.db" --runtime-dir "$WORK/shm" > "$WORK/control.log" 2>&1 &
 CONTROL_PID=$!
 ctl() {
-    "$CTL_BIN" --api "http://127.0.0.1:$API_PORT" --token-file "$WORK/control/api-token" "$@"
+    ip netns exec "$M" "$CTL_BIN" --api "http://127.0.0.1:$API_PORT" --token-file "$WORK/control/api-token" "$@"
 }
 for _ in $(seq 150); do
     kill -0 "$CONTROL_PID" 2>/dev/null || { echo "control exited:"; cat "$WORK/control.log"; exit 1; }
@@ -390,6 +402,41 @@ MODEL_ID="$(ctl --json model upload "$ROOT/models/flow-mlp.bin" --name demo \
     | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
 ctl model promote "$MODEL_ID"
 ctl model list
+
+# L4 load balancer: three web backends in h2 (one address each) behind a
+# VIP that h1 reaches through the engine; NAT mode, so the backends send
+# their replies to h1 through the engine again.
+echo "==> load balancer: VIP 10.9.9.100:80 over three backends in h2 (weights 1, 2, 1)"
+ip -n "$H2" route add 10.1.0.0/24 via 10.2.0.1
+for i in 1 2 3; do
+    ip -n "$H2" addr add "10.2.0.1$i/24" dev eth0
+    mkdir -p "$WORK/www$i" && echo "backend $i" > "$WORK/www$i/index.html"
+    ip netns exec "$H2" "$PY" -m http.server 80 --bind "10.2.0.1$i" --directory "$WORK/www$i" \
+        > "$WORK/http$i.log" 2>&1 &
+done
+for i in 1 2 3; do
+    for _ in $(seq 50); do
+        [ -n "$(ip netns exec "$H2" ss -Hltn "src 10.2.0.1$i and sport = :80")" ] && break
+        sleep 0.1
+    done
+done
+echo "\$ patronusctl lb vip add web 10.9.9.100:80 --check http:/ --interval-ms 300 --rise 1 --fall 2"
+ctl lb vip add web 10.9.9.100:80 --check http:/ --interval-ms 300 --timeout-ms 250 --rise 1 --fall 2
+ctl lb backend add web 10.2.0.11:80 --weight 1
+ctl lb backend add web 10.2.0.12:80 --weight 2
+ctl lb backend add web 10.2.0.13:80 --weight 1
+for _ in $(seq 50); do
+    [ "$(ctl --json lb vip show web | "$PY" -c 'import json,sys; print(sum(b["health"] == "up" for b in json.load(sys.stdin)["backends"]))')" = 3 ] && break
+    sleep 0.2
+done
+echo "\$ for i in \$(seq 40); do curl http://10.9.9.100/; done | sort | uniq -c"
+for _ in $(seq 40); do ip netns exec "$H1" curl -sS --max-time 2 http://10.9.9.100/; done | sort | uniq -c
+echo "\$ patronusctl lb backend set web 10.2.0.12:80 --weight 0    # drain"
+ctl lb backend set web 10.2.0.12:80 --weight 0
+sleep 0.3
+for _ in $(seq 20); do ip netns exec "$H1" curl -sS --max-time 2 http://10.9.9.100/; done | sort | uniq -c
+echo "\$ patronusctl lb vip show web"
+ctl lb vip show web
 
 echo "==> stopping the control and the engine"
 kill -TERM "$CONTROL_PID"

@@ -4,7 +4,9 @@
 //! against the families the control process really exports.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -18,6 +20,11 @@ use tower::ServiceExt;
 
 use patronus_control::api::app_with_metrics;
 use patronus_control::auth::ApiToken;
+use patronus_control::lb::metrics::LbCollector;
+use patronus_control::lb::model::{
+    Backend, BackendDef, CheckDef, CheckType, Mode, Protocol, Vip, VipDef,
+};
+use patronus_control::lb::status::LbStatus;
 use patronus_control::metrics::{
     self, Detached, EngineSnapshot, EngineSource, LatestSnapshot, Metrics, PortCounters,
     WorkerSnapshot,
@@ -25,6 +32,7 @@ use patronus_control::metrics::{
 use patronus_control::state::spawn_store;
 use patronus_control::store::Store;
 use patronus_control::AppState;
+use patronus_shm::lb_query::{LbBackendStats, LbReply};
 use patronus_shm::HistogramSnapshot;
 
 const TOKEN: &str = "metrics-test-token-0123456789";
@@ -741,6 +749,97 @@ fn metric_names(expr: &str) -> Vec<String> {
     names
 }
 
+/// A balancer with one checked VIP (a backend that went up once) and a
+/// stand-in for the engine's `lb.sock`, so every `patronus_lb_*` family is
+/// exported.
+struct LbEngine {
+    dir: PathBuf,
+    status: LbStatus,
+}
+
+impl LbEngine {
+    fn new() -> LbEngine {
+        let dir = std::env::temp_dir().join(format!("patronus-metrics-lb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let backend = Backend {
+            id: 2,
+            def: BackendDef {
+                address: Ipv4Addr::new(10, 2, 0, 11),
+                port: 80,
+                weight: 1,
+            },
+            up: Some(true),
+        };
+        let status = LbStatus::new();
+        status.set_vips(vec![Vip {
+            id: 1,
+            def: VipDef {
+                name: "web".into(),
+                address: Ipv4Addr::new(10, 9, 0, 100),
+                port: 80,
+                protocol: Protocol::Tcp,
+                mode: Mode::Nat,
+                table_size: 1009,
+                health_check: Some(CheckDef {
+                    kind: CheckType::Tcp,
+                    path: None,
+                    port: None,
+                    interval_ms: 1000,
+                    timeout_ms: 500,
+                    rise: 2,
+                    fall: 2,
+                }),
+            },
+            backends: vec![backend],
+        }]);
+        status.count_transition("web", "10.2.0.11:80".into(), true);
+        let reply = serde_json::to_string(&LbReply::Backends {
+            backends: vec![LbBackendStats {
+                id: 2,
+                vip_id: 1,
+                addr: Ipv4Addr::new(10, 2, 0, 11),
+                port: 80,
+                weight: 1,
+                up: true,
+                flows: 5,
+                active_flows: 1,
+                packets: 50,
+                bytes: 5000,
+            }],
+            active_flows: 1,
+            generation: 1,
+            workers: 1,
+        })
+        .unwrap();
+        let listener = UnixListener::bind(dir.join("lb.sock")).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let Ok(mut w) = stream.try_clone() else {
+                    return;
+                };
+                for line in BufReader::new(stream).lines() {
+                    if line.is_err() || writeln!(w, "{reply}").is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        LbEngine { dir, status }
+    }
+
+    fn collector(&self) -> LbCollector {
+        LbCollector::new(self.status.clone(), Some(self.dir.join("lb.sock"))).unwrap()
+    }
+}
+
+impl Drop for LbEngine {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[tokio::test]
 async fn dashboard_queries_name_exported_metrics() {
     let path = grafana_dir().join("dashboards/patronus.json");
@@ -754,13 +853,35 @@ async fn dashboard_queries_name_exported_metrics() {
         .as_array()
         .expect("dashboard has panels");
     assert!(panels.len() >= 8, "dashboard has its panels");
+    // Unique ids, and no two panels on the same grid cells (24 columns).
+    let mut ids = BTreeSet::new();
+    let mut boxes: Vec<(u64, u64, u64, u64, &str)> = Vec::new();
+    for p in panels {
+        let id = p["id"].as_u64().expect("panel id");
+        assert!(ids.insert(id), "panel id {id} used twice");
+        let g = &p["gridPos"];
+        let n = |k: &str| {
+            g[k].as_u64()
+                .unwrap_or_else(|| panic!("panel {id}: gridPos.{k}"))
+        };
+        let (x, y, w, h) = (n("x"), n("y"), n("w"), n("h"));
+        assert!(w > 0 && h > 0 && x + w <= 24, "panel {id}: gridPos {g}");
+        let title = p["title"].as_str().unwrap_or("");
+        for &(x2, y2, w2, h2, t2) in &boxes {
+            let apart = x + w <= x2 || x2 + w2 <= x || y + h <= y2 || y2 + h2 <= y;
+            assert!(apart, "panels {title:?} and {t2:?} overlap");
+        }
+        boxes.push((x, y, w, h, title));
+    }
 
     let mut exprs = Vec::new();
     collect_exprs(&dashboard, &mut exprs);
     assert!(exprs.len() >= 10, "found only {} queries", exprs.len());
 
-    let families: BTreeMap<String, MetricType> = full_metrics()
-        .await
+    let lb = LbEngine::new();
+    let metrics = full_metrics().await.with_lb(lb.collector()).unwrap();
+    metrics.refresh().await;
+    let families: BTreeMap<String, MetricType> = metrics
         .gather()
         .into_iter()
         .map(|f| (f.get_name().to_owned(), f.get_field_type()))
@@ -799,6 +920,13 @@ async fn dashboard_queries_name_exported_metrics() {
         "patronus_api_requests_total",
         "patronus_api_request_duration_seconds_bucket",
         "patronus_engine_attached",
+        "patronus_lb_backend_flows_total",
+        "patronus_lb_backend_active_flows",
+        "patronus_lb_backend_packets_total",
+        "patronus_lb_backend_bytes_total",
+        "patronus_lb_backend_up",
+        "patronus_lb_backend_weight",
+        "patronus_lb_health_transitions_total",
     ] {
         assert!(used.contains(needed), "no dashboard query uses {needed}");
     }

@@ -231,6 +231,8 @@ pub struct EngineStats {
     pub nat: Vec<(String, u64)>,
     /// Non-zero classification counters (the `"classify"` object).
     pub classify: Vec<(String, u64)>,
+    /// Non-zero load-balancer counters (the `"lb"` object).
+    pub lb: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -295,6 +297,7 @@ impl EngineStats {
                 .get("classify")
                 .map(|n| flatten("", n))
                 .unwrap_or_default(),
+            lb: v.get("lb").map(|n| flatten("", n)).unwrap_or_default(),
         })
     }
 
@@ -357,7 +360,8 @@ mod tests {
         assert!(st.nat.is_empty());
         assert!(EngineStats::parse("{}").is_err());
         let with_nat = r#"{"elapsed_secs": 1.0, "ports": [],
-            "nat": {"sessions_created": 5, "sessions_active": 0, "drops": {"table_full": 2}}}"#;
+            "nat": {"sessions_created": 5, "sessions_active": 0, "drops": {"table_full": 2}},
+            "lb": {"flows_pinned": 7, "nat_forward": 0}}"#;
         let st = EngineStats::parse(with_nat).unwrap();
         assert_eq!(
             st.nat,
@@ -366,5 +370,6 @@ mod tests {
                 ("sessions_created".to_string(), 5)
             ]
         );
+        assert_eq!(st.lb, vec![("flows_pinned".to_string(), 7)]);
     }
 }

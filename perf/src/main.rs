@@ -17,8 +17,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Patronus perf harness")]
 struct Args {
-    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | wg-mem | wg-veth |
-    /// classify-pcap | ml-infer
+    /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | lb-mem | lb-veth |
+    /// wg-mem | wg-veth | classify-pcap | ml-infer
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -48,13 +48,17 @@ struct Args {
     /// other load, so the row is noisy).
     #[arg(long)]
     rps: bool,
-    /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth: interleaved rounds (each system's median row and the median
+    /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth, lb-mem, lb-veth: interleaved rounds (each system's median row and the median
     /// of the same-round ratios are reported).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// nat-veth: parallel iperf3 streams per test.
+    /// nat-veth, wg-veth, lb-veth: parallel iperf3 streams per test.
     #[arg(long, default_value_t = 4)]
     streams: usize,
+    /// lb-veth: client threads of the short-connections test (each opens,
+    /// uses and closes one TCP connection to the VIP after another).
+    #[arg(long, default_value_t = 4)]
+    conn_threads: usize,
     /// route-push: route changes per row.
     #[arg(long, default_value_t = 200)]
     flips: usize,
@@ -104,12 +108,14 @@ fn run() -> anyhow::Result<()> {
         "route-push" => scenarios::route_push::run(&opts, args.flips, args.routes),
         "nat-mem" => scenarios::nat_mem::run(&opts),
         "nat-veth" => scenarios::nat_veth::run(&opts, args.streams),
+        "lb-mem" => scenarios::lb_mem::run(&opts),
+        "lb-veth" => scenarios::lb_veth::run(&opts, args.streams, args.conn_threads),
         "wg-veth" => scenarios::wg_veth::run(&opts, args.streams),
         "wg-mem" => scenarios::wg_mem::run(&opts),
         "classify-pcap" => scenarios::classify_pcap::run(&opts),
         "ml-infer" => scenarios::ml_infer::run(&opts),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, wg-mem, wg-veth, classify-pcap, ml-infer)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer)"
         ),
     };
     drop(autogroup);

@@ -33,6 +33,9 @@ pub struct Row {
     /// Packets per second the generator handed to the kernel in this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offered_pps: Option<f64>,
+    /// Completed connections per second (connection-rate rows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections_per_sec: Option<f64>,
     /// Packets counted at the receiving end during the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub packets: Option<u64>,
@@ -171,6 +174,9 @@ impl Report {
                 f(r.machine_cpu_ns_per_packet, 1.0, 0),
                 r.limited_by
             );
+            if let Some(cps) = r.connections_per_sec {
+                println!("{:<16} connections: {:.0} per second", "", cps);
+            }
             for n in &r.notes {
                 println!("{:<16} note: {}", "", n);
             }

@@ -187,6 +187,7 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
         Arc::new(patronus_engine::classify_slot::ClassifySlot::new(
             false, None, WORKERS,
         )),
+        Arc::new(patronus_engine::lb_link::LbShared::new(&cfg, WORKERS).unwrap()),
         stop.clone(),
     )
     .expect("link thread");

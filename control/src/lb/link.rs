@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::health::HealthCheck;
 use super::monitor::{HealthEvent, HealthMonitor};
 use super::runtime::{ProbeSet, VipProbes};
 use crate::state::{Request, WeakStoreHandle};
@@ -93,7 +94,19 @@ async fn reconcile(
         }
     }
     for (id, p) in wanted {
-        let backends: Vec<_> = p.targets.iter().map(|t| (*t, p.check.clone())).collect();
+        let backends: Vec<_> = p
+            .targets
+            .iter()
+            .map(|&(t, initial)| {
+                (
+                    t,
+                    HealthCheck {
+                        initial,
+                        ..p.check.clone()
+                    },
+                )
+            })
+            .collect();
         match monitors.get(&id) {
             Some(w) => {
                 // A stopped monitor cannot happen while we hold it; nothing to do then.

@@ -4,7 +4,8 @@
 //! machine, [`probe`] runs one TCP or HTTP probe, [`monitor`] the actor that
 //! probes a set of backends on their intervals and reports state changes,
 //! [`link`] runs a monitor per VIP for the store actor), the push of
-//! `lb.bin` ([`push`], [`runtime`]), the engine's per-backend counters
+//! `lb.bin` ([`push`], [`runtime`]; after a restart, health as the last
+//! `lb.bin` had it: [`restore`]), the engine's per-backend counters
 //! ([`counters`]) and the metrics ([`metrics`], over [`status`]).
 
 pub mod counters;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod monitor;
 pub mod probe;
 pub mod push;
+pub mod restore;
 pub mod runtime;
 pub mod status;
 

@@ -15,6 +15,7 @@ pub type TransitionKey = (String, String, &'static str);
 struct Inner {
     vips: Vec<Vip>,
     transitions: BTreeMap<TransitionKey, u64>,
+    health_syncs: u64,
 }
 
 /// Cheap to clone (one shared state).
@@ -60,6 +61,17 @@ impl LbStatus {
             .transitions
             .entry((vip.to_owned(), backend, to))
             .or_insert(0) += 1;
+    }
+
+    /// Notes that the monitors' whole state came in (after a reconfiguration).
+    pub fn count_health_sync(&self) {
+        self.lock().health_syncs += 1;
+    }
+
+    /// How many times the monitors' whole state came in (a restart is
+    /// settled once the first one was applied).
+    pub fn health_syncs(&self) -> u64 {
+        self.lock().health_syncs
     }
 
     /// Every transition count.

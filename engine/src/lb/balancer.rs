@@ -105,6 +105,12 @@ fn closing(ip: &[u8], hl: usize) -> bool {
     ip[9] == PROTO_TCP && ip.get(hl + 13).is_some_and(|f| f & 0x05 != 0)
 }
 
+/// A TCP SYN without ACK in a TCP header at `hl`.
+#[inline]
+fn syn(ip: &[u8], hl: usize) -> bool {
+    ip[9] == PROTO_TCP && ip.get(hl + 13).is_some_and(|f| f & 0x12 == 0x02)
+}
+
 /// One worker's balancer.
 #[derive(Debug)]
 pub struct Balancer {
@@ -212,13 +218,19 @@ impl Balancer {
         let mut found = pins.find_fwd(h, src, sport, dst, dport, proto);
         if let Some(i) = found {
             let p = *pins.get(i);
-            if !plan.slot_live(p.slot, p.backend_id) {
-                // Its backend is down or gone: choose again.
+            let live = plan.slot_live(p.slot, p.backend_id);
+            // A SYN on a closing flow's tuple is a new connection reusing
+            // the client port: it is balanced afresh (a drained backend
+            // must not get it).
+            if !live || (p.state == CLOSING && syn(ip, hl)) {
                 pins.remove(i);
                 if plan.slot_is(p.slot, p.backend_id) {
                     plan.counters.flow_unpinned(self.worker, p.slot);
                 }
-                self.counters.repinned += 1;
+                if !live {
+                    // Its backend is down or gone: choose again.
+                    self.counters.repinned += 1;
+                }
                 found = None;
             }
         }

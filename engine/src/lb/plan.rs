@@ -69,8 +69,7 @@ impl Vip {
     }
 }
 
-/// Assigns backend ids stable slots across plans. Freed slots are reused
-/// oldest first, so a slot changes hands as late as possible.
+/// Assigns backend ids stable slots across plans.
 #[derive(Debug, Default)]
 pub struct SlotMap {
     by_id: HashMap<u32, u16>,
@@ -99,13 +98,14 @@ impl SlotMap {
             if self.by_id.contains_key(&id) {
                 continue;
             }
-            let s = match self.free.pop_front() {
-                Some(s) => s,
-                None if usize::from(self.next) < MAX_BACKEND_SLOTS => {
-                    self.next += 1;
-                    self.next - 1
-                }
-                None => return Err(PlanError::TooManyBackends),
+            // Never-used slots first, then the longest-freed one: a slot
+            // changes hands as late as possible (pins and counters of its
+            // last owner have had the most time to go).
+            let s = if usize::from(self.next) < MAX_BACKEND_SLOTS {
+                self.next += 1;
+                self.next - 1
+            } else {
+                self.free.pop_front().ok_or(PlanError::TooManyBackends)?
             };
             self.by_id.insert(id, s);
             fresh.push(s);

@@ -78,22 +78,23 @@ pub struct LbSpec {
 
 impl LbSpec {
     /// The spec a pushed file describes; None when the control process does
-    /// not manage the balancer (no settings table).
-    pub fn from_tables(t: &LbTables) -> Option<LbSpec> {
+    /// not manage the balancer (no settings table). Settings the file leaves
+    /// at 0 take `defaults` (the engine's `[lb]`, else the built-in ones).
+    pub fn from_tables(t: &LbTables, defaults: LbSettings) -> Option<LbSpec> {
         let s = t.settings?;
         let or = |v: u32, d: u32| if v == 0 { d } else { v };
         let settings = LbSettings {
             max_flows: if s.max_flows == 0 {
-                DEFAULT_MAX_FLOWS
+                defaults.max_flows
             } else {
                 s.max_flows as usize
             },
-            tcp_timeout_secs: or(s.tcp_timeout_secs, DEFAULT_TCP_TIMEOUT_SECS),
+            tcp_timeout_secs: or(s.tcp_timeout_secs, defaults.tcp_timeout_secs),
             tcp_closing_timeout_secs: or(
                 s.tcp_closing_timeout_secs,
-                DEFAULT_TCP_CLOSING_TIMEOUT_SECS,
+                defaults.tcp_closing_timeout_secs,
             ),
-            udp_timeout_secs: or(s.udp_timeout_secs, DEFAULT_UDP_TIMEOUT_SECS),
+            udp_timeout_secs: or(s.udp_timeout_secs, defaults.udp_timeout_secs),
         };
         let vips = t
             .vips

@@ -2,9 +2,12 @@
 //! same run, and returns a [`crate::report::Report`].
 
 pub mod classify_pcap;
+mod conn_rate;
 pub mod fwd_dpdk_null;
 pub mod fwd_mem;
 pub mod fwd_veth;
+pub mod lb_mem;
+pub mod lb_veth;
 pub mod ml_infer;
 pub mod nat_mem;
 pub mod nat_veth;

@@ -30,7 +30,7 @@ const POOL_ADDRS: u8 = 32;
 /// Sessions the table holds (≥ FLOWS, with headroom).
 const MAX_SESSIONS: u32 = FLOWS + FLOWS / 8;
 /// Seconds between SIGUSR1 samples of the established run.
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+pub(super) const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 /// Which engine a row runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ fn system(mode: Mode, phase: Phase) -> String {
 /// Passes over the flows of an established run: the first creates the
 /// sessions, the rest (≈ 4 M packets per second of `--duration`, at least
 /// two passes) are measured.
-fn passes(opts: &Options) -> u64 {
+pub(super) fn passes(opts: &Options) -> u64 {
     let measured = (opts.duration.as_secs_f64() * 4e6 / f64::from(FLOWS)).ceil() as u64;
     1 + measured.max(2)
 }
@@ -331,7 +331,7 @@ fn run_one(opts: &Options, bin: &Path, mode: Mode, phase: Phase) -> anyhow::Resu
 
 /// One SIGUSR1 snapshot of a running engine.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Sample {
+pub(super) struct Sample {
     /// Seconds since the engine started (a running engine's `elapsed_secs`).
     secs: f64,
     generated: u64,
@@ -340,7 +340,7 @@ struct Sample {
 }
 
 impl Sample {
-    fn of(st: &EngineStats, cpu_ns: u64) -> Sample {
+    pub(super) fn of(st: &EngineStats, cpu_ns: u64) -> Sample {
         Sample {
             secs: st.elapsed_secs,
             generated: st.port("gen0").map_or(0, |p| p.rx_packets),
@@ -352,18 +352,22 @@ impl Sample {
 
 /// The steady part of an established run.
 #[derive(Debug, PartialEq)]
-struct Established {
-    packets: u64,
-    secs: f64,
-    cpu_ns: u64,
-    samples: usize,
+pub(super) struct Established {
+    pub(super) packets: u64,
+    pub(super) secs: f64,
+    pub(super) cpu_ns: u64,
+    pub(super) samples: usize,
 }
 
 /// The rate between the first sample taken after the first pass (plus a
 /// margin of 1/16 pass) and the last one taken while the generator still
 /// ran. The final stats file (written at exit, with a different time base)
 /// has every packet generated, so it never qualifies.
-fn established_rate(samples: &[Sample], flows: u64, count: u64) -> anyhow::Result<Established> {
+pub(super) fn established_rate(
+    samples: &[Sample],
+    flows: u64,
+    count: u64,
+) -> anyhow::Result<Established> {
     let steady: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.generated >= flows + flows / 16 && s.generated < count)

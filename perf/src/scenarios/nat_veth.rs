@@ -30,7 +30,7 @@ const UDP_LEN: usize = 1400;
 
 /// The traffic of one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Traffic {
+pub(super) enum Traffic {
     Tcp,
     /// Unlimited rate (`-b 0`), `UDP_LEN`-byte datagrams.
     Udp,
@@ -131,7 +131,7 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
 }
 
 /// Whole seconds for iperf3's -t / -O (at least 1 for -t).
-fn secs(d: Duration) -> u64 {
+pub(super) fn secs(d: Duration) -> u64 {
     d.as_secs_f64().round() as u64
 }
 
@@ -208,7 +208,7 @@ pool = ["{ROUTER_OUTSIDE}"]
 }
 
 /// A child process killed (and reaped) on drop.
-struct ChildGuard(Child);
+pub(super) struct ChildGuard(pub(super) Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -324,7 +324,7 @@ fn run_one(
     let cpu0 = ProcStat::read()?;
     let frames0 = sysstat::if_counters(&o0.netns, &o0.iface)?.rx_packets;
     let t0 = Instant::now();
-    let out = iperf3_client(opts, &i0.netns, traffic, streams)?;
+    let out = iperf3_client(opts, &i0.netns, SERVER, IPERF_PORT, traffic, streams)?;
     let wall = t0.elapsed().as_secs_f64();
     let frames = sysstat::if_counters(&o0.netns, &o0.iface)?.rx_packets - frames0;
     let cpu = ProcStat::read()?.delta(&cpu0);
@@ -430,10 +430,13 @@ fn run_one(
     Ok(row)
 }
 
-/// Runs the iperf3 client in `netns` and returns its JSON report.
-fn iperf3_client(
+/// Runs the iperf3 client in `netns` against `server`:`port` and returns
+/// its JSON report.
+pub(super) fn iperf3_client(
     opts: &Options,
     netns: &str,
+    server: &str,
+    port: &str,
     traffic: Traffic,
     streams: usize,
 ) -> anyhow::Result<serde_json::Value> {
@@ -449,9 +452,9 @@ fn iperf3_client(
         netns,
         "iperf3",
         "-c",
-        SERVER,
+        server,
         "-p",
-        IPERF_PORT,
+        port,
         "-t",
         &t,
         "-O",
@@ -497,7 +500,7 @@ fn iperf3_client(
 /// server's own sum (`--get-server-output`: what it received), else the
 /// sender's rate minus the lost share (iperf3 3.12's client-side loss can
 /// exceed 100% with -O and several streams, so it is only the fallback).
-fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::Result<f64> {
+pub(super) fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::Result<f64> {
     let end = v.get("end").context("iperf3 report without \"end\"")?;
     let f = |o: &serde_json::Value, k: &str| o.get(k).and_then(|x| x.as_f64());
     match traffic {

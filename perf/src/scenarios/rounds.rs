@@ -11,6 +11,8 @@ pub enum Key {
     /// Delivered bits per second (for TCP streams, whose packet counts
     /// depend on segmentation offloads).
     Bps,
+    /// Completed connections per second.
+    Cps,
 }
 
 impl Key {
@@ -18,6 +20,7 @@ impl Key {
         match self {
             Key::Pps => r.pps,
             Key::Bps => r.bps,
+            Key::Cps => r.connections_per_sec,
         }
     }
 
@@ -26,6 +29,7 @@ impl Key {
         match self {
             Key::Pps => ("Mpps", 1e6),
             Key::Bps => ("Gbit/s", 1e9),
+            Key::Cps => ("k conn/s", 1e3),
         }
     }
 }
@@ -98,6 +102,7 @@ pub fn merge_rounds_by(rounds: &[Vec<Row>], notes: &mut Vec<String>, key: Key) -
                 match key {
                     Key::Pps => "pps",
                     Key::Bps => "bit rate",
+                    Key::Cps => "connection rate",
                 },
                 rounds
                     .iter()

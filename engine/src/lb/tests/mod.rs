@@ -1,7 +1,7 @@
 //! Tests of the Maglev core: the paper's example and golden hashes
 //! (`golden`), build errors (`errors`), shares against the weights and
 //! determinism (`shares`), and disruption when the pool changes
-//! (`disruption`).
+//! (`disruption`); the compiled plan (`plan`); the balancer's flow states (`balancer`).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -32,3 +32,5 @@ fn pool(base: u32, weights: &[u32]) -> Vec<MaglevBackend<[u8; 6]>> {
 fn owners(table: &MaglevTable, backends: &[MaglevBackend<[u8; 6]>]) -> Vec<[u8; 6]> {
     table.entries().map(|i| backends[i].key).collect()
 }
+mod balancer;
+mod plan;
