@@ -5,7 +5,8 @@
 //! weighted spread, a failed backend leaving within 3 s of being reported
 //! down without breaking other connections, add and drain under load with
 //! zero errors, per-backend counters in the API and /metrics. One test
-//! runs the engine's own `[lb]` TOML without the control.
+//! runs the engine's own `[lb]` TOML without the control. Health checks
+//! probe nginx's second port (`CHECK_PORT`): see `web_vip`.
 //!
 //! Spread tolerance: every backend's share within ±10 % (relative) of its
 //! weighted share. The hash spreads source ports like a coin, so the noise
