@@ -18,6 +18,9 @@ PACKAGES=(
     # nginx, dnsmasq, dig and curl are listed above): sshd and ssh, and
     # openssl for the HTTPS server's self-signed certificate.
     openssh-server openssh-client openssl
+    # The load-balancer suite's load generator (tests/tests/lb.rs; its nginx
+    # backends and the clang that builds tests/bpf/decap.c are listed above).
+    wrk
 )
 
 if [ "$(id -u)" -ne 0 ]; then

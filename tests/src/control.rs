@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::describe;
 use crate::engine::workspace_root;
+use crate::netns::Netns;
 use crate::process::BgProcess;
 
 const READY: Duration = Duration::from_secs(15);
@@ -31,6 +32,9 @@ pub struct Control {
     /// `http://127.0.0.1:PORT+1/metrics`.
     pub metrics: String,
     pub token: String,
+    /// The namespace the control runs in (`None`: the host's); its API,
+    /// `patronusctl` and its health checks live there too.
+    pub netns: Option<String>,
 }
 
 impl Control {
@@ -38,7 +42,15 @@ impl Control {
     /// its database and token in `dir` and shared memory in `runtime`; waits
     /// until the API answers.
     pub fn start(dir: &Path, runtime: &Path, port: u16, name: &str) -> Self {
-        let mut cmd = Command::new(release_bin("patronus-control"));
+        Self::start_in(None, dir, runtime, port, name)
+    }
+
+    /// [`Control::start`] inside `ns` when given (so its health checks
+    /// reach the hosts routed from there); `ctl`, `request` and
+    /// [`Control::command`] then run there too.
+    pub fn start_in(ns: Option<&Netns>, dir: &Path, runtime: &Path, port: u16, name: &str) -> Self {
+        let netns = ns.map(|n| n.name().to_string());
+        let mut cmd = in_netns(netns.as_deref(), &release_bin("patronus-control"));
         let api = format!("127.0.0.1:{port}");
         let metrics = format!("127.0.0.1:{}", port + 1);
         cmd.args(["--listen", &api, "--metrics-listen", &metrics, "--db"])
@@ -56,6 +68,7 @@ impl Control {
                     metrics: format!("http://{metrics}/metrics"),
                     token: token.trim().to_string(),
                     proc,
+                    netns: netns.clone(),
                 };
                 if c.ctl(&["status"]).status.success() {
                     return c;
@@ -73,7 +86,7 @@ impl Control {
 
     /// Runs `patronusctl` against this control; returns its output.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(release_bin("patronusctl"))
+        self.command(&release_bin("patronusctl"))
             .args(["--api", &self.api, "--token", &self.token])
             .args(args)
             .output()
@@ -100,7 +113,7 @@ impl Control {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> serde_json::Value {
-        let mut cmd = Command::new("curl");
+        let mut cmd = self.command(Path::new("curl"));
         cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}"])
             .args(["-H", &format!("Authorization: Bearer {}", self.token)]);
         if let Some(b) = body {
@@ -118,5 +131,23 @@ impl Control {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_str(body_text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A `Command` for `program` in the control's namespace (to reach its
+    /// API and metrics ports).
+    pub fn command(&self, program: &Path) -> Command {
+        in_netns(self.netns.as_deref(), program)
+    }
+}
+
+/// `program` run in the named namespace (`ip netns exec`), or directly.
+fn in_netns(ns: Option<&str>, program: &Path) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(program);
+            c
+        }
+        None => Command::new(program),
     }
 }

@@ -10,6 +10,7 @@ pub mod classify_topology;
 pub mod cmd;
 pub mod control;
 pub mod engine;
+pub mod lb_topology;
 pub mod nat_topology;
 pub mod netns;
 pub mod probe;
