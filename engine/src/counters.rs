@@ -105,6 +105,8 @@ drop_reasons! {
     LbTooBig = "lb_too_big",
     /// A fragment of a packet to a VIP (ports unknown: not balanced).
     LbFragment = "lb_fragment",
+    /// A new NAT-mode flow to a VIP while the worker's pin table is full.
+    LbTableFull = "lb_table_full",
 }
 
 /// Counters of one port as seen by one worker.

@@ -38,6 +38,9 @@ pub enum LbDrop {
     NoBackend,
     /// A first fragment to a VIP (its other fragments carry no ports).
     Fragment,
+    /// A new NAT-mode flow and no room to pin it (its replies could not
+    /// be translated back).
+    TableFull,
 }
 
 /// Which direction a matched packet goes.
@@ -193,8 +196,8 @@ pub enum Fast {
     Done,
     /// Untouched: for the full stages (another worker's, DSR, fragment).
     Slow,
-    /// A new flow with no backend.
-    Drop,
+    /// Drop it: no backend, or no room to pin a new flow.
+    Drop(LbDrop),
 }
 
 impl Balancer {
@@ -337,7 +340,7 @@ impl Balancer {
         match v {
             LbVerdict::Nat => Fast::Done,
             LbVerdict::NotLb => Fast::NotLb,
-            LbVerdict::Drop(_) => Fast::Drop,
+            LbVerdict::Drop(d) => Fast::Drop(d),
             LbVerdict::Dsr { .. } => Fast::Slow,
         }
     }
@@ -424,6 +427,11 @@ impl Balancer {
                     plan.counters.flow_pinned(self.worker, slot);
                 } else {
                     self.counters.flows_table_full += 1;
+                    if nat {
+                        return LbVerdict::Drop(LbDrop::TableFull);
+                    }
+                    // DSR: balanced unpinned (Maglev keeps it on one
+                    // backend while the pool is unchanged).
                 }
                 (slot, b.addr, b.port)
             }
@@ -478,15 +486,10 @@ impl Balancer {
                 }
                 (va, vp)
             }
-            // No pin (table full, engine restarted, expired): the VIP this
-            // backend serves, when it serves one only.
-            None => match plan.reply_vip(h.src, h.sport, h.proto) {
-                Some(v) if v != u16::MAX => {
-                    let vip = &plan.vips[usize::from(v)];
-                    (vip.addr, vip.port)
-                }
-                _ => return LbVerdict::NotLb,
-            },
+            // No pin: not a balanced flow's reply (a client talking to the
+            // backend's own address, a health check crossing the engine),
+            // or one the engine forgot (expired, restarted): left alone.
+            None => return LbVerdict::NotLb,
         };
         translate(ip, h.hl, h.proto, false, h.src, vaddr, h.sport, vport);
         self.counters.nat_reply += 1;

@@ -38,6 +38,8 @@ const LANE_NAT_DROP: u8 = 2;
 const LANE_LB: u8 = 3;
 /// The balancer found no backend for a new flow: pass 2 drops it.
 const LANE_LB_DROP: u8 = 4;
+/// The balancer had no room to pin a new flow: pass 2 drops it.
+const LANE_LB_FULL: u8 = 5;
 
 impl Pipeline {
     /// Forwards the batch's plain packets; leaves every other one in `slow`
@@ -85,8 +87,12 @@ impl Pipeline {
                         continue;
                     }
                     FastLb::Slow => continue,
-                    FastLb::Drop => {
-                        self.lane[i] = LANE_LB_DROP;
+                    FastLb::Drop(r) => {
+                        self.lane[i] = if r == DropReason::LbTableFull {
+                            LANE_LB_FULL
+                        } else {
+                            LANE_LB_DROP
+                        };
                         continue;
                     }
                 }
@@ -128,6 +134,7 @@ impl Pipeline {
                 match lane {
                     LANE_NAT_DROP => self.drop_packet(p, DropReason::Nat),
                     LANE_LB_DROP => self.drop_packet(p, DropReason::LbNoBackend),
+                    LANE_LB_FULL => self.drop_packet(p, DropReason::LbTableFull),
                     _ => set_aside(slow, p, port, lane == LANE_LB),
                 }
                 return;

@@ -42,8 +42,9 @@ pub(super) enum FastLb {
     Done,
     /// Untouched: the stages handle it (another worker's, DSR, fragment).
     Slow,
-    /// New flow with no backend: drop (counted as `lb_no_backend`).
-    Drop,
+    /// New flow with no backend (or no room for its pin): drop it,
+    /// counted under this reason.
+    Drop(DropReason),
 }
 
 impl Pipeline {
@@ -107,6 +108,7 @@ impl Pipeline {
                 },
                 LbVerdict::Drop(LbDrop::NoBackend) => Disposition::Drop(DropReason::LbNoBackend),
                 LbVerdict::Drop(LbDrop::Fragment) => Disposition::Drop(DropReason::LbFragment),
+                LbVerdict::Drop(LbDrop::TableFull) => Disposition::Drop(DropReason::LbTableFull),
             };
             p.meta_mut().disposition = d;
         }
@@ -189,7 +191,9 @@ impl Pipeline {
             Fast::NotLb => FastLb::NotLb,
             Fast::Done => FastLb::Done,
             Fast::Slow => FastLb::Slow,
-            Fast::Drop => FastLb::Drop,
+            Fast::Drop(LbDrop::NoBackend) => FastLb::Drop(DropReason::LbNoBackend),
+            Fast::Drop(LbDrop::TableFull) => FastLb::Drop(DropReason::LbTableFull),
+            Fast::Drop(LbDrop::Fragment) => FastLb::Drop(DropReason::LbFragment),
         }
     }
 

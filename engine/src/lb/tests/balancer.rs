@@ -1,6 +1,7 @@
 //! The balancer on raw IPv4 packets: TCP state of pins (FIN/RST make a
 //! flow closing; a SYN reusing a closing flow's tuple is balanced afresh),
-//! closing flows expire sooner, a full pin table still balances.
+//! closing flows expire sooner, a full pin table drops new NAT flows,
+//! replies without a pin are left alone, checksums stay valid.
 
 use std::sync::Arc;
 
@@ -107,14 +108,51 @@ fn closing_flows_expire_after_the_short_timeout() {
 }
 
 #[test]
-fn a_full_pin_table_still_balances_consistently() {
+fn a_full_pin_table_drops_new_nat_flows_and_balances_dsr_unpinned() {
     let mut b = Balancer::new(plan(&spec(&[1, 1, 1], 4), &mut SlotMap::default()), 0, 1);
-    let first: Vec<u8> = (0..20u16).map(|p| send(&mut b, tcp(p, SYN), 1)).collect();
-    assert_eq!(b.pins().len(), 4);
-    assert_eq!(b.counters().flows_table_full, 16);
-    // Unpinned flows keep their backend while the pool is unchanged.
-    let again: Vec<u8> = (0..20u16).map(|p| send(&mut b, tcp(p, ACK), 2)).collect();
+    let mut verdicts = Vec::new();
+    for p in 0..20u16 {
+        let mut pkt = tcp(p, SYN);
+        verdicts.push(b.handle(&mut pkt, Dir::Forward(0), 1));
+    }
+    assert!(verdicts[..4].iter().all(|v| *v == LbVerdict::Nat));
+    assert!(verdicts[4..]
+        .iter()
+        .all(|v| *v == LbVerdict::Drop(crate::lb::LbDrop::TableFull)));
+    assert_eq!((b.pins().len(), b.counters().flows_table_full), (4, 16));
+    // DSR: replies bypass the engine, so unpinned flows are still served,
+    // each on one backend while the pool is unchanged.
+    let mut s = spec(&[1, 1, 1], 4);
+    s.vips[0].mode = LbMode::Dsr;
+    for be in &mut s.vips[0].backends {
+        be.port = 80;
+    }
+    let mut b = Balancer::new(plan(&s, &mut SlotMap::default()), 0, 1);
+    let pick = |b: &mut Balancer, p: u16, flags: u8| {
+        let mut pkt = tcp(p, flags);
+        match b.handle(&mut pkt, Dir::Forward(0), 1) {
+            LbVerdict::Dsr { backend } => backend,
+            v => panic!("{v:?}"),
+        }
+    };
+    let first: Vec<u32> = (0..20u16).map(|p| pick(&mut b, p, SYN)).collect();
+    let again: Vec<u32> = (0..20u16).map(|p| pick(&mut b, p, ACK)).collect();
     assert_eq!(first, again);
+    assert_eq!(b.counters().flows_table_full, 32);
+}
+
+#[test]
+fn a_reply_without_a_pin_is_left_alone() {
+    // A client talking to a backend's own address and port (or a health
+    // check crossing the engine): its replies keep the backend's address.
+    let mut b = Balancer::new(plan(&spec(&[1], 64), &mut SlotMap::default()), 0, 1);
+    let mut r = tcp(80, ACK);
+    r[12..16].copy_from_slice(&[10, 2, 0, 11]);
+    r[20..22].copy_from_slice(&8080u16.to_be_bytes());
+    let before = r.clone();
+    assert!(b.match_packet(&r).is_some(), "a candidate reply");
+    assert_eq!(b.handle(&mut r, Dir::Reply, 1), LbVerdict::NotLb);
+    assert_eq!(r, before);
 }
 
 /// A TCP or UDP packet with valid checksums and `payload`.
