@@ -15,11 +15,13 @@ mod classify;
 mod dpdk;
 mod lb;
 mod nat;
+mod punt;
 mod wireguard;
 pub use classify::{ClassifySection, IdleTimeouts};
 pub use dpdk::DpdkSection;
 pub use lb::{BackendSection, LbSection, VipSection};
 pub use nat::{FilteringName, ForwardSection, NatSection, OneToOneSection, TimeoutsSection};
+pub use punt::PuntSection;
 pub use wireguard::{config_tunnels, tunnel_index, wg_plan, WgPeerSection, WireguardSection};
 
 /// A configuration error that names the key at fault.
@@ -86,6 +88,8 @@ pub struct EngineConfig {
     pub classify: Option<ClassifySection>,
     /// L4 load balancer: VIPs and their backends.
     pub lb: Option<LbSection>,
+    /// Punt path: TAP interfaces mirroring the ports.
+    pub punt: Option<PuntSection>,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -809,6 +813,7 @@ impl EngineConfig {
         }
         wireguard::validate(self)?;
         lb::validate(self)?;
+        punt::validate(self)?;
         Ok(())
     }
 }

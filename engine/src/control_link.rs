@@ -76,6 +76,8 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
         "arp_requests_sent",
         "arp_replies_sent",
         "ipv4_fragments_sent",
+        "punt_to_host",
+        "punt_from_host",
         "handoff_received",
     ] {
         names.push(k.to_string());
@@ -116,6 +118,8 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
         &c.arp_requests_sent,
         &c.arp_replies_sent,
         &c.ipv4_fragments_sent,
+        &c.punt_to_host,
+        &c.punt_from_host,
         &c.handoff_received,
     ] {
         out.push(read(v));

@@ -107,6 +107,10 @@ drop_reasons! {
     LbFragment = "lb_fragment",
     /// A new NAT-mode flow to a VIP while the worker's pin table is full.
     LbTableFull = "lb_table_full",
+    /// Punt path: over the per-worker rate.
+    PuntRateLimited = "punt_rate_limited",
+    /// Punt path: the kernel did not take the frame (TAP queue full).
+    PuntFailed = "punt_failed",
 }
 
 /// Counters of one port as seen by one worker.
@@ -153,6 +157,10 @@ pub struct WorkerCounters {
     pub arp_replies_sent: AtomicU64,
     /// IPv4 fragments built for packets larger than the egress MTU.
     pub ipv4_fragments_sent: AtomicU64,
+    /// Punt path: frames handed to the kernel (TAP), and frames the kernel
+    /// sent out through the ports.
+    pub punt_to_host: AtomicU64,
+    pub punt_from_host: AtomicU64,
     /// Engine-clock times (ns) of the first and the latest burst that
     /// carried packets (0 = none yet).
     pub first_rx_ns: AtomicU64,
@@ -188,6 +196,8 @@ impl WorkerCounters {
             arp_requests_sent: AtomicU64::new(0),
             arp_replies_sent: AtomicU64::new(0),
             ipv4_fragments_sent: AtomicU64::new(0),
+            punt_to_host: AtomicU64::new(0),
+            punt_from_host: AtomicU64::new(0),
             first_rx_ns: AtomicU64::new(0),
             last_rx_ns: AtomicU64::new(0),
             poll_latency_ns: Log2Histogram::default(),

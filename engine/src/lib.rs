@@ -39,6 +39,7 @@ pub mod neighbor;
 pub mod pipeline;
 pub mod plan_slot;
 pub mod ports;
+pub mod punt;
 pub mod pushed_ifaces;
 pub mod query_slot;
 pub mod stats;

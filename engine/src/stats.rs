@@ -50,6 +50,9 @@ pub struct Snapshot {
     pub arp_requests_sent: u64,
     pub arp_replies_sent: u64,
     pub ipv4_fragments_sent: u64,
+    /// Punt path: frames to the kernel's TAPs and from them.
+    pub punt_to_host: u64,
+    pub punt_from_host: u64,
     /// FIB generation published, and the oldest one a worker still uses.
     pub table_generation: u64,
     pub table_generation_min_acked: u64,
@@ -120,6 +123,8 @@ impl Snapshot {
             s.arp_requests_sent += read(&c.arp_requests_sent);
             s.arp_replies_sent += read(&c.arp_replies_sent);
             s.ipv4_fragments_sent += read(&c.ipv4_fragments_sent);
+            s.punt_to_host += read(&c.punt_to_host);
+            s.punt_from_host += read(&c.punt_from_host);
             ws.handoff_received = read(&c.handoff_received);
             if engine.nat.load().1.is_some() {
                 for (name, v) in crate::nat::NAT_COUNTER_NAMES.iter().zip(&c.nat) {

@@ -77,6 +77,8 @@ pub enum StartError {
     Model(String),
     #[error("lb: {0}")]
     Lb(#[from] crate::lb::PlanError),
+    #[error("punt: {0}")]
+    Punt(String),
 }
 
 impl Engine {
@@ -106,6 +108,8 @@ impl Engine {
         };
         let classify = Arc::new(ClassifySlot::new(cfg.classify.is_some(), model, n));
         let lb = Arc::new(LbShared::new(&cfg, n)?);
+        let punt =
+            Arc::new(crate::punt::open_taps(&cfg).map_err(|e| StartError::Punt(e.to_string()))?);
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
         let open_turn = Arc::new(OpenTurn::default());
         let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<Vec<LinkInfo>, String>)>();
@@ -121,6 +125,7 @@ impl Engine {
                 wg: wg.clone(),
                 classify: classify.clone(),
                 lb: lb.clone(),
+                punt: punt.clone(),
                 handoff: handoffs.next(),
                 open_turn: open_turn.clone(),
             };
@@ -173,6 +178,12 @@ impl Engine {
             started,
             cfg: cfg.clone(),
         };
+        if failure.is_none() && cfg.punt.is_some() {
+            let fib = engine.tables.load().1;
+            if let Err(e) = crate::punt::configure(&cfg, &punt, &engine.links, fib.interfaces()) {
+                failure = Some(StartError::Punt(e));
+            }
+        }
         if let Some(e) = failure {
             engine.shutdown();
             return Err(e);
@@ -209,6 +220,8 @@ struct Shared {
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
     lb: Arc<LbShared>,
+    /// The kernel TAPs of the punt path (empty without `[punt]`).
+    punt: Arc<crate::punt::PuntTaps>,
     /// None with one worker.
     handoff: Option<Handoff>,
     open_turn: Arc<OpenTurn>,
@@ -275,6 +288,7 @@ fn run_worker(
         wg,
         classify,
         lb,
+        punt,
         handoff,
         open_turn: _,
     } = shared;
@@ -305,6 +319,9 @@ fn run_worker(
         pipeline.enable_classify(c, model, push);
     }
     classify.ack(w, model_generation);
+    if let Some(p) = &cfg.punt {
+        pipeline.set_punt(punt, p.rate_pps, p.burst, w == 0);
+    }
     let (mut lb_generation, plan) = lb.plans.load();
     pipeline.set_lb(plan, w, n);
     lb.plans.ack(w, lb_generation);
@@ -330,6 +347,16 @@ fn run_worker(
     } else {
         Vec::new()
     };
+    // The kernel's frames on the punt TAPs wake their reader.
+    if !wait_fds.is_empty() {
+        for fd in pipeline.punt_wait_fds() {
+            wait_fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+    }
     // Other workers' handoffs wake a sleeping worker through its eventfd.
     if let (false, Some(waker)) = (wait_fds.is_empty(), pipeline.handoff_waker()) {
         wait_fds.push(libc::pollfd {

@@ -31,6 +31,8 @@ impl Pipeline {
                 return;
             }
         };
+        // The kernel's copy of the port learns its neighbours too.
+        self.punt_copy(p, now);
         let for_us = tpa == itf.addr;
         // Learn from any ARP on the subnet (RFC 826: create only when it is
         // addressed to us, update otherwise). Probes with sender 0 teach nothing.

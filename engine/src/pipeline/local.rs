@@ -1,6 +1,8 @@
-//! Packets addressed to the engine itself: ping is answered in place; UDP
-//! gets port unreachable; the rest is counted and dropped (a later punt path
-//! hands them to the host). Also routes packets the engine originates.
+//! Packets addressed to the engine itself: ping is answered in place,
+//! WireGuard's UDP goes to its tunnel; with the punt path on, everything
+//! else goes to the kernel's TAP for the port ([`crate::punt`]); without
+//! it, UDP gets port unreachable and the rest is counted and dropped. Also
+//! routes packets the engine originates.
 
 use super::Pipeline;
 use crate::buffer::Packet;
@@ -21,6 +23,10 @@ impl Pipeline {
             (ip.protocol(), ip.more_frags() || ip.frag_offset() != 0)
         };
         if frag {
+            if self.punt_on() {
+                // The kernel reassembles.
+                return self.punt(p, now);
+            }
             // We do not reassemble datagrams addressed to us.
             return self.drop_packet(p, DropReason::LocalUnsupported);
         }
@@ -30,6 +36,10 @@ impl Pipeline {
                     p.meta_mut().local_origin = true;
                     bump(&self.counters.icmp_sent, 1);
                     self.output_local(p, now);
+                } else if self.punt_on() {
+                    // Echo replies to the kernel's pings, errors about its
+                    // connections.
+                    self.punt(p, now);
                 } else {
                     self.drop_packet(p, DropReason::IcmpUnsupported);
                 }
@@ -47,6 +57,9 @@ impl Pipeline {
                 if let Some(t) = wg {
                     return self.wg_input(p, t, now);
                 }
+                if self.punt_on() {
+                    return self.punt(p, now);
+                }
                 self.icmp_error(
                     &p,
                     icmpv4::TYPE_DEST_UNREACHABLE,
@@ -56,7 +69,9 @@ impl Pipeline {
                 );
                 self.drop_packet(p, DropReason::LocalUnsupported);
             }
+            PROTO_TCP if self.punt_on() => self.punt(p, now),
             PROTO_TCP => self.drop_packet(p, DropReason::LocalUnsupported),
+            _ if self.punt_on() => self.punt(p, now),
             _ => {
                 self.icmp_error(
                     &p,

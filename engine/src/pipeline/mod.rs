@@ -31,6 +31,7 @@ mod ipv4_lookup;
 mod lb_stage;
 mod local;
 mod nat_stage;
+mod punt_stage;
 mod rewrite;
 mod wg_stage;
 
@@ -173,6 +174,8 @@ pub struct Pipeline {
     lb: Option<crate::lb::Balancer>,
     /// Per-batch scratch: the pin-index hash prefetched for packet `i`.
     lb_keys: Box<[u32; BATCH_SIZE]>,
+    /// Punt path to the kernel's TAPs (`[punt]`).
+    punt: Option<punt_stage::PuntState>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -236,6 +239,7 @@ impl Pipeline {
             cls_keys: Box::new([(Default::default(), 0); BATCH_SIZE]),
             lb: None,
             lb_keys: Box::new([0; BATCH_SIZE]),
+            punt: None,
             ports,
         }
     }
@@ -258,6 +262,7 @@ impl Pipeline {
             self.process(rx, port as u16, now);
         }
         total += self.drain_handoff(rx, now);
+        self.punt_poll(now);
         // Tunnel packets the engine built outside a batch (timers, errors).
         self.wg_run_inner(now);
         if let Some(h) = self.handoff.as_mut() {

@@ -687,3 +687,4 @@ mac = "02:00:00:00:02:54"
 
 mod lb;
 mod nat;
+mod punt;
