@@ -70,9 +70,15 @@ fn first_match_wins_and_no_match_is_denied() {
             entry(ListAction::Permit, "10.0.0.0/8", None, Some(24)),
         ],
     };
-    assert_eq!(list.lookup(&pfx("10.1.2.0/24")), Some((0, ListAction::Deny)));
+    assert_eq!(
+        list.lookup(&pfx("10.1.2.0/24")),
+        Some((0, ListAction::Deny))
+    );
     assert!(!list.permits(&pfx("10.1.2.0/24")));
-    assert_eq!(list.lookup(&pfx("10.2.0.0/16")), Some((1, ListAction::Permit)));
+    assert_eq!(
+        list.lookup(&pfx("10.2.0.0/16")),
+        Some((1, ListAction::Permit))
+    );
     assert!(list.permits(&pfx("10.2.0.0/16")));
     assert_eq!(list.lookup(&pfx("10.2.3.4/32")), None);
     assert!(!list.permits(&pfx("10.2.3.4/32")), "implicit deny");

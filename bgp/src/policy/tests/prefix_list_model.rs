@@ -51,7 +51,9 @@ fn clear_host_bits(bytes: &mut [u8], len: u8) {
 fn to_ip(bytes: &[u8]) -> IpAddr {
     match bytes.len() {
         4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(bytes).expect("4 bytes"))),
-        _ => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).expect("16 bytes"))),
+        _ => IpAddr::V6(Ipv6Addr::from(
+            <[u8; 16]>::try_from(bytes).expect("16 bytes"),
+        )),
     }
 }
 
