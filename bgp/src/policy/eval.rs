@@ -42,8 +42,9 @@ impl Verdict {
 
 /// Runs `policy` over a route. Modifications land in `attrs` as terms
 /// match, also when a later term rejects (the caller discards the route
-/// then). Matching allocates nothing; a path regex renders the path on the
-/// stack (up to ~180 ASes).
+/// then). Matching allocates nothing (once the regex engine's per-thread
+/// cache exists); a path regex renders the path on the stack (up to ~180
+/// ASes). Prefix lists are scanned in order: cost grows with their length.
 pub fn apply(
     policy: &Policy,
     prefix: &Prefix,

@@ -62,15 +62,16 @@ pub struct Policy {
 }
 
 /// The path's text form, rendered on first use and again after a prepend.
+/// The stack buffer is only set up when a regex term is reached.
 pub(crate) struct LazyPathText {
-    text: PathText,
+    text: Option<PathText>,
     fresh: bool,
 }
 
 impl LazyPathText {
     pub(crate) fn new() -> LazyPathText {
         LazyPathText {
-            text: PathText::new(),
+            text: None,
             fresh: false,
         }
     }
@@ -80,11 +81,12 @@ impl LazyPathText {
     }
 
     fn get(&mut self, attrs: &PathAttributes) -> &str {
+        let text = self.text.get_or_insert_with(PathText::new);
         if !self.fresh {
-            self.text.render(&attrs.as_path);
+            text.render(&attrs.as_path);
             self.fresh = true;
         }
-        self.text.as_str()
+        text.as_str()
     }
 }
 
