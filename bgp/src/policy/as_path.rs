@@ -63,7 +63,8 @@ pub enum RegexError {
     #[error("longer than {MAX_REGEX_SOURCE_LEN} characters")]
     TooLong,
     #[error("{0}")]
-    Syntax(String),
+    /// Bad syntax, or a compiled program over the size limit.
+    Invalid(String),
 }
 
 impl AsPathRegex {
@@ -76,7 +77,7 @@ impl AsPathRegex {
         let regex = RegexBuilder::new(&translate(source))
             .size_limit(REGEX_SIZE_LIMIT_BYTES)
             .build()
-            .map_err(|e| RegexError::Syntax(e.to_string()))?;
+            .map_err(|e| RegexError::Invalid(e.to_string()))?;
         Ok(AsPathRegex {
             source: source.to_owned(),
             regex,

@@ -106,7 +106,7 @@ fn regex_conveniences_match_like_cisco() {
 fn bad_or_huge_regexes_are_refused() {
     assert!(matches!(
         AsPathRegex::new("(65001"),
-        Err(RegexError::Syntax(_))
+        Err(RegexError::Invalid(_))
     ));
     assert_eq!(
         AsPathRegex::new(&"1".repeat(2000)).err(),
@@ -115,7 +115,7 @@ fn bad_or_huge_regexes_are_refused() {
     // Within the text limit but a program too large for the size limit.
     assert!(matches!(
         AsPathRegex::new("(((\\d{1,100}){1,100}){1,100})"),
-        Err(RegexError::Syntax(_))
+        Err(RegexError::Invalid(_))
     ));
 }
 
