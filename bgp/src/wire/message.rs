@@ -8,6 +8,9 @@ use super::open::{Open, RouteRefresh, SessionContext};
 use super::update::{Update, UpdateOutcome};
 
 /// A BGP message to send (or one received whole).
+// UPDATE, the common message, is the large variant: boxing it would add an
+// allocation per message to save stack bytes on the rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     Open(Open),
@@ -18,6 +21,7 @@ pub enum Message {
 }
 
 /// What a received message decodes to.
+#[allow(clippy::large_enum_variant)] // as for `Message`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Received {
     Open(Open),

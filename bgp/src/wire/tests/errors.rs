@@ -302,13 +302,13 @@ fn malformed_mp_attributes_reset_the_session() {
     // IPv6 prefix of length 129.
     let bad = attr(0x80, 15, &hex("0002 01 81 00"));
     assert_eq!(
-        outcome(&update(&[], &[bad.clone()], &[]), &FOUR),
+        outcome(&update(&[], std::slice::from_ref(&bad), &[]), &FOUR),
         reset(3, 9, bad)
     );
     // MP_REACH flagged transitive.
     let bad = attr(0xc0, 15, &hex("0002 01"));
     assert_eq!(
-        outcome(&update(&[], &[bad.clone()], &[]), &FOUR),
+        outcome(&update(&[], std::slice::from_ref(&bad), &[]), &FOUR),
         reset(3, 4, bad)
     );
 }
