@@ -99,10 +99,10 @@ impl Capability {
         let cap = match code {
             cap_code::MULTIPROTOCOL => {
                 let afi = r.u16()?;
-                let _reserved = r.u8()?;
+                let reserved = r.u8()?;
                 let safi = r.u8()?;
-                // The reserved byte must be zero to re-encode the same bytes.
-                if _reserved != 0 {
+                // A non-zero reserved byte stays raw so it re-encodes as sent.
+                if reserved != 0 {
                     return None;
                 }
                 Capability::Multiprotocol { afi, safi }
