@@ -16,3 +16,4 @@
 
 pub mod policy;
 pub mod types;
+pub mod wire;
