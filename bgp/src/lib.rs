@@ -14,4 +14,5 @@
 //!   length and regex, communities, local-pref and MED).
 #![forbid(unsafe_code)]
 
+pub mod fsm;
 pub mod types;
