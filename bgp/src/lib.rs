@@ -15,4 +15,5 @@
 #![forbid(unsafe_code)]
 
 pub mod fsm;
+pub mod rib;
 pub mod types;
