@@ -18,7 +18,8 @@ pub enum Initiator {
 pub enum CollisionVerdict {
     /// The existing connection has not seen an OPEN yet: nothing to compare.
     NoCollision,
-    /// Dump the existing connection (its FSM gets `OpenCollisionDump`).
+    /// Dump the existing connection: its FSM gets `OpenCollisionDump`, or,
+    /// with one FSM per peer, `AdoptNewConnection`.
     CloseExisting,
     /// Dump the new connection.
     CloseNew,

@@ -174,8 +174,17 @@ pub enum Event {
     BgpOpenMsgErr {
         subcode: u8,
     },
-    /// This connection lost the collision (RFC 4271 6.8): Cease 6/7.
+    /// This connection lost the collision (RFC 4271 6.8): Cease 6/7 and
+    /// Idle (one FSM per connection, as the RFC models it).
     OpenCollisionDump,
+    /// The caller accepted a new connection from the peer and keeps it
+    /// instead of the current one: the current lost a collision
+    /// ([`CollisionVerdict::CloseExisting`](super::CollisionVerdict)), or
+    /// the peer restarted while Established (RFC 4724 4.2: its routes are
+    /// kept stale when graceful restart was negotiated). The session goes
+    /// on in OpenSent on the new connection, keeping its stale routes and
+    /// back-off state.
+    AdoptNewConnection,
     NotifMsg {
         code: u8,
         subcode: u8,
@@ -235,6 +244,9 @@ pub enum Action {
     Connect,
     /// Close the TCP connection (after sending what precedes this).
     Disconnect,
+    /// Close the current connection (after sending what precedes this) and
+    /// go on with the newly accepted one (after `AdoptNewConnection`).
+    ReplaceConnection,
     /// Send an OPEN built from the session's configuration.
     SendOpen,
     SendKeepalive,

@@ -133,6 +133,7 @@ impl Session {
         }
         match event {
             Event::ManualStop => return self.manual_stop(now, out),
+            Event::AdoptNewConnection => return self.adopt_new_connection(now, out),
             Event::GracefulRestartTimerExpires | Event::StalePathTimerExpires => {
                 return self.sweep_all(out)
             }
@@ -547,6 +548,32 @@ impl Session {
         self.failures = 0;
         self.stop_timer(Timer::IdleHold, out);
         self.enter_idle(out);
+    }
+
+    fn adopt_new_connection(&mut self, now: u64, out: &mut Vec<Action>) {
+        match self.state {
+            State::Idle => out.push(Action::Disconnect),
+            State::Connect | State::Active => {
+                out.push(Action::ReplaceConnection);
+                self.send_open(now, out);
+            }
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                if self.state == State::Established {
+                    // The peer restarted: the old connection is dead.
+                    self.session_down(DownCause::Transport, now, out);
+                } else {
+                    out.push(Action::SendNotification {
+                        code: code::CEASE,
+                        subcode: code::CEASE_CONNECTION_COLLISION,
+                    });
+                }
+                out.push(Action::ReplaceConnection);
+                self.stop_timer(Timer::Keepalive, out);
+                self.negotiated = None;
+                self.established_at = None;
+                self.send_open(now, out);
+            }
+        }
     }
 
     fn sweep_all(&mut self, out: &mut Vec<Action>) {

@@ -822,3 +822,97 @@ fn no_graceful_restart_without_both_capabilities() {
         })
     );
 }
+
+#[test]
+fn adopting_a_new_connection_after_a_lost_collision() {
+    let mut r = Rig::new(ebgp());
+    r.ev(Event::ManualStart);
+    r.ev(Event::TcpConnectionAcknowledged);
+    r.ev(Event::BgpOpen(open(90)));
+    assert_eq!(r.state(), State::OpenConfirm);
+    // The peer's id is known: decide at once.
+    let remote = r.s.negotiated().unwrap().peer.bgp_id;
+    assert_eq!(
+        resolve_collision(r.state(), Initiator::Local, local_id(), remote),
+        CollisionVerdict::CloseExisting
+    );
+    r.now = 7 * SEC;
+    let a = r.ev(Event::AdoptNewConnection);
+    assert_eq!(
+        &a[..],
+        &[
+            Action::SendNotification {
+                code: 6,
+                subcode: 7
+            },
+            Action::ReplaceConnection,
+            Action::StopTimer(Timer::Keepalive),
+            Action::SendOpen,
+            Action::StartTimer {
+                timer: Timer::Hold,
+                deadline_ms: 247 * SEC
+            },
+            Action::StateChange {
+                from: State::OpenConfirm,
+                to: State::OpenSent
+            },
+        ]
+    );
+    assert_eq!(r.s.negotiated(), None);
+    // No failure counted: no idle hold, and the session goes on.
+    assert_eq!(r.s.deadline(Timer::IdleHold), None);
+    r.ev(Event::BgpOpen(open(90)));
+    r.ev(Event::KeepAliveMsg);
+    assert_eq!(r.state(), State::Established);
+    // Idle refuses; Active takes the connection.
+    let mut idle = Rig::new(ebgp());
+    assert_eq!(idle.ev(Event::AdoptNewConnection), vec![Action::Disconnect]);
+    let mut passive = Rig::new(ebgp());
+    passive.ev(Event::ManualStartPassive);
+    let a = passive.ev(Event::AdoptNewConnection);
+    assert_eq!(a[0], Action::ReplaceConnection);
+    assert_eq!(passive.state(), State::OpenSent);
+}
+
+#[test]
+fn a_peer_reconnecting_while_established_is_a_graceful_restart() {
+    let mut r = Rig::new(gr_config());
+    r.establish(gr_open(false, AfiSet::BOTH));
+    r.now = 30 * SEC;
+    let a = r.ev(Event::AdoptNewConnection);
+    assert_eq!(notification(&a), None);
+    assert_eq!(
+        session_down(&a),
+        Some(SessionDown {
+            keep_stale: AfiSet::BOTH,
+            withdraw: AfiSet::EMPTY
+        })
+    );
+    assert!(a.contains(&Action::ReplaceConnection));
+    assert_eq!(started(&a, Timer::GracefulRestart), Some(150 * SEC));
+    assert_eq!(r.state(), State::OpenSent);
+    r.ev(Event::BgpOpen(gr_open(false, AfiSet::BOTH)));
+    let a = r.ev(Event::KeepAliveMsg);
+    assert!(a.contains(&Action::StopTimer(Timer::GracefulRestart)));
+    assert_eq!(started(&a, Timer::StalePath), Some(390 * SEC));
+    assert_eq!(r.s.stale_families(), AfiSet::BOTH);
+}
+
+#[test]
+fn restart_time_zero_keeps_nothing() {
+    let mut r = Rig::new(gr_config());
+    let mut peer = gr_open(false, AfiSet::BOTH);
+    if let Some(gr) = peer.capabilities.graceful_restart.as_mut() {
+        gr.restart_time_secs = 0;
+    }
+    r.establish(peer);
+    let a = r.ev(Event::TcpConnectionFails);
+    assert_eq!(
+        session_down(&a),
+        Some(SessionDown {
+            keep_stale: AfiSet::EMPTY,
+            withdraw: AfiSet::BOTH
+        })
+    );
+    assert_eq!(r.s.deadline(Timer::GracefulRestart), None);
+}

@@ -79,6 +79,8 @@ pub struct Rib {
     /// Indexed by `PeerId`; slot 0 is the local speaker.
     peers: Vec<Option<PeerSlot>>,
     loc: HashMap<Prefix, Destination>,
+    /// Prefixes with a selected route.
+    selected_count: usize,
 }
 
 impl Rib {
@@ -95,6 +97,7 @@ impl Rib {
             cfg,
             peers: vec![Some(local)],
             loc: HashMap::new(),
+            selected_count: 0,
         }
     }
 
@@ -177,10 +180,11 @@ impl Rib {
 
     /// Number of prefixes with a selected route.
     pub fn loc_rib_len(&self) -> usize {
-        self.loc.values().filter(|d| d.selected.is_some()).count()
+        self.selected_count
     }
 
-    /// A peer announced (or re-announced) `prefix`.
+    /// A peer announced (or re-announced) `prefix`. Routes of an unknown
+    /// peer handle are ignored.
     pub fn announce(
         &mut self,
         peer: PeerId,
@@ -348,6 +352,11 @@ impl Rib {
                 },
                 None => RibChange::Withdrawn { prefix },
             });
+            match (&dest.selected, &selected) {
+                (None, Some(_)) => self.selected_count += 1,
+                (Some(_), None) => self.selected_count -= 1,
+                _ => {}
+            }
             dest.selected = selected;
         }
         if dest.candidates.is_empty() {
