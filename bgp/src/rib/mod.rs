@@ -12,7 +12,7 @@ mod table;
 pub use adj_in::{AdjRibIn, AdjRoute};
 pub use peer::{PeerId, PeerInfo};
 pub use select::{NextHopResolver, SelectConfig};
-pub use table::{Path, Rib, RibChange, RibConfig, Selected};
+pub use table::{Path, Rib, RibChange, RibConfig, Selected, MAX_PATHS};
 
 #[cfg(test)]
 mod tests;

@@ -55,6 +55,8 @@ impl Default for SelectConfig {
 /// A route competing for a prefix.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidate {
+    /// Index of the route in its destination.
+    pub index: usize,
     pub peer: PeerId,
     pub info: PeerInfo,
     pub attrs: Arc<PathAttributes>,

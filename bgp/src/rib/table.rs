@@ -1,16 +1,19 @@
-//! The RIB: every peer's Adj-RIB-In and the Loc-RIB (per prefix: the
-//! candidates, the best route and the multipath set), emitting a diff of
-//! what changed for the FIB compiler and for export.
+//! The RIB: one table by prefix holding every peer's route (the
+//! Adj-RIBs-In) and the selection (Loc-RIB: best route and multipath set),
+//! emitting a diff of what changed for the FIB compiler and for export.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use super::adj_in::AdjRibIn;
+use super::adj_in::{AdjRibIn, AdjRoute};
 use super::peer::{PeerId, PeerInfo};
 use super::select::{igp_cost, select, Candidate, NextHopResolver, SelectConfig};
 use crate::fsm::AfiSet;
 use crate::types::{Afi, PathAttributes, Prefix};
+
+/// Most routes in a multipath set.
+pub const MAX_PATHS: usize = 8;
 
 /// A selected route.
 #[derive(Clone, Debug)]
@@ -56,20 +59,71 @@ pub enum RibChange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RibConfig {
     pub local_id: Ipv4Addr,
+    /// `max_paths` is capped at [`MAX_PATHS`].
     pub select: SelectConfig,
 }
 
 #[derive(Clone, Debug)]
 struct PeerSlot {
     info: PeerInfo,
-    adj_in: AdjRibIn,
+    routes: usize,
+    stale: usize,
 }
 
-#[derive(Clone, Debug, Default)]
+/// One peer's route for a prefix.
+#[derive(Clone, Debug)]
+struct Entry {
+    attrs: Arc<PathAttributes>,
+    peer: PeerId,
+    /// IGP cost at the last selection (meaningful for selected routes).
+    igp_cost: u32,
+    stale: bool,
+}
+
+const NONE: u16 = u16::MAX;
+
+/// A prefix: its routes (one per peer) and the selection as indices into
+/// them, best first (`NONE` past the end). Indices are u16: a prefix has
+/// at most one route per peer.
+#[derive(Clone, Debug)]
 struct Destination {
-    /// Peers with a route for the prefix (eligible or not).
-    candidates: Vec<PeerId>,
-    selected: Option<Selected>,
+    routes: Vec<Entry>,
+    selected: [u16; MAX_PATHS],
+}
+
+impl Default for Destination {
+    fn default() -> Self {
+        Destination {
+            routes: Vec::new(),
+            selected: [NONE; MAX_PATHS],
+        }
+    }
+}
+
+impl Destination {
+    fn position(&self, peer: PeerId) -> Option<usize> {
+        self.routes.iter().position(|e| e.peer == peer)
+    }
+
+    fn materialize(&self) -> Option<Selected> {
+        if self.selected[0] == NONE {
+            return None;
+        }
+        let paths = self
+            .selected
+            .iter()
+            .take_while(|&&i| i != NONE)
+            .map(|&i| {
+                let e = &self.routes[usize::from(i)];
+                Path {
+                    peer: e.peer,
+                    attrs: e.attrs.clone(),
+                    igp_cost: e.igp_cost,
+                }
+            })
+            .collect();
+        Some(Selected { paths })
+    }
 }
 
 /// Adj-RIBs-In and the Loc-RIB.
@@ -78,25 +132,34 @@ pub struct Rib {
     cfg: RibConfig,
     /// Indexed by `PeerId`; slot 0 is the local speaker.
     peers: Vec<Option<PeerSlot>>,
-    loc: HashMap<Prefix, Destination>,
+    table: HashMap<Prefix, Destination>,
     /// Prefixes with a selected route.
     selected_count: usize,
 }
 
+/// The parts of the RIB selection reads while the table is borrowed.
+struct Ctx<'a> {
+    cfg: &'a SelectConfig,
+    peers: &'a [Option<PeerSlot>],
+    resolver: &'a dyn NextHopResolver,
+}
+
 impl Rib {
-    pub fn new(cfg: RibConfig) -> Rib {
+    pub fn new(mut cfg: RibConfig) -> Rib {
+        cfg.select.max_paths = cfg.select.max_paths.clamp(1, MAX_PATHS);
         let local = PeerSlot {
             info: PeerInfo {
                 address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 bgp_id: cfg.local_id,
                 asn: cfg.select.local_as,
             },
-            adj_in: AdjRibIn::default(),
+            routes: 0,
+            stale: 0,
         };
         Rib {
             cfg,
             peers: vec![Some(local)],
-            loc: HashMap::new(),
+            table: HashMap::new(),
             selected_count: 0,
         }
     }
@@ -109,7 +172,8 @@ impl Rib {
     pub fn add_peer(&mut self, info: PeerInfo) -> PeerId {
         let slot = Some(PeerSlot {
             info,
-            adj_in: AdjRibIn::default(),
+            routes: 0,
+            stale: 0,
         });
         match self.peers.iter().skip(1).position(Option::is_none) {
             Some(i) => {
@@ -140,9 +204,7 @@ impl Rib {
             return;
         };
         slot.info = info;
-        for prefix in slot.adj_in.prefixes(None, false) {
-            self.reselect(prefix, resolver, out);
-        }
+        self.scan(resolver, out, |_, dest| dest.position(peer).is_some());
     }
 
     /// Forgets a peer and withdraws its routes.
@@ -162,20 +224,48 @@ impl Rib {
     }
 
     /// A peer's Adj-RIB-In.
-    pub fn adj_rib_in(&self, peer: PeerId) -> Option<&AdjRibIn> {
-        self.slot(peer).map(|s| &s.adj_in)
+    pub fn adj_rib_in(&self, peer: PeerId) -> Option<AdjRibIn<'_>> {
+        let slot = self.slot(peer)?;
+        Some(AdjRibIn {
+            rib: self,
+            peer,
+            routes: slot.routes,
+            stale: slot.stale,
+        })
+    }
+
+    pub(crate) fn route_of(&self, peer: PeerId, prefix: &Prefix) -> Option<AdjRoute<'_>> {
+        let dest = self.table.get(prefix)?;
+        let e = &dest.routes[dest.position(peer)?];
+        Some(AdjRoute {
+            attrs: &e.attrs,
+            stale: e.stale,
+        })
+    }
+
+    pub(crate) fn routes_of(&self, peer: PeerId) -> impl Iterator<Item = (&Prefix, AdjRoute<'_>)> {
+        self.table.iter().filter_map(move |(p, d)| {
+            let e = &d.routes[d.position(peer)?];
+            Some((
+                p,
+                AdjRoute {
+                    attrs: &e.attrs,
+                    stale: e.stale,
+                },
+            ))
+        })
     }
 
     /// The Loc-RIB entry of a prefix.
-    pub fn selected(&self, prefix: &Prefix) -> Option<&Selected> {
-        self.loc.get(prefix)?.selected.as_ref()
+    pub fn selected(&self, prefix: &Prefix) -> Option<Selected> {
+        self.table.get(prefix)?.materialize()
     }
 
     /// Every prefix with a selected route.
-    pub fn loc_rib(&self) -> impl Iterator<Item = (&Prefix, &Selected)> {
-        self.loc
+    pub fn loc_rib(&self) -> impl Iterator<Item = (&Prefix, Selected)> {
+        self.table
             .iter()
-            .filter_map(|(p, d)| d.selected.as_ref().map(|s| (p, s)))
+            .filter_map(|(p, d)| d.materialize().map(|s| (p, s)))
     }
 
     /// Number of prefixes with a selected route.
@@ -193,17 +283,50 @@ impl Rib {
         resolver: &dyn NextHopResolver,
         out: &mut Vec<RibChange>,
     ) {
-        let Some(slot) = self.slot_mut(peer) else {
+        if self.slot(peer).is_none() {
             return;
+        }
+        let dest = self.table.entry(prefix).or_default();
+        let (new_route, was_stale) = match dest.position(peer) {
+            Some(i) => {
+                let e = &mut dest.routes[i];
+                let same = Arc::ptr_eq(&e.attrs, &attrs) || *e.attrs == *attrs;
+                let was_stale = std::mem::replace(&mut e.stale, false);
+                if same {
+                    if was_stale {
+                        self.peers[peer.index()].as_mut().expect("checked").stale -= 1;
+                    }
+                    return;
+                }
+                (false, was_stale)
+            }
+            None => (true, false),
         };
-        let changed = slot.adj_in.insert(prefix, attrs);
-        let dest = self.loc.entry(prefix).or_default();
-        if !dest.candidates.contains(&peer) {
-            dest.candidates.push(peer);
+        let old = dest.materialize();
+        match dest.position(peer) {
+            Some(i) => dest.routes[i].attrs = attrs,
+            None => {
+                // Most prefixes have one or two routes: grow one at a time
+                // (the default first step is four).
+                dest.routes.reserve_exact(1);
+                dest.routes.push(Entry {
+                    attrs,
+                    peer,
+                    igp_cost: 0,
+                    stale: false,
+                })
+            }
         }
-        if changed {
-            self.reselect(prefix, resolver, out);
-        }
+        let slot = self.peers[peer.index()].as_mut().expect("checked");
+        slot.routes += usize::from(new_route);
+        slot.stale -= usize::from(was_stale);
+        let ctx = Ctx {
+            cfg: &self.cfg.select,
+            peers: &self.peers,
+            resolver,
+        };
+        let delta = reselect(&ctx, prefix, dest, old, out);
+        self.selected_count = self.selected_count.wrapping_add_signed(delta);
     }
 
     /// A peer withdrew `prefix`.
@@ -214,16 +337,28 @@ impl Rib {
         resolver: &dyn NextHopResolver,
         out: &mut Vec<RibChange>,
     ) {
-        let Some(slot) = self.slot_mut(peer) else {
+        let Some(dest) = self.table.get_mut(&prefix) else {
             return;
         };
-        if slot.adj_in.remove(&prefix).is_none() {
+        let Some(i) = dest.position(peer) else {
             return;
+        };
+        let old = dest.materialize();
+        let e = dest.routes.swap_remove(i);
+        if let Some(slot) = self.peers.get_mut(peer.index()).and_then(Option::as_mut) {
+            slot.routes -= 1;
+            slot.stale -= usize::from(e.stale);
         }
-        if let Some(dest) = self.loc.get_mut(&prefix) {
-            dest.candidates.retain(|p| *p != peer);
+        let ctx = Ctx {
+            cfg: &self.cfg.select,
+            peers: &self.peers,
+            resolver,
+        };
+        let delta = reselect(&ctx, prefix, dest, old, out);
+        self.selected_count = self.selected_count.wrapping_add_signed(delta);
+        if dest.routes.is_empty() {
+            self.table.remove(&prefix);
         }
-        self.reselect(prefix, resolver, out);
     }
 
     /// Originates a network (a route of the local speaker).
@@ -256,21 +391,29 @@ impl Rib {
         resolver: &dyn NextHopResolver,
         out: &mut Vec<RibChange>,
     ) {
-        let Some(slot) = self.slot_mut(peer) else {
+        if self.slot(peer).is_none() {
             return;
-        };
-        for afi in keep_stale.iter() {
-            slot.adj_in.mark_stale(afi);
         }
-        let gone: Vec<Prefix> = slot
-            .adj_in
-            .prefixes(None, false)
-            .into_iter()
-            .filter(|p| !keep_stale.contains(p.afi()))
-            .collect();
-        for prefix in gone {
-            self.withdraw(peer, prefix, resolver, out);
-        }
+        let (mut removed, mut marked, mut unmarked) = (0, 0, 0);
+        self.scan(resolver, out, |prefix, dest| {
+            let Some(i) = dest.position(peer) else {
+                return false;
+            };
+            if keep_stale.contains(prefix.afi()) {
+                let e = &mut dest.routes[i];
+                marked += usize::from(!e.stale);
+                e.stale = true;
+                false
+            } else {
+                let e = dest.routes.swap_remove(i);
+                removed += 1;
+                unmarked += usize::from(e.stale);
+                true
+            }
+        });
+        let slot = self.slot_mut(peer).expect("checked");
+        slot.routes -= removed;
+        slot.stale = slot.stale + marked - unmarked;
     }
 
     /// Withdraws the peer's routes of `afi` still stale (End-of-RIB or the
@@ -282,20 +425,54 @@ impl Rib {
         resolver: &dyn NextHopResolver,
         out: &mut Vec<RibChange>,
     ) {
-        let Some(slot) = self.slot(peer) else {
+        if self.slot(peer).map_or(0, |s| s.stale) == 0 {
             return;
-        };
-        for prefix in slot.adj_in.prefixes(Some(afi), true) {
-            self.withdraw(peer, prefix, resolver, out);
         }
+        let mut removed = 0;
+        self.scan(resolver, out, |prefix, dest| match dest.position(peer) {
+            Some(i) if dest.routes[i].stale && prefix.afi() == afi => {
+                dest.routes.swap_remove(i);
+                removed += 1;
+                true
+            }
+            _ => false,
+        });
+        let slot = self.slot_mut(peer).expect("checked");
+        slot.routes -= removed;
+        slot.stale -= removed;
     }
 
     /// Reselects every prefix (IGP costs or reachability of next hops
     /// changed).
     pub fn reresolve(&mut self, resolver: &dyn NextHopResolver, out: &mut Vec<RibChange>) {
-        let prefixes: Vec<Prefix> = self.loc.keys().copied().collect();
-        for prefix in prefixes {
-            self.reselect(prefix, resolver, out);
+        self.scan(resolver, out, |_, _| true);
+    }
+
+    /// Walks the table: `edit` changes a destination and says whether to
+    /// reselect it; emptied destinations are dropped.
+    fn scan(
+        &mut self,
+        resolver: &dyn NextHopResolver,
+        out: &mut Vec<RibChange>,
+        mut edit: impl FnMut(&Prefix, &mut Destination) -> bool,
+    ) {
+        let ctx = Ctx {
+            cfg: &self.cfg.select,
+            peers: &self.peers,
+            resolver,
+        };
+        let mut delta = 0isize;
+        let mut emptied = false;
+        for (prefix, dest) in self.table.iter_mut() {
+            let old = dest.materialize();
+            if edit(prefix, dest) {
+                delta += reselect(&ctx, *prefix, dest, old, out);
+                emptied |= dest.routes.is_empty();
+            }
+        }
+        self.selected_count = self.selected_count.wrapping_add_signed(delta);
+        if emptied {
+            self.table.retain(|_, d| !d.routes.is_empty());
         }
     }
 
@@ -306,61 +483,49 @@ impl Rib {
     fn slot_mut(&mut self, peer: PeerId) -> Option<&mut PeerSlot> {
         self.peers.get_mut(peer.index())?.as_mut()
     }
+}
 
-    fn reselect(
-        &mut self,
-        prefix: Prefix,
-        resolver: &dyn NextHopResolver,
-        out: &mut Vec<RibChange>,
-    ) {
-        let Some(dest) = self.loc.get(&prefix) else {
-            return;
+/// Selects anew for `prefix`, records it, and reports a change from `old`.
+/// Returns the change in the number of selected prefixes (-1, 0, 1).
+fn reselect(
+    ctx: &Ctx<'_>,
+    prefix: Prefix,
+    dest: &mut Destination,
+    old: Option<Selected>,
+    out: &mut Vec<RibChange>,
+) -> isize {
+    let mut candidates = Vec::with_capacity(dest.routes.len());
+    for (index, e) in dest.routes.iter().enumerate() {
+        let Some(slot) = ctx.peers.get(e.peer.index()).and_then(Option::as_ref) else {
+            continue;
         };
-        let mut candidates = Vec::with_capacity(dest.candidates.len());
-        for &peer in &dest.candidates {
-            let Some(slot) = self.slot(peer) else {
-                continue;
-            };
-            let Some(route) = slot.adj_in.get(&prefix) else {
-                continue;
-            };
-            if let Some(cost) = igp_cost(peer, &route.attrs, resolver) {
-                candidates.push(Candidate {
-                    peer,
-                    info: slot.info,
-                    attrs: route.attrs.clone(),
-                    igp_cost: cost,
-                });
-            }
-        }
-        let selected = select(&self.cfg.select, candidates).map(|c| Selected {
-            paths: c
-                .into_iter()
-                .map(|x| Path {
-                    peer: x.peer,
-                    attrs: x.attrs,
-                    igp_cost: x.igp_cost,
-                })
-                .collect(),
-        });
-        let dest = self.loc.get_mut(&prefix).expect("looked up above");
-        if dest.selected != selected {
-            out.push(match &selected {
-                Some(s) => RibChange::Best {
-                    prefix,
-                    selected: s.clone(),
-                },
-                None => RibChange::Withdrawn { prefix },
+        if let Some(cost) = igp_cost(e.peer, &e.attrs, ctx.resolver) {
+            candidates.push(Candidate {
+                index,
+                peer: e.peer,
+                info: slot.info,
+                attrs: e.attrs.clone(),
+                igp_cost: cost,
             });
-            match (&dest.selected, &selected) {
-                (None, Some(_)) => self.selected_count += 1,
-                (Some(_), None) => self.selected_count -= 1,
-                _ => {}
-            }
-            dest.selected = selected;
-        }
-        if dest.candidates.is_empty() {
-            self.loc.remove(&prefix);
         }
     }
+    dest.selected = [NONE; MAX_PATHS];
+    for (slot, c) in select(ctx.cfg, candidates)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        dest.selected[slot] = c.index as u16;
+        dest.routes[c.index].igp_cost = c.igp_cost;
+    }
+    let new = dest.materialize();
+    if new == old {
+        return 0;
+    }
+    let delta = isize::from(new.is_some()) - isize::from(old.is_some());
+    out.push(match new {
+        Some(selected) => RibChange::Best { prefix, selected },
+        None => RibChange::Withdrawn { prefix },
+    });
+    delta
 }

@@ -514,7 +514,11 @@ fn graceful_restart_keeps_routes_stale_and_sweeps_them() {
     assert!(
         matches!(&out[..], [RibChange::Best { prefix, selected }] if *prefix == v4q && selected.best().peer == b)
     );
-    assert_eq!(rib.adj_rib_in(a).unwrap().len(), 1);
+    let adj = rib.adj_rib_in(a).unwrap();
+    assert_eq!((adj.len(), adj.stale_count()), (1, 0));
+    let listed: Vec<Prefix> = adj.iter().map(|(p, _)| *p).collect();
+    assert_eq!(listed, vec![v4p]);
+    assert_eq!(rib.adj_rib_in(b).unwrap().len(), 1);
     assert_eq!(rib.selected(&v4p).unwrap().best().peer, a);
 }
 
