@@ -693,3 +693,104 @@ proptest! {
         }
     }
 }
+
+/// One step of a random history: peer, prefix, and the route (None =
+/// withdraw; Some(med)), or a peer going down with IPv4 kept stale.
+#[derive(Clone, Debug)]
+enum Op {
+    Route(usize, usize, Option<u32>),
+    Down(usize),
+    Sweep(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0usize..4, 0usize..4, prop::option::of(0u32..3)).prop_map(|(p, x, m)| Op::Route(p, x, m)),
+        1 => (0usize..4).prop_map(Op::Down),
+        1 => (0usize..4).prop_map(Op::Sweep),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn incremental_updates_match_a_fresh_table(ops in prop::collection::vec(op(), 0..60)) {
+        let prefixes = [
+            pfx("10.0.0.0/8"),
+            pfx("10.1.0.0/16"),
+            pfx("2001:db8::/32"),
+            pfx("2001:db8:1::/48"),
+        ];
+        let mut config = cfg();
+        config.select.max_paths = 2;
+        let peers = |rib: &mut Rib| -> Vec<PeerId> {
+            (0..4u8)
+                .map(|i| rib.add_peer(PeerInfo {
+                    address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, i + 1)),
+                    bgp_id: Ipv4Addr::new(i + 1, 0, 0, 1),
+                    asn: 65001,
+                }))
+                .collect()
+        };
+        let route = |med: u32| attrs(|x| x.med = Some(med));
+        let mut rib = Rib::new(config);
+        let ids = peers(&mut rib);
+        // The model: what each peer has, and whether it is stale.
+        let mut model: Vec<Vec<Option<(u32, bool)>>> = vec![vec![None; 4]; 4];
+        let mut out = Vec::new();
+        for op in &ops {
+            match *op {
+                Op::Route(p, x, Some(m)) => {
+                    rib.announce(ids[p], prefixes[x], route(m), &reachable, &mut out);
+                    model[p][x] = Some((m, false));
+                }
+                Op::Route(p, x, None) => {
+                    rib.withdraw(ids[p], prefixes[x], &reachable, &mut out);
+                    model[p][x] = None;
+                }
+                Op::Down(p) => {
+                    rib.peer_down(ids[p], AfiSet::IPV4, &reachable, &mut out);
+                    for (x, r) in model[p].iter_mut().enumerate() {
+                        match prefixes[x].afi() {
+                            Afi::Ipv4 => { if let Some(r) = r { r.1 = true } }
+                            Afi::Ipv6 => *r = None,
+                        }
+                    }
+                }
+                Op::Sweep(p) => {
+                    rib.sweep_stale(ids[p], Afi::Ipv4, &reachable, &mut out);
+                    for r in model[p].iter_mut() {
+                        if r.is_some_and(|r| r.1) { *r = None }
+                    }
+                }
+            }
+        }
+        // The last change reported per prefix is the current selection.
+        let mut last = std::collections::HashMap::new();
+        for c in &out {
+            match c {
+                RibChange::Best { prefix, selected } => last.insert(*prefix, Some(selected.clone())),
+                RibChange::Withdrawn { prefix } => last.insert(*prefix, None),
+            };
+        }
+        let mut fresh = Rib::new(config);
+        let fresh_ids = peers(&mut fresh);
+        let mut sink = Vec::new();
+        for (p, routes) in model.iter().enumerate() {
+            for (x, r) in routes.iter().enumerate() {
+                if let Some((m, _)) = r {
+                    fresh.announce(fresh_ids[p], prefixes[x], route(*m), &reachable, &mut sink);
+                }
+            }
+            let adj = rib.adj_rib_in(ids[p]).unwrap();
+            prop_assert_eq!(adj.len(), routes.iter().flatten().count());
+            prop_assert_eq!(adj.stale_count(), routes.iter().flatten().filter(|r| r.1).count());
+            prop_assert_eq!(adj.iter().count(), adj.len());
+        }
+        for x in prefixes {
+            prop_assert_eq!(rib.selected(&x), fresh.selected(&x));
+            prop_assert_eq!(last.get(&x).cloned().flatten(), rib.selected(&x));
+        }
+        prop_assert_eq!(rib.loc_rib_len(), fresh.loc_rib_len());
+        prop_assert_eq!(rib.loc_rib().count(), rib.loc_rib_len());
+    }
+}
