@@ -5,15 +5,24 @@
 //!
 //! - [`types`]: the values every part shares (prefixes, AFI/SAFI, path
 //!   attributes, AS paths, communities).
-//! - `wire` (planned): zero-copy views and encoders for every message and
-//!   attribute, capabilities, RFC 7606 error handling.
-//! - `fsm` (planned): the RFC 4271 session state machine and its timers.
-//! - `rib` (planned): Adj-RIB-In/Loc-RIB, best-path selection (RFC 4271
-//!   9.1 tie-breaks) and multipath.
-//! - `policy` (planned): import/export policies (prefix lists, AS-path
-//!   length and regex, communities, local-pref and MED).
+//! - [`wire`]: views and encoders for every message and attribute,
+//!   capabilities (MP, route refresh, 4-octet AS, graceful restart), RFC
+//!   7606 error handling (treat-as-withdraw, attribute discard, reset).
+//! - [`fsm`]: the RFC 4271 session state machine with its timers as
+//!   deadlines, collision detection, graceful restart as helper (RFC 4724).
+//! - [`rib`]: Adj-RIB-In per peer and the Loc-RIB with best-path selection
+//!   (RFC 4271 9.1 tie-breaks), multipath, stale routes and their sweep.
+//! - [`policy`]: import/export policies (prefix lists with ge/le, AS-path
+//!   length and regex, communities, local-pref, MED, prepend, next hop) and
+//!   RFC 8212's default deny for eBGP.
+//!
+//! Still to come (issue 9): the speaker actor in `patronus-control` that
+//! runs sessions over TCP with these cores, next-hop resolution through the
+//! FIB, the compilation of selected routes into the engine's FIB, the API.
 #![forbid(unsafe_code)]
 
+pub mod fsm;
 pub mod policy;
+pub mod rib;
 pub mod types;
 pub mod wire;
