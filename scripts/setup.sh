@@ -21,6 +21,8 @@ PACKAGES=(
     # The load-balancer suite's load generator (tests/tests/lb.rs; its nginx
     # backends and the clang that builds tests/bpf/decap.c are listed above).
     wrk
+    # BGP peers for the codec's golden captures and the BGP suites (issue 9).
+    bird2 frr
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -55,6 +55,14 @@ if [ -d engine/fuzz/fuzz_targets ]; then
         (cd engine && cargo fuzz run -s none "$name" "$scratch" "fuzz/corpus/$name" -- -max_total_time=30)
         rm -rf "$scratch"
     done
+    # The BGP decoder (its own fuzz workspace under bgp/).
+    for t in bgp/fuzz/fuzz_targets/*.rs; do
+        name="$(basename "$t" .rs)"
+        step "fuzz $name"
+        scratch="$(mktemp -d)"
+        (cd bgp && cargo fuzz run -s none "$name" "$scratch" "fuzz/corpus/$name" -- -max_total_time=30)
+        rm -rf "$scratch"
+    done
 fi
 
 # Test namespaces are named pt<pid>x<n>…; any whose process is gone was
