@@ -136,6 +136,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
 
     let cfg = Arc::new(cfg);
     let mut engine = match Engine::start(cfg.clone(), Arc::new(fib)) {
@@ -145,9 +146,6 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Only now: handling SIGUSR1 tells a supervisor (and the tests) that the
-    // engine has started — its ports open and the punt TAPs configured.
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone());
     eprintln!(
         "patronus-engine: {} worker(s), poll {:?}, ports: {}",
         engine.workers.len(),

@@ -19,13 +19,22 @@ fn host_services_and_host_traffic_go_through_the_punt_path() {
     let mut t = Topology::build("punt", RouterKind::Engine, "[punt]\nrate_pps = 5000\n");
     t.wait_forwarding(READY);
     // The TAPs mirror the ports.
-    // (A TAP's operational state reads UNKNOWN: it has no carrier to report.)
-    let links = t.r.ip(&["-br", "addr", "show", "dev", "lcp-lan0"]);
-    assert!(
-        links.contains("10.1.0.1/24"),
-        "{links}\n{}",
-        t.engine().process().stderr()
-    );
+    // The engine configures them right after its workers start (its SIGUSR1
+    // handler, which the harness waits for, comes earlier). A TAP's
+    // operational state reads UNKNOWN: it has no carrier to report.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let links = t.r.ip(&["-br", "addr", "show"]);
+        if links.contains("10.1.0.1/24") && links.contains("10.2.0.1/24") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{links}\n{}",
+            t.engine().process().stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mac = t.r.mac("lcp-lan0");
     assert_eq!(mac, t.lan_mac, "the TAP has the port's MAC");
 
