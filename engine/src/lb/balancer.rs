@@ -299,7 +299,8 @@ impl Balancer {
     /// when this worker owns it and its VIP is in NAT mode.
     #[inline]
     pub fn fast(&mut self, ip: &mut [u8], now: u64) -> Fast {
-        let Some(b) = ip.get(..34) else {
+        // Ports at 20..24; a short UDP datagram may end right after them.
+        let Some(b) = ip.get(..24) else {
             return Fast::NotLb;
         };
         let (src, dst) = (rd32(b, 12), rd32(b, 16));
@@ -316,12 +317,16 @@ impl Balancer {
             sport: rd16(b, 20),
             dport: rd16(b, 22),
             proto: b[9],
-            flags: if b[9] == PROTO_TCP { b[33] } else { 0 },
+            flags: 0,
         };
         // The L4 checksum word must be there.
         if ip.len() < if h.proto == PROTO_TCP { 38 } else { 28 } {
             return Fast::Slow;
         }
+        let h = Head {
+            flags: if h.proto == PROTO_TCP { ip[33] } else { 0 },
+            ..h
+        };
         let Some(m) = self.classify(&h) else {
             return Fast::NotLb;
         };

@@ -230,3 +230,37 @@ proptest::proptest! {
         proptest::prop_assert_eq!(u16::from_be_bytes([r[20], r[21]]), 80);
     }
 }
+
+#[test]
+fn replies_find_their_pins_with_two_vips_on_one_address() {
+    // A TCP and a UDP VIP on one address, the same backends (as the e2e).
+    let mut s = spec(&[1, 2, 1], 64);
+    let mut udp = s.vips[0].clone();
+    udp.id = 2;
+    udp.port = 5353;
+    udp.proto = 17;
+    for (j, b) in udp.backends.iter_mut().enumerate() {
+        b.id = 100 + j as u32;
+        b.port = 5353;
+    }
+    s.vips.push(udp);
+    let mut b = Balancer::new(plan(&s, &mut SlotMap::default()), 0, 1);
+    let vip = u32::from_be_bytes([10, 9, 0, 1]);
+    let client = u32::from_be_bytes([10, 1, 0, 2]);
+    for sport in 40000..40050u16 {
+        // Short datagrams: the IP packet ends 4 bytes after the ports.
+        let mut p = with_checksums(17, client, sport, vip, 5353, b"q");
+        let m = b.match_packet(&p).unwrap();
+        assert_eq!(b.handle(&mut p, m.dir, 1), LbVerdict::Nat);
+        let backend = u32::from_be_bytes([p[16], p[17], p[18], p[19]]);
+        let mut r = with_checksums(17, backend, 5353, client, sport, b"a");
+        let m = b.match_packet(&r).unwrap();
+        assert_eq!(m.dir, Dir::Reply);
+        assert_eq!(b.handle(&mut r, m.dir, 2), LbVerdict::Nat, "sport {sport}");
+        assert_eq!(&r[12..16], &vip.to_be_bytes());
+        // The fast path's step on the same short reply.
+        let mut r = with_checksums(17, backend, 5353, client, sport, b"a");
+        assert_eq!(b.fast(&mut r, 3), crate::lb::balancer::Fast::Done);
+        assert_eq!(&r[12..16], &vip.to_be_bytes());
+    }
+}
