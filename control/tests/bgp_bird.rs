@@ -85,9 +85,17 @@ impl Lab {
     }
 
     fn start_bird(&mut self) {
-        let conf = self.dir.join("bird.conf");
+        self.start_bird_with("bird.conf", &[]);
+    }
+
+    /// Starts BIRD with a config file of the lab's directory (written by
+    /// [`Lab::write_conf`]) and extra options.
+    fn start_bird_with(&mut self, conf: &str, opts: &[&str]) {
+        let conf = self.dir.join(conf);
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.bird_ns, "bird", "-f", "-c"])
+            .args(["netns", "exec", &self.bird_ns, "bird", "-f"])
+            .args(opts)
+            .arg("-c")
             .arg(&conf)
             .arg("-s")
             .arg(self.sock())
@@ -95,6 +103,19 @@ impl Lab {
             .spawn()
             .expect("bird (package bird2) runs");
         self.bird = Some(child);
+    }
+
+    fn write_conf(&self, name: &str, conf: &str) {
+        let text = conf.replace("DIR", self.dir.to_str().unwrap());
+        std::fs::write(self.dir.join(name), text).unwrap();
+    }
+
+    /// Kills BIRD at once (as a crash would).
+    fn kill_bird(&mut self) {
+        if let Some(mut c) = self.bird.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
     }
 
     fn sock(&self) -> PathBuf {
@@ -351,4 +372,95 @@ fn bgp_bird_ebgp_ipv4_and_ipv6() {
     drop(speaker);
     // Our shutdown reached BIRD as a Cease.
     lab.birdc_until(&["show", "protocols", "p4"], |o| !o.contains("Established"));
+}
+
+const BIRD_IBGP_CONF: &str = r#"
+log "DIR/bird.log" all;
+router id 10.0.0.2;
+protocol device {}
+# iBGP next hops resolve recursively: through the connected subnet.
+protocol direct { ipv4; }
+protocol static s4 {
+  ipv4;
+  route 203.0.113.0/24 unreachable;
+  ROUTE198
+}
+protocol bgp p4 {
+  local 10.0.0.2 as 65001;
+  neighbor 10.0.0.1 as 65001;
+  connect delay time 1;
+  graceful restart on;
+  ipv4 { import all; export filter { bgp_local_pref = 200; accept; }; };
+}
+"#;
+
+/// iBGP (no policies: RFC 8212 accepts), both sides connecting (a
+/// collision when they meet), and the graceful-restart helper: BIRD's
+/// routes survive its crash and are swept after its return.
+#[test]
+fn bgp_bird_ibgp_graceful_restart() {
+    let mut lab = Lab::new("");
+    lab.write_conf(
+        "bird.conf",
+        &BIRD_IBGP_CONF.replace("ROUTE198", "route 198.51.100.0/24 unreachable;"),
+    );
+    lab.write_conf("bird-after.conf", &BIRD_IBGP_CONF.replace("ROUTE198", ""));
+    let mut cfg = SpeakerConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1));
+    cfg.networks = vec![pfx("192.0.2.0/24")];
+    cfg.connected = vec![pfx("10.0.0.0/24")];
+    let mut n = NeighborConfig::new(ip("10.0.0.2"), 65001);
+    n.graceful_restart = true;
+    n.hold_time = 30;
+    cfg.neighbors = vec![n];
+    let speaker = Speaker::start(&lab.ours, cfg);
+    lab.start_bird();
+    let h = &speaker.handle;
+
+    neighbors_until(h, "Established", |n| n[0].state == State::Established);
+    let both = |t: &RouteTable| {
+        t.get(&pfx("203.0.113.0/24")) == Some(&vec![ip("10.0.0.2")])
+            && t.contains_key(&pfx("198.51.100.0/24"))
+    };
+    routes_until(h, "learned over iBGP", both);
+    // iBGP: our AS not prepended, LOCAL_PREF sent, next hop ours.
+    let out = lab.birdc_until(&["show", "route", "192.0.2.0/24", "all"], |o| {
+        o.contains("192.0.2.0/24")
+    });
+    assert!(out.contains("via 10.0.0.1"), "{out}");
+    assert!(out.contains("BGP.local_pref: 100"), "{out}");
+    assert!(
+        out.contains("BGP.as_path: \n") || out.contains("BGP.as_path:\n"),
+        "{out}"
+    );
+
+    // BIRD crashes: the session drops, its routes stay (stale).
+    // Changes are streamed before the instance answers a later query, so
+    // a withdrawal at session down would be in the stream by then.
+    let mut changes = h.changes();
+    lab.kill_bird();
+    neighbors_until(h, "down", |n| n[0].state != State::Established);
+    while let Ok(c) = changes.try_recv() {
+        assert!(
+            !c.next_hops.is_empty(),
+            "route removed at session down: {c:?}"
+        );
+    }
+    assert!(both(&h.routes().borrow()), "routes kept across the restart");
+
+    // BIRD returns without 198.51.100.0/24: after its End-of-RIB the stale
+    // route is swept, the other one stays.
+    lab.start_bird_with("bird-after.conf", &["-R"]);
+    let t = routes_until(h, "swept after the restart", |t| {
+        !t.contains_key(&pfx("198.51.100.0/24"))
+    });
+    assert_eq!(t[&pfx("203.0.113.0/24")], vec![ip("10.0.0.2")]);
+    let n = neighbors_until(h, "Established again", |n| n[0].state == State::Established);
+    assert!(n[0].counters.established_transitions >= 2);
+    // 203.0.113.0/24 was never removed on the way.
+    while let Ok(c) = changes.try_recv() {
+        assert!(
+            c.prefix != pfx("203.0.113.0/24") || !c.next_hops.is_empty(),
+            "{c:?}"
+        );
+    }
 }
