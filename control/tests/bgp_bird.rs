@@ -1,8 +1,9 @@
-//! The BGP speaker against BIRD 2 in network namespaces: eBGP over IPv4
-//! and over IPv6, routes both ways, withdrawals, an import policy that
-//! keeps a prefix out, route refresh. The speaker runs in this process on
+//! The BGP speaker against BIRD 2 and FRR in network namespaces: eBGP
+//! over IPv4 and over IPv6, routes both ways, withdrawals, an import
+//! policy that keeps a prefix out, route refresh, iBGP, the
+//! graceful-restart helper, AS-path loop check, connection collisions. The speaker runs in this process on
 //! a thread that entered its namespace (setns) before creating its tokio
-//! runtime; BIRD runs in the other namespace. Needs root and `bird`.
+//! runtime; BIRD runs in the other namespace. Needs root and `bird`, `bgpd`.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
@@ -115,6 +116,52 @@ impl Lab {
         if let Some(mut c) = self.bird.take() {
             c.kill().unwrap();
             c.wait().unwrap();
+        }
+    }
+
+    /// Starts FRR's bgpd (without zebra) with `conf` in the peer namespace.
+    fn start_frr(&mut self, conf: &str) {
+        self.write_conf("frr.conf", conf);
+        let d = &self.dir;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.bird_ns, "/usr/lib/frr/bgpd", "-f"])
+            .arg(d.join("frr.conf"))
+            .arg("-i")
+            .arg(d.join("bgpd.pid"))
+            .arg("-z")
+            .arg(d.join("zserv.api"))
+            .arg("--vty_socket")
+            .arg(d)
+            .args(["-S", "-Z", "-n"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bgpd (package frr) runs");
+        self.bird = Some(child);
+    }
+
+    fn vtysh(&self, cmds: &[&str]) -> String {
+        let mut c = Command::new("vtysh");
+        c.arg("--vty_socket").arg(&self.dir);
+        for cmd in cmds {
+            c.args(["-c", cmd]);
+        }
+        let out = c.output().expect("vtysh");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn vtysh_until(&self, cmd: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let out = self.vtysh(&[cmd]);
+            if ok(&out) {
+                return out;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "vtysh {cmd:?} never satisfied:\n{out}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -463,4 +510,74 @@ fn bgp_bird_ibgp_graceful_restart() {
             "{c:?}"
         );
     }
+}
+
+const FRR_CONF: &str = r#"
+hostname frrpeer
+router bgp 65002
+ bgp router-id 10.0.0.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ timers bgp 3 9
+ neighbor 10.0.0.1 remote-as 65001
+ neighbor 10.0.0.1 timers connect 1
+ neighbor fd00::1 remote-as 65001
+ neighbor fd00::1 timers connect 1
+ address-family ipv4 unicast
+  network 203.0.113.0/24
+  network 198.51.100.0/24
+  no neighbor fd00::1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network 2001:db8:5::/48
+  neighbor fd00::1 activate
+ exit-address-family
+"#;
+
+/// The same eBGP exchange with FRR's bgpd; FRR connects out on both
+/// sessions, and so do we on IPv4 (connection collision handling).
+#[test]
+fn bgp_frr_ebgp_ipv4_and_ipv6() {
+    let mut lab = Lab::new("");
+    let speaker = Speaker::start(&lab.ours, speaker_config());
+    lab.start_frr(FRR_CONF);
+    let h = &speaker.handle;
+
+    neighbors_until(h, "Established", |n| {
+        n.iter().all(|s| s.state == State::Established)
+    });
+    let t = routes_until(h, "learned from FRR", |t| {
+        t.contains_key(&pfx("203.0.113.0/24")) && t.contains_key(&pfx("2001:db8:5::/48"))
+    });
+    assert_eq!(t[&pfx("203.0.113.0/24")], vec![ip("10.0.0.2")]);
+    assert_eq!(t[&pfx("2001:db8:5::/48")], vec![ip("fd00::2")]);
+    assert!(!t.contains_key(&pfx("198.51.100.0/24")), "{t:?}");
+
+    let out = lab.vtysh_until("show bgp ipv4 unicast 192.0.2.0/24", |o| {
+        o.contains("65001")
+    });
+    assert!(out.contains("10.0.0.1"), "{out}");
+    let out = lab.vtysh_until("show bgp ipv6 unicast 2001:db8:99::/48", |o| {
+        o.contains("65001")
+    });
+    assert!(out.contains("fd00::1"), "{out}");
+
+    lab.vtysh(&[
+        "configure terminal",
+        "router bgp 65002",
+        "address-family ipv4 unicast",
+        "no network 203.0.113.0/24",
+    ]);
+    let t = routes_until(h, "without FRR's withdrawn route", |t| {
+        !t.contains_key(&pfx("203.0.113.0/24"))
+    });
+    assert!(t.contains_key(&pfx("2001:db8:5::/48")));
+    let n = block_on(h.neighbors()).unwrap();
+    assert!(n.iter().all(|s| s.state == State::Established), "{n:#?}");
+    // FRR sends our own network back (path 65002 65001): refused by the
+    // AS-path loop check, like 198.51.100.0/24 by the import policy.
+    let adv = lab.vtysh(&["show bgp ipv4 unicast neighbors 10.0.0.1 advertised-routes"]);
+    assert!(adv.contains("65001"), "{adv}");
+    assert_eq!(n[0].counters.prefixes_received, 2, "{adv}");
+    assert_eq!(n[0].counters.prefixes_accepted, 0, "{adv}");
 }
