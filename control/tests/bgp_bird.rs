@@ -1,9 +1,10 @@
 //! The BGP speaker against BIRD 2 and FRR in network namespaces: eBGP
 //! over IPv4 and over IPv6, routes both ways, withdrawals, an import
 //! policy that keeps a prefix out, route refresh, iBGP, the
-//! graceful-restart helper, AS-path loop check, connection collisions. The speaker runs in this process on
-//! a thread that entered its namespace (setns) before creating its tokio
-//! runtime; BIRD runs in the other namespace. Needs root and `bird`, `bgpd`.
+//! graceful-restart helper, AS-path loop check, connection collisions.
+//! The speaker runs in this process on a thread that entered its
+//! namespace (setns) before creating its tokio runtime; the peer daemon
+//! runs in the other namespace. Needs root, `bird` and `bgpd`.
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};

@@ -103,10 +103,16 @@ impl Peer {
 /// peer has read the speaker's OPEN and KEEPALIVE.
 async fn established(cfg: SpeakerConfig) -> (SpeakerHandle, Peer) {
     let h = spawn(cfg).await.unwrap();
+    let peer = connect(&h, "10.0.0.2", PEER_AS, true).await;
+    (h, peer)
+}
+
+/// Connects a peer at `addr` in `asn` and brings its session up.
+async fn connect(h: &SpeakerHandle, addr: &str, asn: u32, ipv6: bool) -> Peer {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     h.incoming(Connection {
         stream: Box::new(ours),
-        remote: ip("10.0.0.2"),
+        remote: ip(addr),
         local: Some(ip("10.0.0.1")),
     })
     .await
@@ -122,24 +128,21 @@ async fn established(cfg: SpeakerConfig) -> (SpeakerHandle, Peer) {
     assert_eq!(open.asn(), LOCAL_AS);
     assert_eq!(open.bgp_id, Ipv4Addr::new(10, 0, 0, 1));
     assert!(open.has(&Capability::unicast(Afi::Ipv4)));
-    assert!(open.has(&Capability::unicast(Afi::Ipv6)));
+    assert_eq!(open.has(&Capability::unicast(Afi::Ipv6)), ipv6);
     assert!(open.has(&Capability::RouteRefresh));
-    let caps = vec![
+    let mut caps = vec![
         Capability::unicast(Afi::Ipv4),
-        Capability::unicast(Afi::Ipv6),
         Capability::RouteRefresh,
-        Capability::FourOctetAs(PEER_AS),
+        Capability::FourOctetAs(asn),
     ];
-    peer.send(Message::Open(Open::new(
-        PEER_AS,
-        90,
-        Ipv4Addr::new(10, 0, 0, 2),
-        caps,
-    )))
-    .await;
+    if ipv6 {
+        caps.push(Capability::unicast(Afi::Ipv6));
+    }
+    let IpAddr::V4(id) = ip(addr) else { panic!() };
+    peer.send(Message::Open(Open::new(asn, 90, id, caps))).await;
     peer.send(Message::Keepalive).await;
     assert_eq!(peer.recv().await, Received::Keepalive);
-    (h, peer)
+    peer
 }
 
 fn attrs(path: &[u32], nh: &str) -> PathAttributes {
@@ -153,8 +156,12 @@ fn attrs(path: &[u32], nh: &str) -> PathAttributes {
 }
 
 fn announce_v4(prefixes: &[&str], nh: &str) -> Message {
+    announce_v4_from(&[PEER_AS], prefixes, nh)
+}
+
+fn announce_v4_from(path: &[u32], prefixes: &[&str], nh: &str) -> Message {
     Message::Update(Update {
-        attributes: Some(attrs(&[PEER_AS], nh)),
+        attributes: Some(attrs(path, nh)),
         nlri: prefixes.iter().map(|p| pfx(p)).collect(),
         ..Update::default()
     })
@@ -369,5 +376,85 @@ async fn unknown_address_is_refused_and_bad_config_rejected() {
         .unwrap()
         .unwrap();
     assert_eq!(n, 0);
+    h.shutdown().await;
+}
+
+/// The next UPDATE that is not an End-of-RIB.
+async fn next_update(p: &mut Peer) -> Update {
+    loop {
+        match p.recv_non_keepalive().await {
+            Received::Update(UpdateOutcome::Parsed(u)) if u.end_of_rib_afi().is_none() => return u,
+            Received::Update(UpdateOutcome::Parsed(_)) => continue,
+            m => panic!("expected an UPDATE, got {m:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn ebgp_and_ibgp_export_rules() {
+    let mut cfg = config(Some(accept_all()));
+    for (addr, asn) in [("10.0.0.3", LOCAL_AS), ("10.0.0.4", LOCAL_AS)] {
+        let mut n = NeighborConfig::new(ip(addr), asn);
+        n.passive = true;
+        cfg.neighbors.push(n);
+    }
+    let h = spawn(cfg).await.unwrap();
+    let mut a = connect(&h, "10.0.0.2", PEER_AS, true).await;
+    let mut b = connect(&h, "10.0.0.3", LOCAL_AS, false).await;
+    let mut c = connect(&h, "10.0.0.4", LOCAL_AS, false).await;
+
+    // Our network to iBGP: no prepend, next hop self, LOCAL_PREF.
+    for p in [&mut b, &mut c] {
+        let u = next_update(p).await;
+        assert_eq!(u.nlri, vec![pfx("192.0.2.0/24")]);
+        let at = u.attributes.unwrap();
+        assert!(at.as_path.segments.is_empty());
+        assert_eq!(at.next_hop, Some(ip("10.0.0.1")));
+        assert_eq!(at.local_pref, Some(100));
+    }
+    next_update(&mut a).await;
+
+    // eBGP-learned to iBGP: next hop and path unchanged, LOCAL_PREF set.
+    a.send(announce_v4(&["203.0.113.0/24"], "10.0.0.2")).await;
+    for p in [&mut b, &mut c] {
+        let u = next_update(p).await;
+        assert_eq!(u.nlri, vec![pfx("203.0.113.0/24")]);
+        let at = u.attributes.unwrap();
+        assert_eq!(
+            at.as_path.segments,
+            vec![AsSegment::Sequence(vec![PEER_AS])]
+        );
+        assert_eq!(at.next_hop, Some(ip("10.0.0.2")));
+        assert_eq!(at.local_pref, Some(100));
+    }
+
+    // iBGP-learned: to eBGP with our AS and next hop self, not to iBGP.
+    let mut m = announce_v4_from(&[], &["198.51.100.0/24"], "10.0.0.3");
+    if let Message::Update(u) = &mut m {
+        u.attributes.as_mut().unwrap().local_pref = Some(300);
+    }
+    b.send(m).await;
+    let u = next_update(&mut a).await;
+    assert_eq!(u.nlri, vec![pfx("198.51.100.0/24")]);
+    let at = u.attributes.unwrap();
+    assert_eq!(
+        at.as_path.segments,
+        vec![AsSegment::Sequence(vec![LOCAL_AS])]
+    );
+    assert_eq!(at.next_hop, Some(ip("10.0.0.1")));
+    assert_eq!(at.local_pref, None);
+    // C's next UPDATE is the withdrawal below, not 198.51.100.0/24.
+    a.send(Message::Update(Update {
+        withdrawn: vec![pfx("203.0.113.0/24")],
+        ..Update::default()
+    }))
+    .await;
+    let u = next_update(&mut c).await;
+    assert_eq!(u.withdrawn, vec![pfx("203.0.113.0/24")]);
+    assert!(u.nlri.is_empty());
+    // And B, which sent it, does not get it back either.
+    let u = next_update(&mut b).await;
+    assert_eq!(u.withdrawn, vec![pfx("203.0.113.0/24")]);
+    assert!(u.nlri.is_empty());
     h.shutdown().await;
 }
