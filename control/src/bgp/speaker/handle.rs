@@ -1,0 +1,122 @@
+//! What the rest of the control process sees of the speaker: the selected
+//! routes (a snapshot `watch` and a change stream), neighbour state and
+//! counters, and shutdown.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use patronus_bgp::fsm::State;
+use patronus_bgp::types::Prefix;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use super::messages::{Connection, InstanceMsg};
+
+/// The selected routes to forward by: prefix → next hops (the multipath
+/// set, best first). Originated networks are not in it.
+pub type RouteTable = BTreeMap<Prefix, Vec<IpAddr>>;
+
+/// One change of [`RouteTable`]; `next_hops` empty = the prefix is gone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteChange {
+    pub prefix: Prefix,
+    pub next_hops: Vec<IpAddr>,
+}
+
+/// Per-neighbour counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NeighborCounters {
+    /// Prefixes the neighbour currently announces (before import policy).
+    pub prefixes_received: u64,
+    /// Of those, accepted by import policy (its Adj-RIB-In).
+    pub prefixes_accepted: u64,
+    /// Prefixes we currently announce to it (Adj-RIB-Out).
+    pub prefixes_advertised: u64,
+    pub updates_in: u64,
+    pub updates_out: u64,
+    pub notifications_in: u64,
+    pub notifications_out: u64,
+    /// UPDATEs RFC 7606 turned into withdrawals.
+    pub treat_as_withdraw: u64,
+    /// UPDATEs with attributes RFC 7606 discarded.
+    pub attribute_discard: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+}
+
+/// A neighbour's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborStatus {
+    pub address: IpAddr,
+    pub remote_as: u32,
+    pub state: State,
+    /// Time since the session came up (None unless Established).
+    pub uptime: Option<Duration>,
+    /// The neighbour's BGP Identifier (once Established).
+    pub router_id: Option<Ipv4Addr>,
+    pub counters: NeighborCounters,
+    pub last_notification: Option<(u8, u8)>,
+}
+
+/// The caller's side of a running speaker. Cheap to clone.
+#[derive(Clone)]
+pub struct SpeakerHandle {
+    pub(crate) tx: mpsc::Sender<InstanceMsg>,
+    pub(crate) routes: watch::Receiver<Arc<RouteTable>>,
+    pub(crate) changes: broadcast::Sender<RouteChange>,
+}
+
+impl std::fmt::Debug for SpeakerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpeakerHandle").finish_non_exhaustive()
+    }
+}
+
+/// The speaker has stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the BGP speaker has stopped")]
+pub struct Stopped;
+
+impl SpeakerHandle {
+    /// The selected routes, republished after changes (at most every
+    /// [`super::instance::PUBLISH_INTERVAL`]: a full table arrives in many
+    /// UPDATEs and is not copied for each).
+    pub fn routes(&self) -> watch::Receiver<Arc<RouteTable>> {
+        self.routes.clone()
+    }
+
+    /// Every change of the selected routes, in order. A receiver that lags
+    /// behind the channel's capacity gets `Lagged` and should resync from
+    /// [`SpeakerHandle::routes`].
+    pub fn changes(&self) -> broadcast::Receiver<RouteChange> {
+        self.changes.subscribe()
+    }
+
+    /// State and counters of every neighbour, in configuration order.
+    pub async fn neighbors(&self) -> Result<Vec<NeighborStatus>, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(InstanceMsg::Neighbors(tx))
+            .await
+            .map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Hands over a connection accepted elsewhere (the listener uses this
+    /// path too); one from an unknown address is closed.
+    pub async fn incoming(&self, conn: Connection) -> Result<(), Stopped> {
+        self.tx
+            .send(InstanceMsg::Incoming(conn))
+            .await
+            .map_err(|_| Stopped)
+    }
+
+    /// Sends Cease to every neighbour, closes the sessions and stops.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(InstanceMsg::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
