@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod bgp;
 pub mod ctl;
 pub mod engine_query;
 pub mod engine_view;
