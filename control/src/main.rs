@@ -147,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             store: store.clone(),
             token,
             engine: Some(engine_view),
+            bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
         },
         metrics,
     );

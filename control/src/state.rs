@@ -4,11 +4,15 @@
 //! Requests are applied one at a time, so a check and the write it guards can
 //! never interleave with another request.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
 use std::thread;
 
-use tokio::sync::{mpsc, oneshot};
+use patronus_bgp::policy::PolicyConfig;
+use patronus_bgp::types::Prefix;
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::bgp::model::{BgpDesired, BgpGlobal, Neighbor, NeighborDef, NeighborPatch};
 use crate::error::{Error, Result};
 use crate::lb::model::{Backend, BackendDef, Vip, VipDef};
 use crate::lb::runtime::LbRuntime;
@@ -260,16 +264,72 @@ pub enum Request {
         up: bool,
         reason: String,
     },
+    GetBgp {
+        reply: Reply<BgpGlobal>,
+    },
+    PutBgp {
+        global: BgpGlobal,
+        reply: Reply<BgpGlobal>,
+    },
+    ListBgpNeighbors {
+        reply: Reply<Vec<Neighbor>>,
+    },
+    GetBgpNeighbor {
+        address: IpAddr,
+        reply: Reply<Neighbor>,
+    },
+    CreateBgpNeighbor {
+        def: NeighborDef,
+        reply: Reply<Neighbor>,
+    },
+    PatchBgpNeighbor {
+        address: IpAddr,
+        patch: NeighborPatch,
+        reply: Reply<Neighbor>,
+    },
+    DeleteBgpNeighbor {
+        address: IpAddr,
+        reply: Reply<()>,
+    },
+    ListBgpPolicies {
+        reply: Reply<Vec<PolicyConfig>>,
+    },
+    GetBgpPolicy {
+        name: String,
+        reply: Reply<PolicyConfig>,
+    },
+    /// Replies true when the policy was created (false: replaced).
+    PutBgpPolicy {
+        policy: PolicyConfig,
+        reply: Reply<bool>,
+    },
+    DeleteBgpPolicy {
+        name: String,
+        reply: Reply<()>,
+    },
+    ListBgpNetworks {
+        reply: Reply<Vec<Prefix>>,
+    },
+    AddBgpNetwork {
+        prefix: Prefix,
+        reply: Reply<Prefix>,
+    },
+    DeleteBgpNetwork {
+        prefix: Prefix,
+        reply: Reply<()>,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
     },
 }
 
-/// The API's way to the store actor.
+/// The API's way to the store actor, and the BGP desired state it
+/// publishes.
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: mpsc::Sender<Request>,
+    bgp: watch::Receiver<Arc<BgpDesired>>,
 }
 
 /// A way to the store actor that does not keep it running (the health
@@ -323,7 +383,9 @@ pub fn spawn_store_full(
 ) -> std::io::Result<StoreHandle> {
     let (tx, rx) = mpsc::channel(STORE_QUEUE_DEPTH);
     let (lb, probes) = LbRuntime::new(pusher.as_ref().map(Pusher::publisher), lb_status);
-    let handle = StoreHandle { tx };
+    // The snapshot is replaced by the stored one before any request is served.
+    let (bgp_tx, bgp) = watch::channel(Arc::new(BgpDesired::default()));
+    let handle = StoreHandle { tx, bgp };
     match tokio::runtime::Handle::try_current() {
         Ok(_) => {
             crate::lb::link::spawn(probes, handle.downgrade());
@@ -332,7 +394,7 @@ pub fn spawn_store_full(
     }
     thread::Builder::new()
         .name("store".into())
-        .spawn(move || run(store, rx, pusher, model_info, lb))?;
+        .spawn(move || run(store, rx, pusher, model_info, lb, bgp_tx))?;
     Ok(handle)
 }
 
@@ -369,8 +431,10 @@ fn run(
     mut pusher: Option<Pusher>,
     model_info: ModelInfoGauge,
     mut lb: LbRuntime,
+    bgp: watch::Sender<Arc<BgpDesired>>,
 ) {
     use mpsc::error::TryRecvError;
+    publish_bgp(&mut store, &bgp);
     let mut nat = pusher.as_ref().map(|p| NatPusher::new(p.publisher()));
     let mut wg = pusher.as_ref().map(|p| WgPusher::new(p.publisher()));
     let mut models = ModelPusher::new(pusher.as_ref().map(Pusher::publisher), model_info);
@@ -399,6 +463,11 @@ fn run(
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
             Some(req) if req.is_lb() => process_lb(&mut store, &mut lb, req),
+            Some(req) if req.is_bgp() => {
+                if process_bgp(&mut store, req) {
+                    publish_bgp(&mut store, &bgp);
+                }
+            }
             Some(req) => {
                 let nat_touched = req.touches_nat();
                 let wg_touched = req.touches_wg();
@@ -573,7 +642,7 @@ fn process(s: &mut Store, req: Request) -> Touched {
         Request::RollbackModel { reply } => answer(reply, s.rollback_model(), nothing),
         Request::DeactivateModel { reply } => answer(reply, s.deactivate_model(), nothing),
         Request::Close { .. } => unreachable!("handled by run"),
-        _ => unreachable!("load-balancer requests are handled by process_lb"),
+        _ => unreachable!("load-balancer and BGP requests have their own process_*"),
     }
 }
 
@@ -751,6 +820,91 @@ impl Request {
     }
 }
 
+/// Hands the speaker the BGP desired state as stored now; a failure to
+/// read it is logged and the speaker keeps the last snapshot.
+fn publish_bgp(store: &mut Store, bgp: &watch::Sender<Arc<BgpDesired>>) {
+    match store.bgp_desired() {
+        Ok(d) => {
+            bgp.send_if_modified(|cur| {
+                let changed = **cur != d;
+                if changed {
+                    *cur = Arc::new(d);
+                }
+                changed
+            });
+        }
+        Err(e) => tracing::error!("reading the BGP desired state failed: {e}"),
+    }
+}
+
+/// Sends `result`; true when it is a success (the state may have changed).
+fn reply_ok<T>(reply: Reply<T>, result: Result<T>) -> bool {
+    let ok = result.is_ok();
+    drop(reply.send(result));
+    ok
+}
+
+/// Applies one BGP request; true when it changed the desired state.
+fn process_bgp(s: &mut Store, req: Request) -> bool {
+    match req {
+        Request::GetBgp { reply } => drop(reply.send(s.get_bgp_global())),
+        Request::PutBgp { global, reply } => return reply_ok(reply, s.put_bgp_global(&global)),
+        Request::ListBgpNeighbors { reply } => drop(reply.send(s.list_bgp_neighbors())),
+        Request::GetBgpNeighbor { address, reply } => drop(reply.send(s.get_bgp_neighbor(address))),
+        Request::CreateBgpNeighbor { def, reply } => {
+            return reply_ok(reply, s.create_bgp_neighbor(&def))
+        }
+        Request::PatchBgpNeighbor {
+            address,
+            patch,
+            reply,
+        } => return reply_ok(reply, s.patch_bgp_neighbor(address, &patch)),
+        Request::DeleteBgpNeighbor { address, reply } => {
+            return reply_ok(reply, s.delete_bgp_neighbor(address))
+        }
+        Request::ListBgpPolicies { reply } => drop(reply.send(s.list_bgp_policies())),
+        Request::GetBgpPolicy { name, reply } => drop(reply.send(s.get_bgp_policy(&name))),
+        Request::PutBgpPolicy { policy, reply } => {
+            return reply_ok(reply, s.put_bgp_policy(&policy))
+        }
+        Request::DeleteBgpPolicy { name, reply } => {
+            return reply_ok(reply, s.delete_bgp_policy(&name))
+        }
+        Request::ListBgpNetworks { reply } => drop(reply.send(s.list_bgp_networks())),
+        Request::AddBgpNetwork { prefix, reply } => {
+            return reply_ok(reply, s.add_bgp_network(prefix))
+        }
+        Request::DeleteBgpNetwork { prefix, reply } => {
+            return reply_ok(reply, s.delete_bgp_network(prefix))
+        }
+        _ => unreachable!("not a BGP request"),
+    }
+    false
+}
+
+impl Request {
+    /// True for BGP's requests (handled by `process_bgp`).
+    fn is_bgp(&self) -> bool {
+        matches!(
+            self,
+            Request::GetBgp { .. }
+                | Request::PutBgp { .. }
+                | Request::ListBgpNeighbors { .. }
+                | Request::GetBgpNeighbor { .. }
+                | Request::CreateBgpNeighbor { .. }
+                | Request::PatchBgpNeighbor { .. }
+                | Request::DeleteBgpNeighbor { .. }
+                | Request::ListBgpPolicies { .. }
+                | Request::GetBgpPolicy { .. }
+                | Request::PutBgpPolicy { .. }
+                | Request::DeleteBgpPolicy { .. }
+                | Request::ListBgpNetworks { .. }
+                | Request::AddBgpNetwork { .. }
+                | Request::DeleteBgpNetwork { .. }
+        )
+    }
+}
+
 /// Publishes the active model if it changed; a failure is logged and
 /// retried after the next model request.
 fn push_models(store: &mut Store, models: &mut ModelPusher) {
@@ -792,6 +946,73 @@ impl StoreHandle {
         WeakStoreHandle {
             tx: self.tx.downgrade(),
         }
+    }
+
+    /// The BGP desired state: the stored one now, then a new snapshot
+    /// after every change (the speaker follows it; `borrow_and_update`
+    /// then `changed().await`). Ends when the actor stops.
+    pub fn subscribe_bgp(&self) -> watch::Receiver<Arc<BgpDesired>> {
+        self.bgp.clone()
+    }
+
+    pub async fn get_bgp(&self) -> Result<BgpGlobal> {
+        self.call(|reply| Request::GetBgp { reply }).await
+    }
+    pub async fn put_bgp(&self, global: BgpGlobal) -> Result<BgpGlobal> {
+        self.call(|reply| Request::PutBgp { global, reply }).await
+    }
+    pub async fn list_bgp_neighbors(&self) -> Result<Vec<Neighbor>> {
+        self.call(|reply| Request::ListBgpNeighbors { reply }).await
+    }
+    pub async fn get_bgp_neighbor(&self, address: IpAddr) -> Result<Neighbor> {
+        self.call(|reply| Request::GetBgpNeighbor { address, reply })
+            .await
+    }
+    pub async fn create_bgp_neighbor(&self, def: NeighborDef) -> Result<Neighbor> {
+        self.call(|reply| Request::CreateBgpNeighbor { def, reply })
+            .await
+    }
+    pub async fn patch_bgp_neighbor(
+        &self,
+        address: IpAddr,
+        patch: NeighborPatch,
+    ) -> Result<Neighbor> {
+        self.call(|reply| Request::PatchBgpNeighbor {
+            address,
+            patch,
+            reply,
+        })
+        .await
+    }
+    pub async fn delete_bgp_neighbor(&self, address: IpAddr) -> Result<()> {
+        self.call(|reply| Request::DeleteBgpNeighbor { address, reply })
+            .await
+    }
+    pub async fn list_bgp_policies(&self) -> Result<Vec<PolicyConfig>> {
+        self.call(|reply| Request::ListBgpPolicies { reply }).await
+    }
+    pub async fn get_bgp_policy(&self, name: String) -> Result<PolicyConfig> {
+        self.call(|reply| Request::GetBgpPolicy { name, reply })
+            .await
+    }
+    pub async fn put_bgp_policy(&self, policy: PolicyConfig) -> Result<bool> {
+        self.call(|reply| Request::PutBgpPolicy { policy, reply })
+            .await
+    }
+    pub async fn delete_bgp_policy(&self, name: String) -> Result<()> {
+        self.call(|reply| Request::DeleteBgpPolicy { name, reply })
+            .await
+    }
+    pub async fn list_bgp_networks(&self) -> Result<Vec<Prefix>> {
+        self.call(|reply| Request::ListBgpNetworks { reply }).await
+    }
+    pub async fn add_bgp_network(&self, prefix: Prefix) -> Result<Prefix> {
+        self.call(|reply| Request::AddBgpNetwork { prefix, reply })
+            .await
+    }
+    pub async fn delete_bgp_network(&self, prefix: Prefix) -> Result<()> {
+        self.call(|reply| Request::DeleteBgpNetwork { prefix, reply })
+            .await
     }
 
     pub async fn list_vips(&self) -> Result<Vec<Vip>> {

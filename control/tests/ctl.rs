@@ -31,6 +31,7 @@ fn serve_api() -> String {
                 store,
                 token: ApiToken::new(TOKEN).unwrap(),
                 engine: None,
+                bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

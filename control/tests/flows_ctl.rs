@@ -55,6 +55,7 @@ fn serve_api(socket: PathBuf) -> String {
                 store,
                 token: ApiToken::new(TOKEN).unwrap(),
                 engine: Some(Arc::new(FakeEngine(socket))),
+                bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await

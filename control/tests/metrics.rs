@@ -262,6 +262,7 @@ fn api_app(metrics: &Metrics) -> Router {
             store,
             token: ApiToken::new(TOKEN).unwrap(),
             engine: None,
+            bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
         },
         metrics.clone(),
     )

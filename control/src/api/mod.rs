@@ -2,6 +2,7 @@
 //! [`AppState`] (a store handle, the token, the engine view), so tests drive it with
 //! `oneshot`. Every route but the OpenAPI document requires the bearer token.
 
+mod bgp;
 mod engine_pages;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ mod lb;
 mod models;
 mod nat;
 pub mod openapi;
+mod openapi_bgp;
 mod openapi_flows;
 mod openapi_lb;
 mod openapi_models;
@@ -30,6 +32,7 @@ use axum::{middleware, Router};
 use serde::Serialize;
 
 use crate::auth::{require_token, ApiToken};
+use crate::bgp::status::BgpStatus;
 use crate::metrics::EngineSource;
 use crate::state::StoreHandle;
 
@@ -41,13 +44,15 @@ pub const MAX_BULK_BODY_BYTES: usize = 256 << 20;
 /// Largest model file upload.
 pub const MAX_MODEL_BODY_BYTES: usize = crate::models::model::MAX_MODEL_BYTES;
 
-/// What every handler gets: the way to the store actor, the API token and
-/// the engine view (`None`: no engine link, status says not attached).
+/// What every handler gets: the way to the store actor, the API token,
+/// the engine view (`None`: no engine link, status says not attached) and
+/// the BGP speaker's answers (`bgp::status::NoSpeaker` when none runs).
 #[derive(Clone)]
 pub struct AppState {
     pub store: StoreHandle,
     pub token: ApiToken,
     pub engine: Option<Arc<dyn EngineSource>>,
+    pub bgp: Arc<dyn BgpStatus>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -56,6 +61,7 @@ impl std::fmt::Debug for AppState {
             .field("store", &self.store)
             .field("token", &self.token)
             .field("engine", &self.engine.as_ref().map(|_| "attached view"))
+            .field("bgp", &"status source")
             .finish()
     }
 }
@@ -175,6 +181,28 @@ pub fn app(state: AppState) -> Router {
             LB_BACKEND,
             patch(lb::set_backend).delete(lb::remove_backend),
         )
+        .route(BGP, get(bgp::get_global).put(bgp::put_global))
+        .route(
+            BGP_NEIGHBORS,
+            get(bgp::list_neighbors).post(bgp::create_neighbor),
+        )
+        .route(
+            BGP_NEIGHBOR,
+            get(bgp::get_neighbor)
+                .patch(bgp::patch_neighbor)
+                .delete(bgp::delete_neighbor),
+        )
+        .route(BGP_NEIGHBOR_STATE, get(bgp::neighbor_state))
+        .route(BGP_POLICIES, get(bgp::list_policies))
+        .route(
+            BGP_POLICY,
+            get(bgp::get_policy)
+                .put(bgp::put_policy)
+                .delete(bgp::delete_policy),
+        )
+        .route(BGP_NETWORKS, get(bgp::list_networks).post(bgp::add_network))
+        .route(BGP_NETWORK, delete(bgp::delete_network))
+        .route(BGP_RIB, get(bgp::rib))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

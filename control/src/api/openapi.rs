@@ -254,8 +254,13 @@ fn build() -> Value {
     if let (Some(all), Value::Object(m)) = (schemas.as_object_mut(), super::openapi_lb::schemas()) {
         all.extend(m);
     }
+    if let (Some(all), Value::Object(m)) = (schemas.as_object_mut(), super::openapi_bgp::schemas())
+    {
+        all.extend(m);
+    }
     let mut p = serde_json::Map::new();
     super::openapi_lb::insert_paths(&mut p);
+    super::openapi_bgp::insert_paths(&mut p);
     super::openapi_models::insert_paths(&mut p);
     super::openapi_nat::insert_paths(&mut p);
     super::openapi_flows::insert_paths(&mut p);
@@ -386,6 +391,12 @@ fn build() -> Value {
         super::openapi_lb::parameters(),
     ) {
         all.extend(lb);
+    }
+    if let (Some(all), Value::Object(bgp)) = (
+        doc["components"]["parameters"].as_object_mut(),
+        super::openapi_bgp::parameters(),
+    ) {
+        all.extend(bgp);
     }
     doc
 }

@@ -8,7 +8,9 @@
 //! are static segments, never read as model ids); and the engine's
 //! classified flows (`/api/v1/flows`, `/api/v1/flows/summary`); and the
 //! load balancer's VIPs by name, their backends by `ADDRESS:PORT`
-//! (`/api/v1/lb/vips/{name}/backends/{backend}`).
+//! (`/api/v1/lb/vips/{name}/backends/{backend}`); and BGP
+//! (`/api/v1/bgp...`): neighbors by address, policies by name, networks by
+//! URL-encoded prefix (`/api/v1/bgp/networks/10.0.0.0%2F24`).
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -46,6 +48,15 @@ pub const LB_VIPS: &str = "/api/v1/lb/vips";
 pub const LB_VIP: &str = "/api/v1/lb/vips/{name}";
 pub const LB_BACKENDS: &str = "/api/v1/lb/vips/{name}/backends";
 pub const LB_BACKEND: &str = "/api/v1/lb/vips/{name}/backends/{backend}";
+pub const BGP: &str = "/api/v1/bgp";
+pub const BGP_NEIGHBORS: &str = "/api/v1/bgp/neighbors";
+pub const BGP_NEIGHBOR: &str = "/api/v1/bgp/neighbors/{address}";
+pub const BGP_NEIGHBOR_STATE: &str = "/api/v1/bgp/neighbors/{address}/state";
+pub const BGP_POLICIES: &str = "/api/v1/bgp/policies";
+pub const BGP_POLICY: &str = "/api/v1/bgp/policies/{name}";
+pub const BGP_NETWORKS: &str = "/api/v1/bgp/networks";
+pub const BGP_NETWORK: &str = "/api/v1/bgp/networks/{prefix}";
+pub const BGP_RIB: &str = "/api/v1/bgp/rib";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -85,4 +96,13 @@ pub const ALL: &[(&str, &[&str])] = &[
     (LB_VIP, &["GET", "PUT", "DELETE"]),
     (LB_BACKENDS, &["POST"]),
     (LB_BACKEND, &["PATCH", "DELETE"]),
+    (BGP, &["GET", "PUT"]),
+    (BGP_NEIGHBORS, &["GET", "POST"]),
+    (BGP_NEIGHBOR, &["GET", "PATCH", "DELETE"]),
+    (BGP_NEIGHBOR_STATE, &["GET"]),
+    (BGP_POLICIES, &["GET"]),
+    (BGP_POLICY, &["GET", "PUT", "DELETE"]),
+    (BGP_NETWORKS, &["GET", "POST"]),
+    (BGP_NETWORK, &["DELETE"]),
+    (BGP_RIB, &["GET"]),
 ];

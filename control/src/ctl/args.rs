@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, load balancer, models, flows, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, load balancer, BGP, models, flows, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -74,6 +74,9 @@ pub enum Command {
     /// L4 load balancer: VIPs and their backends
     #[command(subcommand)]
     Lb(LbCmd),
+    /// BGP: global settings, neighbors, policies, originated networks, RIB
+    #[command(subcommand)]
+    Bgp(BgpCmd),
     /// ML classifier models: the registry and the one the engine runs
     #[command(subcommand)]
     Model(ModelCmd),
@@ -233,6 +236,168 @@ pub enum LbBackendCmd {
     /// Remove a backend
     #[command(aliases = ["del", "rm"])]
     Remove { vip: String, endpoint: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BgpCmd {
+    /// The global settings (local AS, router id, listen port)
+    Show,
+    /// Set the global settings
+    #[command(after_help = "Example:\n  patronusctl bgp set --asn 65000 --router-id 10.0.0.1")]
+    Set {
+        #[arg(long)]
+        asn: u32,
+        #[arg(long)]
+        router_id: String,
+        /// Default 179
+        #[arg(long)]
+        listen_port: Option<u16>,
+        /// false: no session runs
+        #[arg(long, action = clap::ArgAction::Set)]
+        enabled: Option<bool>,
+    },
+    /// Neighbors (peers) and their sessions
+    #[command(subcommand)]
+    Neighbor(BgpNeighborCmd),
+    /// Import and export policies (JSON documents)
+    #[command(subcommand)]
+    Policy(BgpPolicyCmd),
+    /// Networks this box originates
+    #[command(subcommand)]
+    Network(BgpNetworkCmd),
+    /// Routes in the RIB (from the running speaker)
+    #[command(
+        after_help = "Examples:\n  patronusctl bgp rib --prefix 10.0.0.0/8\n  patronusctl bgp rib --all"
+    )]
+    Rib(BgpRibArgs),
+}
+
+/// Settings shared by `neighbor add` and `neighbor set`.
+#[derive(Debug, Args)]
+pub struct BgpNeighborOptions {
+    /// Hold time in seconds (0 or 3..=65535; default 90)
+    #[arg(long)]
+    pub hold: Option<u16>,
+    /// ConnectRetry time in seconds (default 120)
+    #[arg(long)]
+    pub connect_retry: Option<u16>,
+    /// Import policy (routes received)
+    #[arg(long, value_name = "POLICY")]
+    pub import: Option<String>,
+    /// Export policy (routes advertised)
+    #[arg(long, value_name = "POLICY")]
+    pub export: Option<String>,
+    /// Address families: ipv4, ipv6 or both, comma-separated (default: the
+    /// neighbor address's)
+    #[arg(long, value_name = "ipv4,ipv6")]
+    pub family: Option<String>,
+    /// Graceful restart time in seconds (0..=4095; default 120)
+    #[arg(long)]
+    pub restart_time: Option<u16>,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Source address of the session
+    #[arg(long)]
+    pub local_address: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BgpNeighborCmd {
+    /// Add a neighbor
+    #[command(
+        after_help = "Examples:\n  patronusctl bgp neighbor add 192.0.2.1 --remote-as 65001 --import from-transit --export to-transit\n  patronusctl bgp neighbor add 2001:db8::2 --remote-as 65000 --family ipv4,ipv6 --graceful-restart"
+    )]
+    Add {
+        address: String,
+        #[arg(long)]
+        remote_as: u32,
+        /// Only wait for the peer to connect
+        #[arg(long)]
+        passive: bool,
+        /// Announce graceful restart and act as its helper
+        #[arg(long)]
+        graceful_restart: bool,
+        /// Configure it disabled (no session until `set --enabled true`)
+        #[arg(long)]
+        disabled: bool,
+        #[command(flatten)]
+        opts: BgpNeighborOptions,
+    },
+    /// List neighbors
+    #[command(alias = "ls")]
+    List,
+    /// Show a neighbor's settings
+    Show { address: String },
+    /// Show a neighbor's session: state, uptime, counters
+    State { address: String },
+    /// Change a neighbor's settings (what is not given stays)
+    #[command(after_help = "Example:\n  patronusctl bgp neighbor set 192.0.2.1 --enabled false")]
+    Set {
+        address: String,
+        #[arg(long)]
+        remote_as: Option<u32>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        enabled: Option<bool>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        passive: Option<bool>,
+        #[arg(long, action = clap::ArgAction::Set)]
+        graceful_restart: Option<bool>,
+        /// Remove the import policy (RFC 8212: an eBGP neighbor then sends nothing in)
+        #[arg(long, conflicts_with = "import")]
+        no_import: bool,
+        /// Remove the export policy (RFC 8212: nothing is advertised to an eBGP neighbor)
+        #[arg(long, conflicts_with = "export")]
+        no_export: bool,
+        #[command(flatten)]
+        opts: BgpNeighborOptions,
+    },
+    /// Delete a neighbor
+    #[command(aliases = ["del", "rm"])]
+    Delete { address: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BgpPolicyCmd {
+    /// Create or replace a policy from a JSON file (`-` reads stdin); the
+    /// file's `name` may be left out
+    #[command(after_help = "Example:\n  patronusctl bgp policy set from-transit policy.json")]
+    Set { name: String, file: PathBuf },
+    /// List policies
+    #[command(alias = "ls")]
+    List,
+    /// Show a policy (JSON)
+    Show { name: String },
+    /// Delete a policy no neighbor uses
+    #[command(aliases = ["del", "rm"])]
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BgpNetworkCmd {
+    /// Originate a network
+    Add { prefix: String },
+    /// List originated networks
+    #[command(alias = "ls")]
+    List,
+    /// Stop originating a network
+    #[command(aliases = ["del", "rm"])]
+    Delete { prefix: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BgpRibArgs {
+    /// Only routes within this prefix (itself included)
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Routes per page (1..=1000)
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Continue from a page's cursor
+    #[arg(long, conflicts_with = "all")]
+    pub cursor: Option<String>,
+    /// Fetch every page
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]

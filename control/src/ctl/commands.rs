@@ -33,6 +33,7 @@ pub fn run(client: &Client, org: &str, json_out: bool, cmd: &Command) -> Result<
         Command::Nat(c) => super::nat::run(client, out.json, c),
         Command::Wg(c) => super::wg::run(client, out.json, c),
         Command::Lb(c) => super::lb::run(client, out.json, c),
+        Command::Bgp(c) => super::bgp::run(client, out.json, c),
         Command::Model(c) => super::models::run(client, out.json, c),
         Command::Flows(a) => super::flows::run(client, out.json, a),
     }

@@ -1,9 +1,10 @@
 //! `patronusctl`, the operator CLI over the REST API: [`args`] (command
 //! line), [`client`] (HTTP, token, exit codes), [`commands`] (one function
-//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`lb`] for `lb ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
+//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`lb`] for `lb ...`, [`bgp`] for `bgp ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
 //! (plain-text rendering). [`main`] ties them up.
 
 pub mod args;
+pub mod bgp;
 pub mod client;
 pub mod commands;
 pub mod flows;

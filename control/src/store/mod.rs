@@ -3,6 +3,7 @@
 //! every change runs in one immediate transaction that also bumps the
 //! desired-state generation, so a failed request changes nothing.
 
+mod bgp;
 mod interfaces;
 mod lb;
 mod models;

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::model::DEFAULT_ORG;
 
 /// Version of the schema below; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (
@@ -68,8 +68,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             Some(SCHEMA_VERSION) => Ok(()),
             // Version 2 added the NAT tables, version 3 the WireGuard
             // tables and routes into tunnels, version 4 the model registry,
-            // version 5 the load balancer's VIPs and backends.
-            Some(v @ (1..=4)) => {
+            // version 5 the load balancer's VIPs and backends, version 6
+            // BGP (global settings, neighbors, policies, networks).
+            Some(v @ (1..=5)) => {
                 if v == 1 {
                     tx.execute_batch(super::nat::SCHEMA_NAT)?;
                 }
@@ -79,7 +80,10 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
                 if v <= 3 {
                     tx.execute_batch(super::models::SCHEMA_MODELS)?;
                 }
-                tx.execute_batch(super::lb::SCHEMA_LB)?;
+                if v <= 4 {
+                    tx.execute_batch(super::lb::SCHEMA_LB)?;
+                }
+                tx.execute_batch(super::bgp::SCHEMA_BGP)?;
                 tx.execute(
                     "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
                     [SCHEMA_VERSION],
@@ -98,6 +102,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     tx.execute_batch(super::wg::SCHEMA_WG)?;
     tx.execute_batch(super::models::SCHEMA_MODELS)?;
     tx.execute_batch(super::lb::SCHEMA_LB)?;
+    tx.execute_batch(super::bgp::SCHEMA_BGP)?;
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('generation', 0)",
         [SCHEMA_VERSION],
@@ -242,6 +247,49 @@ mod tests {
             )
             .unwrap();
         assert_eq!((vips, backends, v), (0, 0, SCHEMA_VERSION));
+        migrate(&mut conn).unwrap();
+    }
+
+    #[test]
+    fn version_5_gains_the_bgp_tables_and_keeps_vips() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(super::super::nat::SCHEMA_NAT).unwrap();
+        conn.execute_batch(super::super::wg::SCHEMA_WG).unwrap();
+        conn.execute_batch(super::super::models::SCHEMA_MODELS)
+            .unwrap();
+        conn.execute_batch(super::super::lb::SCHEMA_LB).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', 5), ('generation', 9);
+             INSERT INTO lb_vips (name, address, port, protocol, mode, table_size)
+             VALUES ('web', '10.9.0.100', 80, 'tcp', 'nat', 65537);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (vips, neighbors, policies, networks, global, v): (i64, i64, i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM lb_vips), (SELECT count(*) FROM bgp_neighbors),
+                        (SELECT count(*) FROM bgp_policies), (SELECT count(*) FROM bgp_networks),
+                        (SELECT count(*) FROM bgp_global),
+                        (SELECT value FROM meta WHERE key = 'schema_version')",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            (vips, neighbors, policies, networks, global, v),
+            (1, 0, 0, 0, 0, SCHEMA_VERSION)
+        );
+        assert_eq!(SCHEMA_VERSION, 6);
         migrate(&mut conn).unwrap();
     }
 

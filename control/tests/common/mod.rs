@@ -63,6 +63,7 @@ impl TestApp {
             store: store.clone(),
             token: ApiToken::new(TOKEN).unwrap(),
             engine: None,
+            bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
         });
         TestApp { router, store }
     }
@@ -73,6 +74,7 @@ impl TestApp {
             store: store.clone(),
             token: ApiToken::new(TOKEN).unwrap(),
             engine,
+            bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
         });
         TestApp { router, store }
     }
