@@ -13,6 +13,10 @@
 //! 0..=128 (root /64); probes of lengths that hold no entry cost no memory
 //! access, and a probe is usually one cache line (open addressing, linear
 //! probing, load at most 5/8).
+//! Measured (test `one_million_random_48_to_64_prefixes_memory`): 1 M
+//! random /48–/64 routes make 4.1 M entries, 138 MiB of lookup tables, about
+//! 207 MiB with the route map (random prefixes share no markers; real tables,
+//! which nest, need fewer).
 //!
 //! Markers carry the *best matching prefix* (the next hop of the longest real
 //! route at or above their length that covers them), so the search never
