@@ -7,6 +7,7 @@
 //! resolves the entry everywhere. Time is an argument (`now`, nanoseconds on
 //! the engine's monotonic clock) so tests drive a fake clock.
 
+pub mod nd;
 mod pending;
 mod table;
 
