@@ -6,103 +6,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
 use serde_json::{json, Value};
 
-use common::{TempDir, TOKEN};
-
-/// The control process, killed on drop (also when the test fails).
-struct Control {
-    child: Child,
-    api: String,
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(dir: &Path) -> Control {
-    let (api_port, metrics_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_patronus-control"))
-        .args(["--listen", &format!("127.0.0.1:{api_port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--db")
-        .arg(dir.join("control.db"))
-        .arg("--runtime-dir")
-        .arg(dir.join("shm"))
-        .args(["--token", TOKEN])
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(
-            std::fs::File::create(dir.join("control.log")).unwrap(),
-        ))
-        .spawn()
-        .expect("start patronus-control");
-    let c = Control {
-        child,
-        api: format!("http://127.0.0.1:{api_port}"),
-    };
-    // Ready when the API answers (bounded number of tries, no timing assertion).
-    for _ in 0..400 {
-        if ctl(&c.api, &["status"]).code == 0 {
-            return c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!(
-        "patronus-control did not come up: {}",
-        std::fs::read_to_string(dir.join("control.log")).unwrap_or_default()
-    );
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-fn ctl(api: &str, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_patronusctl"))
-        .args(["--api", api, "--token", TOKEN])
-        .args(args)
-        .env_remove("PATRONUS_API")
-        .env_remove("PATRONUS_TOKEN")
-        .output()
-        .expect("run patronusctl");
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::cli::{ctl, start};
+use common::TempDir;
 
 #[test]
 fn bgp_from_the_command_line() {

@@ -7,116 +7,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
-
-use common::{TempDir, TOKEN};
-
-/// The control process, killed on drop (also when the test fails).
-struct Control {
-    child: Child,
-    api: String,
-    metrics: String,
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(dir: &Path, log: &Path) -> Control {
-    let (api_port, metrics_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_patronus-control"))
-        .args(["--listen", &format!("127.0.0.1:{api_port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--db")
-        .arg(dir.join("control.db"))
-        .arg("--runtime-dir")
-        .arg(dir.join("shm"))
-        .args(["--token", TOKEN])
-        .stdout(Stdio::from(
-            std::fs::File::create(log.with_extension("out")).unwrap(),
-        ))
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .spawn()
-        .expect("start patronus-control");
-    let c = Control {
-        child,
-        api: format!("http://127.0.0.1:{api_port}"),
-        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
-    };
-    // Ready when the API answers (bounded number of tries, no timing
-    // assertion).
-    for _ in 0..400 {
-        if ctl(&c.api, &["status"], None).code == 0 {
-            return c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!(
-        "patronus-control did not come up: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-fn ctl(api: &str, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patronusctl"))
-        .args(["--api", api, "--token", TOKEN])
-        .args(args)
-        .env_remove("PATRONUS_API")
-        .env_remove("PATRONUS_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run patronusctl");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use common::cli::{ctl_input, start_logged};
+use common::TempDir;
 
 fn metrics(url: &str) -> String {
     ureq::get(url).call().unwrap().into_string().unwrap()
@@ -141,10 +35,10 @@ fn pushed(dir: &Path) -> String {
 fn model_commands_against_the_control_binary() {
     let dir = TempDir::new("models-ctl");
     let log = dir.path().join("control.log");
-    let c = start(dir.path(), &log);
+    let c = start_logged(dir.path(), &log);
     assert_eq!(pushed(dir.path()), "none", "no model at first start");
 
-    let up = ctl(
+    let up = ctl_input(
         &c.api,
         &[
             "--json",
@@ -168,7 +62,7 @@ fn model_commands_against_the_control_binary() {
     let variant = patronus_ml::model::to_bytes(&m);
     let path_b = dir.path().join("variant.bin");
     std::fs::write(&path_b, &variant).unwrap();
-    let b_entry = ctl(
+    let b_entry = ctl_input(
         &c.api,
         &["--json", "model", "upload", path_b.to_str().unwrap()],
         None,
@@ -178,41 +72,41 @@ fn model_commands_against_the_control_binary() {
     let b = b_entry["id"].as_i64().unwrap().to_string();
     let sha_b = b_entry["sha256"].as_str().unwrap().to_owned();
 
-    let list = ctl(&c.api, &["model", "list"], None).ok().stdout;
+    let list = ctl_input(&c.api, &["model", "list"], None).ok().stdout;
     assert!(
         list.contains("SHA256") && list.contains(&sha_a) && list.contains(&sha_b),
         "{list}"
     );
-    let shown = ctl(&c.api, &["model", "show", &a], None).ok().stdout;
+    let shown = ctl_input(&c.api, &["model", "show", &a], None).ok().stdout;
     assert!(
         shown.contains("flow-v1") && shown.contains("classes"),
         "{shown}"
     );
 
-    ctl(&c.api, &["model", "promote", &a], None).ok();
+    ctl_input(&c.api, &["model", "promote", &a], None).ok();
     // The actor answers, then publishes: a second request queues behind it.
-    ctl(&c.api, &["model", "list"], None).ok();
+    ctl_input(&c.api, &["model", "list"], None).ok();
     assert_eq!(pushed(dir.path()), sha_a);
-    ctl(&c.api, &["model", "promote", &b], None).ok();
-    ctl(&c.api, &["model", "list"], None).ok();
+    ctl_input(&c.api, &["model", "promote", &b], None).ok();
+    ctl_input(&c.api, &["model", "list"], None).ok();
     assert_eq!(pushed(dir.path()), sha_b);
     let text = metrics(&c.metrics);
     let want = format!("patronus_model_active_info{{sha256=\"{sha_b}\",version=\"2\"}} 1");
     assert!(text.contains(&want), "{text}");
 
-    let r = ctl(&c.api, &["model", "delete", &b], None);
+    let r = ctl_input(&c.api, &["model", "delete", &b], None);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("active"), "{}", r.stderr);
 
-    let r = ctl(&c.api, &["model", "rollback"], None).ok();
+    let r = ctl_input(&c.api, &["model", "rollback"], None).ok();
     assert!(
         r.stdout.contains(&format!("active: model {a}")),
         "{}",
         r.stdout
     );
-    ctl(&c.api, &["model", "list"], None).ok();
+    ctl_input(&c.api, &["model", "list"], None).ok();
     assert_eq!(pushed(dir.path()), sha_a);
-    ctl(&c.api, &["model", "delete", &b], None).ok();
+    ctl_input(&c.api, &["model", "delete", &b], None).ok();
 
     let bad = dir.path().join("bad.bin");
     std::fs::write(
@@ -220,17 +114,17 @@ fn model_commands_against_the_control_binary() {
         b"PTRNSMLP but nothing else of a model file, not even a digest",
     )
     .unwrap();
-    let r = ctl(&c.api, &["model", "upload", bad.to_str().unwrap()], None);
+    let r = ctl_input(&c.api, &["model", "upload", bad.to_str().unwrap()], None);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not a valid model file"), "{}", r.stderr);
-    let r = ctl(&c.api, &["model", "promote", "x"], None);
+    let r = ctl_input(&c.api, &["model", "promote", "x"], None);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("not a model id"), "{}", r.stderr);
 
     // A restart with model.bin gone writes it again.
     drop(c);
     std::fs::remove_file(dir.path().join("shm").join(patronus_shm::MODEL_FILE)).unwrap();
-    let c = start(dir.path(), &log);
+    let c = start_logged(dir.path(), &log);
     assert_eq!(pushed(dir.path()), sha_a);
     let text = metrics(&c.metrics);
     assert!(

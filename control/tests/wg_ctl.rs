@@ -7,125 +7,17 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use base64::Engine as _;
-use serde_json::Value;
 
+use common::cli::{ctl_input, start_with};
 use common::{TempDir, TOKEN};
 
 const PRIVATE: &str = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
 const PUBLIC: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
 const BOB: &str = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
 const PSK: &str = "c2VjcmV0LXByZXNoYXJlZC1rZXktMzItYnl0ZXMhISE=";
-
-/// The control process, killed on drop (also when the test fails).
-struct Control {
-    child: Child,
-    api: String,
-    metrics: String,
-}
-
-impl Drop for Control {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(dir: &Path, log: &Path) -> Control {
-    let (api_port, metrics_port) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_patronus-control"))
-        .args(["--listen", &format!("127.0.0.1:{api_port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
-        .arg("--db")
-        .arg(dir.join("control.db"))
-        .arg("--runtime-dir")
-        .arg(dir.join("shm"))
-        .args(["--token", TOKEN])
-        // Everything the process can log, to look for keys in it.
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::from(
-            std::fs::File::create(log.with_extension("out")).unwrap(),
-        ))
-        .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
-        .spawn()
-        .expect("start patronus-control");
-    let c = Control {
-        child,
-        api: format!("http://127.0.0.1:{api_port}"),
-        metrics: format!("http://127.0.0.1:{metrics_port}/metrics"),
-    };
-    // Ready when the API answers (bounded number of tries, no timing
-    // assertion).
-    for _ in 0..400 {
-        if ctl(&c.api, &["status"], None).code == 0 {
-            return c;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!(
-        "patronus-control did not come up: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stderr: {}\nstdout: {}",
-            self.stderr, self.stdout
-        );
-        self
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
-
-fn ctl(api: &str, args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_patronusctl"))
-        .args(["--api", api, "--token", TOKEN])
-        .args(args)
-        .env_remove("PATRONUS_API")
-        .env_remove("PATRONUS_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run patronusctl");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().expect("exited"),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn get(url: &str) -> String {
     ureq::get(url)
@@ -174,11 +66,12 @@ fn wg_commands_end_to_end_and_no_secret_leaks() {
     let dir = TempDir::new("wg-ctl");
     std::fs::create_dir_all(dir.path()).unwrap();
     let log = dir.path().join("control.log");
-    let c = start(dir.path(), &log);
+    // Everything the process can log, to look for keys in it.
+    let c = start_with(dir.path(), &log, &[("RUST_LOG", "trace")]);
     let api = c.api.as_str();
     let seen = std::cell::RefCell::new(String::new());
     let run = |args: &[&str], stdin: Option<&str>| {
-        let r = ctl(api, args, stdin);
+        let r = ctl_input(api, args, stdin);
         seen.borrow_mut().push_str(&r.stdout);
         seen.borrow_mut().push_str(&r.stderr);
         r
