@@ -7,17 +7,14 @@
 //! established packets per second with those 2^20 flows pinned.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use super::nat_mem::{established_rate, Sample, FLOWS, SAMPLE_EVERY};
+use super::mem_phase::run_phase;
+use super::nat_mem::{Phase, FLOWS, FRAME_LEN, SAMPLE_EVERY};
 use super::rounds::{median, merge_rounds, same_round_ratios};
 use super::Options;
-use crate::engine::{self, EngineProcess, EngineStats};
-use crate::netns::sleep_checked;
+use crate::engine::{self, EngineStats};
 use crate::report::{Report, Row};
-use crate::sysstat;
 
-const FRAME_LEN: usize = 64;
 /// Sources: a /16 with the source port moving with the flow number, so the
 /// 2^20 flows are distinct 5-tuples (see the mem driver's template).
 const GEN_SRC: &str = "10.16.0.0/16";
@@ -66,15 +63,6 @@ impl Mode {
             Mode::Lb => "lb",
         }
     }
-}
-
-/// Which phase a row measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// One pass over the flows (every packet a new pinned flow with `[lb]`).
-    New,
-    /// Later passes over the same flows (every flow pinned).
-    Established,
 }
 
 fn system(mode: Mode, phase: Phase) -> String {
@@ -274,102 +262,19 @@ fn run_one(opts: &Options, bin: &Path, mode: Mode, phase: Phase) -> anyhow::Resu
         Phase::New => u64::from(FLOWS),
         Phase::Established => u64::from(FLOWS) * passes(opts),
     };
-    let dir = &opts.workdir;
-    let tag = system(mode, phase);
-    let config = dir.join(format!("{tag}.toml"));
-    std::fs::write(&config, engine_config(opts, mode == Mode::Lb, count))?;
-    engine::check_config(bin, &config)?;
-    let stats_path = dir.join(format!("{tag}-stats.json"));
-    let _ = std::fs::remove_file(&stats_path);
-    let mut eng = EngineProcess::spawn(
+    let config = engine_config(opts, mode == Mode::Lb, count);
+    let (mut row, st) = run_phase(
+        opts,
         bin,
+        system(mode, phase),
         &config,
-        &stats_path,
-        None,
-        opts.nice,
-        &dir.join(format!("{tag}.log")),
+        count,
+        phase,
+        "(and with [lb] the flow table)",
     )?;
-    let cap = Duration::from_secs(120).max(opts.duration * 6);
-    let started = Instant::now();
-    let mut samples: Vec<Sample> = Vec::new();
-    let info = loop {
-        if let Some(info) = eng.exited()? {
-            break info;
-        }
-        if started.elapsed() > cap {
-            break eng.stop()?;
-        }
-        sleep_checked(match phase {
-            Phase::New => Duration::from_millis(20),
-            Phase::Established => SAMPLE_EVERY,
-        })?;
-        if phase == Phase::Established {
-            // A snapshot can fail or return the final file when the engine
-            // exits meanwhile; `established_rate` drops such samples.
-            if let (Ok(st), Ok(cpu)) = (
-                eng.snapshot(&stats_path),
-                sysstat::process_cpu_ns(eng.pid()),
-            ) {
-                samples.push(Sample::of(&st, cpu));
-            }
-        }
-    };
-    if !info.success {
-        anyhow::bail!(
-            "engine exited with code {:?}: {}",
-            info.code,
-            info.output.trim()
-        );
-    }
-    let st = EngineStats::read(&stats_path)?;
-    let sink = st.port("sink0").map_or(0, |p| p.tx_packets);
     if mode == Mode::Lb {
+        let sink = st.port("sink0").map_or(0, |p| p.tx_packets);
         check_balanced(&st, sink)?;
-    }
-    let mut row = Row {
-        system: tag,
-        packet_size: FRAME_LEN,
-        limited_by:
-            "engine pipeline on one busy-polling core (generator and sink inside the same worker)"
-                .into(),
-        ..Row::default()
-    };
-    match phase {
-        Phase::New => {
-            row.set_rate(sink, st.elapsed_secs);
-            row.notes.push(format!(
-                "{sink} of {count} packets reached the sink in {:.3} s (first received to last sent); \
-                 cpu_ns not given: the process's CPU includes building 2^20 templates (and with [lb] the flow table)",
-                st.elapsed_secs
-            ));
-        }
-        Phase::Established => {
-            let e = established_rate(&samples, u64::from(FLOWS), count)?;
-            row.set_rate(e.packets, e.secs);
-            row.cpu_ns_per_packet = Some(e.cpu_ns as f64 / e.packets.max(1) as f64);
-            let share = e.cpu_ns as f64 / 1e9 / e.secs;
-            if share < 0.9 {
-                row.limited_by = format!(
-                    "engine pipeline on one core, of which the engine got only ≈{:.0}% (other load on the \
-                     machine): cpu_ns_per_packet is its own cost",
-                    share * 100.0
-                );
-            }
-            row.notes.push(format!(
-                "window of {:.3} s over {} samples after the first pass; the engine process used {:.0}% of \
-                 a core in it; whole run: {sink} of {count} packets to the sink in {:.3} s",
-                e.secs,
-                e.samples,
-                share * 100.0,
-                st.elapsed_secs
-            ));
-        }
-    }
-    if sink < count {
-        row.notes.push(format!(
-            "only {sink} of {count} generated packets reached the sink; drops: {}",
-            st.drops_summary()
-        ));
     }
     if !st.lb.is_empty() {
         row.notes
@@ -407,6 +312,7 @@ fn check_balanced(st: &EngineStats, sink: u64) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use patronus_engine::config::EngineConfig;
+    use std::time::Duration;
 
     fn opts() -> Options {
         Options {

@@ -8,6 +8,7 @@ pub mod fwd_mem;
 pub mod fwd_veth;
 pub mod lb_mem;
 pub mod lb_veth;
+mod mem_phase;
 pub mod ml_infer;
 pub mod nat_mem;
 pub mod nat_veth;

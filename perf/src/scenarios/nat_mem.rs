@@ -6,20 +6,19 @@
 //! established packets per second with those 2^20 sessions live.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::mem_phase::run_phase;
 use super::rounds::{median, merge_rounds, same_round_ratios};
 use super::Options;
-use crate::engine::{self, EngineProcess, EngineStats};
-use crate::netns::sleep_checked;
+use crate::engine::{self, EngineStats};
 use crate::report::{Report, Row};
-use crate::sysstat;
 
 /// Flows of one pass: the generator's maximum. With `GEN_SRC` a /16 (65534
 /// hosts) and the source port moving with the flow number, all 2^20 inside
 /// endpoints (address, port) are distinct (see the mem driver's tests).
 pub const FLOWS: u32 = 1 << 20;
-const FRAME_LEN: usize = 64;
+pub(super) const FRAME_LEN: usize = 64;
 const GEN_SRC: &str = "10.16.0.0/16";
 const GEN_DST: &str = "192.0.2.0/24";
 const SINK_NEXT_HOP: &str = "198.51.100.254";
@@ -50,10 +49,10 @@ impl Mode {
     }
 }
 
-/// Which phase a row measures.
+/// Which phase a row measures (nat-mem and lb-mem).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// One pass over the flows (every packet a new session with NAT).
+pub(super) enum Phase {
+    /// One pass over the flows (every packet a new session or pin).
     New,
     /// Later passes over the same flows (every session established).
     Established,
@@ -222,100 +221,16 @@ fn run_one(opts: &Options, bin: &Path, mode: Mode, phase: Phase) -> anyhow::Resu
         Phase::New => u64::from(FLOWS),
         Phase::Established => u64::from(FLOWS) * passes(opts),
     };
-    let dir = &opts.workdir;
-    let tag = system(mode, phase);
-    let config = dir.join(format!("{tag}.toml"));
-    std::fs::write(&config, engine_config(opts, mode == Mode::Nat, count))?;
-    engine::check_config(bin, &config)?;
-    let stats_path = dir.join(format!("{tag}-stats.json"));
-    let _ = std::fs::remove_file(&stats_path);
-    let mut eng = EngineProcess::spawn(
+    let config = engine_config(opts, mode == Mode::Nat, count);
+    let (mut row, st) = run_phase(
+        opts,
         bin,
+        system(mode, phase),
         &config,
-        &stats_path,
-        None,
-        opts.nice,
-        &dir.join(format!("{tag}.log")),
+        count,
+        phase,
+        "and the session tables",
     )?;
-    let cap = Duration::from_secs(120).max(opts.duration * 6);
-    let started = Instant::now();
-    let mut samples: Vec<Sample> = Vec::new();
-    let info = loop {
-        if let Some(info) = eng.exited()? {
-            break info;
-        }
-        if started.elapsed() > cap {
-            break eng.stop()?;
-        }
-        sleep_checked(match phase {
-            Phase::New => Duration::from_millis(20),
-            Phase::Established => SAMPLE_EVERY,
-        })?;
-        if phase == Phase::Established {
-            // A snapshot can fail or return the final file when the engine
-            // exits meanwhile; `established_rate` drops such samples.
-            if let (Ok(st), Ok(cpu)) = (
-                eng.snapshot(&stats_path),
-                sysstat::process_cpu_ns(eng.pid()),
-            ) {
-                samples.push(Sample::of(&st, cpu));
-            }
-        }
-    };
-    if !info.success {
-        anyhow::bail!(
-            "engine exited with code {:?}: {}",
-            info.code,
-            info.output.trim()
-        );
-    }
-    let st = EngineStats::read(&stats_path)?;
-    let sink = st.port("sink0").map_or(0, |p| p.tx_packets);
-    let mut row = Row {
-        system: tag,
-        packet_size: FRAME_LEN,
-        limited_by:
-            "engine pipeline on one busy-polling core (generator and sink inside the same worker)"
-                .into(),
-        ..Row::default()
-    };
-    match phase {
-        Phase::New => {
-            row.set_rate(sink, st.elapsed_secs);
-            row.notes.push(format!(
-                "{sink} of {count} packets reached the sink in {:.3} s (first received to last sent); \
-                 cpu_ns not given: the process's CPU includes building 2^20 templates and the session tables",
-                st.elapsed_secs
-            ));
-        }
-        Phase::Established => {
-            let e = established_rate(&samples, u64::from(FLOWS), count)?;
-            row.set_rate(e.packets, e.secs);
-            row.cpu_ns_per_packet = Some(e.cpu_ns as f64 / e.packets.max(1) as f64);
-            let share = e.cpu_ns as f64 / 1e9 / e.secs;
-            if share < 0.9 {
-                row.limited_by = format!(
-                    "engine pipeline on one core, of which the engine got only ≈{:.0}% (other load on the \
-                     machine): cpu_ns_per_packet is its own cost",
-                    share * 100.0
-                );
-            }
-            row.notes.push(format!(
-                "window of {:.3} s over {} samples after the first pass; the engine process used {:.0}% of \
-                 a core in it; whole run: {sink} of {count} packets to the sink in {:.3} s",
-                e.secs,
-                e.samples,
-                share * 100.0,
-                st.elapsed_secs
-            ));
-        }
-    }
-    if sink < count {
-        row.notes.push(format!(
-            "only {sink} of {count} generated packets reached the sink; drops: {}",
-            st.drops_summary()
-        ));
-    }
     if !st.nat.is_empty() {
         row.notes.push(format!(
             "nat counters: {}",
