@@ -1,13 +1,14 @@
 //! Fuzzes every wire parser: `parse_l2` and each view's `new_checked` plus
 //! all getters on arbitrary bytes must never panic, and checksum helpers
 //! must agree with themselves (fill then verify, incremental TTL update).
+//! IPv6: the header view, the extension-header walk, ICMPv6 and ND.
 #![no_main]
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use libfuzzer_sys::fuzz_target;
-use patronus_engine::wire::{arp, ethernet, icmpv4, ipv4, tcp, udp};
+use patronus_engine::wire::{arp, ethernet, icmpv4, icmpv6, ipv4, ipv6, tcp, udp};
 
 fuzz_target!(|data: &[u8]| {
     // Each view over the raw input, then the L3/L4 views where the headers
@@ -57,6 +58,45 @@ fn views_at(l3: &[u8]) {
     }
     // L4 views straight over the input too, so they see every byte pattern.
     l4_views(l3, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::UNSPECIFIED);
+    ipv6_views(l3);
+}
+
+/// The IPv6 views: header, extension-header walk, ICMPv6 and ND parsing.
+fn ipv6_views(l3: &[u8]) {
+    if let Ok(ip) = ipv6::Ipv6Packet::new_checked(l3) {
+        black_box((
+            ip.version(),
+            ip.traffic_class(),
+            ip.flow_label(),
+            ip.payload_len(),
+            ip.next_header(),
+            ip.hop_limit(),
+            ip.src_addr(),
+            ip.dst_addr(),
+            ip.payload(),
+        ));
+        if let Ok(up) = ip.upper_layer() {
+            black_box(up);
+        }
+        black_box(icmpv6::parse_nd(&ip).ok());
+        black_box(icmpv6::error_allowed(l3, icmpv6::TYPE_TIME_EXCEEDED, 0));
+    }
+    if let Ok(i) = icmpv6::Icmpv6Packet::new_checked(l3) {
+        black_box((
+            i.msg_type(),
+            i.code(),
+            i.checksum(),
+            i.ident(),
+            i.seq_no(),
+            i.rest_of_header(),
+            i.data(),
+            i.verify_checksum(
+                std::net::Ipv6Addr::LOCALHOST,
+                std::net::Ipv6Addr::UNSPECIFIED,
+            ),
+        ));
+    }
+    black_box(icmpv6::link_layer_option(l3, 1).ok());
 }
 
 fn l4_views(l4: &[u8], src: Ipv4Addr, dst: Ipv4Addr) {
