@@ -8,11 +8,79 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::nat_mem::{established_rate, Phase, Sample, FLOWS, FRAME_LEN, SAMPLE_EVERY};
+use super::rounds::{median, merge_rounds, same_round_ratios};
 use super::Options;
 use crate::engine::{self, EngineProcess, EngineStats};
 use crate::netns::sleep_checked;
-use crate::report::Row;
+use crate::report::{Report, Row};
 use crate::sysstat;
+
+/// The rounds of a mem benchmark: per round every phase without and with
+/// the feature (interleaved, so a slow stretch of the machine hits both),
+/// rows merged by their medians, and per phase the median of the
+/// same-round ratios with / without (the established one is the report's
+/// ratio). `name(with, phase)` names a row, `one(bin, with, phase)` runs
+/// it. False when the engine binary is missing (the rows say so).
+pub(super) fn run_rounds(
+    report: &mut Report,
+    opts: &Options,
+    name: impl Fn(bool, Phase) -> String,
+    mut one: impl FnMut(&Path, bool, Phase) -> anyhow::Result<Row>,
+) -> anyhow::Result<bool> {
+    let bin = match engine::locate(opts.engine.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            report.notes.push(format!("engine unavailable: {e:#}"));
+            for phase in [Phase::New, Phase::Established] {
+                for with in [false, true] {
+                    report.rows.push(Row::not_run(
+                        &name(with, phase),
+                        FRAME_LEN,
+                        "engine binary unavailable",
+                    ));
+                }
+            }
+            return Ok(false);
+        }
+    };
+    let mut rounds: Vec<Vec<Row>> = Vec::new();
+    for _ in 0..opts.rounds.max(1) {
+        let mut rows = Vec::new();
+        for phase in [Phase::New, Phase::Established] {
+            for with in [false, true] {
+                rows.push(match one(&bin, with, phase) {
+                    Ok(r) => r,
+                    Err(e) if crate::netns::stop_requested() => return Err(e),
+                    Err(e) => Row::not_run(&name(with, phase), FRAME_LEN, format!("{e:#}")),
+                });
+            }
+        }
+        rounds.push(rows);
+    }
+    report.rows = merge_rounds(&rounds, &mut report.notes);
+    for phase in [Phase::Established, Phase::New] {
+        let (sys, base) = (name(true, phase), name(false, phase));
+        let ratio = if rounds.len() > 1 {
+            let mut ratios = same_round_ratios(&rounds, &sys, &base);
+            report.notes.push(format!(
+                "per-round ratios {sys} / {base}: {}",
+                ratios
+                    .iter()
+                    .map(|r| format!("{r:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            median(&mut ratios)
+        } else {
+            report.pps_ratio(&sys, &base)
+        };
+        if phase == Phase::Established {
+            report.ratio = ratio;
+        }
+        report.push_ratio(&sys, &base, ratio);
+    }
+    Ok(true)
+}
 
 /// Runs the engine on `config_text` (a run of `count` generated packets) and
 /// rates it as `phase` says; returns the row and the engine's final stats

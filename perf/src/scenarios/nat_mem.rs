@@ -8,10 +8,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::mem_phase::run_phase;
-use super::rounds::{median, merge_rounds, same_round_ratios};
+use super::mem_phase::{run_phase, run_rounds};
 use super::Options;
-use crate::engine::{self, EngineStats};
+use crate::engine::EngineStats;
 use crate::report::{Report, Row};
 
 /// Flows of one pass: the generator's maximum. With `GEN_SRC` a /16 (65534
@@ -143,57 +142,14 @@ max_sessions = {MAX_SESSIONS}
 
 pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("nat-mem");
-    let bin = match engine::locate(opts.engine.as_deref()) {
-        Ok(p) => p,
-        Err(e) => {
-            report.notes.push(format!("engine unavailable: {e:#}"));
-            for phase in [Phase::New, Phase::Established] {
-                for mode in [Mode::Plain, Mode::Nat] {
-                    report.rows.push(Row::not_run(
-                        &system(mode, phase),
-                        FRAME_LEN,
-                        "engine binary unavailable",
-                    ));
-                }
-            }
-            return Ok(report);
-        }
-    };
-    let mut rounds: Vec<Vec<Row>> = Vec::new();
-    for _ in 0..opts.rounds.max(1) {
-        let mut rows = Vec::new();
-        for phase in [Phase::New, Phase::Established] {
-            for mode in [Mode::Plain, Mode::Nat] {
-                rows.push(match run_one(opts, &bin, mode, phase) {
-                    Ok(r) => r,
-                    Err(e) if crate::netns::stop_requested() => return Err(e),
-                    Err(e) => Row::not_run(&system(mode, phase), FRAME_LEN, format!("{e:#}")),
-                });
-            }
-        }
-        rounds.push(rows);
-    }
-    report.rows = merge_rounds(&rounds, &mut report.notes);
-    for phase in [Phase::Established, Phase::New] {
-        let (sys, base) = (system(Mode::Nat, phase), system(Mode::Plain, phase));
-        let ratio = if rounds.len() > 1 {
-            let mut ratios = same_round_ratios(&rounds, &sys, &base);
-            report.notes.push(format!(
-                "per-round ratios {sys} / {base}: {}",
-                ratios
-                    .iter()
-                    .map(|r| format!("{r:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            median(&mut ratios)
-        } else {
-            report.pps_ratio(&sys, &base)
-        };
-        if phase == Phase::Established {
-            report.ratio = ratio;
-        }
-        report.push_ratio(&sys, &base, ratio);
+    let mode = |with: bool| if with { Mode::Nat } else { Mode::Plain };
+    if !run_rounds(
+        &mut report,
+        opts,
+        |with, phase| system(mode(with), phase),
+        |bin, with, phase| run_one(opts, bin, mode(with), phase),
+    )? {
+        return Ok(report);
     }
     report.notes.push(format!(
         "one worker pinned to core {} at nice {}, poll = \"busy\"; generator and sink are mem ports in that \
