@@ -149,6 +149,7 @@ pub fn spawn(
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
     lb: Arc<LbShared>,
+    punt: Arc<crate::punt::PuntTaps>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
@@ -185,7 +186,7 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, punt, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
@@ -213,6 +214,7 @@ fn run(
     wg_slot: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
     lb: Arc<LbShared>,
+    punt: Arc<crate::punt::PuntTaps>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -227,6 +229,7 @@ fn run(
     // A plan published whose counter names the file does not show yet.
     let mut wg_pending: Option<(u64, Arc<WgPlan>)> = None;
     let configured_model = cfg.classify.as_ref().and_then(|c| c.model.clone());
+    let sync_cfg = cfg.clone();
     let mut sync = FibSync::new(cfg, start_fib);
     while !stop.load(Ordering::Relaxed) {
         // Tunnel addresses may need other FIB entries.
@@ -258,6 +261,14 @@ fn run(
                         let interfaces = up.fib.interfaces().clone();
                         let fib = up.fib.clone();
                         let local = tables.publish(up.fib);
+                        if up.interfaces_changed && punt.is_ready() {
+                            // The kernel's copies of the ports follow.
+                            if let Err(e) =
+                                crate::punt::set_addresses(&sync_cfg, &punt, &interfaces)
+                            {
+                                eprintln!("patronus-engine: punt TAP addresses: {e}");
+                            }
+                        }
                         if up.interfaces_changed {
                             let o = nat.interfaces_changed(interfaces);
                             nat.report("interfaces changed", &o);

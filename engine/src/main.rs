@@ -180,6 +180,7 @@ fn main() -> ExitCode {
             engine.wg.clone(),
             engine.classify.clone(),
             engine.lb.clone(),
+            engine.punt.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),

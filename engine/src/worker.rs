@@ -56,6 +56,8 @@ pub struct Engine {
     pub classify: Arc<ClassifySlot>,
     /// The load-balancer plans the workers adopt, and backend counters.
     pub lb: Arc<LbShared>,
+    /// The punt path's kernel TAPs (none without `[punt]`).
+    pub punt: Arc<crate::punt::PuntTaps>,
     /// The engine clock's origin.
     pub started: Instant,
     /// The configuration it runs.
@@ -175,6 +177,7 @@ impl Engine {
             wg,
             classify,
             lb,
+            punt: punt.clone(),
             started,
             cfg: cfg.clone(),
         };

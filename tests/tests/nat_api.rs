@@ -188,6 +188,7 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
             false, None, WORKERS,
         )),
         Arc::new(patronus_engine::lb_link::LbShared::new(&cfg, WORKERS).unwrap()),
+        Arc::default(),
         stop.clone(),
     )
     .expect("link thread");

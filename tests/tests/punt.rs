@@ -110,3 +110,44 @@ fn without_punt_tcp_to_the_engine_is_dropped_and_counted() {
     let tap = t.r.exec_output("ip", &["link", "show", "lcp-lan0"]);
     assert!(!tap.status.success(), "no TAP without [punt]");
 }
+
+/// Interfaces pushed by the control process replace the port's TOML ones
+/// on the TAP too (a port's pushed interfaces replace its `[[interface]]`s).
+#[test]
+fn pushed_interfaces_move_the_tap_addresses() {
+    let probe = patronus_e2e::TempDir::new("puntctl");
+    let runtime = probe.path().join("shm");
+    let extra = format!(
+        "[punt]\n[control]\nruntime_dir = \"{}\"\n",
+        runtime.display()
+    );
+    let mut t = Topology::build("puntctl", RouterKind::Engine, &extra);
+    t.wait_forwarding(READY);
+    let tap_addrs = |t: &Topology| t.r.ip(&["-br", "-4", "addr", "show", "dev", "lcp-lan0"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tap_addrs(&t).contains("10.1.0.1/24") {
+        assert!(Instant::now() < deadline, "{}", tap_addrs(&t));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = t.dir.path().to_path_buf();
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let c = patronus_e2e::control::Control::start(&dir, &runtime, port, "control");
+    c.ctl_ok(&["interface", "add", "lan0", "10.1.0.9/24"]);
+    c.ctl_ok(&["interface", "add", "wan0", "10.2.0.1/24"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let a = tap_addrs(&t);
+        if a.contains("10.1.0.9/24") && !a.contains("10.1.0.1/24") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the TAP did not follow the pushed interface: {a}\n{}",
+            t.engine().process().stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The new address is live (the engine answers echo for its addresses).
+    let (ok, out) = ping(&t.h1, "10.1.0.9", 2, &[]);
+    assert!(ok, "{out}");
+}

@@ -104,7 +104,7 @@ pub fn configure(
     links: &[LinkInfo],
     interfaces: &[InterfaceConfig],
 ) -> Result<(), String> {
-    for (i, port) in cfg.ports.iter().enumerate() {
+    for (i, _) in cfg.ports.iter().enumerate() {
         let (Some(tap), Some(link)) = (taps.by_port.get(i).and_then(Option::as_ref), links.get(i))
         else {
             continue;
@@ -120,6 +120,28 @@ pub fn configure(
         ip(&["link", "set", "dev", name, "address", &mac, "mtu", &mtu])?;
         // The engine answers IPv4 ARP for these addresses itself.
         ip(&["link", "set", "dev", name, "up"])?;
+    }
+    set_addresses(cfg, taps, interfaces)?;
+    taps.ready.store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// Makes the TAPs' addresses (and VLAN sub-interfaces) those of
+/// `interfaces`: at start, and again whenever the interfaces change (the
+/// control process pushed others). Existing IPv4 addresses and
+/// sub-interfaces are removed first.
+pub fn set_addresses(
+    cfg: &EngineConfig,
+    taps: &PuntTaps,
+    interfaces: &[InterfaceConfig],
+) -> Result<(), String> {
+    for (i, port) in cfg.ports.iter().enumerate() {
+        let Some(tap) = taps.by_port.get(i).and_then(Option::as_ref) else {
+            continue;
+        };
+        let name = tap.name();
+        remove_vlans(name)?;
+        ip(&["-4", "addr", "flush", "dev", name])?;
         for itf in interfaces.iter().filter(|f| f.port == port.name) {
             let dev = match itf.vlan {
                 Some(v) if v != 0 => {
@@ -136,6 +158,25 @@ pub fn configure(
             ip(&["addr", "add", &itf.address, "dev", &dev])?;
         }
     }
-    taps.ready.store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// Deletes the VLAN sub-interfaces `TAP.VID` of `tap`.
+fn remove_vlans(tap: &str) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .map_err(|e| format!("ip -o link show: {e}"))?;
+    let prefix = format!("{tap}.");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "7: lcp-lan0.100@lcp-lan0: <...>"
+        let Some(dev) = line.split(": ").nth(1) else {
+            continue;
+        };
+        let dev = dev.split('@').next().unwrap_or(dev);
+        if dev.starts_with(&prefix) {
+            ip(&["link", "del", "dev", dev])?;
+        }
+    }
     Ok(())
 }
