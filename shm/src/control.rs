@@ -70,7 +70,10 @@ pub struct ControlBlock {
     /// Newest published load-balancer configuration (`lb.bin`; 0 = none),
     /// stored like `nat_generation`. Was the first reserved word.
     pub lb_generation: AtomicU64,
-    pub reserved: [AtomicU64; 5],
+    /// Newest published IPv6 routes (`route6.bin`; 0 = none), stored like
+    /// `nat_generation`. Was the first reserved word.
+    pub route6_generation: AtomicU64,
+    pub reserved: [AtomicU64; 4],
     pub workers: [WorkerSlot; MAX_WORKERS],
 }
 
@@ -82,6 +85,7 @@ const _: () = {
     assert!(offset_of!(ControlBlock, wg_generation) == 64);
     assert!(offset_of!(ControlBlock, model_generation) == 72);
     assert!(offset_of!(ControlBlock, lb_generation) == 80);
+    assert!(offset_of!(ControlBlock, route6_generation) == 88);
     assert!(offset_of!(ControlBlock, workers) == 128);
     assert!(size_of::<ControlBlock>() == 128 + 64 * MAX_WORKERS);
 };

@@ -219,6 +219,9 @@ impl<'a> GenerationView<'a> {
                 Some(TableKind::LbBackend) => {
                     TableView::<LbBackendEntry>::parse(slice)?.generation()
                 }
+                Some(TableKind::Route6) => {
+                    TableView::<crate::route6::Route6Entry>::parse(slice)?.generation()
+                }
                 None => return Err(ShmError::UnknownKind(entry.kind)),
             };
             if generation != header.generation {

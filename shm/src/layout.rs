@@ -51,6 +51,8 @@ pub enum TableKind {
     LbVip = 13,
     /// Load-balancer backends, in the LB file only.
     LbBackend = 14,
+    /// IPv6 routes, in the IPv6 route file only.
+    Route6 = 15,
 }
 
 impl TableKind {
@@ -71,6 +73,7 @@ impl TableKind {
             12 => Some(TableKind::LbSettings),
             13 => Some(TableKind::LbVip),
             14 => Some(TableKind::LbBackend),
+            15 => Some(TableKind::Route6),
             _ => None,
         }
     }

@@ -222,6 +222,33 @@ impl Publisher {
         Ok(number)
     }
 
+    /// The newest published IPv6 route file number (0 = none).
+    pub fn route6_generation(&self) -> u64 {
+        self.control
+            .block()
+            .route6_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// Writes `tables` as the IPv6 route file (temp file, fsync, rename) and
+    /// then bumps `route6_generation`. Returns its number. Replaced whole
+    /// each time.
+    pub fn publish_route6(
+        &mut self,
+        tables: &crate::route6::Route6Tables,
+    ) -> Result<u64, ShmError> {
+        let number = self.route6_generation() + 1;
+        let bytes = tables.builder()?.encode(number);
+        write_atomic(&self.dir.route6(), &bytes)?;
+        let block = self.control.block();
+        // Release: a reader that sees the number also sees the file.
+        block.route6_generation.store(number, Ordering::Release);
+        block
+            .publisher_heartbeat_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
+        Ok(number)
+    }
+
     /// The newest published model file number (0 = none).
     pub fn model_generation(&self) -> u64 {
         self.control

@@ -106,6 +106,11 @@ impl RuntimeDir {
         self.root.join(crate::lb::LB_FILE)
     }
 
+    /// `route6.bin`.
+    pub fn route6(&self) -> PathBuf {
+        self.root.join(crate::route6::ROUTE6_FILE)
+    }
+
     /// `lb.sock`.
     pub fn lb_socket(&self) -> PathBuf {
         self.root.join(LB_SOCKET)

@@ -96,6 +96,7 @@ pub struct Subscriber {
     seen_nat: u64,
     /// The last LB file number returned (or that failed to load).
     seen_lb: u64,
+    seen_route6: u64,
     /// The last WireGuard file number returned (or that failed to load).
     seen_wg: u64,
     /// The last model file number returned (or that failed to load).
@@ -121,6 +122,7 @@ impl Subscriber {
             seen: 0,
             seen_nat: 0,
             seen_lb: 0,
+            seen_route6: 0,
             seen_wg: 0,
             seen_model: 0,
         })
@@ -253,6 +255,36 @@ impl Subscriber {
         self.seen_lb = current;
         let g = loaded?;
         let tables = LbTables::from_view(&g.view())?;
+        Ok(Some((g.number(), tables)))
+    }
+
+    /// The newest published IPv6 route file number (0 = none).
+    pub fn route6_generation(&self) -> u64 {
+        self.control
+            .block()
+            .route6_generation
+            .load(Ordering::Acquire)
+    }
+
+    /// The IPv6 routes if a new file was published since the last call
+    /// (one atomic load when not). A file that fails to load is reported
+    /// once and skipped until a newer one appears.
+    pub fn poll_route6(&mut self) -> Result<Option<(u64, crate::route6::Route6Tables)>, ShmError> {
+        let current = self.route6_generation();
+        if current == self.seen_route6 || current == 0 {
+            return Ok(None);
+        }
+        let path = self.dir.route6();
+        // As for NAT: a newer file may already have replaced this number's.
+        let loaded = match Generation::load(&path, current) {
+            Err(ShmError::GenerationMismatch { found, .. }) if found > current => {
+                Generation::load(&path, found)
+            }
+            other => other,
+        };
+        self.seen_route6 = current;
+        let g = loaded?;
+        let tables = crate::route6::Route6Tables::from_view(&g.view())?;
         Ok(Some((g.number(), tables)))
     }
 
