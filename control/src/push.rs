@@ -1171,3 +1171,7 @@ mod tests {
         task.abort();
     }
 }
+
+#[cfg(test)]
+#[path = "push_bgp_tests.rs"]
+mod bgp_tests;
