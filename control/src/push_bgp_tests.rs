@@ -110,7 +110,10 @@ fn bgp_routes_merge_under_static_routes_and_connected_subnets() {
         replace: false,
         routes: vec![
             // Directly reachable, two next hops (ECMP).
-            (k([10, 9, 0, 0], 24), vec![ip([10, 2, 0, 7]), ip([10, 2, 0, 8])]),
+            (
+                k([10, 9, 0, 0], 24),
+                vec![ip([10, 2, 0, 7]), ip([10, 2, 0, 8])],
+            ),
             // The static route's prefix: the static route stays.
             (k([10, 50, 0, 0], 16), vec![ip([10, 2, 0, 7])]),
             // The connected subnet: not installed.
@@ -128,13 +131,19 @@ fn bgp_routes_merge_under_static_routes_and_connected_subnets() {
     assert_eq!(
         table(&dir.0, &pusher),
         vec![
-            (k([10, 9, 0, 0], 24), vec![gw([10, 2, 0, 7]), gw([10, 2, 0, 8])]),
+            (
+                k([10, 9, 0, 0], 24),
+                vec![gw([10, 2, 0, 7]), gw([10, 2, 0, 8])]
+            ),
             (k([10, 50, 0, 0], 16), vec![gw([10, 2, 0, 9])]),
             (k([10, 60, 0, 0], 16), vec![gw([10, 2, 0, 9])]),
         ]
     );
     assert_eq!(pusher.bgp_routes_installed(), 2);
-    assert_eq!(pusher.bgp_installed().lock().unwrap().back(), Some(&(g1, 2)));
+    assert_eq!(
+        pusher.bgp_installed().lock().unwrap().back(),
+        Some(&(g1, 2))
+    );
 
     // The static route moves: the recursive BGP route follows (a delta).
     let r = store.list_routes(PUSHED_ORG).unwrap()[0].clone();
@@ -198,7 +207,10 @@ fn bgp_routes_merge_under_static_routes_and_connected_subnets() {
     let ch = g.view().route_changes();
     assert_eq!(ch.len(), 1);
     assert!(ch[0].is_withdraw());
-    assert_eq!((ch[0].route.prefix, ch[0].route.prefix_len), k([10, 9, 0, 0], 24));
+    assert_eq!(
+        (ch[0].route.prefix, ch[0].route.prefix_len),
+        k([10, 9, 0, 0], 24)
+    );
 
     // Deleting the static route: BGP's route of that prefix appears? No:
     // BGP withdrew it above; the recursive route loses its resolution.
@@ -241,7 +253,11 @@ fn a_static_route_deleted_uncovers_the_bgp_route_of_its_prefix() {
             },
         )
         .unwrap();
-    assert_eq!(table(&dir.0, &pusher)[0].1, vec![gw([10, 2, 0, 9])], "static");
+    assert_eq!(
+        table(&dir.0, &pusher)[0].1,
+        vec![gw([10, 2, 0, 9])],
+        "static"
+    );
     let id = store.list_routes(PUSHED_ORG).unwrap()[0].id;
     store.delete_route(PUSHED_ORG, id).unwrap();
     pusher
@@ -252,7 +268,11 @@ fn a_static_route_deleted_uncovers_the_bgp_route_of_its_prefix() {
     let ch = g.view().route_changes();
     assert_eq!(ch.len(), 1);
     assert!(!ch[0].is_withdraw());
-    assert_eq!(ch[0].route.nexthops[0], gw([10, 2, 0, 7]), "BGP's route now");
+    assert_eq!(
+        ch[0].route.nexthops[0],
+        gw([10, 2, 0, 7]),
+        "BGP's route now"
+    );
 }
 
 #[test]
@@ -272,7 +292,10 @@ fn large_batches_are_deltas_against_a_large_table() {
             .collect(),
     };
     // The first batch is the whole table: a full generation.
-    pusher.push_bgp(&mut store, batch(0, 1000)).unwrap().unwrap();
+    pusher
+        .push_bgp(&mut store, batch(0, 1000))
+        .unwrap()
+        .unwrap();
     assert_eq!(pusher.last_kind(), Some(PushKind::Full));
     // Then smaller than a quarter of the table: deltas.
     for round in 0..3 {

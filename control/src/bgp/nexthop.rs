@@ -297,7 +297,8 @@ mod tests {
         // Removing the /25 falls back to the /24.
         d.set_static((u32::from_be_bytes([192, 0, 2, 128]), 25), None);
         assert_eq!(
-            d.gateways4(Ipv4Addr::new(192, 0, 2, 200)).map(|x| x.1.len()),
+            d.gateways4(Ipv4Addr::new(192, 0, 2, 200))
+                .map(|x| x.1.len()),
             Some(2)
         );
     }
