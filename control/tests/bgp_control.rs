@@ -23,7 +23,7 @@ use patronus_control::ctl::client::Client;
 use patronus_shm::{catch_up, CatchUp, Generation, RouteEntry, Subscriber};
 use serde_json::{json, Value};
 
-use common::cli::free_port;
+use common::cli::{ctl, free_port};
 use common::TOKEN;
 
 /// Generous bound on each wait (sessions retry after 2 s here).
@@ -416,6 +416,11 @@ fn scenario(lab: &mut Lab) {
     assert_eq!(s["local_as"], 65001);
     assert_eq!(s["router_id"], "10.0.0.1");
     assert_eq!(s["neighbors"]["configured"], 2);
+    let out = ctl(&api, &["bgp", "summary"]).ok().stdout;
+    assert!(out.contains("AS 65001, router id 10.0.0.1"), "{out}");
+    assert!(out.contains("2 configured, 2 established"), "{out}");
+    let v = ctl(&api, &["--json", "bgp", "summary"]).ok().json();
+    assert_eq!(v["neighbors"]["established"], 2, "{v}");
 
     // IPv4 in the pushed generation: BIRD's route via BIRD; the static
     // route keeps its prefix.
