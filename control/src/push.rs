@@ -579,10 +579,14 @@ impl Pusher {
 
     /// The whole table as it stands, sorted (deterministic files).
     fn full_table(table: &HashMap<RouteKey, RouteEntry>) -> Result<TableBuilder<RouteEntry>> {
-        let mut entries: Vec<RouteEntry> = table.values().copied().collect();
-        entries.sort_unstable_by_key(entry_key);
+        // Sorted keys, not a sorted copy of the entries: a full BGP table
+        // is a million entries of 108 bytes.
+        let mut keys: Vec<RouteKey> = table.keys().copied().collect();
+        keys.sort_unstable();
         let mut t = TableBuilder::<RouteEntry>::new();
-        t.extend_from_slice(&entries).map_err(storage)?;
+        for k in keys {
+            t.push(table[&k]).map_err(storage)?;
+        }
         Ok(t)
     }
 

@@ -90,7 +90,12 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        let tag = std::process::id();
+        Lab::with_conf(BIRD_CONF, "")
+    }
+
+    /// `suffix` keeps two labs of one process apart.
+    fn with_conf(conf: &str, suffix: &str) -> Lab {
+        let tag = format!("{}{suffix}", std::process::id());
         let lab = Lab {
             ours: format!("bgc{tag}a"),
             bird_ns: format!("bgc{tag}b"),
@@ -141,7 +146,7 @@ impl Lab {
         }
         std::fs::write(
             lab.dir.join("bird.conf"),
-            BIRD_CONF.replace("DIR", lab.dir.to_str().unwrap()),
+            conf.replace("DIR", lab.dir.to_str().unwrap()),
         )
         .unwrap();
         lab
@@ -481,6 +486,19 @@ fn scenario(lab: &mut Lab) {
         o.contains("192.0.2.0/24")
     });
     assert!(out.contains("via 10.0.0.1"), "{out}");
+    // Networks originated and withdrawn live.
+    c.post(
+        "/api/v1/bgp/networks",
+        &json!({ "prefix": "198.51.100.0/24" }),
+    )
+    .unwrap();
+    c.delete("/api/v1/bgp/networks/192.0.2.0%2F24").unwrap();
+    lab.birdc_until(&["show", "route", "198.51.100.0/24"], |o| {
+        o.contains("198.51.100.0/24")
+    });
+    lab.birdc_until(&["show", "route", "192.0.2.0/24"], |o| {
+        !o.contains("192.0.2.0/24")
+    });
 
     // A neighbour added live: its session and routes come; the other
     // session is not reset.
@@ -580,4 +598,105 @@ fn scenario(lab: &mut Lab) {
     let s = c.get("/api/v1/bgp/summary").unwrap();
     assert_eq!(s["running"], false, "{s}");
     lab.birdc_until(&["show", "protocols", "p4"], |o| !o.contains("Established"));
+}
+
+/// Scale (ignored by default; run in release):
+/// `cargo test -p patronus-control --release --test bgp_control -- --ignored --nocapture`
+/// BIRD announces `PATRONUS_BGP_SCALE` (default 200000) IPv4 prefixes; prints
+/// the time until all are selected and until all are in the pushed table.
+/// Checks only that they all arrive (no timing thresholds).
+#[test]
+#[ignore]
+fn control_bgp_scale() {
+    let n: u32 = std::env::var("PATRONUS_BGP_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let mut routes = String::new();
+    for i in 0..n {
+        let a = 0x0b00_0000u32 + (i << 8);
+        let [x, y, z, _] = a.to_be_bytes();
+        routes.push_str(&format!("  route {x}.{y}.{z}.0/24 unreachable;\n"));
+    }
+    let conf = format!(
+        r#"
+log "DIR/bird.log" {{ error, fatal }};
+router id 10.0.0.2;
+protocol device {{}}
+protocol static s4 {{
+  ipv4;
+{routes}}}
+protocol bgp p4 {{
+  local 10.0.0.2 as 65002;
+  neighbor 10.0.0.1 as 65001;
+  passive on;
+  ipv4 {{ import none; export all; }};
+}}
+"#
+    );
+    let mut lab = Lab::with_conf(&conf, "s");
+    let ns = lab.ours.clone();
+    let body = std::thread::spawn(move || {
+        enter(&ns);
+        lab.start_bird();
+        let (api, _) = lab.start_control();
+        let c = Client::new(&api, Some(TOKEN.into())).unwrap();
+        until("the API answers", || c.get("/api/v1/status").ok());
+        c.post(
+            "/api/v1/interfaces",
+            &json!({ "port": "wan0", "address": "10.0.0.1/24" }),
+        )
+        .unwrap();
+        c.put(
+            "/api/v1/bgp/policies/all",
+            &json!({ "name": "all", "default": "accept" }),
+        )
+        .unwrap();
+        c.post(
+            "/api/v1/bgp/neighbors",
+            &json!({ "address": "10.0.0.2", "remote_as": 65002, "import_policy": "all",
+                     "export_policy": "all", "connect_retry_secs": 2 }),
+        )
+        .unwrap();
+        let start = Instant::now();
+        c.put(
+            "/api/v1/bgp",
+            &json!({ "asn": 65001, "router_id": "10.0.0.1" }),
+        )
+        .unwrap();
+        let shm = lab.shm();
+        let mut selected_at = None;
+        loop {
+            let s = c.get("/api/v1/bgp/summary").unwrap();
+            if selected_at.is_none() && s["selected_routes"]["ipv4"] == n {
+                selected_at = Some(start.elapsed());
+            }
+            if selected_at.is_some() && pushed(&shm).1.len() == n as usize {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(600),
+                "never converged: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pushed_at = start.elapsed();
+        let rss = std::fs::read_to_string(format!(
+            "/proc/{}/status",
+            lab.control.as_ref().unwrap().id()
+        ))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("")
+        .to_owned();
+        println!(
+            "{n} prefixes: all selected after {:.2} s, all in the pushed table after {:.2} s; control {rss}",
+            selected_at.unwrap().as_secs_f64(),
+            pushed_at.as_secs_f64()
+        );
+    });
+    if let Err(e) = body.join() {
+        std::panic::resume_unwind(e);
+    }
 }

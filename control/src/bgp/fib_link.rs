@@ -15,6 +15,7 @@ use patronus_bgp::types::Prefix;
 use patronus_shm::layout::IFACE_ANY;
 use patronus_shm::{Route6Entry, Route6Tables, RouteKind};
 use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
 use super::speaker::{RouteChange, RouteTable, SpeakerHandle};
@@ -177,14 +178,20 @@ pub struct FibSink {
     pub route6: Route6Installed,
 }
 
+/// One batch on its way (IPv4 to the store actor, IPv6 to route6.bin).
+struct Batch {
+    v4: Option<BgpUpdate>,
+    v6: Option<Route6Tables>,
+}
+
 impl FibSink {
-    async fn flush(&self, c: &mut Coalescer) {
-        if let Some(u) = c.take4() {
+    async fn send(self, b: Batch) {
+        if let Some(u) = b.v4 {
             if let Err(e) = self.store.push_bgp_routes(u).await {
                 tracing::error!("BGP routes to the engine: {e}");
             }
         }
-        if let (Some(t), Some(p)) = (c.take6(), self.publisher.clone()) {
+        if let (Some(t), Some(p)) = (b.v6, self.publisher.clone()) {
             let count = t.routes.len() as u64;
             let log = self.route6.clone();
             let r = tokio::task::spawn_blocking(move || {
@@ -207,21 +214,41 @@ impl FibSink {
                 Err(e) => tracing::error!("publishing route6.bin failed: {e}"),
             }
         }
-        c.taken();
+    }
+}
+
+fn take(c: &mut Coalescer) -> Batch {
+    let b = Batch {
+        v4: c.take4(),
+        v6: c.take6(),
+    };
+    c.taken();
+    b
+}
+
+async fn join_opt(h: &mut Option<JoinHandle<()>>) {
+    match h {
+        Some(j) => {
+            let _ = j.await;
+        }
+        None => std::future::pending().await,
     }
 }
 
 /// Runs until `stop`, then removes the speaker's routes from the engine.
+/// One batch is in flight at a time; changes keep arriving (and
+/// coalescing) meanwhile, so the stream rarely lags behind a slow publish.
 pub async fn run(handle: SpeakerHandle, sink: FibSink, mut stop: oneshot::Receiver<()>) {
     let mut changes = handle.changes();
     let mut c = Coalescer::default();
+    let mut inflight: Option<JoinHandle<()>> = None;
     // Whatever the speaker holds already (and no routes of an earlier run).
     match handle.snapshot().await {
         Ok((seq, t)) => c.resync(seq, &t, Instant::now()),
         Err(_) => c.clear(Instant::now()),
     }
     loop {
-        let deadline = c.deadline();
+        let deadline = c.deadline().filter(|_| inflight.is_none());
         tokio::select! {
             _ = &mut stop => break,
             r = changes.recv() => match r {
@@ -235,16 +262,17 @@ pub async fn run(handle: SpeakerHandle, sink: FibSink, mut stop: oneshot::Receiv
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            () = join_opt(&mut inflight) => inflight = None,
             () = async { sleep_until(deadline.unwrap_or_else(Instant::now)).await }, if deadline.is_some() => {
-                sink.flush(&mut c).await;
+                inflight = Some(tokio::spawn(sink.clone().send(take(&mut c))));
             }
         }
-        if c.pending() >= BATCH_ROUTES {
-            sink.flush(&mut c).await;
-        }
+    }
+    if let Some(j) = inflight.take() {
+        let _ = j.await;
     }
     c.clear(Instant::now());
-    sink.flush(&mut c).await;
+    sink.send(take(&mut c)).await;
 }
 
 #[cfg(test)]
