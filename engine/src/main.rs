@@ -175,6 +175,7 @@ fn main() -> ExitCode {
             cfg.clone(),
             c.runtime_dir.clone(),
             engine.tables.clone(),
+            engine.fib6.clone(),
             engine.workers.iter().map(|w| w.counters.clone()).collect(),
             engine.nat.clone(),
             engine.wg.clone(),

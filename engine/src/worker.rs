@@ -14,6 +14,7 @@ use crate::buffer::Batch;
 use crate::classify_slot::{ClassifySlot, FlowAnswer};
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
+use crate::fib::fib6::{Fib6, Fib6Slot};
 use crate::fib::Fib;
 use crate::lb_link::LbShared;
 use crate::nat_slot::{NatSlot, SessionAnswer};
@@ -47,6 +48,8 @@ pub struct Engine {
     pub links: Vec<LinkInfo>,
     /// The FIB generations the workers adopt.
     pub tables: Arc<TableSlot>,
+    /// The IPv6 FIB generations the workers adopt.
+    pub fib6: Arc<Fib6Slot>,
     /// The NAT plan generations the workers adopt, and session queries.
     pub nat: Arc<NatSlot>,
     /// The WireGuard plan generations the workers adopt (configured and
@@ -81,6 +84,8 @@ pub enum StartError {
     Lb(#[from] crate::lb::PlanError),
     #[error("punt: {0}")]
     Punt(String),
+    #[error("{0}")]
+    Fib6(#[from] crate::fib::fib6::Fib6Error),
 }
 
 impl Engine {
@@ -99,6 +104,7 @@ impl Engine {
         };
         let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
         let tables = Arc::new(TableSlot::new(fib, n));
+        let fib6 = Arc::new(Fib6Slot::new(Some(Fib6::build(&cfg)?), n));
         let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
         let nat = Arc::new(NatSlot::new(plan, n));
         let wg = Arc::new(WgSlot::new(Some(crate::config::wg_plan(&cfg, n)?), n));
@@ -123,6 +129,7 @@ impl Engine {
                 (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
             let shared = Shared {
                 tables,
+                fib6: fib6.clone(),
                 nat: nat.clone(),
                 wg: wg.clone(),
                 classify: classify.clone(),
@@ -173,6 +180,7 @@ impl Engine {
             stop,
             links,
             tables,
+            fib6,
             nat,
             wg,
             classify,
@@ -219,6 +227,7 @@ impl Drop for Engine {
 /// What a worker shares with the link thread and the other workers.
 struct Shared {
     tables: Arc<TableSlot>,
+    fib6: Arc<Fib6Slot>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
@@ -287,6 +296,7 @@ fn run_worker(
     };
     let Shared {
         tables,
+        fib6,
         nat,
         wg,
         classify,
@@ -299,6 +309,11 @@ fn run_worker(
     let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
     tables.ack(w, generation);
+    let (mut fib6_generation, f6) = fib6.load();
+    if let Some(f6) = f6 {
+        pipeline.set_fib6(f6);
+    }
+    fib6.ack(w, fib6_generation);
     if let Some(h) = handoff {
         pipeline.set_handoff(h);
     }
@@ -378,6 +393,14 @@ fn run_worker(
             pipeline.set_fib(fib);
             generation = g;
             tables.ack(w, g);
+        }
+        if fib6.generation() != fib6_generation {
+            let (g, f6) = fib6.load();
+            if let Some(f6) = f6 {
+                pipeline.set_fib6(f6);
+            }
+            fib6_generation = g;
+            fib6.ack(w, g);
         }
         if nat.generation() != nat_generation {
             let (g, plan) = nat.load();

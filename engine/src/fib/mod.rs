@@ -6,6 +6,7 @@
 //! published as the next table (see `fib_sync`).
 
 pub mod lpm;
+pub mod fib6;
 pub mod lpm6;
 
 use std::collections::HashMap;
