@@ -98,7 +98,11 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
     // IPv6: nd_*, icmpv6_* counters, and the gauges `fib6.routes` and
     // `route6.generation` (each worker's own; the smallest over workers is
     // what every worker runs).
-    names.extend(crate::counters::IPV6_COUNTER_NAMES.iter().map(|k| k.to_string()));
+    names.extend(
+        crate::counters::IPV6_COUNTER_NAMES
+            .iter()
+            .map(|k| k.to_string()),
+    );
     names
 }
 

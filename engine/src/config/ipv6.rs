@@ -195,7 +195,8 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
                 format!("no [[port]] named {:?}", itf.port),
             ));
         }
-        let (addr, len) = parse_prefix6(&itf.address, false).map_err(|m| invalid(key("address"), m))?;
+        let (addr, len) =
+            parse_prefix6(&itf.address, false).map_err(|m| invalid(key("address"), m))?;
         if len == 0 {
             return Err(invalid(key("address"), "prefix length must be 1..=128"));
         }
@@ -217,7 +218,10 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
             }
         }
         if out.interfaces.iter().any(|o| o.address == addr) {
-            return Err(invalid(key("address"), format!("{addr} is already assigned")));
+            return Err(invalid(
+                key("address"),
+                format!("{addr} is already assigned"),
+            ));
         }
         out.interfaces.push(Interface6Config {
             port: itf.port.clone(),
@@ -242,7 +246,8 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
             }
             continue;
         }
-        let (prefix, len) = parse_prefix6(&r.prefix, true).map_err(|m| invalid(key("prefix"), m))?;
+        let (prefix, len) =
+            parse_prefix6(&r.prefix, true).map_err(|m| invalid(key("prefix"), m))?;
         if r.tunnel.is_some() {
             return Err(invalid(key("tunnel"), "tunnels carry IPv4 routes only"));
         }
@@ -264,7 +269,10 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
             }
             let gw = parse_gateway(v).map_err(|m| invalid(key("via"), m))?;
             if gw.addr.is_unspecified() || gw.addr.is_multicast() {
-                return Err(invalid(key("via"), format!("{} cannot be a next hop", gw.addr)));
+                return Err(invalid(
+                    key("via"),
+                    format!("{} cannot be a next hop", gw.addr),
+                ));
             }
             match &gw.port {
                 Some(p) if cfg.port_index(p).is_none() => {
@@ -273,7 +281,10 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
                 None if gw.addr.is_unicast_link_local() => {
                     return Err(invalid(
                         key("via"),
-                        format!("link-local next hop {} needs its port: \"{}%PORT\"", gw.addr, gw.addr),
+                        format!(
+                            "link-local next hop {} needs its port: \"{}%PORT\"",
+                            gw.addr, gw.addr
+                        ),
                     ))
                 }
                 Some(_) if !gw.addr.is_unicast_link_local() => {
@@ -320,13 +331,22 @@ pub fn validate(cfg: &EngineConfig) -> Result<Ipv6Config, ConfigError> {
         }
         let key = |k: &str| format!("neighbor[{i}].{k}");
         if cfg.port_index(&n.port).is_none() {
-            return Err(invalid(key("port"), format!("no [[port]] named {:?}", n.port)));
+            return Err(invalid(
+                key("port"),
+                format!("no [[port]] named {:?}", n.port),
+            ));
         }
         let address: Ipv6Addr = n.address.parse().map_err(|_| {
-            invalid(key("address"), format!("{:?} is not an IPv6 address", n.address))
+            invalid(
+                key("address"),
+                format!("{:?} is not an IPv6 address", n.address),
+            )
         })?;
         if address.is_unspecified() || address.is_multicast() {
-            return Err(invalid(key("address"), format!("{address} cannot be a neighbor")));
+            return Err(invalid(
+                key("address"),
+                format!("{address} cannot be a neighbor"),
+            ));
         }
         let mac = parse_mac(&n.mac).map_err(|m| invalid(key("mac"), m))?;
         let on_link = address.is_unicast_link_local()

@@ -13,8 +13,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv6Addr;
 
-use patronus_shm::route6::Route6Entry;
 use patronus_shm::layout::IFACE_ANY;
+use patronus_shm::route6::Route6Entry;
 use patronus_shm::RouteKind;
 
 use super::lpm6::{mask6, Lpm6, Lpm6Error, LPM6_MISS};
@@ -29,13 +29,23 @@ pub type Fib6Slot = PlanSlot<Fib6>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NextHop6 {
     /// One of our own addresses, on this interface.
-    Local { iface: u16 },
+    Local {
+        iface: u16,
+    },
     /// A connected subnet: the destination itself is the next hop.
-    Connected { iface: u16 },
+    Connected {
+        iface: u16,
+    },
     /// Through a gateway (global or link-local) on interface `iface`.
-    Via { iface: u16, gw: u128 },
+    Via {
+        iface: u16,
+        gw: u128,
+    },
     /// Members `first..first+count` of the ECMP list; one by flow hash.
-    Ecmp { first: u32, count: u32 },
+    Ecmp {
+        first: u32,
+        count: u32,
+    },
     Blackhole,
 }
 
@@ -143,7 +153,10 @@ impl Fib6 {
             routes.insert((u128::from(r.prefix), r.len), members);
         }
         for e in pushed {
-            let key = (u128::from(e.prefix_addr()) & mask6(e.prefix_len), e.prefix_len);
+            let key = (
+                u128::from(e.prefix_addr()) & mask6(e.prefix_len),
+                e.prefix_len,
+            );
             let members = match e.route_kind() {
                 Some(RouteKind::Blackhole) => vec![NextHop6::Blackhole],
                 Some(RouteKind::Via) => {
@@ -248,10 +261,7 @@ impl Fib6 {
     /// True when next hop `idx` is an ECMP group (the caller then needs a hash).
     #[inline]
     pub fn is_ecmp(&self, idx: u32) -> bool {
-        matches!(
-            self.nexthops.get(idx as usize),
-            Some(NextHop6::Ecmp { .. })
-        )
+        matches!(self.nexthops.get(idx as usize), Some(NextHop6::Ecmp { .. }))
     }
 
     /// The next hop `idx` stands for; for a group, the member `hash` picks.

@@ -5,8 +5,8 @@
 //! private copy takes pushed changes in place ([`Fib::apply`]) before it is
 //! published as the next table (see `fib_sync`).
 
-pub mod lpm;
 pub mod fib6;
+pub mod lpm;
 pub mod lpm6;
 
 use std::collections::HashMap;

@@ -139,6 +139,10 @@ impl Interfaces6 {
 
     /// Any global address of ours (a source when the interface has none).
     pub fn any_global(&self) -> Option<Ipv6Addr> {
-        self.list.iter().flat_map(|i| i.addrs.first()).map(|a| a.0).next()
+        self.list
+            .iter()
+            .flat_map(|i| i.addrs.first())
+            .map(|a| a.0)
+            .next()
     }
 }

@@ -13,8 +13,8 @@ use std::net::Ipv6Addr;
 use std::sync::Arc;
 
 use super::flow_hash;
-use super::iface6::Interfaces6;
 use super::icmp_limit::TokenBucket;
+use super::iface6::Interfaces6;
 use super::Pipeline;
 use crate::buffer::Packet;
 use crate::config::EngineConfig;
@@ -219,13 +219,7 @@ impl Pipeline {
         }
         let mtu = self.v6.ifaces.get(oif).mtu;
         if total > usize::from(mtu) {
-            self.icmp6_error(
-                &p,
-                icmpv6::TYPE_PACKET_TOO_BIG,
-                0,
-                u32::from(mtu),
-                now,
-            );
+            self.icmp6_error(&p, icmpv6::TYPE_PACKET_TOO_BIG, 0, u32::from(mtu), now);
             return self.drop_packet(p, DropReason::Ipv6TooBig);
         }
         p.data_mut()[l3 + 7] = hop - 1;

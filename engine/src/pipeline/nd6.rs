@@ -156,7 +156,10 @@ impl Pipeline {
                 let r = self.v6.rand();
                 self.v6.nd.on_advert(u.iface, u.addr, na, now, r)
             }
-            None => self.v6.nd.on_link_layer_address(u.iface, u.addr, u.mac, now),
+            None => self
+                .v6
+                .nd
+                .on_link_layer_address(u.iface, u.addr, u.mac, now),
         };
         if let Some(ev) = ev {
             self.nd_event(ev, now);

@@ -203,7 +203,11 @@ pub fn set_addresses(
 /// engine holds the same addresses), no autoconfiguration from router
 /// advertisements. Best effort: a missing knob only costs a DAD delay.
 fn ipv6_sysctls(dev: &str) {
-    for (k, v) in [("disable_ipv6", "0"), ("accept_dad", "0"), ("accept_ra", "0")] {
+    for (k, v) in [
+        ("disable_ipv6", "0"),
+        ("accept_dad", "0"),
+        ("accept_ra", "0"),
+    ] {
         let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/{k}"), v);
     }
 }
