@@ -318,7 +318,8 @@ fn default_dst_port() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct InterfaceConfig {
     pub port: String,
-    /// "A.B.C.D/LEN"
+    /// "A.B.C.D/LEN", or an IPv6 "ADDR/LEN" (moved to [`ipv6::Ipv6Config`]
+    /// by [`EngineConfig::parse`]; a port may carry one IPv4 and several IPv6).
     pub address: String,
     /// 802.1Q VLAN id (1–4094); absent = untagged.
     pub vlan: Option<u16>,
@@ -336,7 +337,8 @@ pub enum ViaConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
-    /// "A.B.C.D/LEN"
+    /// "A.B.C.D/LEN", or IPv6 "ADDR/LEN" with IPv6 `via`s (a link-local one
+    /// as "fe80::1%PORT"); see [`ipv6`].
     pub prefix: String,
     /// Next hop(s); several = ECMP by flow hash.
     pub via: Option<ViaConfig>,
@@ -353,7 +355,8 @@ pub struct RouteConfig {
 pub struct NeighborConfig {
     /// Port the neighbor is reached on.
     pub port: String,
-    /// Its IPv4 address (on a subnet of one of the port's interfaces).
+    /// Its IPv4 address (on a subnet of one of the port's interfaces), or
+    /// an IPv6 one (a permanent ND entry; see [`ipv6`]).
     pub address: String,
     /// Its MAC address.
     pub mac: String,

@@ -16,7 +16,7 @@
 //! joined when the link stops).
 //! It follows the pushed IPv6 routes (`route6.bin`, whole each time): each
 //! file becomes a new [`Fib6`] (configuration + pushed routes) handed to the
-//! workers through the [`Fib6Slot`]; workers export the `route6.bin` number
+//! workers through [`TableSlot::fib6`]; workers export the `route6.bin` number
 //! they run as the gauge `route6.generation`.
 //! If the control process is away, nothing changes: the workers keep the
 //! last table. The engine may start before or after the control process.
@@ -32,7 +32,7 @@ use patronus_shm::{CounterBlock, CounterSpec, ShmError, Subscriber, WorkerHandle
 
 use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
-use crate::fib::fib6::{Fib6, Fib6Slot};
+use crate::fib::fib6::Fib6;
 use crate::fib::StaticRoute;
 use crate::fib_sync::FibSync;
 use crate::nat_slot::NatSlot;
@@ -158,7 +158,6 @@ pub fn spawn(
     cfg: Arc<EngineConfig>,
     dir: PathBuf,
     tables: Arc<TableSlot>,
-    fib6: Arc<Fib6Slot>,
     counters: Vec<Arc<WorkerCounters>>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
@@ -201,8 +200,7 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, fib6, counters, file, nat, wg, classify, lb, punt,
-                stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, punt, stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
@@ -224,7 +222,6 @@ fn run(
     mut sub: Subscriber,
     handles: Vec<WorkerHandle>,
     tables: Arc<TableSlot>,
-    fib6: Arc<Fib6Slot>,
     counters: Vec<Arc<WorkerCounters>>,
     mut file: CounterFile,
     nat: Arc<NatSlot>,
@@ -351,7 +348,7 @@ fn run(
                             f.routes(),
                             started.elapsed().as_secs_f64() * 1e3
                         );
-                        fib6.publish(Some(f));
+                        tables.fib6.publish(Some(f));
                     }
                     Err(e) => eprintln!("patronus-engine: IPv6 routes file {n} refused: {e}"),
                 }

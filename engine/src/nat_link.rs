@@ -729,7 +729,6 @@ inside = "10.10.0.10"
             c.clone(),
             dir.clone(),
             tables,
-            Arc::new(crate::fib::fib6::Fib6Slot::new(None, 2)),
             counters,
             slot.clone(),
             Arc::new(crate::wg_plan::WgSlot::new(

@@ -14,7 +14,7 @@ use crate::buffer::Batch;
 use crate::classify_slot::{ClassifySlot, FlowAnswer};
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
-use crate::fib::fib6::{Fib6, Fib6Slot};
+use crate::fib::fib6::Fib6;
 use crate::fib::Fib;
 use crate::lb_link::LbShared;
 use crate::nat_slot::{NatSlot, SessionAnswer};
@@ -48,8 +48,6 @@ pub struct Engine {
     pub links: Vec<LinkInfo>,
     /// The FIB generations the workers adopt.
     pub tables: Arc<TableSlot>,
-    /// The IPv6 FIB generations the workers adopt.
-    pub fib6: Arc<Fib6Slot>,
     /// The NAT plan generations the workers adopt, and session queries.
     pub nat: Arc<NatSlot>,
     /// The WireGuard plan generations the workers adopt (configured and
@@ -104,7 +102,7 @@ impl Engine {
         };
         let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
         let tables = Arc::new(TableSlot::new(fib, n));
-        let fib6 = Arc::new(Fib6Slot::new(Some(Fib6::build(&cfg)?), n));
+        tables.fib6.publish(Some(Fib6::build(&cfg)?));
         let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
         let nat = Arc::new(NatSlot::new(plan, n));
         let wg = Arc::new(WgSlot::new(Some(crate::config::wg_plan(&cfg, n)?), n));
@@ -129,7 +127,6 @@ impl Engine {
                 (cfg.clone(), tables.clone(), stop.clone(), ready_tx.clone());
             let shared = Shared {
                 tables,
-                fib6: fib6.clone(),
                 nat: nat.clone(),
                 wg: wg.clone(),
                 classify: classify.clone(),
@@ -180,7 +177,6 @@ impl Engine {
             stop,
             links,
             tables,
-            fib6,
             nat,
             wg,
             classify,
@@ -227,7 +223,6 @@ impl Drop for Engine {
 /// What a worker shares with the link thread and the other workers.
 struct Shared {
     tables: Arc<TableSlot>,
-    fib6: Arc<Fib6Slot>,
     nat: Arc<NatSlot>,
     wg: Arc<WgSlot>,
     classify: Arc<ClassifySlot>,
@@ -296,7 +291,6 @@ fn run_worker(
     };
     let Shared {
         tables,
-        fib6,
         nat,
         wg,
         classify,
@@ -309,6 +303,7 @@ fn run_worker(
     let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
     tables.ack(w, generation);
+    let fib6 = &tables.fib6;
     let (mut fib6_generation, f6) = fib6.load();
     if let Some(f6) = f6 {
         pipeline.set_fib6(f6);
