@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 mod classify;
 mod dpdk;
+pub mod ipv6;
 mod lb;
 mod nat;
 mod punt;
@@ -90,6 +91,10 @@ pub struct EngineConfig {
     pub lb: Option<LbSection>,
     /// Punt path: TAP interfaces mirroring the ports.
     pub punt: Option<PuntSection>,
+    /// The IPv6 entries of `interface`, `route` and `neighbor`, moved out
+    /// of those lists by [`EngineConfig::parse`] (see [`ipv6`]).
+    #[serde(skip)]
+    pub ipv6: ipv6::Ipv6Config,
 }
 
 /// `[control]`: where the control process publishes table generations.
@@ -313,7 +318,8 @@ fn default_dst_port() -> u16 {
 #[serde(deny_unknown_fields)]
 pub struct InterfaceConfig {
     pub port: String,
-    /// "A.B.C.D/LEN"
+    /// "A.B.C.D/LEN", or an IPv6 "ADDR/LEN" (moved to [`ipv6::Ipv6Config`]
+    /// by [`EngineConfig::parse`]; a port may carry one IPv4 and several IPv6).
     pub address: String,
     /// 802.1Q VLAN id (1–4094); absent = untagged.
     pub vlan: Option<u16>,
@@ -331,7 +337,8 @@ pub enum ViaConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
-    /// "A.B.C.D/LEN"
+    /// "A.B.C.D/LEN", or IPv6 "ADDR/LEN" with IPv6 `via`s (a link-local one
+    /// as "fe80::1%PORT"); see [`ipv6`].
     pub prefix: String,
     /// Next hop(s); several = ECMP by flow hash.
     pub via: Option<ViaConfig>,
@@ -348,7 +355,8 @@ pub struct RouteConfig {
 pub struct NeighborConfig {
     /// Port the neighbor is reached on.
     pub port: String,
-    /// Its IPv4 address (on a subnet of one of the port's interfaces).
+    /// Its IPv4 address (on a subnet of one of the port's interfaces), or
+    /// an IPv6 one (a permanent ND entry; see [`ipv6`]).
     pub address: String,
     /// Its MAC address.
     pub mac: String,
@@ -475,9 +483,11 @@ impl EngineConfig {
 
     /// Parses and validates TOML text.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let cfg: EngineConfig =
+        let mut cfg: EngineConfig =
             toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
+        let v6 = ipv6::validate(&cfg)?;
+        ipv6::split(&mut cfg, v6);
         Ok(cfg)
     }
 
@@ -683,9 +693,13 @@ impl EngineConfig {
             }
         }
         dpdk::validate(self)?;
+        ipv6::validate(self)?;
         let mut seen_if = HashSet::new();
         let mut ifaddrs: Vec<(Ipv4Addr, u8)> = Vec::new();
         for (i, itf) in self.interfaces.iter().enumerate() {
+            if ipv6::is_v6(&itf.address) {
+                continue;
+            }
             let key = |k: &str| format!("interface[{i}].{k}");
             if self.port_index(&itf.port).is_none() {
                 return Err(invalid(
@@ -728,6 +742,9 @@ impl EngineConfig {
             ifaddrs.push((addr, len));
         }
         for (i, r) in self.routes.iter().enumerate() {
+            if ipv6::is_v6(&r.prefix) {
+                continue;
+            }
             let key = |k: &str| format!("route[{i}].{k}");
             parse_prefix(&r.prefix, true).map_err(|m| invalid(key("prefix"), m))?;
             let vias: Vec<&String> = match &r.via {
@@ -767,6 +784,9 @@ impl EngineConfig {
             }
         }
         for (i, n) in self.neighbors.iter().enumerate() {
+            if ipv6::is_v6(&n.address) {
+                continue;
+            }
             let key = |k: &str| format!("neighbor[{i}].{k}");
             if self.port_index(&n.port).is_none() {
                 return Err(invalid(

@@ -14,6 +14,10 @@
 //! interfaces change) and starts the NAT session query server
 //! ([`nat_link::spawn_session_server`], its own thread on `nat.sock`,
 //! joined when the link stops).
+//! It follows the pushed IPv6 routes (`route6.bin`, whole each time): each
+//! file becomes a new [`Fib6`] (configuration + pushed routes) handed to the
+//! workers through [`TableSlot::fib6`]; workers export the `route6.bin` number
+//! they run as the gauge `route6.generation`.
 //! If the control process is away, nothing changes: the workers keep the
 //! last table. The engine may start before or after the control process.
 
@@ -28,6 +32,7 @@ use patronus_shm::{CounterBlock, CounterSpec, ShmError, Subscriber, WorkerHandle
 
 use crate::config::EngineConfig;
 use crate::counters::{read, DropReason, WorkerCounters};
+use crate::fib::fib6::Fib6;
 use crate::fib::StaticRoute;
 use crate::fib_sync::FibSync;
 use crate::nat_slot::NatSlot;
@@ -90,6 +95,14 @@ pub fn counter_names(port_names: &[String]) -> Vec<String> {
     for k in crate::lb::LB_COUNTER_NAMES {
         names.push(format!("lb.{k}"));
     }
+    // IPv6: nd_*, icmpv6_* counters, and the gauges `fib6.routes` and
+    // `route6.generation` (each worker's own; the smallest over workers is
+    // what every worker runs).
+    names.extend(
+        crate::counters::IPV6_COUNTER_NAMES
+            .iter()
+            .map(|k| k.to_string()),
+    );
     names
 }
 
@@ -128,6 +141,7 @@ fn counter_values(c: &WorkerCounters, out: &mut Vec<u64>) {
     out.push(read(&c.nat_sessions));
     out.extend(c.classify.iter().map(read));
     out.extend(c.lb.iter().map(read));
+    out.extend(c.ipv6.iter().map(read));
 }
 
 /// Routes of a published generation, as the FIB builder takes them.
@@ -321,6 +335,26 @@ fn run(
             }
             Ok(None) => {}
             Err(e) => eprintln!("patronus-engine: WireGuard file refused: {e}"),
+        }
+        match sub.poll_route6() {
+            Ok(Some((n, t))) => {
+                let started = Instant::now();
+                match Fib6::build_with(&sync_cfg, &t.routes, n) {
+                    Ok(f) => {
+                        eprintln!(
+                            "patronus-engine: IPv6 routes file {n}: {} pushed, {} skipped (gateway on no IPv6 interface), {} routes in all, built in {:.2} ms",
+                            t.routes.len(),
+                            f.skipped(),
+                            f.routes(),
+                            started.elapsed().as_secs_f64() * 1e3
+                        );
+                        tables.fib6.publish(Some(f));
+                    }
+                    Err(e) => eprintln!("patronus-engine: IPv6 routes file {n} refused: {e}"),
+                }
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("patronus-engine: IPv6 routes file refused: {e}"),
         }
         match sub.poll_lb() {
             Ok(Some((n, t))) => match lb.adopt_pushed(n, &t) {

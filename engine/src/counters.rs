@@ -111,6 +111,41 @@ drop_reasons! {
     PuntRateLimited = "punt_rate_limited",
     /// Punt path: the kernel did not take the frame (TAP queue full).
     PuntFailed = "punt_failed",
+    /// IPv6 header shorter than 40 bytes.
+    Ipv6Truncated = "ipv6_truncated",
+    /// IPv6 version field is not 6.
+    Ipv6BadVersion = "ipv6_bad_version",
+    /// Payload length past the frame.
+    Ipv6BadLength = "ipv6_bad_length",
+    /// Multicast, unspecified (when forwarding) or loopback source, or a
+    /// loopback destination.
+    Ipv6BadSource = "ipv6_bad_source",
+    /// Extension headers that run past the packet or are out of order.
+    Ipv6BadExtHeader = "ipv6_bad_ext_header",
+    /// Hop limit reached zero (time exceeded sent, rate allowing).
+    Ipv6HopLimit = "ipv6_hop_limit",
+    /// No IPv6 route to the destination (unreachable sent).
+    Ipv6NoRoute = "ipv6_no_route",
+    /// Larger than the egress MTU (packet too big sent).
+    Ipv6TooBig = "ipv6_too_big",
+    /// Link-local source or destination that must not be forwarded.
+    Ipv6NotForwardable = "ipv6_not_forwardable",
+    /// To a multicast group the engine has not joined.
+    Ipv6MulticastNotJoined = "ipv6_multicast_not_joined",
+    /// Neighbor solicitation / advertisement malformed (RFC 4861 checks).
+    Ipv6NdMalformed = "ipv6_nd_malformed",
+    /// Neighbor solicitation for an address that is not ours (consumed).
+    Ipv6NdNotForUs = "ipv6_nd_not_for_us",
+    /// Next hop did not answer neighbor solicitations.
+    Ipv6NdUnresolved = "ipv6_nd_unresolved",
+    /// Queue of packets awaiting ND resolution was full (or the ND cache).
+    Ipv6NdQueueFull = "ipv6_nd_queue_full",
+    /// To us with a protocol we do not serve (and no punt path).
+    Ipv6LocalUnsupported = "ipv6_local_unsupported",
+    /// ICMPv6 to us that we do not answer (or bad checksum), no punt path.
+    Ipv6IcmpUnsupported = "ipv6_icmp_unsupported",
+    /// ICMPv6 error suppressed by the rate limiter.
+    Ipv6IcmpRateLimited = "ipv6_icmp_rate_limited",
 }
 
 /// Counters of one port as seen by one worker.
@@ -181,7 +216,29 @@ pub struct WorkerCounters {
     /// Load-balancer counters (`crate::lb::LB_COUNTER_NAMES` order; the
     /// first, `flows_active`, a gauge), copied at housekeeping.
     pub lb: [AtomicU64; crate::lb::LB_COUNTER_NAMES.len()],
+    /// IPv6 ([`IPV6_COUNTER_NAMES`] order): neighbor solicitations and
+    /// advertisements sent, ICMPv6 errors and echo replies sent, and two
+    /// gauges of the IPv6 FIB this worker runs: its routes and the
+    /// `route6.bin` number it holds.
+    pub ipv6: [AtomicU64; IPV6_COUNTER_NAMES.len()],
 }
+
+/// Names of [`WorkerCounters::ipv6`], as exported (stats JSON, counters.shm).
+pub const IPV6_COUNTER_NAMES: [&str; 6] = [
+    "nd_solicits_sent",
+    "nd_adverts_sent",
+    "icmpv6_errors_sent",
+    "icmpv6_echo_replies_sent",
+    "fib6.routes",
+    "route6.generation",
+];
+/// Indices into [`WorkerCounters::ipv6`].
+pub const ND_SOLICITS_SENT: usize = 0;
+pub const ND_ADVERTS_SENT: usize = 1;
+pub const ICMPV6_ERRORS_SENT: usize = 2;
+pub const ICMPV6_ECHO_REPLIES_SENT: usize = 3;
+pub const FIB6_ROUTES: usize = 4;
+pub const ROUTE6_GENERATION: usize = 5;
 
 impl WorkerCounters {
     /// Zeroed counters for `nports` ports. (WireGuard counters live in
@@ -205,6 +262,7 @@ impl WorkerCounters {
             nat_sessions: AtomicU64::new(0),
             classify: std::array::from_fn(|_| AtomicU64::new(0)),
             lb: std::array::from_fn(|_| AtomicU64::new(0)),
+            ipv6: std::array::from_fn(|_| AtomicU64::new(0)),
             handoff_received: AtomicU64::new(0),
         }
     }

@@ -18,7 +18,10 @@
 //! [`classify_slot`], which also carries flow queries. [`classify`] is each
 //! worker's flow table, signature DPI and batched inference, fed by the
 //! pipeline with every forwarded packet. [`lb`] holds the Maglev table of
-//! the load balancer (not wired into the pipeline yet).
+//! the load balancer (not wired into the pipeline yet). IPv6 takes its own
+//! path through the pipeline (`pipeline::ipv6_input`, ND in
+//! `neighbor::nd`, [`fib::fib6`]); the IPv4-only stages (fast path, NAT, LB,
+//! classification, WireGuard) pass it by.
 
 pub mod buffer;
 pub mod classify;

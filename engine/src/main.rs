@@ -56,6 +56,8 @@ fn fixed_part(c: &EngineConfig) -> String {
             &c.ports,
             &c.interfaces,
             &c.neighbors,
+            &c.ipv6.interfaces,
+            &c.ipv6.neighbors,
             &c.arp,
             &c.icmp
         )
@@ -91,6 +93,14 @@ fn reload_routes(path: &std::path::Path, running: &EngineConfig, engine: &Engine
             );
         }
         Err(e) => eprintln!("patronus-engine: reload refused: {e}"),
+    }
+    match patronus_engine::fib::fib6::Fib6::build(&new) {
+        Ok(f) => {
+            let routes = f.routes();
+            let g = engine.tables.fib6.publish(Some(f));
+            eprintln!("patronus-engine: IPv6 routes reloaded: generation {g}, {routes} routes");
+        }
+        Err(e) => eprintln!("patronus-engine: IPv6 reload refused: {e}"),
     }
 }
 

@@ -72,6 +72,11 @@ pub struct Snapshot {
     /// Load-balancer counters summed over workers (`lb::LB_COUNTER_NAMES`);
     /// empty while no VIP is configured.
     pub lb: std::collections::BTreeMap<&'static str, u64>,
+    /// IPv6 counters summed over workers (`counters::IPV6_COUNTER_NAMES`:
+    /// `nd_solicits_sent`, `nd_adverts_sent`, `icmpv6_errors_sent`,
+    /// `icmpv6_echo_replies_sent`; the gauges `fib6.routes` and
+    /// `route6.generation`: the smallest over workers).
+    pub ipv6: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Snapshot {
@@ -157,6 +162,26 @@ impl Snapshot {
                                 *cur + v
                             };
                         }
+                    }
+                }
+            }
+            for (i, (name, v)) in crate::counters::IPV6_COUNTER_NAMES
+                .iter()
+                .zip(&c.ipv6)
+                .enumerate()
+            {
+                let gauge = i >= crate::counters::FIB6_ROUTES;
+                match s.ipv6.entry(name) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(read(v));
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        let cur = e.get_mut();
+                        *cur = if gauge {
+                            (*cur).min(read(v))
+                        } else {
+                            *cur + read(v)
+                        };
                     }
                 }
             }

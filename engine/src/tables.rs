@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::fib::fib6::Fib6Slot;
 use crate::fib::Fib;
 
 /// The current FIB and who has adopted it.
@@ -21,6 +22,10 @@ pub struct TableSlot {
     fib: ArcSwap<Fib>,
     /// Generation each worker acknowledged.
     acks: Box<[AtomicU64]>,
+    /// The IPv6 FIB, in its own slot (own generations and acks): built
+    /// whole from the configuration and `route6.bin`, apart from the IPv4
+    /// table's generations. Empty until the engine publishes its first.
+    pub fib6: Fib6Slot,
 }
 
 impl TableSlot {
@@ -30,6 +35,7 @@ impl TableSlot {
             generation: AtomicU64::new(1),
             fib: ArcSwap::new(fib),
             acks: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            fib6: Fib6Slot::new(None, workers),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::buffer::Batch;
 use crate::classify_slot::{ClassifySlot, FlowAnswer};
 use crate::config::{EngineConfig, PollMode};
 use crate::counters::{bump, WorkerCounters};
+use crate::fib::fib6::Fib6;
 use crate::fib::Fib;
 use crate::lb_link::LbShared;
 use crate::nat_slot::{NatSlot, SessionAnswer};
@@ -81,6 +82,8 @@ pub enum StartError {
     Lb(#[from] crate::lb::PlanError),
     #[error("punt: {0}")]
     Punt(String),
+    #[error("{0}")]
+    Fib6(#[from] crate::fib::fib6::Fib6Error),
 }
 
 impl Engine {
@@ -99,6 +102,7 @@ impl Engine {
         };
         let syncs = NeighborSync::mesh(n, NEIGHBOR_SYNC_DEPTH);
         let tables = Arc::new(TableSlot::new(fib, n));
+        tables.fib6.publish(Some(Fib6::build(&cfg)?));
         let plan = cfg.nat.as_ref().map(|s| s.to_plan(&cfg)).transpose()?;
         let nat = Arc::new(NatSlot::new(plan, n));
         let wg = Arc::new(WgSlot::new(Some(crate::config::wg_plan(&cfg, n)?), n));
@@ -299,6 +303,12 @@ fn run_worker(
     let (mut generation, fib) = tables.load();
     let mut pipeline = Pipeline::new(cfg, fib, opened, pool, sync, counters.clone());
     tables.ack(w, generation);
+    let fib6 = &tables.fib6;
+    let (mut fib6_generation, f6) = fib6.load();
+    if let Some(f6) = f6 {
+        pipeline.set_fib6(f6);
+    }
+    fib6.ack(w, fib6_generation);
     if let Some(h) = handoff {
         pipeline.set_handoff(h);
     }
@@ -378,6 +388,14 @@ fn run_worker(
             pipeline.set_fib(fib);
             generation = g;
             tables.ack(w, g);
+        }
+        if fib6.generation() != fib6_generation {
+            let (g, f6) = fib6.load();
+            if let Some(f6) = f6 {
+                pipeline.set_fib6(f6);
+            }
+            fib6_generation = g;
+            fib6.ack(w, g);
         }
         if nat.generation() != nat_generation {
             let (g, plan) = nat.load();

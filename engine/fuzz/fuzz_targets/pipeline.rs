@@ -5,6 +5,8 @@
 //! repository's model in batches of 4, short timeouts), so forwarded frames
 //! also go through the flow table, the dissectors, inference and aging;
 //! and the load balancer (a NAT-mode and a DSR VIP, a tiny pin table).
+//! IPv6 is on too (addresses on both ports and a VLAN, an ECMP default
+//! route, a blackhole, a permanent neighbor): ND, echo, ICMPv6 errors.
 //! The pipeline must never panic and never leak buffers.
 #![no_main]
 
@@ -44,6 +46,26 @@ address = "10.3.0.1/24"
 [[route]]
 prefix = "0.0.0.0/0"
 via = ["10.2.0.254", "10.3.0.254"]
+[[interface]]
+port = "a"
+address = "2001:db8:1::1/64"
+[[interface]]
+port = "b"
+address = "2001:db8:2::1/64"
+[[interface]]
+port = "b"
+vlan = 7
+address = "2001:db8:3::1/64"
+[[route]]
+prefix = "::/0"
+via = ["2001:db8:2::254", "2001:db8:3::254"]
+[[route]]
+prefix = "2001:db8:dead::/48"
+blackhole = true
+[[neighbor]]
+port = "b"
+address = "2001:db8:2::9"
+mac = "02:00:00:00:02:09"
 [arp]
 queue_len = 16
 [classify]

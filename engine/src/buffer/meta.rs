@@ -25,6 +25,9 @@ pub enum Disposition {
     Handoff(u16),
     /// Into WireGuard tunnel `n` (peer in `next_hop`), TTL decremented.
     Encap(u16),
+    /// An IPv6 packet (`rx_iface` = its IPv6 interface): the IPv4 stages
+    /// pass it by and the IPv6 path takes it at dispatch.
+    Ipv6,
 }
 
 /// Metadata a stage reads or writes; reset when a buffer is allocated.

@@ -5,6 +5,7 @@
 //! private copy takes pushed changes in place ([`Fib::apply`]) before it is
 //! published as the next table (see `fib_sync`).
 
+pub mod fib6;
 pub mod lpm;
 pub mod lpm6;
 

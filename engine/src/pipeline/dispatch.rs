@@ -14,6 +14,7 @@ impl Pipeline {
             Disposition::Local => self.local_input(p, now),
             Disposition::Handoff(w) => self.hand_off(p, w),
             Disposition::Encap(t) => self.wg_encap(p, t, now),
+            Disposition::Ipv6 => self.ipv6_input(p, now),
             // Nothing left to do; the buffer goes back to the pool.
             Disposition::Consumed | Disposition::AwaitArp(_) => {}
         });

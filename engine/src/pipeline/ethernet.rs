@@ -1,10 +1,11 @@
 //! Stage 1: Ethernet and 802.1Q. Finds the L3 header and the interface a
-//! frame belongs to, hands ARP to [`super::arp`], passes IPv4 on.
+//! frame belongs to, hands ARP to [`super::arp`], passes IPv4 on and marks
+//! IPv6 for [`super::ipv6_input`].
 
 use super::{ipv4_input, Pipeline};
 use crate::buffer::{Batch, Disposition};
 use crate::counters::DropReason;
-use crate::wire::ethernet::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use crate::wire::ethernet::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 
 impl Pipeline {
     pub(super) fn ethernet_input(&mut self, batch: &mut Batch, now: u64) {
@@ -38,6 +39,21 @@ impl Pipeline {
             let dst: [u8; 6] = p.data()[..6]
                 .try_into()
                 .expect("parse_l2 checked the length");
+            if l2.ethertype == ETHERTYPE_IPV6 {
+                // Its own interfaces and MAC rules (multicast groups).
+                let d = self.ipv6_l2(port, l2.vlan.unwrap_or(0), &dst);
+                let m = p.meta_mut();
+                m.l3_offset = l2.l3_offset as u16;
+                m.vlan = l2.vlan.unwrap_or(0);
+                match d {
+                    Ok(iface) => {
+                        m.rx_iface = iface;
+                        m.disposition = Disposition::Ipv6;
+                    }
+                    Err(r) => m.disposition = Disposition::Drop(r),
+                }
+                continue;
+            }
             if dst != self.ifaces.port_mac(port) && !ethernet::is_broadcast(&dst) {
                 p.meta_mut().disposition = Disposition::Drop(DropReason::EthNotForUs);
                 continue;

@@ -3,7 +3,7 @@
 //! one next hop, TTL above 1, within the MTU — done in two passes over the
 //! batch around one batched LPM, with no per-stage revisits.
 //!
-//! Anything else (VLAN tags, ARP, options, bad headers, local delivery, ECMP,
+//! Anything else (IPv6, VLAN tags, ARP, options, bad headers, local delivery, ECMP,
 //! TTL expiry, fragmentation, no route) is set aside untouched and runs
 //! through the full stages afterwards, which also count its drops and build
 //! its ICMP errors.

@@ -11,6 +11,11 @@
 //! L2 rewrite in [`rewrite`], per-port TX batches). ICMP errors are built in
 //! [`icmp_error`] and rate-limited.
 //!
+//! IPv6 frames are marked by [`ethernet`] and pass the IPv4 stages by;
+//! dispatch hands each to [`ipv6_input`] (checks, LPM, hop limit, MTU),
+//! [`ipv6_local`] (ND, echo, punt) and [`nd6`] (resolution); the fast path
+//! never takes them.
+//!
 //! [`Pipeline`] owns everything a worker touches: its pool, its queue of each
 //! port, its neighbor table, counters and scratch space. Nothing here locks
 //! or allocates after [`Pipeline::new`].
@@ -25,12 +30,17 @@ mod fragment;
 pub mod handoff;
 mod icmp_error;
 pub mod icmp_limit;
+mod icmpv6_error;
 pub mod iface;
+pub mod iface6;
 mod ipv4_input;
 mod ipv4_lookup;
+mod ipv6_input;
+mod ipv6_local;
 mod lb_stage;
 mod local;
 mod nat_stage;
+mod nd6;
 mod punt_stage;
 mod rewrite;
 mod wg_stage;
@@ -44,7 +54,9 @@ use crate::buffer::{Batch, Packet, PacketPool, BATCH_SIZE};
 use crate::config::{parse_mac, EngineConfig};
 use crate::counters::{bump, DropReason, DropTally, WorkerCounters};
 use crate::fib::Fib;
-use crate::neighbor::{ArpTimers, NeighborEvent, NeighborTable, NeighborUpdate, PendingQueue};
+use crate::neighbor::{
+    ArpTimers, NeighborEvent, NeighborTable, NeighborUpdate, NeighborUpdate6, PendingQueue,
+};
 use crate::ports::{LinkInfo, Port};
 pub use handoff::Handoff;
 use icmp_limit::TokenBucket;
@@ -65,6 +77,9 @@ pub struct NeighborSync {
     pub inbox: Arc<ArrayQueue<NeighborUpdate>>,
     /// The other workers' inboxes.
     pub peers: Vec<Arc<ArrayQueue<NeighborUpdate>>>,
+    /// The same for IPv6 neighbors.
+    pub inbox6: Arc<ArrayQueue<NeighborUpdate6>>,
+    pub peers6: Vec<Arc<ArrayQueue<NeighborUpdate6>>>,
 }
 
 impl NeighborSync {
@@ -73,10 +88,20 @@ impl NeighborSync {
         let inboxes: Vec<_> = (0..workers)
             .map(|_| Arc::new(ArrayQueue::new(depth)))
             .collect();
+        let inboxes6: Vec<_> = (0..workers)
+            .map(|_| Arc::new(ArrayQueue::new(depth)))
+            .collect();
         (0..workers)
             .map(|w| NeighborSync {
                 inbox: inboxes[w].clone(),
                 peers: inboxes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != w)
+                    .map(|(_, q)| q.clone())
+                    .collect(),
+                inbox6: inboxes6[w].clone(),
+                peers6: inboxes6
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| *i != w)
@@ -176,6 +201,8 @@ pub struct Pipeline {
     lb_keys: Box<[u32; BATCH_SIZE]>,
     /// Punt path to the kernel's TAPs (`[punt]`).
     punt: Option<punt_stage::PuntState>,
+    /// IPv6: interfaces, FIB, ND cache and held packets.
+    v6: ipv6_input::Ipv6State,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -201,7 +228,9 @@ impl Pipeline {
         let ifaces = Interfaces::build_from(&cfg.ports, fib.interfaces(), &links);
         let arp_timers = ArpTimers::from_config(&cfg.arp);
         let neigh = static_neighbors(&cfg.ports, &cfg.neighbors, &ifaces, arp_timers);
+        let v6 = ipv6_input::Ipv6State::new(cfg, &links);
         Pipeline {
+            v6,
             port_cfgs: cfg.ports.clone(),
             static_neighbors: cfg.neighbors.clone(),
             arp_timers,
@@ -425,6 +454,7 @@ impl Pipeline {
                 self.release_pending(slot, now);
             }
         }
+        self.drain_neighbor_updates6(now);
     }
 
     /// Timers: ARP retries and expiry.
@@ -451,6 +481,7 @@ impl Pipeline {
             // Come back soon for the events that did not fit.
             self.last_housekeeping = now.saturating_sub(HOUSEKEEPING_INTERVAL_NS);
         }
+        self.housekeeping6(now);
         self.publish_nat_counters();
         self.publish_wg_counters();
         self.publish_classify_counters();
@@ -463,9 +494,9 @@ impl Pipeline {
         !self.ports.is_empty() && self.ports.iter().all(|p| p.rx_exhausted())
     }
 
-    /// Packets waiting for ARP.
+    /// Packets waiting for ARP or ND.
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.v6.pending.len()
     }
 
     /// Flushes buffered port output (files).

@@ -685,6 +685,7 @@ mac = "02:00:00:00:02:54"
     }
 }
 
+mod ipv6;
 mod lb;
 mod nat;
 mod punt;

@@ -4,7 +4,8 @@
 //! engine's own addresses that the engine does not consume (TCP, UDP other
 //! than WireGuard, ICMP other than echo requests, other protocols) are
 //! written to the port's TAP as received, ARP frames are copied there so
-//! the kernel learns its neighbours, and frames the kernel sends on a TAP
+//! the kernel learns its neighbours (IPv6: neighbor solicitations and
+//! advertisements to us; IPv6 addresses are added `nodad`), and frames the kernel sends on a TAP
 //! leave through its port unchanged. sshd, BIRD or any tool on the box then
 //! works on the engine's addresses. Punting is rate-limited per worker
 //! (token bucket) and counted.
@@ -118,7 +119,10 @@ pub fn configure(
             .join(":");
         let mtu = link.mtu.to_string();
         ip(&["link", "set", "dev", name, "address", &mac, "mtu", &mtu])?;
-        // The engine answers IPv4 ARP for these addresses itself.
+        if cfg.ipv6.enabled() {
+            ipv6_sysctls(name);
+        }
+        // The engine answers IPv4 ARP and IPv6 ND for these addresses itself.
         ip(&["link", "set", "dev", name, "up"])?;
     }
     set_addresses(cfg, taps, interfaces)?;
@@ -142,23 +146,70 @@ pub fn set_addresses(
         let name = tap.name();
         remove_vlans(name)?;
         ip(&["-4", "addr", "flush", "dev", name])?;
-        for itf in interfaces.iter().filter(|f| f.port == port.name) {
-            let dev = match itf.vlan {
-                Some(v) if v != 0 => {
-                    let sub = format!("{name}.{v}");
-                    let vid = v.to_string();
+        if cfg.ipv6.enabled() {
+            ip(&["-6", "addr", "flush", "dev", name, "scope", "global"])?;
+        }
+        // (VLAN, address) of the port's IPv4 and IPv6 interfaces.
+        let mut addrs: Vec<(u16, String, bool)> = interfaces
+            .iter()
+            .filter(|f| f.port == port.name)
+            .map(|f| (f.vlan.unwrap_or(0), f.address.clone(), false))
+            .collect();
+        addrs.extend(
+            cfg.ipv6
+                .interfaces
+                .iter()
+                .filter(|f| f.port == port.name)
+                .map(|f| {
+                    (
+                        f.vlan.unwrap_or(0),
+                        format!("{}/{}", f.address, f.prefix_len),
+                        true,
+                    )
+                }),
+        );
+        let mut made: Vec<u16> = Vec::new();
+        for (vlan, address, v6) in addrs {
+            let dev = if vlan != 0 {
+                let sub = format!("{name}.{vlan}");
+                if !made.contains(&vlan) {
+                    let vid = vlan.to_string();
                     ip(&[
                         "link", "add", "link", name, "name", &sub, "type", "vlan", "id", &vid,
                     ])?;
+                    if cfg.ipv6.enabled() {
+                        ipv6_sysctls(&sub);
+                    }
                     ip(&["link", "set", "dev", &sub, "up"])?;
-                    sub
+                    made.push(vlan);
                 }
-                _ => name.to_string(),
+                sub
+            } else {
+                name.to_string()
             };
-            ip(&["addr", "add", &itf.address, "dev", &dev])?;
+            if v6 {
+                // The engine answers ND for it: no duplicate detection.
+                ip(&["-6", "addr", "add", &address, "dev", &dev, "nodad"])?;
+            } else {
+                ip(&["addr", "add", &address, "dev", &dev])?;
+            }
         }
     }
     Ok(())
+}
+
+/// IPv6 on a TAP (or its VLAN sub-interface): enabled even when the
+/// namespace disables it by default, no duplicate address detection (the
+/// engine holds the same addresses), no autoconfiguration from router
+/// advertisements. Best effort: a missing knob only costs a DAD delay.
+fn ipv6_sysctls(dev: &str) {
+    for (k, v) in [
+        ("disable_ipv6", "0"),
+        ("accept_dad", "0"),
+        ("accept_ra", "0"),
+    ] {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/{k}"), v);
+    }
 }
 
 /// Deletes the VLAN sub-interfaces `TAP.VID` of `tap`.

@@ -11,7 +11,7 @@ use crate::counters::read;
 use crate::punt::{PuntTaps, Tap};
 
 /// A frame pair: (engine side, kernel side).
-fn pair() -> (OwnedFd, OwnedFd) {
+pub(super) fn pair() -> (OwnedFd, OwnedFd) {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.
     let r = unsafe {
@@ -48,7 +48,7 @@ fn punt_rig(rate: u32, burst: u32) -> PuntRig {
     }
 }
 
-fn kernel_read(fd: &OwnedFd) -> Option<Vec<u8>> {
+pub(super) fn kernel_read(fd: &OwnedFd) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 4096];
     crate::punt::tap::read_fd(fd.as_raw_fd(), &mut buf)
         .ok()
