@@ -151,7 +151,8 @@ impl EngineSource for ShmEngine {
                 };
                 classify.push((counter.to_string(), value));
             } else if name == ROUTE6_GENERATION {
-                route6_generation = snap.values.iter().filter_map(|w| w.get(c).copied()).max();
+                route6_generation = snap.values.iter().filter_map(|w| w.get(c).copied()).min();
+            // adopted by every worker
             } else if name == "busy_polls" || name == "idle_polls" {
                 for (w, ws) in per_worker.iter_mut().enumerate() {
                     let v = snap.values[w].get(c).copied().unwrap_or(0);

@@ -98,6 +98,7 @@ impl Applied {
             ipv6_unicast: d.families.contains(&Family::Ipv6Unicast),
         };
         n.graceful_restart = d.graceful_restart;
+        n.restart_time_secs = d.restart_time_secs;
         (n.import, n.export) = self.policies();
         n
     }

@@ -125,6 +125,8 @@ pub struct NeighborConfig {
     /// Offer graceful restart (as helper: the neighbour's routes are kept
     /// across its restarts).
     pub graceful_restart: bool,
+    /// Restart Time advertised with graceful restart (RFC 4724 3).
+    pub restart_time_secs: u16,
     /// `None`: RFC 8212 — an eBGP neighbour gets and gives nothing, iBGP
     /// everything.
     pub import: Option<Policy>,
@@ -153,6 +155,7 @@ impl NeighborConfig {
                 Families::IPV6
             },
             graceful_restart: false,
+            restart_time_secs: LocalGracefulRestart::default().restart_time_secs,
             import: None,
             export: None,
             next_hop_v4: None,
@@ -171,7 +174,10 @@ impl NeighborConfig {
         c.connect_retry_secs = self.connect_retry;
         c.passive = self.passive;
         c.families = self.families.to_afi_set();
-        c.graceful_restart = self.graceful_restart.then(LocalGracefulRestart::default);
+        c.graceful_restart = self.graceful_restart.then(|| LocalGracefulRestart {
+            restart_time_secs: self.restart_time_secs,
+            ..LocalGracefulRestart::default()
+        });
         c
     }
 }
@@ -185,4 +191,25 @@ pub enum ConfigError {
     Duplicate(IpAddr),
     #[error("neighbor {0}: {1}")]
     Neighbor(IpAddr, String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graceful_restart_carries_the_neighbors_restart_time() {
+        let speaker = SpeakerConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1));
+        let mut n = NeighborConfig::new("10.0.0.2".parse().unwrap(), 65002);
+        assert!(n.session_config(&speaker).graceful_restart.is_none());
+        n.graceful_restart = true;
+        n.restart_time_secs = 45;
+        let gr = n.session_config(&speaker).graceful_restart.unwrap();
+        assert_eq!(gr.restart_time_secs, 45);
+        let open = super::super::open::local_open(&n.session_config(&speaker));
+        assert!(
+            format!("{open:?}").contains("restart_time_secs: 45"),
+            "{open:?}"
+        );
+    }
 }
