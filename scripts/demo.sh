@@ -6,7 +6,8 @@
 # while h1 pings an address only that route reaches, and `patronusctl route
 # list`; last, h2 loses its route back and `patronusctl nat set` (source NAT
 # to the engine's wan0 address) lets h1 reach it again (ping, iperf3, the
-# session list). Before NAT, a WireGuard tunnel made through the API
+# session list). Before that, BIRD in h2 announces a network over BGP that
+# the control's speaker installs in the engine (`patronusctl bgp ...`). Before NAT, a WireGuard tunnel made through the API
 # (`patronusctl wg ...`, `route add ... tunnel wg0`) to wireguard-go in h2
 # carries a ping to an address behind it. Then real clients in h1 (curl over
 # HTTP and HTTPS, dig) talk to real servers in h2 through NAT, and
@@ -171,6 +172,10 @@ ip -n "$H1" addr add 10.1.0.2/24 dev eth0
 ip -n "$H1" route add default via 10.1.0.1
 ip -n "$H2" addr add 10.2.0.2/24 dev eth0
 ip -n "$H2" route add default via 10.2.0.1
+ip -n "$H1" addr add 2001:db8:1::2/64 dev eth0 nodad
+ip -n "$H1" -6 route add default via 2001:db8:1::1
+ip -n "$H2" addr add 2001:db8:2::2/64 dev eth0 nodad
+ip -n "$H2" -6 route add default via 2001:db8:2::1
 # The control process runs in a management namespace (as on an appliance's
 # management network): its API on that namespace's loopback, and a
 # management link to h2 so its load-balancer health checks reach the
@@ -205,6 +210,14 @@ address = "10.1.0.1/24"
 port = "wan0"
 address = "10.2.0.1/24"
 
+[[interface]]
+port = "lan0"
+address = "2001:db8:1::1/64"
+
+[[interface]]
+port = "wan0"
+address = "2001:db8:2::1/64"
+
 [control]
 runtime_dir = "$WORK/shm"
 
@@ -227,7 +240,7 @@ API_PORT="$(free_port)"
 METRICS_PORT="$(free_port)"
 mkdir -p "$WORK/control"
 ip netns exec "$M" "$CONTROL" --listen "127.0.0.1:$API_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" \
-    --db "$WORK/control/control.db" --runtime-dir "$WORK/shm" > "$WORK/control.log" 2>&1 &
+    --db "$WORK/control/control.db" --runtime-dir "$WORK/shm" --bgp > "$WORK/control.log" 2>&1 &
 CONTROL_PID=$!
 ctl() {
     ip netns exec "$M" "$CTL_BIN" --api "http://127.0.0.1:$API_PORT" --token-file "$WORK/control/api-token" "$@"
@@ -243,6 +256,8 @@ ctl status
 
 echo "==> ping h1 -> h2"
 ip netns exec "$H1" ping -n -c 3 -i 0.3 -W 2 10.2.0.2
+echo "==> ping6 h1 -> h2 (IPv6 through the engine)"
+ip netns exec "$H1" ping -6 -n -c 3 -i 0.3 -W 2 2001:db8:2::2
 echo "==> ping h2 -> h1"
 ip netns exec "$H2" ping -n -c 3 -i 0.3 -W 2 10.1.0.2
 show_stats
@@ -286,6 +301,50 @@ echo "\$ patronusctl status"
 ctl status
 show_stats
 grep 'generation' "$WORK/engine.log" | tail -n 2 || true
+
+# BGP: BIRD in h2 (standing for a provider's router) peers with the
+# control's speaker over the management link and announces 10.77.0.0/24
+# (on h2's loopback) with h2's address on the engine's link as next hop;
+# the speaker selects it and the control pushes it into the engine's FIB.
+# (On an appliance the session would use the engine's own addresses
+# through the punt path; tests/tests/bgp.rs runs it that way.)
+ip -n "$H2" addr add 10.77.0.1/24 dev lo
+cat > "$WORK/bird.conf" <<EOF
+log "$WORK/bird.log" all;
+router id 10.2.0.2;
+protocol device {}
+protocol static s4 { ipv4; route 10.77.0.0/24 blackhole; }
+protocol bgp provider {
+  local 10.250.0.2 as 65002;
+  neighbor 10.250.0.1 as 65001;
+  connect delay time 1;
+  ipv4 { import all; export filter { bgp_next_hop = 10.2.0.2; accept; }; next hop keep; };
+}
+EOF
+echo "==> BGP: BIRD in h2 (AS 65002) announces 10.77.0.0/24; h1 cannot reach it yet"
+ip netns exec "$H2" bird -c "$WORK/bird.conf" -s "$WORK/bird.ctl"
+ip netns exec "$H1" ping -n -c 1 -W 1 10.77.0.1 > /dev/null 2>&1 && { echo "10.77.0.1 reachable before BGP"; exit 1; }
+echo '{"name": "all", "default": "accept"}' > "$WORK/policy-all.json"
+echo "\$ patronusctl bgp set --asn 65001 --router-id 10.250.0.1"
+ctl bgp set --asn 65001 --router-id 10.250.0.1
+echo "\$ patronusctl bgp policy set all policy-all.json"
+ctl bgp policy set all "$WORK/policy-all.json"
+echo "\$ patronusctl bgp neighbor add 10.250.0.2 --remote-as 65002 --import all --export all --connect-retry 2"
+ctl bgp neighbor add 10.250.0.2 --remote-as 65002 --import all --export all --connect-retry 2
+echo "\$ patronusctl bgp network add 10.1.0.0/24"
+ctl bgp network add 10.1.0.0/24
+for _ in $(seq 300); do
+    ip netns exec "$H1" ping -n -c 1 -W 1 10.77.0.1 > /dev/null 2>&1 && break
+    sleep 0.2
+done
+echo "\$ patronusctl bgp summary"
+ctl bgp summary
+echo "\$ patronusctl bgp rib"
+ctl bgp rib
+echo "==> h1 -> 10.77.0.1 through the BGP route"
+ip netns exec "$H1" ping -n -c 3 -i 0.3 -W 2 10.77.0.1
+echo "==> what BIRD learnt from us"
+ip netns exec "$H2" birdc -s "$WORK/bird.ctl" show route 10.1.0.0/24 all | head -n 8
 
 # WireGuard: h2 also runs wireguard-go (standing for any standard
 # WireGuard peer at a far site) with 10.99.0.2 behind its tunnel; the
