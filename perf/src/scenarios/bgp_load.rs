@@ -221,7 +221,7 @@ pub fn run(opts: &Options, prefixes: usize) -> anyhow::Result<Report> {
          installed_routes.ipv4; BIRD: `birdc show protocols all` → BGP state, Routes imported / kernel protocol \
          exported); converge_* run from the first poll that saw Established, withdraw_* from `birdc disable {FEEDER_STATIC}` \
          on the feeder; memory = VmRSS (peak = VmHWM) of the receiver's processes at convergence; cpu_* = their CPU \
-         time from Established to convergence",
+         time from Established to convergence (schedstat), feeder_cpu_secs = the feeder's over the same window",
         POLL.as_millis(),
         patronus::SUMMARY
     ));
@@ -500,6 +500,8 @@ struct Outcome {
     /// (process name, CPU seconds from Established to convergence).
     cpu: Vec<(&'static str, f64)>,
     bird_memory: Option<u64>,
+    /// The feeder's CPU seconds over the same window as `cpu`.
+    feeder_cpu: f64,
 }
 
 impl Outcome {
@@ -539,9 +541,16 @@ impl Outcome {
         if let Some(b) = self.bird_memory {
             f.insert("bird_show_memory_mib".into(), b as f64 / MIB);
         }
+        f.insert("feeder_cpu_secs".into(), self.feeder_cpu);
         let c = &self.converge;
+        let window = c.selected_at.max(c.installed_at).unwrap_or(0.0);
         row.limited_by = if c.done(has_fib) {
-            "converged".into()
+            // The feeder is one BIRD thread: busy most of the window means
+            // it, not the receiver, set the pace.
+            format!(
+                "converged; feeder busy {:.0} % of it",
+                100.0 * self.feeder_cpu / window.max(1e-3)
+            )
         } else {
             format!(
                 "NOT converged: {} selected, {} installed of {n}",
@@ -613,6 +622,7 @@ fn run_patronus(
     let est = wait_established(&mut poll, Duration::from_secs(60))?;
     o.setup_secs = (est - t0).as_secs_f64();
     let cpu0 = (cpu_secs(cpid), cpu_secs(epid));
+    let feeder0 = cpu_secs(feeder.pid());
     let (sel_goal, inst_goal) = (base.selected_v4 + n, base.installed_v4 + n);
     o.converge = watch(
         &mut poll,
@@ -621,6 +631,7 @@ fn run_patronus(
         &|i| i >= inst_goal,
         converge_timeout(n),
     )?;
+    o.feeder_cpu = cpu_secs(feeder.pid()) - feeder0;
     o.cpu = vec![
         ("control", cpu_secs(cpid) - cpu0.0),
         ("engine", cpu_secs(epid) - cpu0.1),
@@ -691,7 +702,9 @@ fn run_bird(
     let est = wait_established(&mut p, Duration::from_secs(60))?;
     o.setup_secs = (est - t0).as_secs_f64();
     let cpu0 = cpu_secs(pid);
+    let feeder0 = cpu_secs(feeder.pid());
     o.converge = watch(&mut p, est, &|s| s >= n, &|i| i >= n, converge_timeout(n))?;
+    o.feeder_cpu = cpu_secs(feeder.pid()) - feeder0;
     o.cpu = vec![("bird", cpu_secs(pid) - cpu0)];
     o.mem = vec![("bird", proc_mem(pid)?)];
     o.bird_memory = rx.memory_total().ok();
