@@ -49,6 +49,18 @@ impl Control {
     /// reach the hosts routed from there); `ctl`, `request` and
     /// [`Control::command`] then run there too.
     pub fn start_in(ns: Option<&Netns>, dir: &Path, runtime: &Path, port: u16, name: &str) -> Self {
+        Self::start_in_args(ns, dir, runtime, port, name, &[])
+    }
+
+    /// [`Control::start_in`] with more command-line options (`--bgp`, …).
+    pub fn start_in_args(
+        ns: Option<&Netns>,
+        dir: &Path,
+        runtime: &Path,
+        port: u16,
+        name: &str,
+        extra: &[&str],
+    ) -> Self {
         let netns = ns.map(|n| n.name().to_string());
         let mut cmd = in_netns(netns.as_deref(), &release_bin("patronus-control"));
         let api = format!("127.0.0.1:{port}");
@@ -56,7 +68,8 @@ impl Control {
         cmd.args(["--listen", &api, "--metrics-listen", &metrics, "--db"])
             .arg(dir.join("control.db"))
             .arg("--runtime-dir")
-            .arg(runtime);
+            .arg(runtime)
+            .args(extra);
         let mut proc = BgProcess::spawn(cmd, dir, name);
         let token_file = dir.join("api-token");
         let deadline = Instant::now() + READY;

@@ -15,6 +15,7 @@ pub mod nat_topology;
 pub mod netns;
 pub mod probe;
 pub mod process;
+pub mod routing_daemons;
 pub mod scapy;
 pub mod seqflow;
 pub mod stats;
