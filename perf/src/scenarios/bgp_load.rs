@@ -45,6 +45,8 @@ use table::{FeederPeer, PrefixPlan, FEEDER_AS, FEEDER_STATIC, RECEIVER_BGP, RECE
 
 /// How often receivers are polled.
 const POLL: Duration = Duration::from_millis(50);
+/// How often the feeder's event loop is woken (see `Bird::keep_awake`).
+const FEEDER_WAKE: Duration = Duration::from_millis(10);
 /// The feeder's router id (not an address of any link).
 const FEEDER_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Engine tbl8 groups when the table needs fewer (the engine's default).
@@ -220,10 +222,14 @@ pub fn run(opts: &Options, prefixes: usize) -> anyhow::Result<Report> {
         "times polled every {} ms (Patronus: GET {} → neighbors.established, selected_routes.ipv4, \
          installed_routes.ipv4; BIRD: `birdc show protocols all` → BGP state, Routes imported / kernel protocol \
          exported); converge_* run from the first poll that saw Established, withdraw_* from `birdc disable {FEEDER_STATIC}` \
-         on the feeder; memory = VmRSS (peak = VmHWM) of the receiver's processes at convergence; cpu_* = their CPU \
+         on the feeder; \
+         the feeder gets a `show status` on its control socket every {} ms throughout (BIRD 2.0.12 otherwise holds \
+         the last UPDATE and End-of-RIB of an export until its event loop wakes, up to 3 s: every receiver looked \
+         3 s slower); memory = VmRSS (peak = VmHWM) of the receiver's processes at convergence; cpu_* = their CPU \
          time from Established to convergence (schedstat), feeder_cpu_secs = the feeder's over the same window",
         POLL.as_millis(),
-        patronus::SUMMARY
+        patronus::SUMMARY,
+        FEEDER_WAKE.as_millis()
     ));
     report.notes.push(
         "ratio = patronus converge_installed_secs (all N in the engine's FIB) / bird converge_selected_secs \
@@ -338,6 +344,10 @@ struct Sample {
 struct Watch {
     selected_at: Option<f64>,
     installed_at: Option<f64>,
+    /// Lower bounds of the same events: when the poll before the one that
+    /// first saw them was sent (a slow answer makes the `_at` figures late).
+    selected_after: f64,
+    installed_after: f64,
     last: Sample,
     polls: u64,
     slowest_poll_ms: f64,
@@ -377,8 +387,10 @@ fn watch(
     timeout: Duration,
 ) -> anyhow::Result<Watch> {
     let mut w = Watch::default();
+    let mut prev_sent = 0.0;
     loop {
         let t = Instant::now();
+        let sent = (t - from).as_secs_f64();
         let s = poll()?;
         let now = Instant::now();
         w.polls += 1;
@@ -386,12 +398,15 @@ fn watch(
         let at = (now - from).as_secs_f64();
         if w.selected_at.is_none() && sel_ok(s.selected) {
             w.selected_at = Some(at);
+            w.selected_after = prev_sent;
         }
         if let Some(i) = s.installed {
             if w.installed_at.is_none() && inst_ok(i) {
                 w.installed_at = Some(at);
+                w.installed_after = prev_sent;
             }
         }
+        prev_sent = sent;
         w.last = s;
         if w.done(s.installed.is_some()) || from.elapsed() > timeout {
             return Ok(w);
@@ -474,6 +489,7 @@ fn run_one(ctx: &Ctx, sys: System, bins: Option<&Bins>, round: usize) -> anyhow:
         "feeder: config parsed and {} routes loaded in {load_secs:.2} s (not measured)",
         ctx.n
     ));
+    let waker = feeder.keep_awake(FEEDER_WAKE)?;
     let result = match sys {
         System::Patronus => run_patronus(
             ctx,
@@ -484,8 +500,14 @@ fn run_one(ctx: &Ctx, sys: System, bins: Option<&Bins>, round: usize) -> anyhow:
         ),
         System::Bird | System::BirdKernel => run_bird(ctx, sys, &feeder, &dir, &mut row),
     };
+    let wakes = waker.stop();
     drop(feeder);
     result?;
+    row.notes.push(format!(
+        "feeder woken every {} ms ({} requests)",
+        FEEDER_WAKE.as_millis(),
+        wakes?
+    ));
     Ok(row)
 }
 
@@ -543,7 +565,10 @@ impl Outcome {
         }
         f.insert("feeder_cpu_secs".into(), self.feeder_cpu);
         let c = &self.converge;
-        let window = c.selected_at.max(c.installed_at).unwrap_or(0.0);
+        let window = c
+            .selected_at
+            .unwrap_or(0.0)
+            .max(c.installed_at.unwrap_or(0.0));
         row.limited_by = if c.done(has_fib) {
             // The feeder is one BIRD thread: busy most of the window means
             // it, not the receiver, set the pace.
@@ -558,10 +583,30 @@ impl Outcome {
                 c.last.installed.map_or("-".into(), |i| i.to_string())
             )
         };
+        let bounds = |w: &Watch| {
+            let mut v = Vec::new();
+            if let Some(t) = w.selected_at {
+                v.push(format!("selected in {:.3}..{t:.3} s", w.selected_after));
+            }
+            if let Some(t) = w.installed_at {
+                v.push(format!("installed in {:.3}..{t:.3} s", w.installed_after));
+            }
+            v.join(", ")
+        };
         row.notes.push(format!(
-            "{} polls while converging, slowest answer {:.0} ms",
-            c.polls, c.slowest_poll_ms
+            "{} polls while converging, slowest answer {:.0} ms; {}",
+            c.polls,
+            c.slowest_poll_ms,
+            bounds(c)
         ));
+        if let Some(w) = &self.withdraw {
+            row.notes.push(format!(
+                "withdraw: {} polls, slowest answer {:.0} ms; {}",
+                w.polls,
+                w.slowest_poll_ms,
+                bounds(w)
+            ));
+        }
         if let Some(w) = &self.withdraw {
             if !w.done(has_fib) {
                 row.notes.push(format!(
