@@ -821,10 +821,14 @@ fn merge_rounds(rounds: &[Vec<Row>]) -> Vec<Row> {
         let mut row = Row {
             system: first.system.clone(),
             figures,
-            limited_by: {
-                let mut l: Vec<&str> = all.iter().map(|r| r.limited_by.as_str()).collect();
-                l.dedup();
-                l.join("; ")
+            limited_by: if all.iter().all(|r| r.limited_by.starts_with("converged")) {
+                "converged in every round".into()
+            } else {
+                all.iter()
+                    .enumerate()
+                    .map(|(i, r)| format!("round {}: {}", i + 1, r.limited_by))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             },
             ..Row::default()
         };
@@ -892,7 +896,7 @@ mod tests {
         assert_eq!(m[0].figures["t"], 2.0);
         assert_eq!(m[0].figures["m"], 20.0);
         assert_eq!(m[1].figures["t"], 2.0);
-        assert_eq!(m[0].limited_by, "converged");
+        assert_eq!(m[0].limited_by, "converged in every round");
         assert!(m[0].notes[0].contains("t: 3.000 / 1.000 / 2.000"));
     }
 
