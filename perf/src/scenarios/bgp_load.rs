@@ -25,10 +25,11 @@
 //! so slow drifts of the shared machine's load hit all alike.
 
 mod bird;
+mod outcome;
 mod patronus;
 mod table;
+mod watch;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -39,12 +40,11 @@ use super::rounds::median;
 use super::Options;
 use crate::netns::{self, sleep_checked, End, Lab};
 use crate::report::{Report, Row};
-use crate::sysstat::process_cpu_ns;
 use bird::Bird;
+use outcome::{cpu_secs, merge_rounds, proc_mem, Outcome};
 use table::{FeederPeer, PrefixPlan, FEEDER_AS, FEEDER_STATIC, RECEIVER_BGP, RECEIVER_KERNEL};
+use watch::{converge_timeout, wait_established, watch, Sample, POLL};
 
-/// How often receivers are polled.
-const POLL: Duration = Duration::from_millis(50);
 /// How often the feeder's event loop is woken (see `Bird::keep_awake`).
 const FEEDER_WAKE: Duration = Duration::from_millis(10);
 /// The feeder's router id (not an address of any link).
@@ -329,124 +329,6 @@ fn build_topo() -> anyhow::Result<Topo> {
     })
 }
 
-/// What one poll of a receiver saw.
-#[derive(Clone, Copy, Debug, Default)]
-struct Sample {
-    established: bool,
-    selected: u64,
-    /// `None`: the receiver has no FIB figure (BIRD without kernel protocol).
-    installed: Option<u64>,
-}
-
-/// When (seconds after `from`) the selected and installed counts first
-/// met their goals, and the last sample.
-#[derive(Debug, Default)]
-struct Watch {
-    selected_at: Option<f64>,
-    installed_at: Option<f64>,
-    /// Lower bounds of the same events: when the poll before the one that
-    /// first saw them was sent (a slow answer makes the `_at` figures late).
-    selected_after: f64,
-    installed_after: f64,
-    last: Sample,
-    polls: u64,
-    slowest_poll_ms: f64,
-}
-
-impl Watch {
-    fn done(&self, has_fib: bool) -> bool {
-        self.selected_at.is_some() && (!has_fib || self.installed_at.is_some())
-    }
-}
-
-/// Polls until Established; returns when the answer saying so arrived.
-fn wait_established(
-    poll: &mut dyn FnMut() -> anyhow::Result<Sample>,
-    timeout: Duration,
-) -> anyhow::Result<Instant> {
-    let start = Instant::now();
-    loop {
-        let t = Instant::now();
-        if poll()?.established {
-            return Ok(Instant::now());
-        }
-        if start.elapsed() > timeout {
-            bail!("no session Established within {} s", timeout.as_secs());
-        }
-        sleep_checked(POLL.saturating_sub(t.elapsed()))?;
-    }
-}
-
-/// Polls until `sel_ok(selected)` and (when the receiver has a FIB)
-/// `inst_ok(installed)` have both held once, or `timeout`.
-fn watch(
-    poll: &mut dyn FnMut() -> anyhow::Result<Sample>,
-    from: Instant,
-    sel_ok: &dyn Fn(u64) -> bool,
-    inst_ok: &dyn Fn(u64) -> bool,
-    timeout: Duration,
-) -> anyhow::Result<Watch> {
-    let mut w = Watch::default();
-    let mut prev_sent = 0.0;
-    loop {
-        let t = Instant::now();
-        let sent = (t - from).as_secs_f64();
-        let s = poll()?;
-        let now = Instant::now();
-        w.polls += 1;
-        w.slowest_poll_ms = w.slowest_poll_ms.max((now - t).as_secs_f64() * 1e3);
-        let at = (now - from).as_secs_f64();
-        if w.selected_at.is_none() && sel_ok(s.selected) {
-            w.selected_at = Some(at);
-            w.selected_after = prev_sent;
-        }
-        if let Some(i) = s.installed {
-            if w.installed_at.is_none() && inst_ok(i) {
-                w.installed_at = Some(at);
-                w.installed_after = prev_sent;
-            }
-        }
-        prev_sent = sent;
-        w.last = s;
-        if w.done(s.installed.is_some()) || from.elapsed() > timeout {
-            return Ok(w);
-        }
-        sleep_checked(POLL.saturating_sub(t.elapsed()))?;
-    }
-}
-
-/// Convergence deadline: generous, growing with the table.
-fn converge_timeout(n: u64) -> Duration {
-    Duration::from_secs_f64((n as f64 * 600e-6).max(60.0))
-}
-
-/// VmRSS and VmHWM of a process, bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct ProcMem {
-    rss: u64,
-    hwm: u64,
-}
-
-fn parse_status(text: &str) -> Option<ProcMem> {
-    let kb = |key: &str| -> Option<u64> {
-        let l = text.lines().find(|l| l.starts_with(key))?;
-        let v: u64 = l[key.len()..].split_whitespace().next()?.parse().ok()?;
-        Some(v * 1024)
-    };
-    Some(ProcMem {
-        rss: kb("VmRSS:")?,
-        hwm: kb("VmHWM:")?,
-    })
-}
-
-fn proc_mem(pid: u32) -> anyhow::Result<ProcMem> {
-    let path = format!("/proc/{pid}/status");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    parse_status(&text).with_context(|| format!("no VmRSS/VmHWM in {path}"))
-}
-
-const MIB: f64 = 1024.0 * 1024.0;
-
 /// A freshly started feeder with its table loaded; returns it and the
 /// seconds from start to loaded.
 fn start_feeder(ctx: &Ctx, dir: &Path) -> anyhow::Result<(Bird, f64)> {
@@ -509,118 +391,6 @@ fn run_one(ctx: &Ctx, sys: System, bins: Option<&Bins>, round: usize) -> anyhow:
         wakes?
     ));
     Ok(row)
-}
-
-/// Times and memory of one receiver run, as figures.
-#[derive(Debug, Default)]
-struct Outcome {
-    setup_secs: f64,
-    converge: Watch,
-    withdraw: Option<Watch>,
-    /// (process name, memory) at convergence.
-    mem: Vec<(&'static str, ProcMem)>,
-    /// (process name, CPU seconds from Established to convergence).
-    cpu: Vec<(&'static str, f64)>,
-    bird_memory: Option<u64>,
-    /// The feeder's CPU seconds over the same window as `cpu`.
-    feeder_cpu: f64,
-}
-
-impl Outcome {
-    fn fill(&self, row: &mut Row, n: u64, has_fib: bool) {
-        let f = &mut row.figures;
-        f.insert("prefixes".into(), n as f64);
-        f.insert("session_setup_secs".into(), self.setup_secs);
-        if let Some(t) = self.converge.selected_at {
-            f.insert("converge_selected_secs".into(), t);
-        }
-        if let Some(t) = self.converge.installed_at {
-            f.insert("converge_installed_secs".into(), t);
-        }
-        if let Some(w) = &self.withdraw {
-            if let Some(t) = w.selected_at {
-                f.insert("withdraw_selected_secs".into(), t);
-            }
-            if let Some(t) = w.installed_at {
-                f.insert("withdraw_installed_secs".into(), t);
-            }
-        }
-        let rss: u64 = self.mem.iter().map(|(_, m)| m.rss).sum();
-        let hwm: u64 = self.mem.iter().map(|(_, m)| m.hwm).sum();
-        f.insert("rss_mib".into(), rss as f64 / MIB);
-        f.insert("peak_rss_mib".into(), hwm as f64 / MIB);
-        if self.mem.len() > 1 {
-            for (name, m) in &self.mem {
-                f.insert(format!("rss_{name}_mib"), m.rss as f64 / MIB);
-            }
-        }
-        f.insert("cpu_secs".into(), self.cpu.iter().map(|(_, c)| c).sum());
-        if self.cpu.len() > 1 {
-            for (name, c) in &self.cpu {
-                f.insert(format!("cpu_{name}_secs"), *c);
-            }
-        }
-        if let Some(b) = self.bird_memory {
-            f.insert("bird_show_memory_mib".into(), b as f64 / MIB);
-        }
-        f.insert("feeder_cpu_secs".into(), self.feeder_cpu);
-        let c = &self.converge;
-        let window = c
-            .selected_at
-            .unwrap_or(0.0)
-            .max(c.installed_at.unwrap_or(0.0));
-        row.limited_by = if c.done(has_fib) {
-            // The feeder is one BIRD thread: busy most of the window means
-            // it, not the receiver, set the pace.
-            format!(
-                "converged; feeder busy {:.0} % of it",
-                100.0 * self.feeder_cpu / window.max(1e-3)
-            )
-        } else {
-            format!(
-                "NOT converged: {} selected, {} installed of {n}",
-                c.last.selected,
-                c.last.installed.map_or("-".into(), |i| i.to_string())
-            )
-        };
-        let bounds = |w: &Watch| {
-            let mut v = Vec::new();
-            if let Some(t) = w.selected_at {
-                v.push(format!("selected in {:.3}..{t:.3} s", w.selected_after));
-            }
-            if let Some(t) = w.installed_at {
-                v.push(format!("installed in {:.3}..{t:.3} s", w.installed_after));
-            }
-            v.join(", ")
-        };
-        row.notes.push(format!(
-            "{} polls while converging, slowest answer {:.0} ms; {}",
-            c.polls,
-            c.slowest_poll_ms,
-            bounds(c)
-        ));
-        if let Some(w) = &self.withdraw {
-            row.notes.push(format!(
-                "withdraw: {} polls, slowest answer {:.0} ms; {}",
-                w.polls,
-                w.slowest_poll_ms,
-                bounds(w)
-            ));
-        }
-        if let Some(w) = &self.withdraw {
-            if !w.done(has_fib) {
-                row.notes.push(format!(
-                    "withdraw NOT complete: {} selected, {} installed left",
-                    w.last.selected,
-                    w.last.installed.map_or("-".into(), |i| i.to_string())
-                ));
-            }
-        }
-    }
-}
-
-fn cpu_secs(pid: u32) -> f64 {
-    process_cpu_ns(pid).unwrap_or(0) as f64 * 1e-9
 }
 
 fn run_patronus(
@@ -785,148 +555,9 @@ fn run_bird(
     Ok(())
 }
 
-/// One row per system: every figure the median of the rounds that have
-/// it (each round's values in a note).
-fn merge_rounds(rounds: &[Vec<Row>]) -> Vec<Row> {
-    if rounds.len() == 1 {
-        return rounds[0].clone();
-    }
-    let mut out = Vec::new();
-    for first in &rounds[0] {
-        let all: Vec<&Row> = rounds
-            .iter()
-            .filter_map(|r| r.iter().find(|x| x.system == first.system))
-            .collect();
-        let mut keys: Vec<&String> = all.iter().flat_map(|r| r.figures.keys()).collect();
-        keys.sort();
-        keys.dedup();
-        let mut figures = BTreeMap::new();
-        let mut per_key = Vec::new();
-        for k in keys {
-            let mut v: Vec<f64> = all
-                .iter()
-                .filter_map(|r| r.figures.get(k).copied())
-                .collect();
-            per_key.push(format!(
-                "{k}: {}",
-                v.iter()
-                    .map(|x| format!("{x:.3}"))
-                    .collect::<Vec<_>>()
-                    .join(" / ")
-            ));
-            if let Some(m) = median(&mut v) {
-                figures.insert(k.clone(), m);
-            }
-        }
-        let mut row = Row {
-            system: first.system.clone(),
-            figures,
-            limited_by: if all.iter().all(|r| r.limited_by.starts_with("converged")) {
-                "converged in every round".into()
-            } else {
-                all.iter()
-                    .enumerate()
-                    .map(|(i, r)| format!("round {}: {}", i + 1, r.limited_by))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            },
-            ..Row::default()
-        };
-        row.notes.push(format!(
-            "median of {} rounds; rounds: {}",
-            rounds.len(),
-            per_key.join("; ")
-        ));
-        for (i, r) in all.iter().enumerate() {
-            for n in &r.notes {
-                row.notes.push(format!("round {}: {n}", i + 1));
-            }
-        }
-        out.push(row);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_proc_status() {
-        let text = "Name:\tbird\nVmPeak:\t  300000 kB\nVmHWM:\t  123456 kB\nVmRSS:\t  120000 kB\nThreads:\t1\n";
-        assert_eq!(
-            parse_status(text),
-            Some(ProcMem {
-                rss: 120_000 * 1024,
-                hwm: 123_456 * 1024
-            })
-        );
-        assert_eq!(parse_status("Name:\tx\n"), None);
-        let me = proc_mem(std::process::id()).unwrap();
-        assert!(me.rss > 0 && me.hwm >= me.rss);
-    }
-
-    fn sample_row(system: &str, figs: &[(&str, f64)]) -> Row {
-        Row {
-            system: system.into(),
-            figures: figs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            limited_by: "converged".into(),
-            ..Row::default()
-        }
-    }
-
-    #[test]
-    fn rounds_merge_to_per_figure_medians() {
-        let rounds = vec![
-            vec![
-                sample_row("a", &[("t", 3.0), ("m", 10.0)]),
-                sample_row("b", &[("t", 1.0)]),
-            ],
-            vec![
-                sample_row("a", &[("t", 1.0), ("m", 30.0)]),
-                sample_row("b", &[("t", 2.0)]),
-            ],
-            vec![
-                sample_row("a", &[("t", 2.0)]),
-                sample_row("b", &[("t", 9.0)]),
-            ],
-        ];
-        let m = merge_rounds(&rounds);
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0].figures["t"], 2.0);
-        assert_eq!(m[0].figures["m"], 20.0);
-        assert_eq!(m[1].figures["t"], 2.0);
-        assert_eq!(m[0].limited_by, "converged in every round");
-        assert!(m[0].notes[0].contains("t: 3.000 / 1.000 / 2.000"));
-    }
-
-    #[test]
-    fn watch_records_when_each_goal_is_first_met() {
-        let seq = [(true, 10, 0), (true, 100, 50), (true, 100, 100)];
-        let mut i = 0;
-        let mut poll = || -> anyhow::Result<Sample> {
-            let (e, s, n) = seq[i.min(seq.len() - 1)];
-            i += 1;
-            Ok(Sample {
-                established: e,
-                selected: s,
-                installed: Some(n),
-            })
-        };
-        let from = Instant::now();
-        let w = watch(
-            &mut poll,
-            from,
-            &|s| s >= 100,
-            &|n| n >= 100,
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        assert_eq!(w.polls, 3);
-        let (sel, inst) = (w.selected_at.unwrap(), w.installed_at.unwrap());
-        assert!(sel < inst, "selected {sel} installed {inst}");
-        assert!(w.done(true));
-    }
 
     #[test]
     fn systems_have_distinct_links_and_protocols() {
