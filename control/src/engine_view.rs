@@ -17,6 +17,9 @@ use crate::metrics::engine::{EngineSnapshot, EngineSource, PortCounters, WorkerS
 use crate::push::SharedPublisher;
 
 /// The engine as seen through the runtime directory.
+/// The engine's gauge: the `route6.bin` number every worker acknowledged.
+pub const ROUTE6_GENERATION: &str = "route6.generation";
+
 #[derive(Debug)]
 pub struct ShmEngine {
     dir: PathBuf,
@@ -75,6 +78,7 @@ impl EngineSource for ShmEngine {
         let mut nat = Vec::new();
         let mut wg = Vec::new();
         let mut classify = Vec::new();
+        let mut route6_generation = None;
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
                 index: i as u32,
@@ -146,6 +150,8 @@ impl EngineSource for ShmEngine {
                     total
                 };
                 classify.push((counter.to_string(), value));
+            } else if name == ROUTE6_GENERATION {
+                route6_generation = snap.values.iter().filter_map(|w| w.get(c).copied()).max();
             } else if name == "busy_polls" || name == "idle_polls" {
                 for (w, ws) in per_worker.iter_mut().enumerate() {
                     let v = snap.values[w].get(c).copied().unwrap_or(0);
@@ -166,6 +172,7 @@ impl EngineSource for ShmEngine {
             nat,
             wg,
             classify,
+            route6_generation,
         })
     }
 }

@@ -13,6 +13,10 @@ use tracing_subscriber::EnvFilter;
 
 use patronus_control::api::app_with_metrics;
 use patronus_control::auth::{load_or_create_token, ApiToken, TokenSource};
+use patronus_control::bgp::metrics::BgpCollector;
+use patronus_control::bgp::runtime::SpeakerStatus;
+use patronus_control::bgp::status::{BgpStatus, NoSpeaker};
+use patronus_control::bgp::supervisor::{self, BgpOptions};
 use patronus_control::engine_view::ShmEngine;
 use patronus_control::lb::metrics::LbCollector;
 use patronus_control::lb::status::LbStatus;
@@ -56,6 +60,15 @@ struct Args {
     /// runtime_dir`.
     #[arg(long, default_value = patronus_shm::DEFAULT_RUNTIME_DIR)]
     runtime_dir: PathBuf,
+    /// Run the BGP speaker: it follows the stored BGP settings (it starts
+    /// once the global settings exist) and its selected routes are pushed
+    /// to the engine. Without it, BGP settings are only stored.
+    #[arg(long)]
+    bgp: bool,
+    /// Where the speaker accepts BGP connections (dual stack on `[::]`).
+    /// Default: `[::]:` the stored `listen_port` (179).
+    #[arg(long, requires = "bgp")]
+    bgp_listen: Option<SocketAddr>,
 }
 
 fn token_file_default(db: &Path) -> PathBuf {
@@ -114,14 +127,45 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("runtime directory {}", args.runtime_dir.display()))?;
     let engine_view = Arc::new(ShmEngine::new(args.runtime_dir.clone(), pusher.publisher()));
     let push_watch = pusher.watch();
+    let bgp_opts = BgpOptions {
+        listen: args.bgp_listen,
+        nexthops: pusher.nexthops(),
+        publisher: Some(pusher.publisher()),
+        installed: pusher.bgp_installed(),
+        route6: Default::default(),
+    };
     let model_info = ModelInfoGauge::new().context("creating the model gauge")?;
     let lb_status = LbStatus::new();
     let store = spawn_store_full(store, Some(pusher), model_info.clone(), lb_status.clone())
         .context("starting store actor")?;
     let lb_socket = args.runtime_dir.join(patronus_shm::runtime_dir::LB_SOCKET);
-    let metrics = Metrics::new(engine_view.clone())
+    // BGP (opt-in): the supervisor follows the stored settings.
+    let (speaker_status, bgp_task) = if args.bgp {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel();
+        let (running, task) = supervisor::spawn(store.clone(), bgp_opts.clone(), stop_rx);
+        let status = SpeakerStatus {
+            running,
+            publisher: bgp_opts.publisher.clone(),
+            engine: Some(engine_view.clone()),
+            installed: bgp_opts.installed.clone(),
+            route6: bgp_opts.route6.clone(),
+        };
+        (Some(status), Some((stop, task)))
+    } else {
+        (None, None)
+    };
+    let mut metrics = Metrics::new(engine_view.clone())
         .and_then(|m| m.with_lb(LbCollector::new(lb_status, Some(lb_socket))?))
         .context("creating metrics registry")?;
+    let bgp_status: Arc<dyn BgpStatus> = match speaker_status {
+        Some(s) => {
+            metrics = metrics
+                .with_bgp(BgpCollector::new(s.clone()).context("BGP metrics")?)
+                .context("registering BGP metrics")?;
+            Arc::new(s)
+        }
+        None => Arc::new(NoSpeaker),
+    };
     metrics
         .registry()
         .register(model_info.collector())
@@ -147,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
             store: store.clone(),
             token,
             engine: Some(engine_view),
-            bgp: std::sync::Arc::new(patronus_control::bgp::status::NoSpeaker),
+            bgp: bgp_status,
         },
         metrics,
     );
@@ -159,6 +203,11 @@ async fn main() -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    // The speaker says Cease to its neighbours; the engine keeps its tables.
+    if let Some((stop, task)) = bgp_task {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     store.close().await;
     metrics_server.abort();
     push_watch.abort();

@@ -21,10 +21,16 @@
 //! table, sent whole each time); a change of interfaces alone publishes a
 //! delta with no route changes, and the engine rebuilds on the new
 //! interfaces.
+//! BGP routes ([`Pusher::push_bgp`], from the speaker's coalesced
+//! changes) merge under the static routes: a static route or a connected
+//! subnet of the same prefix wins, and a BGP next hop becomes the gateways
+//! it resolves to ([`crate::bgp::nexthop`]); the pusher keeps the static
+//! routes in the shared [`NexthopView`] that the speaker resolves through.
 //! [`PushWatch`] measures each push's latency (publication until every live
 //! worker acknowledged it) on a tokio task, off the store actor.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,6 +42,7 @@ use patronus_shm::{
     GenerationBuilder, InterfaceEntry, Publisher, RouteChange, RouteEntry, RouteKind, TableBuilder,
 };
 
+use crate::bgp::nexthop::{NexthopView, ViewData};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::{Cidr, Route};
@@ -62,6 +69,46 @@ pub const ACK_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// A route's key in the engine's table: network address and length.
 pub type RouteKey = (u32, u8);
+
+/// BGP routes in recent generations: `(generation, BGP routes in it)`,
+/// oldest first (the summary counts those of the newest generation every
+/// live worker acknowledged).
+pub type BgpInstalled = Arc<Mutex<VecDeque<(u64, u64)>>>;
+
+/// Generations remembered in [`BgpInstalled`].
+const INSTALLED_LOG: usize = 256;
+
+/// A batch of changes of the speaker's selected IPv4 routes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BgpUpdate {
+    /// The routes below replace every BGP route (a resync, or none at
+    /// all when the speaker stopped).
+    pub replace: bool,
+    /// Prefix → BGP next hops (none: withdrawn).
+    pub routes: Vec<(RouteKey, Vec<Ipv4Addr>)>,
+}
+
+/// The BGP route `key` as the engine takes it: a `Via` route over the
+/// gateways its next hops resolve to (up to the entry's next-hop slots);
+/// `None` when none resolves.
+pub fn compile_bgp(view: &ViewData, key: RouteKey, next_hops: &[Ipv4Addr]) -> Option<RouteEntry> {
+    let mut e = RouteEntry::new(key.0, key.1, RouteKind::Via);
+    'hops: for nh in next_hops {
+        let Some((_, gateways)) = view.gateways4(*nh) else {
+            continue;
+        };
+        for g in gateways {
+            let used = usize::from(e.nexthop_count);
+            if e.nexthops[..used].contains(&g) {
+                continue;
+            }
+            if !e.push_nexthop(g, IFACE_ANY) {
+                break 'hops;
+            }
+        }
+    }
+    (e.nexthop_count > 0).then_some(e)
+}
 
 /// Which routes of the pushed organization a change may have touched.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -135,6 +182,20 @@ pub struct Pusher {
     /// Least changed entries after which a checkpoint is due
     /// ([`MIN_CHECKPOINT_CHANGES`]).
     min_checkpoint_changes: usize,
+    /// Connected subnets, static routes (shared with the BGP resolver).
+    nexthops: Arc<NexthopView>,
+    /// The speaker's selected IPv4 routes: prefix → BGP next hops.
+    bgp: HashMap<RouteKey, Box<[Ipv4Addr]>>,
+    /// Those with a next hop off the connected subnets (they move when
+    /// static routes do).
+    bgp_recursive: HashSet<RouteKey>,
+    /// The interfaces' subnets (a BGP route of the same prefix is not
+    /// installed).
+    connected_keys: HashSet<RouteKey>,
+    /// Every BGP route must be compared again (the subnets changed, or a
+    /// publication failed).
+    bgp_all_dirty: bool,
+    installed: BgpInstalled,
 }
 
 fn storage(e: impl std::fmt::Display) -> Error {
@@ -202,7 +263,155 @@ impl Pusher {
             last_kind: None,
             checkpoint_deltas: CHECKPOINT_DELTAS,
             min_checkpoint_changes: MIN_CHECKPOINT_CHANGES,
+            nexthops: NexthopView::new(),
+            bgp: HashMap::new(),
+            bgp_recursive: HashSet::new(),
+            connected_keys: HashSet::new(),
+            bgp_all_dirty: false,
+            installed: Arc::new(Mutex::new(VecDeque::new())),
         })
+    }
+
+    /// What next hops resolve through (shared with the BGP speaker).
+    pub fn nexthops(&self) -> Arc<NexthopView> {
+        self.nexthops.clone()
+    }
+
+    /// BGP routes per recent generation.
+    pub fn bgp_installed(&self) -> BgpInstalled {
+        self.installed.clone()
+    }
+
+    /// BGP routes in the table as last published.
+    pub fn bgp_routes_installed(&self) -> usize {
+        let statics = self.nexthops.read().statics.len();
+        self.table.len().saturating_sub(statics)
+    }
+
+    fn record_installed(&self, generation: u64) {
+        let n = self.bgp_routes_installed() as u64;
+        if let Ok(mut log) = self.installed.lock() {
+            log.push_back((generation, n));
+            while log.len() > INSTALLED_LOG {
+                log.pop_front();
+            }
+        }
+    }
+
+    /// What the engine should have for `k`: the static route, else
+    /// (unless `k` is a connected subnet) the BGP route.
+    fn effective(&self, d: &ViewData, k: RouteKey) -> Option<RouteEntry> {
+        if let Some(e) = d.statics.get(&k) {
+            return Some(*e);
+        }
+        if self.connected_keys.contains(&k) {
+            return None;
+        }
+        compile_bgp(d, k, self.bgp.get(&k)?)
+    }
+
+    /// Changes bringing the published table to [`Pusher::effective`] for
+    /// `keys` (each once).
+    fn changes_for(
+        &self,
+        d: &ViewData,
+        keys: impl IntoIterator<Item = RouteKey>,
+    ) -> Vec<RouteChange> {
+        let mut seen = HashSet::new();
+        let mut changes = Vec::new();
+        for k in keys {
+            if !seen.insert(k) {
+                continue;
+            }
+            let new = self.effective(d, k);
+            let old = self.table.get(&k);
+            match (new, old) {
+                (Some(n), Some(o)) if n == *o => {}
+                (Some(n), _) => changes.push(RouteChange::upsert(n)),
+                (None, Some(_)) => changes.push(RouteChange::withdraw(k.0, k.1)),
+                (None, None) => {}
+            }
+        }
+        changes
+    }
+
+    /// Takes the interfaces' subnets (after a read of the store); a change
+    /// makes every BGP route due for comparison.
+    fn set_connected(&mut self) {
+        let keys: Vec<RouteKey> = self
+            .interfaces
+            .iter()
+            .map(|i| {
+                let mask = if i.prefix_len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(i.prefix_len.min(32)))
+                };
+                (i.addr & mask, i.prefix_len)
+            })
+            .collect();
+        let set: HashSet<RouteKey> = keys.iter().copied().collect();
+        if set == self.connected_keys {
+            return;
+        }
+        self.connected_keys = set;
+        self.nexthops.write().connected4 = keys;
+        self.nexthops.changed();
+        self.bgp_all_dirty = !self.bgp.is_empty();
+    }
+
+    /// Merges a batch of the speaker's changes into the table and
+    /// publishes the difference: a delta (a checkpoint when it is large,
+    /// a full generation when there is no base to build on).
+    pub fn push_bgp(&mut self, store: &mut Store, update: BgpUpdate) -> Result<Option<u64>> {
+        let mut keys: Vec<RouteKey> = Vec::with_capacity(update.routes.len());
+        if update.replace {
+            keys.extend(self.bgp.keys().copied());
+            self.bgp.clear();
+            self.bgp_recursive.clear();
+        }
+        {
+            let d = self.nexthops.read();
+            for (k, hops) in update.routes {
+                keys.push(k);
+                if hops.is_empty() {
+                    self.bgp.remove(&k);
+                    self.bgp_recursive.remove(&k);
+                    continue;
+                }
+                if hops
+                    .iter()
+                    .any(|h| d.gateways4(*h).is_none_or(|(c, _)| c != 0))
+                {
+                    self.bgp_recursive.insert(k);
+                } else {
+                    self.bgp_recursive.remove(&k);
+                }
+                self.bgp.insert(k, hops.into_boxed_slice());
+            }
+        }
+        let current = self.lock()?.current_generation();
+        if self.last_generation == 0 || current != self.last_generation || self.bgp_all_dirty {
+            self.bgp_all_dirty = false;
+            return self.push(store).map(Some);
+        }
+        let changes = {
+            let d = self.nexthops.read();
+            self.changes_for(&d, keys)
+        };
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let out = if changes.len() >= self.checkpoint_threshold() {
+            self.publish_checkpoint(changes)
+        } else {
+            self.publish_delta(changes)
+        };
+        if out.is_err() {
+            // Compared whole at the next push.
+            self.bgp_all_dirty = true;
+        }
+        out.map(Some)
     }
 
     /// Sets when checkpoints are due: after `deltas` deltas, or after
@@ -258,6 +467,7 @@ impl Pusher {
         // Few rows: read whole every time the desired state moved.
         if self.published_desired != Some(desired) {
             self.interfaces = compile_interfaces(store)?;
+            self.set_connected();
         }
         if self.published_desired == Some(desired) && pending.is_nothing() {
             return Ok(None);
@@ -281,7 +491,9 @@ impl Pusher {
             return self.push(store).map(Some);
         }
         let interfaces_changed = self.published_interfaces.as_ref() != Some(&self.interfaces);
+        let all = std::mem::take(&mut self.bgp_all_dirty);
         let changes = match touched {
+            _ if all => self.diff_all(store)?,
             Touched::Nothing if !interfaces_changed => return Ok(None),
             Touched::Nothing => Vec::new(),
             // Point lookups unless reading the whole table is cheaper.
@@ -313,37 +525,44 @@ impl Pusher {
         prefixes.dedup();
         let now = store.routes_with_prefixes(PUSHED_ORG, &prefixes)?;
         let mut present = HashSet::with_capacity(now.len());
-        let mut changes = Vec::new();
+        let mut keys = Vec::with_capacity(prefixes.len());
+        let mut d = self.nexthops.write();
         for r in &now {
             let e = compile(r)?;
             present.insert(entry_key(&e));
-            if self.table.get(&entry_key(&e)) != Some(&e) {
-                changes.push(RouteChange::upsert(e));
-            }
+            keys.push(entry_key(&e));
+            d.set_static(entry_key(&e), Some(e));
         }
         for p in prefixes {
             let k = key_of(p);
-            if !present.contains(&k) && self.table.contains_key(&k) {
-                changes.push(RouteChange::withdraw(k.0, k.1));
+            if !present.contains(&k) {
+                d.set_static(k, None);
+                keys.push(k);
             }
         }
+        // BGP routes resolved through static routes may move with them.
+        keys.extend(self.bgp_recursive.iter().copied());
+        let changes = self.changes_for(&d, keys);
+        drop(d);
+        self.nexthops.changed();
         Ok(changes)
     }
 
     /// Changes that bring the published table to the store's whole table.
     fn diff_all(&self, store: &mut Store) -> Result<Vec<RouteChange>> {
         let now = compile_all(store)?;
-        let mut changes = Vec::new();
-        for (k, e) in &now {
-            if self.table.get(k) != Some(e) {
-                changes.push(RouteChange::upsert(*e));
-            }
-        }
-        for k in self.table.keys() {
-            if !now.contains_key(k) {
-                changes.push(RouteChange::withdraw(k.0, k.1));
-            }
-        }
+        let mut d = self.nexthops.write();
+        d.replace_statics(now);
+        let keys: Vec<RouteKey> = d
+            .statics
+            .keys()
+            .chain(self.table.keys())
+            .chain(self.bgp.keys())
+            .copied()
+            .collect();
+        let changes = self.changes_for(&d, keys);
+        drop(d);
+        self.nexthops.changed();
         Ok(changes)
     }
 
@@ -360,10 +579,14 @@ impl Pusher {
 
     /// The whole table as it stands, sorted (deterministic files).
     fn full_table(table: &HashMap<RouteKey, RouteEntry>) -> Result<TableBuilder<RouteEntry>> {
-        let mut entries: Vec<RouteEntry> = table.values().copied().collect();
-        entries.sort_unstable_by_key(entry_key);
+        // Sorted keys, not a sorted copy of the entries: a full BGP table
+        // is a million entries of 108 bytes.
+        let mut keys: Vec<RouteKey> = table.keys().copied().collect();
+        keys.sort_unstable();
         let mut t = TableBuilder::<RouteEntry>::new();
-        t.extend_from_slice(&entries).map_err(storage)?;
+        for k in keys {
+            t.push(table[&k]).map_err(storage)?;
+        }
         Ok(t)
     }
 
@@ -383,6 +606,7 @@ impl Pusher {
         self.apply(&changes);
         self.deltas_since_full += 1;
         self.changes_since_full += changes.len();
+        self.record_installed(g);
         Ok(g)
     }
 
@@ -413,6 +637,7 @@ impl Pusher {
             Ok(g) => {
                 self.deltas_since_full = 0;
                 self.changes_since_full = 0;
+                self.record_installed(g);
                 Ok(g)
             }
             Err(e) => {
@@ -452,13 +677,27 @@ impl Pusher {
     /// Compiles every route from the store and publishes them as a full
     /// generation.
     pub fn push(&mut self, store: &mut Store) -> Result<u64> {
-        let table = compile_all(store)?;
+        let statics = compile_all(store)?;
+        let mut d = self.nexthops.write();
+        d.replace_statics(statics);
+        let mut table = d.statics.clone();
+        for (k, hops) in &self.bgp {
+            if d.statics.contains_key(k) || self.connected_keys.contains(k) {
+                continue;
+            }
+            if let Some(e) = compile_bgp(&d, *k, hops) {
+                table.insert(*k, e);
+            }
+        }
+        drop(d);
+        self.nexthops.changed();
         let mut generation = self.builder()?;
         generation.add(Self::full_table(&table)?).map_err(storage)?;
         let g = self.publish(&generation, PushKind::Full)?;
         self.table = table;
         self.deltas_since_full = 0;
         self.changes_since_full = 0;
+        self.record_installed(g);
         Ok(g)
     }
 
@@ -936,3 +1175,7 @@ mod tests {
         task.abort();
     }
 }
+
+#[cfg(test)]
+#[path = "push_bgp_tests.rs"]
+mod bgp_tests;

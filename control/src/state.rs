@@ -22,7 +22,7 @@ use crate::models::model::{ActiveModel, ModelEntry, ModelUpload};
 use crate::models::push::{ModelInfoGauge, ModelPusher};
 use crate::nat::model::{Forward, ForwardDef, NatConfig, NatSettings};
 use crate::nat::push::NatPusher;
-use crate::push::{Pusher, Touched, PUSHED_ORG};
+use crate::push::{BgpUpdate, Pusher, Touched, PUSHED_ORG};
 use crate::store::{BulkOutcome, BulkRoutes, EnginePorts, Page, Store};
 use crate::wg::model::{Peer, PeerDef, Tunnel, TunnelDef, TunnelUpdate};
 use crate::wg::push::WgPusher;
@@ -318,6 +318,13 @@ pub enum Request {
         prefix: Prefix,
         reply: Reply<()>,
     },
+    /// From the BGP FIB link: a batch of the speaker's IPv4 route
+    /// changes to merge into the pushed table; replies with the
+    /// generation published (None: nothing changed or no pusher).
+    BgpRoutes {
+        update: BgpUpdate,
+        reply: Reply<Option<u64>>,
+    },
     /// Stop the actor and close the database; replies once it is closed.
     Close {
         reply: oneshot::Sender<()>,
@@ -462,6 +469,16 @@ fn run(
         match next {
             None => break None,
             Some(Request::Close { reply }) => break Some(reply),
+            Some(Request::BgpRoutes { update, reply }) => {
+                let r = match pusher.as_mut() {
+                    Some(p) => p.push_bgp(&mut store, update),
+                    None => Ok(None),
+                };
+                if let Err(e) = &r {
+                    tracing::error!("publishing BGP routes to the engine failed: {e}");
+                }
+                drop(reply.send(r));
+            }
             Some(req) if req.is_lb() => process_lb(&mut store, &mut lb, req),
             Some(req) if req.is_bgp() => {
                 if process_bgp(&mut store, req) {
@@ -953,6 +970,12 @@ impl StoreHandle {
     /// then `changed().await`). Ends when the actor stops.
     pub fn subscribe_bgp(&self) -> watch::Receiver<Arc<BgpDesired>> {
         self.bgp.clone()
+    }
+
+    /// Merges the speaker's IPv4 route changes into the pushed table.
+    pub async fn push_bgp_routes(&self, update: BgpUpdate) -> Result<Option<u64>> {
+        self.call(|reply| Request::BgpRoutes { update, reply })
+            .await
     }
 
     pub async fn get_bgp(&self) -> Result<BgpGlobal> {

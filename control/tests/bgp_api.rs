@@ -550,6 +550,7 @@ async fn without_a_speaker_state_and_rib_are_503() {
         "/api/v1/bgp/neighbors/192.0.2.1/state",
         "/api/v1/bgp/rib",
         "/api/v1/bgp/rib?prefix=10.0.0.0/8&limit=10",
+        "/api/v1/bgp/summary",
     ] {
         let r = t.get(path).await;
         assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");

@@ -49,6 +49,7 @@ fn snapshot() -> EngineSnapshot {
         nat: Vec::new(),
         wg: Vec::new(),
         classify: Vec::new(),
+        ..Default::default()
     }
 }
 

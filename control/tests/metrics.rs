@@ -144,6 +144,7 @@ fn fixed_snapshot() -> EngineSnapshot {
             ("class.dns.flows".into(), 8),
             ("class.some_future_counter".into(), 7),
         ],
+        route6_generation: None,
     }
 }
 
@@ -841,6 +842,72 @@ impl Drop for LbEngine {
     }
 }
 
+/// A BGP collector over an in-process speaker with one (passive, never
+/// connected) neighbor; keep the sender alive while scraping.
+async fn bgp_collector() -> (
+    tokio::sync::watch::Sender<Option<patronus_control::bgp::supervisor::Running>>,
+    patronus_control::bgp::metrics::BgpCollector,
+) {
+    use patronus_control::bgp::runtime::SpeakerStatus;
+    use patronus_control::bgp::speaker::{self, NeighborConfig, SpeakerConfig};
+    use patronus_control::bgp::supervisor::Running;
+    let router_id = std::net::Ipv4Addr::new(10, 0, 0, 1);
+    let mut cfg = SpeakerConfig::new(65001, router_id);
+    cfg.listen = None;
+    let mut n = NeighborConfig::new("192.0.2.1".parse().unwrap(), 65002);
+    n.passive = true;
+    cfg.neighbors = vec![n];
+    let handle = speaker::spawn(cfg).await.unwrap();
+    let (tx, running) = tokio::sync::watch::channel(Some(Running {
+        handle,
+        local_as: 65001,
+        router_id,
+        configured: 1,
+    }));
+    let status = SpeakerStatus {
+        running,
+        publisher: None,
+        engine: None,
+        installed: Default::default(),
+        route6: Default::default(),
+    };
+    (
+        tx,
+        patronus_control::bgp::metrics::BgpCollector::new(status).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn bgp_families_are_exported_while_a_speaker_runs() {
+    let (_running, bgp) = bgp_collector().await;
+    let metrics = full_metrics().await.with_bgp(bgp).unwrap();
+    let text = scrape(&metrics).await;
+    let samples = parse_exposition(&text);
+    let nb = [("neighbor", "192.0.2.1")];
+    assert_eq!(
+        value(&samples, "patronus_bgp_session_established", &nb),
+        0.0
+    );
+    let state = value(&samples, "patronus_bgp_session_state", &nb);
+    assert!(
+        (1.0..=3.0).contains(&state),
+        "Idle, Connect or Active: {state}"
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "patronus_bgp_prefixes_received",
+            &[("neighbor", "192.0.2.1"), ("afi", "ipv4")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(&samples, "patronus_bgp_selected_routes", &[("afi", "ipv6")]),
+        0.0
+    );
+    promtool_check(&text);
+}
+
 #[tokio::test]
 async fn dashboard_queries_name_exported_metrics() {
     let path = grafana_dir().join("dashboards/patronus.json");
@@ -880,7 +947,13 @@ async fn dashboard_queries_name_exported_metrics() {
     assert!(exprs.len() >= 10, "found only {} queries", exprs.len());
 
     let lb = LbEngine::new();
-    let metrics = full_metrics().await.with_lb(lb.collector()).unwrap();
+    let (_running, bgp) = bgp_collector().await;
+    let metrics = full_metrics()
+        .await
+        .with_lb(lb.collector())
+        .unwrap()
+        .with_bgp(bgp)
+        .unwrap();
     metrics.refresh().await;
     let families: BTreeMap<String, MetricType> = metrics
         .gather()
@@ -928,6 +1001,15 @@ async fn dashboard_queries_name_exported_metrics() {
         "patronus_lb_backend_up",
         "patronus_lb_backend_weight",
         "patronus_lb_health_transitions_total",
+        "patronus_bgp_session_state",
+        "patronus_bgp_session_established",
+        "patronus_bgp_prefixes_received",
+        "patronus_bgp_prefixes_accepted",
+        "patronus_bgp_prefixes_advertised",
+        "patronus_bgp_updates_received_total",
+        "patronus_bgp_updates_sent_total",
+        "patronus_bgp_selected_routes",
+        "patronus_bgp_installed_routes",
     ] {
         assert!(used.contains(needed), "no dashboard query uses {needed}");
     }

@@ -6,7 +6,7 @@
 //!
 //! h1 (10.1.0.2) — engine (10.1.0.1 | 10.2.0.1) — h2 (10.2.0.2): h2 runs
 //! the peer (BIRD 2, FRR's bgpd, or a raw Python peer) and holds the
-//! announced networks on a dummy interface (10.99.0.1/24, 10.98.0.1/24,
+//! announced networks on its loopback (10.99.0.1/24, 10.98.0.1/24,
 //! 10.97.0.1/24, 2001:db8:99::1/64), so a ping from h1 to them succeeds
 //! exactly when the engine has a route; h2's default route points back at
 //! the engine. We originate 10.1.0.0/24 (and 2001:db8:1::/64) to the peer.
@@ -55,18 +55,17 @@ impl Lab {
         }
         let mut t = Topology::build(tag, RouterKind::Engine, &extra);
         t.wait_forwarding(READY);
-        // The networks behind the peer.
-        t.h2.ip(&["link", "add", "dummy0", "type", "dummy"]);
+        // The networks behind the peer (on its loopback: this kernel has no
+        // dummy interfaces).
         for a in ["10.99.0.1/24", "10.98.0.1/24", "10.97.0.1/24"] {
-            t.h2.addr_add("dummy0", a);
+            t.h2.addr_add("lo", a);
         }
-        t.h2.link_up("dummy0");
         if ipv6 {
             for (ns, a, gw) in [(&t.h1, H1_6, R_LAN_6), (&t.h2, H2_6, R_WAN_6)] {
                 ns.ip(&["addr", "add", &format!("{a}/64"), "dev", "eth0", "nodad"]);
                 ns.ip(&["-6", "route", "add", "default", "via", gw]);
             }
-            t.h2.ip(&["addr", "add", "2001:db8:99::1/64", "dev", "dummy0", "nodad"]);
+            t.h2.ip(&["addr", "add", "2001:db8:99::1/64", "dev", "lo"]);
         }
         let port = 21000 + (std::process::id() % 20000) as u16;
         let control = Control::start_in_args(

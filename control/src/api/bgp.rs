@@ -298,3 +298,9 @@ pub async fn rib(
     let query = rib_query(&q)?;
     Ok(Json(st.bgp.rib(query).await?))
 }
+
+/// `GET /bgp/summary`: 503 without `--bgp`; `running: false` while the
+/// global settings are unset or disabled.
+pub async fn summary(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(st.bgp.summary().await?))
+}

@@ -203,6 +203,7 @@ pub fn app(state: AppState) -> Router {
         .route(BGP_NETWORKS, get(bgp::list_networks).post(bgp::add_network))
         .route(BGP_NETWORK, delete(bgp::delete_network))
         .route(BGP_RIB, get(bgp::rib))
+        .route(BGP_SUMMARY, get(bgp::summary))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -109,6 +109,20 @@ pub fn schemas() -> Value {
                 "local_pref": { "type": "integer", "nullable": true }, "med": { "type": "integer", "nullable": true },
                 "communities": { "type": "array", "items": { "type": "string" } },
                 "stale": { "type": "boolean" } } },
+        "BgpFamilyCounts": { "type": "object", "required": ["ipv4", "ipv6"],
+            "properties": { "ipv4": count, "ipv6": count } },
+        "BgpSummary": { "type": "object",
+            "required": ["running", "local_as", "router_id", "neighbors", "selected_routes", "installed_routes", "installed_generation"],
+            "properties": {
+                "running": { "type": "boolean", "description": "a speaker runs (global settings set and enabled)" },
+                "local_as": { "type": "integer", "format": "int64", "description": "0 while not running" },
+                "router_id": { "type": "string", "format": "ipv4" },
+                "neighbors": { "type": "object", "required": ["configured", "established"],
+                    "properties": { "configured": count, "established": count } },
+                "selected_routes": schema_ref("BgpFamilyCounts"),
+                "installed_routes": { "allOf": [schema_ref("BgpFamilyCounts")],
+                    "description": "BGP routes in the newest table every live engine worker acknowledged (0 without an engine)" },
+                "installed_generation": { "type": "integer", "format": "int64", "description": "that IPv4 table generation (0: none)" } } },
         "BgpRibPage": { "type": "object", "required": ["routes"],
             "properties": { "routes": { "type": "array", "items": schema_ref("BgpRibRoute") },
                 "next_cursor": { "type": "string", "description": "pass as cursor for the next page; absent on the last" } } },
@@ -190,4 +204,7 @@ pub fn insert_paths(p: &mut Map<String, Value>) {
     p.insert(paths::BGP_RIB.into(), json!({
         "get": op("A page of the RIB, in prefix order (from the running speaker)", &["rib_prefix", "rib_cursor", "rib_limit"], None,
             speaker_down(with_errors(json!({ "200": ok("routes", "BgpRibPage") }), &["400"]))) }));
+    p.insert(paths::BGP_SUMMARY.into(), json!({
+        "get": op("Speaker summary: sessions, selected and installed routes (503 when the control process runs without --bgp)", &[], None,
+            speaker_down(with_errors(json!({ "200": ok("summary", "BgpSummary") }), &[]))) }));
 }

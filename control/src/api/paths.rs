@@ -57,6 +57,7 @@ pub const BGP_POLICY: &str = "/api/v1/bgp/policies/{name}";
 pub const BGP_NETWORKS: &str = "/api/v1/bgp/networks";
 pub const BGP_NETWORK: &str = "/api/v1/bgp/networks/{prefix}";
 pub const BGP_RIB: &str = "/api/v1/bgp/rib";
+pub const BGP_SUMMARY: &str = "/api/v1/bgp/summary";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -105,4 +106,5 @@ pub const ALL: &[(&str, &[&str])] = &[
     (BGP_NETWORKS, &["GET", "POST"]),
     (BGP_NETWORK, &["DELETE"]),
     (BGP_RIB, &["GET"]),
+    (BGP_SUMMARY, &["GET"]),
 ];

@@ -8,9 +8,17 @@
 //! - [`status`]: what the API asks the running speaker (session state,
 //!   counters, RIB pages).
 //!
-//! Not yet connected: the desired-state snapshot to a running speaker, the
-//! speaker's `BgpStatus`, and its selected routes to the engine's FIB.
+//! - [`supervisor`] (`patronus-control --bgp`): desired state → running
+//!   speaker, applied live; [`runtime`]: its `BgpStatus`; [`fib_link`]:
+//!   selected routes → engine (IPv4 merged into the pushed generations,
+//!   IPv6 into `route6.bin`); [`nexthop`]: next-hop resolution over the
+//!   pushed FIB; [`metrics`]: `patronus_bgp_*`.
 
+pub mod fib_link;
+pub mod metrics;
 pub mod model;
+pub mod nexthop;
+pub mod runtime;
 pub mod speaker;
 pub mod status;
+pub mod supervisor;

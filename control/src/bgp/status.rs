@@ -132,12 +132,50 @@ pub struct RibPage {
     pub next_cursor: Option<String>,
 }
 
+/// Counts per address family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FamilyCounts {
+    pub ipv4: u64,
+    pub ipv6: u64,
+}
+
+/// Neighbors configured (enabled) and established.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NeighborCounts {
+    pub configured: u64,
+    pub established: u64,
+}
+
+/// `GET /api/v1/bgp/summary`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpSummary {
+    /// A speaker runs (global settings set and enabled).
+    pub running: bool,
+    /// 0 while not configured.
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    pub neighbors: NeighborCounts,
+    /// Best paths learned from neighbors (what goes to the FIB).
+    pub selected_routes: FamilyCounts,
+    /// BGP routes in the newest generation every live engine worker
+    /// acknowledged (IPv4: the main table generation; IPv6: the
+    /// `route6.bin` number the engine reports); 0 without an engine.
+    pub installed_routes: FamilyCounts,
+    /// That IPv4 generation (0: none).
+    pub installed_generation: u64,
+}
+
 /// The running speaker as the API sees it.
 pub trait BgpStatus: Send + Sync {
     /// The session with configured neighbor `address`.
     fn neighbor(&self, address: IpAddr) -> BoxFuture<'_, Result<NeighborStatus, StatusError>>;
     /// A page of the Loc-RIB and Adj-RIBs-In.
     fn rib(&self, query: RibQuery) -> BoxFuture<'_, Result<RibPage, StatusError>>;
+    /// The summary; [`StatusError::NotRunning`] when BGP is not enabled in
+    /// this process (no `--bgp`).
+    fn summary(&self) -> BoxFuture<'_, Result<BgpSummary, StatusError>> {
+        Box::pin(async { Err(StatusError::NotRunning) })
+    }
 }
 
 /// No speaker: every question answers [`StatusError::NotRunning`].

@@ -270,6 +270,8 @@ pub enum BgpCmd {
         after_help = "Examples:\n  patronusctl bgp rib --prefix 10.0.0.0/8\n  patronusctl bgp rib --all"
     )]
     Rib(BgpRibArgs),
+    /// Speaker summary: sessions, selected and installed routes
+    Summary,
 }
 
 /// Settings shared by `neighbor add` and `neighbor set`.

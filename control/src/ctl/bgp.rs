@@ -19,6 +19,7 @@ const NEIGHBORS: &str = "/api/v1/bgp/neighbors";
 const POLICIES: &str = "/api/v1/bgp/policies";
 const NETWORKS: &str = "/api/v1/bgp/networks";
 const RIB: &str = "/api/v1/bgp/rib";
+const SUMMARY: &str = "/api/v1/bgp/summary";
 const NEIGHBOR_COLUMNS: &[&str] = &[
     "address",
     "remote_as",
@@ -308,7 +309,38 @@ pub fn run(client: &Client, json_out: bool, cmd: &BgpCmd) -> Result<String, CtlE
             }
         },
         BgpCmd::Rib(a) => rib(client, json_out, a),
+        BgpCmd::Summary => {
+            let v = client.get(SUMMARY)?;
+            Ok(if json_out {
+                pretty(&v)
+            } else {
+                summary_text(&v)
+            })
+        }
     }
+}
+
+/// The summary as lines of text.
+fn summary_text(v: &Value) -> String {
+    let n = |a: &str, b: &str| v[a][b].as_u64().unwrap_or(0);
+    if v["running"] != json!(true) {
+        return "BGP speaker: not running\n".into();
+    }
+    format!(
+        "BGP speaker: running, AS {}, router id {}\n\
+         neighbors: {} configured, {} established\n\
+         selected routes: {} IPv4, {} IPv6\n\
+         installed routes: {} IPv4, {} IPv6 (generation {})\n",
+        v["local_as"],
+        v["router_id"].as_str().unwrap_or(""),
+        n("neighbors", "configured"),
+        n("neighbors", "established"),
+        n("selected_routes", "ipv4"),
+        n("selected_routes", "ipv6"),
+        n("installed_routes", "ipv4"),
+        n("installed_routes", "ipv6"),
+        v["installed_generation"],
+    )
 }
 
 /// One page of the RIB, or every page with `--all`.

@@ -71,6 +71,9 @@ pub struct EngineSnapshot {
     /// without the prefix; see [`crate::flows::summary`]), summed over the
     /// workers (`model_generation`: the smallest).
     pub classify: Vec<(String, u64)>,
+    /// The `route6.bin` number every worker acknowledged (gauge
+    /// `route6.generation`; `None` when the engine does not export it).
+    pub route6_generation: Option<u64>,
 }
 
 /// Where engine snapshots come from (the control process implements it over

@@ -47,6 +47,8 @@ pub struct Metrics {
     push_latency: Histogram,
     /// Fetches the balancer's engine counters before a scrape.
     lb: Option<crate::lb::metrics::LbRefresher>,
+    /// Asks the BGP speaker before a scrape.
+    bgp: Option<crate::bgp::metrics::BgpRefresher>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -92,6 +94,7 @@ impl Metrics {
             api_duration,
             push_latency,
             lb: None,
+            bgp: None,
         })
     }
 
@@ -102,11 +105,24 @@ impl Metrics {
         Ok(self)
     }
 
+    /// Adds the BGP families (`patronus_bgp_*`).
+    pub fn with_bgp(
+        mut self,
+        bgp: crate::bgp::metrics::BgpCollector,
+    ) -> prometheus::Result<Metrics> {
+        self.bgp = Some(bgp.refresher());
+        self.registry.register(Box::new(bgp))?;
+        Ok(self)
+    }
+
     /// Fetches what collectors cannot read synchronously (the balancer's
-    /// engine counters); called before each scrape.
+    /// engine counters, the BGP speaker's state); called before each scrape.
     pub async fn refresh(&self) {
         if let Some(lb) = &self.lb {
             lb.refresh().await;
+        }
+        if let Some(bgp) = &self.bgp {
+            bgp.refresh().await;
         }
     }
 

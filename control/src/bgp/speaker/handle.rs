@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use patronus_bgp::fsm::State;
-use patronus_bgp::types::Prefix;
+use patronus_bgp::policy::Policy;
+use patronus_bgp::types::{Afi, Prefix};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::config::NeighborConfig;
 use super::messages::{Connection, InstanceMsg};
+use crate::bgp::status::{RibPage, RibQuery, StatusError};
 
 /// The selected routes to forward by: prefix → next hops (the multipath
 /// set, best first). Originated networks are not in it.
@@ -22,6 +25,18 @@ pub type RouteTable = BTreeMap<Prefix, Vec<IpAddr>>;
 pub struct RouteChange {
     pub prefix: Prefix,
     pub next_hops: Vec<IpAddr>,
+    /// 1, 2, 3, ... in the order the changes were made (see
+    /// [`SpeakerHandle::snapshot`]).
+    pub seq: u64,
+}
+
+/// Counts the summary shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SpeakerStats {
+    /// Prefixes with a selected route learned from a neighbour (what the
+    /// FIB gets), by family.
+    pub selected_ipv4: u64,
+    pub selected_ipv6: u64,
 }
 
 /// Per-neighbour counters.
@@ -57,6 +72,16 @@ pub struct NeighborStatus {
     pub router_id: Option<Ipv4Addr>,
     pub counters: NeighborCounters,
     pub last_notification: Option<(u8, u8)>,
+    /// Agreed hold time and families (once Established).
+    pub hold_time: Option<u16>,
+    pub families: Vec<Afi>,
+    /// The peer restarts and its routes are kept, stale (RFC 4724).
+    pub graceful_restart_active: bool,
+    /// Received prefixes by family (before import policy), accepted ones,
+    /// and those advertised to it.
+    pub received_by_afi: [u64; 2],
+    pub accepted_by_afi: [u64; 2],
+    pub advertised_by_afi: [u64; 2],
 }
 
 /// The caller's side of a running speaker. Cheap to clone.
@@ -110,6 +135,74 @@ impl SpeakerHandle {
             .send(InstanceMsg::Incoming(conn))
             .await
             .map_err(|_| Stopped)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> InstanceMsg,
+    ) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    async fn tell(&self, m: InstanceMsg) -> Result<(), Stopped> {
+        self.tx.send(m).await.map_err(|_| Stopped)
+    }
+
+    /// Adds a neighbour; its session starts (one with the same address
+    /// must have been removed first).
+    pub async fn add_neighbor(&self, n: NeighborConfig) -> Result<(), Stopped> {
+        self.tell(InstanceMsg::AddNeighbor(Box::new(n))).await
+    }
+
+    /// Removes a neighbour: Cease, its routes withdrawn; other sessions
+    /// are untouched.
+    pub async fn remove_neighbor(&self, address: IpAddr) -> Result<(), Stopped> {
+        self.tell(InstanceMsg::RemoveNeighbor(address)).await
+    }
+
+    /// Replaces a neighbour's policies without resetting its session
+    /// (export re-run, import by ROUTE-REFRESH).
+    pub async fn set_policies(
+        &self,
+        address: IpAddr,
+        import: Option<Policy>,
+        export: Option<Policy>,
+    ) -> Result<(), Stopped> {
+        self.tell(InstanceMsg::SetPolicies {
+            address,
+            import,
+            export,
+        })
+        .await
+    }
+
+    /// Originates exactly these networks (announcing new ones,
+    /// withdrawing the others).
+    pub async fn set_networks(&self, networks: Vec<Prefix>) -> Result<(), Stopped> {
+        self.tell(InstanceMsg::SetNetworks(networks)).await
+    }
+
+    /// Next hops' reachability changed (the resolver's view moved).
+    pub async fn reresolve(&self) -> Result<(), Stopped> {
+        self.tell(InstanceMsg::Reresolve).await
+    }
+
+    /// A page of the RIB.
+    pub async fn rib(&self, q: RibQuery) -> Result<Result<RibPage, StatusError>, Stopped> {
+        self.ask(|tx| InstanceMsg::Rib(q, tx)).await
+    }
+
+    pub async fn stats(&self) -> Result<SpeakerStats, Stopped> {
+        self.ask(InstanceMsg::Stats).await
+    }
+
+    /// The selected routes and the `seq` of the last change sent: a
+    /// change receiver that lagged replaces its view with this table and
+    /// skips changes up to `seq`.
+    pub async fn snapshot(&self) -> Result<(u64, Arc<RouteTable>), Stopped> {
+        self.ask(InstanceMsg::Snapshot).await
     }
 
     /// Sends Cease to every neighbour, closes the sessions and stops.

@@ -7,18 +7,18 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use patronus_bgp::fsm::{Negotiated, Session, SessionDown, State};
-use patronus_bgp::policy::{evaluate, PolicyCounters, RouteContext};
+use patronus_bgp::fsm::{AfiSet, Negotiated, Session, SessionDown, State};
+use patronus_bgp::policy::{evaluate, Policy, PolicyCounters, RouteContext};
 use patronus_bgp::rib::{NextHopResolver, PeerId, PeerInfo, Rib, RibChange, RibConfig, Selected};
 use patronus_bgp::types::{Afi, PathAttributes, Prefix};
-use patronus_bgp::wire::{SessionContext, Update, UpdateOutcome};
+use patronus_bgp::wire::{Message, RouteRefresh, SessionContext, Update, UpdateOutcome};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, Duration, Instant};
 
 use super::config::{NeighborConfig, SpeakerConfig};
 use super::export::{encode_updates, end_of_rib, export_route, ExportTarget, Source};
-use super::handle::{NeighborCounters, NeighborStatus, RouteChange, RouteTable};
+use super::handle::{NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerStats};
 use super::messages::{InstanceMsg, NeighborIndex, SessionCmd};
 use super::session::{SessionParams, SessionTask};
 
@@ -37,6 +37,9 @@ struct Up {
     ctx: SessionContext,
     route_ctx: RouteContext,
     router_id: std::net::Ipv4Addr,
+    hold_time: u16,
+    families: AfiSet,
+    route_refresh: bool,
 }
 
 struct Neighbor {
@@ -58,6 +61,10 @@ struct Neighbor {
     import_counters: PolicyCounters,
     export_counters: PolicyCounters,
     last_notification: Option<(u8, u8)>,
+    /// Removed by live reconfiguration: its slot stays (indices are
+    /// stable) but nothing of it is used; late reports of its session
+    /// are ignored.
+    removed: bool,
 }
 
 impl Neighbor {
@@ -95,6 +102,19 @@ struct Outbound {
 
 pub struct Instance {
     local_as: u32,
+    router_id: std::net::Ipv4Addr,
+    /// For the sessions of neighbours added later (weak: the instance
+    /// must not keep its own inbox open).
+    self_tx: mpsc::WeakSender<InstanceMsg>,
+    /// Originated networks.
+    networks: HashSet<Prefix>,
+    /// Sequence number of the last [`RouteChange`] sent.
+    seq: u64,
+    /// Selected routes in `table` by family (IPv4, IPv6).
+    selected: [u64; 2],
+    /// Time between snapshots: grows with the cost of copying the table
+    /// so a full table does not spend the instance on copies.
+    publish_interval: Duration,
     rib: Rib,
     resolver: Box<dyn NextHopResolver + Send>,
     neighbors: Vec<Neighbor>,
@@ -118,7 +138,7 @@ impl Instance {
         routes_tx: watch::Sender<Arc<RouteTable>>,
         changes_tx: broadcast::Sender<RouteChange>,
     ) -> Instance {
-        let mut rib = Rib::new(RibConfig {
+        let rib = Rib::new(RibConfig {
             local_id: cfg.router_id,
             select: patronus_bgp::rib::SelectConfig {
                 local_as: cfg.local_as,
@@ -126,50 +146,18 @@ impl Instance {
                 ..Default::default()
             },
         });
-        let mut neighbors = Vec::new();
-        let mut by_addr = HashMap::new();
-        for (i, n) in cfg.neighbors.iter().enumerate() {
-            let peer_id = rib.add_peer(PeerInfo {
-                address: n.address,
-                bgp_id: std::net::Ipv4Addr::UNSPECIFIED,
-                asn: n.remote_as,
-            });
-            let (tx, crx) = mpsc::channel(SESSION_QUEUE);
-            let task = SessionTask::new(
-                SessionParams {
-                    peer: i,
-                    address: n.address,
-                    port: n.port,
-                    local_address: n.local_address,
-                    fsm: Session::new(n.session_config(cfg)),
-                },
-                crx,
-                self_tx.clone(),
-            );
-            by_addr.insert(n.address.to_canonical(), i);
-            neighbors.push(Neighbor {
-                cfg: n.clone(),
-                peer_id,
-                ebgp: n.is_ebgp(cfg.local_as),
-                cmd: tx,
-                backlog: VecDeque::new(),
-                join: Some(tokio::spawn(task.run())),
-                state: State::Idle,
-                up: None,
-                adj_out: HashMap::new(),
-                rejected: HashSet::new(),
-                counters: NeighborCounters::default(),
-                import_counters: PolicyCounters::default(),
-                export_counters: PolicyCounters::default(),
-                last_notification: None,
-            });
-        }
         let mut inst = Instance {
             local_as: cfg.local_as,
+            router_id: cfg.router_id,
+            self_tx: self_tx.downgrade(),
+            networks: HashSet::new(),
+            seq: 0,
+            selected: [0; 2],
+            publish_interval: PUBLISH_INTERVAL,
             rib,
             resolver,
-            neighbors,
-            by_addr,
+            neighbors: Vec::new(),
+            by_addr: HashMap::new(),
             rx,
             table: RouteTable::new(),
             routes_tx,
@@ -178,13 +166,171 @@ impl Instance {
             changes: Vec::new(),
             listener: None,
         };
-        for p in &cfg.networks {
-            let attrs = Arc::new(PathAttributes::default());
-            inst.rib
-                .originate(*p, attrs, &*inst.resolver, &mut inst.changes);
+        for n in &cfg.neighbors {
+            inst.add_neighbor(n.clone());
         }
-        inst.apply_changes();
+        inst.set_networks(cfg.networks.clone());
         inst
+    }
+
+    /// Starts a session for `n` (ignored when its address is configured).
+    fn add_neighbor(&mut self, n: NeighborConfig) {
+        let key = n.address.to_canonical();
+        if self.by_addr.contains_key(&key) {
+            tracing::warn!(peer = %n.address, "BGP: neighbor already configured");
+            return;
+        }
+        let Some(self_tx) = self.self_tx.upgrade() else {
+            return;
+        };
+        let i = self.neighbors.len();
+        let peer_id = self.rib.add_peer(PeerInfo {
+            address: n.address,
+            bgp_id: std::net::Ipv4Addr::UNSPECIFIED,
+            asn: n.remote_as,
+        });
+        let mut scfg = SpeakerConfig::new(self.local_as, self.router_id);
+        scfg.listen = None;
+        let (tx, crx) = mpsc::channel(SESSION_QUEUE);
+        let task = SessionTask::new(
+            SessionParams {
+                peer: i,
+                address: n.address,
+                port: n.port,
+                local_address: n.local_address,
+                fsm: Session::new(n.session_config(&scfg)),
+            },
+            crx,
+            self_tx,
+        );
+        self.by_addr.insert(key, i);
+        self.neighbors.push(Neighbor {
+            ebgp: n.is_ebgp(self.local_as),
+            cfg: n,
+            peer_id,
+            cmd: tx,
+            backlog: VecDeque::new(),
+            join: Some(tokio::spawn(task.run())),
+            state: State::Idle,
+            up: None,
+            adj_out: HashMap::new(),
+            rejected: HashSet::new(),
+            counters: NeighborCounters::default(),
+            import_counters: PolicyCounters::default(),
+            export_counters: PolicyCounters::default(),
+            last_notification: None,
+            removed: false,
+        });
+    }
+
+    /// Stops the neighbour's session and withdraws its routes.
+    fn remove_neighbor(&mut self, address: IpAddr) {
+        let Some(i) = self.by_addr.remove(&address.to_canonical()) else {
+            return;
+        };
+        let n = &mut self.neighbors[i];
+        n.removed = true;
+        n.up = None;
+        n.adj_out = HashMap::new();
+        n.rejected = HashSet::new();
+        n.backlog.clear();
+        n.queue(SessionCmd::Stop);
+        // The task ends on its own; its last reports are ignored.
+        n.join = None;
+        let id = n.peer_id;
+        self.rib.remove_peer(id, &*self.resolver, &mut self.changes);
+        self.apply_changes();
+    }
+
+    /// Originates exactly `networks`.
+    fn set_networks(&mut self, networks: Vec<Prefix>) {
+        let want: HashSet<Prefix> = networks.into_iter().collect();
+        let gone: Vec<Prefix> = self.networks.difference(&want).copied().collect();
+        for p in gone {
+            self.rib
+                .stop_originating(p, &*self.resolver, &mut self.changes);
+        }
+        for p in want.difference(&self.networks) {
+            let attrs = Arc::new(PathAttributes::default());
+            self.rib
+                .originate(*p, attrs, &*self.resolver, &mut self.changes);
+        }
+        self.networks = want;
+        self.apply_changes();
+    }
+
+    /// New policies for a neighbour, applied without a session reset
+    /// where the peer allows.
+    fn set_policies(&mut self, address: IpAddr, import: Option<Policy>, export: Option<Policy>) {
+        let Some(&i) = self.by_addr.get(&address.to_canonical()) else {
+            return;
+        };
+        let n = &mut self.neighbors[i];
+        n.cfg.import = import;
+        n.cfg.export = export;
+        let Some(up) = n.up.as_ref() else { return };
+        let epoch = up.epoch;
+        if up.route_refresh {
+            // Import: the peer re-sends its routes, which meet the new
+            // policy (accepted ones replace, refused ones are withdrawn).
+            let mut messages = Vec::new();
+            for afi in up.families.iter() {
+                if let Ok(b) = Message::RouteRefresh(RouteRefresh::unicast(afi)).to_bytes(&up.ctx) {
+                    messages.push(b);
+                }
+            }
+            n.queue(SessionCmd::Send { epoch, messages });
+        } else {
+            tracing::info!(peer = %address, "BGP: peer without route refresh: session reset for the new import policy");
+            let cfg = n.cfg.clone();
+            self.remove_neighbor(address);
+            self.add_neighbor(cfg);
+            return;
+        }
+        self.reexport(i);
+    }
+
+    /// Re-runs export over the Loc-RIB for one neighbour and sends the
+    /// difference from what it was sent.
+    fn reexport(&mut self, peer: NeighborIndex) {
+        if self.neighbors[peer].up.is_none() {
+            return;
+        }
+        let routes: Vec<(Prefix, Selected)> = self.rib.loc_rib().map(|(p, s)| (*p, s)).collect();
+        let mut want: HashMap<Prefix, PathAttributes> = HashMap::new();
+        for (prefix, selected) in &routes {
+            if let Some(a) = self.export_for(peer, prefix, selected) {
+                want.insert(*prefix, a);
+            }
+        }
+        let n = &mut self.neighbors[peer];
+        let mut out = Outbound::default();
+        let gone: Vec<Prefix> = n
+            .adj_out
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        for p in gone {
+            n.adj_out.remove(&p);
+            out.withdraw.push(p);
+        }
+        for (p, a) in want {
+            if n.adj_out.get(&p).is_some_and(|old| **old == a) {
+                continue;
+            }
+            let a = Arc::new(a);
+            n.adj_out.insert(p, a.clone());
+            out.announce.push((p, a));
+        }
+        let Some(up) = n.up.as_ref() else { return };
+        if out.withdraw.is_empty() && out.announce.is_empty() {
+            return;
+        }
+        let epoch = up.epoch;
+        let messages = encode_updates(&up.ctx, &out.withdraw, &out.announce);
+        n.counters.updates_out += messages.len() as u64;
+        n.queue(SessionCmd::Send { epoch, messages });
     }
 
     /// The listener task, stopped with the instance.
@@ -222,7 +368,10 @@ impl Instance {
 
     fn publish(&mut self) {
         self.publish_at = None;
+        let start = Instant::now();
         self.routes_tx.send_replace(Arc::new(self.table.clone()));
+        // At most about a tenth of the instance's time goes to copies.
+        self.publish_interval = PUBLISH_INTERVAL.max(start.elapsed() * 10);
     }
 
     async fn shutdown(&mut self) {
@@ -235,6 +384,9 @@ impl Instance {
         }
         // Sessions may be waiting to report to us: keep draining.
         for i in 0..self.neighbors.len() {
+            if self.neighbors[i].removed {
+                continue;
+            }
             let Some(mut join) = self.neighbors[i].join.take() else {
                 continue;
             };
@@ -249,6 +401,20 @@ impl Instance {
     }
 
     fn process(&mut self, m: InstanceMsg) {
+        let peer = match &m {
+            InstanceMsg::State { peer, .. }
+            | InstanceMsg::SessionUp { peer, .. }
+            | InstanceMsg::SessionDown { peer, .. }
+            | InstanceMsg::SweepStale { peer, .. }
+            | InstanceMsg::Update { peer, .. }
+            | InstanceMsg::EndOfRib { peer, .. }
+            | InstanceMsg::RouteRefresh { peer, .. }
+            | InstanceMsg::Notification { peer, .. } => Some(*peer),
+            _ => None,
+        };
+        if peer.is_some_and(|p| self.neighbors.get(p).is_none_or(|n| n.removed)) {
+            return;
+        }
         match m {
             InstanceMsg::Incoming(conn) => match self.by_addr.get(&conn.remote.to_canonical()) {
                 Some(&i) => self.neighbors[i].queue(SessionCmd::Incoming(conn)),
@@ -296,19 +462,87 @@ impl Instance {
                 let _ = reply.send(self.statuses());
             }
             InstanceMsg::Shutdown(_) => {}
+            InstanceMsg::AddNeighbor(n) => self.add_neighbor(*n),
+            InstanceMsg::RemoveNeighbor(a) => self.remove_neighbor(a),
+            InstanceMsg::SetPolicies {
+                address,
+                import,
+                export,
+            } => self.set_policies(address, import, export),
+            InstanceMsg::SetNetworks(n) => self.set_networks(n),
+            InstanceMsg::Reresolve => {
+                self.rib.reresolve(&*self.resolver, &mut self.changes);
+                self.apply_changes();
+            }
+            InstanceMsg::Rib(q, reply) => {
+                let peers: Vec<(PeerId, IpAddr)> = self
+                    .neighbors
+                    .iter()
+                    .filter(|n| !n.removed)
+                    .map(|n| (n.peer_id, n.cfg.address))
+                    .collect();
+                let _ = reply.send(super::rib_page::page(&self.rib, &peers, &q));
+            }
+            InstanceMsg::Stats(reply) => {
+                let _ = reply.send(SpeakerStats {
+                    selected_ipv4: self.selected[0],
+                    selected_ipv6: self.selected[1],
+                });
+            }
+            InstanceMsg::Snapshot(reply) => {
+                let _ = reply.send((self.seq, Arc::new(self.table.clone())));
+            }
         }
     }
 
     fn statuses(&self) -> Vec<NeighborStatus> {
         self.neighbors
             .iter()
+            .filter(|n| !n.removed)
             .map(|n| {
-                let accepted = self.rib.adj_rib_in(n.peer_id).map_or(0, |a| a.len()) as u64;
+                let adj = self.rib.adj_rib_in(n.peer_id);
+                let accepted = adj.map_or(0, |a| a.len()) as u64;
                 let mut counters = n.counters;
                 counters.prefixes_accepted = accepted;
                 counters.prefixes_received = accepted + n.rejected.len() as u64;
                 counters.prefixes_advertised = n.adj_out.len() as u64;
+                let mut accepted_by_afi = [0u64; 2];
+                let mut received_by_afi = [0u64; 2];
+                let mut advertised_by_afi = [0u64; 2];
+                // Per family only for the neighbours that carry both
+                // (the others' totals are all of one family).
+                let both = n.cfg.families.ipv4_unicast && n.cfg.families.ipv6_unicast;
+                let single = usize::from(!n.cfg.families.ipv4_unicast);
+                if both {
+                    if let Some(a) = adj {
+                        for (p, _) in a.iter() {
+                            accepted_by_afi[afi_index(p.afi())] += 1;
+                        }
+                    }
+                    received_by_afi = accepted_by_afi;
+                    for p in &n.rejected {
+                        received_by_afi[afi_index(p.afi())] += 1;
+                    }
+                    for p in n.adj_out.keys() {
+                        advertised_by_afi[afi_index(p.afi())] += 1;
+                    }
+                } else {
+                    accepted_by_afi[single] = counters.prefixes_accepted;
+                    received_by_afi[single] = counters.prefixes_received;
+                    advertised_by_afi[single] = counters.prefixes_advertised;
+                }
                 NeighborStatus {
+                    hold_time: n.up.as_ref().map(|u| u.hold_time),
+                    families: n
+                        .up
+                        .as_ref()
+                        .map(|u| u.families.iter().collect())
+                        .unwrap_or_default(),
+                    graceful_restart_active: n.up.is_none()
+                        && adj.is_some_and(|a| a.stale_count() > 0),
+                    received_by_afi,
+                    accepted_by_afi,
+                    advertised_by_afi,
                     address: n.cfg.address,
                     remote_as: n.cfg.remote_as,
                     state: n.state,
@@ -355,6 +589,9 @@ impl Instance {
                 local_v6,
             },
             router_id: neg.peer.bgp_id,
+            hold_time: neg.hold_time_secs,
+            families: neg.families,
+            route_refresh: neg.route_refresh,
         });
         n.state = State::Established;
         n.counters.established_transitions += 1;
@@ -613,19 +850,39 @@ impl Instance {
             }
             _ => Vec::new(),
         };
+        let fam = afi_index(prefix.afi());
         let changed = if next_hops.is_empty() {
-            self.table.remove(&prefix).is_some()
+            let gone = self.table.remove(&prefix).is_some();
+            if gone {
+                self.selected[fam] -= 1;
+            }
+            gone
         } else if self.table.get(&prefix) != Some(&next_hops) {
-            self.table.insert(prefix, next_hops.clone());
+            if self.table.insert(prefix, next_hops.clone()).is_none() {
+                self.selected[fam] += 1;
+            }
             true
         } else {
             false
         };
         if changed {
-            let _ = self.changes_tx.send(RouteChange { prefix, next_hops });
+            self.seq += 1;
+            let _ = self.changes_tx.send(RouteChange {
+                prefix,
+                next_hops,
+                seq: self.seq,
+            });
             if self.publish_at.is_none() {
-                self.publish_at = Some(Instant::now() + PUBLISH_INTERVAL);
+                self.publish_at = Some(Instant::now() + self.publish_interval);
             }
         }
+    }
+}
+
+/// 0 for IPv4, 1 for IPv6 (index of per-family counts).
+pub fn afi_index(afi: Afi) -> usize {
+    match afi {
+        Afi::Ipv4 => 0,
+        Afi::Ipv6 => 1,
     }
 }

@@ -3,14 +3,18 @@
 //! each session ([`SessionCmd`]).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use patronus_bgp::fsm::{Negotiated, SessionDown, State};
-use patronus_bgp::types::Afi;
+use patronus_bgp::policy::Policy;
+use patronus_bgp::types::{Afi, Prefix};
 use patronus_bgp::wire::{Notification, UpdateOutcome};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
-use super::handle::NeighborStatus;
+use super::config::NeighborConfig;
+use super::handle::{NeighborStatus, RouteTable, SpeakerStats};
+use crate::bgp::status::{RibPage, RibQuery, StatusError};
 
 /// A byte stream to a peer (TCP, or an in-memory duplex in tests).
 pub trait BgpStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -84,6 +88,29 @@ pub enum InstanceMsg {
     },
     Neighbors(oneshot::Sender<Vec<NeighborStatus>>),
     Shutdown(oneshot::Sender<()>),
+    /// Live reconfiguration: a new neighbour (its session starts).
+    AddNeighbor(Box<NeighborConfig>),
+    /// Stops the neighbour's session (Cease) and forgets its routes.
+    RemoveNeighbor(IpAddr),
+    /// New import/export policies for a neighbour: export is re-run over
+    /// the Loc-RIB, import by asking the peer to re-send (ROUTE-REFRESH;
+    /// a session reset when the peer does not support it).
+    SetPolicies {
+        address: IpAddr,
+        import: Option<Policy>,
+        export: Option<Policy>,
+    },
+    /// The networks to originate (the whole set).
+    SetNetworks(Vec<Prefix>),
+    /// Next-hop reachability changed: reselect every prefix.
+    Reresolve,
+    /// A page of the RIB.
+    Rib(RibQuery, oneshot::Sender<Result<RibPage, StatusError>>),
+    /// Counts for the summary.
+    Stats(oneshot::Sender<SpeakerStats>),
+    /// The selected routes now and the sequence number of the last
+    /// [`super::RouteChange`] sent (a lagging change receiver resyncs).
+    Snapshot(oneshot::Sender<(u64, Arc<RouteTable>)>),
 }
 
 /// To one session task.

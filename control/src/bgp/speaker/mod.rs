@@ -33,6 +33,7 @@ pub mod listener;
 pub mod messages;
 pub mod open;
 pub mod resolver;
+pub mod rib_page;
 pub mod session;
 
 #[cfg(test)]
@@ -46,7 +47,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 pub use config::{ConfigError, Families, NeighborConfig, SpeakerConfig, BGP_PORT};
 pub use handle::{
-    NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerHandle, Stopped,
+    NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerHandle, SpeakerStats, Stopped,
 };
 pub use messages::{BgpStream, Connection};
 pub use resolver::ConnectedResolver;
