@@ -1,6 +1,7 @@
 //! `patronus-perf SCENARIO`: runs a perf scenario side by side with its
 //! baseline, prints a table and optionally writes a JSON report.
 
+mod control;
 mod engine;
 mod generator;
 mod netns;
@@ -18,7 +19,7 @@ use clap::Parser;
 #[command(about = "Patronus perf harness")]
 struct Args {
     /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | lb-mem | lb-veth |
-    /// wg-mem | wg-veth | classify-pcap | ml-infer
+    /// wg-mem | wg-veth | classify-pcap | ml-infer | bgp-load
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -48,7 +49,7 @@ struct Args {
     /// other load, so the row is noisy).
     #[arg(long)]
     rps: bool,
-    /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth, lb-mem, lb-veth: interleaved rounds (each system's median row and the median
+    /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth, lb-mem, lb-veth, bgp-load: interleaved rounds (each system's median row and the median
     /// of the same-round ratios are reported).
     #[arg(long, default_value_t = 1)]
     rounds: usize,
@@ -65,6 +66,9 @@ struct Args {
     /// route-push: extra routes of the large-table row (at most 2^20).
     #[arg(long, default_value_t = 1_000_000)]
     routes: usize,
+    /// bgp-load: IPv4 prefixes the BIRD feeder sends to each receiver.
+    #[arg(long, default_value_t = 1_000_000)]
+    prefixes: usize,
 }
 
 fn main() {
@@ -114,8 +118,9 @@ fn run() -> anyhow::Result<()> {
         "wg-mem" => scenarios::wg_mem::run(&opts),
         "classify-pcap" => scenarios::classify_pcap::run(&opts),
         "ml-infer" => scenarios::ml_infer::run(&opts),
+        "bgp-load" => scenarios::bgp_load::run(&opts, args.prefixes),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer, bgp-load)"
         ),
     };
     drop(autogroup);

@@ -1,6 +1,7 @@
 //! Scenario reports: rows of measured figures, the machine they came from,
 //! a printed table and the JSON file (`--json`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -47,6 +48,10 @@ pub struct Row {
     /// Anything else a reader needs to interpret the row.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Named figures of scenarios that measure something else than packet
+    /// rates (times, memory), the unit in the name (`..._secs`, `..._mib`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, f64>,
 }
 
 impl Row {
@@ -176,6 +181,9 @@ impl Report {
             );
             if let Some(cps) = r.connections_per_sec {
                 println!("{:<16} connections: {:.0} per second", "", cps);
+            }
+            for (k, v) in &r.figures {
+                println!("{:<16} {k} = {v:.3}", "");
             }
             for n in &r.notes {
                 println!("{:<16} note: {}", "", n);

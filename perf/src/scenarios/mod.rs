@@ -1,6 +1,7 @@
 //! Scenarios: each builds its setup, runs Patronus and its baseline in the
 //! same run, and returns a [`crate::report::Report`].
 
+pub mod bgp_load;
 pub mod classify_pcap;
 mod conn_rate;
 pub mod fwd_dpdk_null;

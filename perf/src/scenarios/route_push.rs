@@ -6,11 +6,9 @@
 //! whole set can carry; with `--routes` extra routes loaded through the bulk
 //! endpoint (`POST /api/v1/routes/bulk`, 100 000 per request).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::Options;
+use crate::control::{realtime_ns, Api, ControlProcess};
 use crate::engine::{self, EngineProcess};
 use crate::generator::{build_frame, GenConfig};
 use crate::netns::{self, sleep_checked, End, Lab};
@@ -612,172 +611,6 @@ fn flips(
         sleep_checked(SETTLE)?;
     }
     Ok(res)
-}
-
-fn realtime_ns() -> u64 {
-    // SAFETY: timespec is plain data filled by the kernel.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// A minimal HTTP/1.1 keep-alive client for the control API.
-struct Api {
-    port: u16,
-    token: String,
-    conn: BufReader<TcpStream>,
-}
-
-impl Api {
-    fn connect(port: u16, token: &str) -> anyhow::Result<Api> {
-        let s = TcpStream::connect(("127.0.0.1", port)).context("connecting to the control API")?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(600)))?;
-        Ok(Api {
-            port,
-            token: token.into(),
-            conn: BufReader::new(s),
-        })
-    }
-
-    /// Sends a request; returns (status, body, CLOCK_REALTIME when the
-    /// status line and headers had been read).
-    fn call(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, String, u64)> {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.port,
-            self.token,
-            body.len()
-        );
-        let s = self.conn.get_mut();
-        s.write_all(head.as_bytes())?;
-        s.write_all(body.as_bytes())?;
-        let mut line = String::new();
-        self.conn.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|x| x.parse().ok())
-            .with_context(|| format!("bad status line {line:?}"))?;
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            if self.conn.read_line(&mut line)? == 0 {
-                bail!("connection closed in headers");
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let got = realtime_ns();
-        let mut buf = vec![0u8; len];
-        self.conn.read_exact(&mut buf)?;
-        Ok((status, String::from_utf8_lossy(&buf).into_owned(), got))
-    }
-
-    fn call_ok(&mut self, method: &str, path: &str, body: &str) -> anyhow::Result<String> {
-        let (status, resp, _) = self.call(method, path, body)?;
-        if !(200..300).contains(&status) {
-            bail!("{method} {path}: {status} {resp}");
-        }
-        Ok(resp)
-    }
-}
-
-/// The control process; killed on drop.
-struct ControlProcess {
-    child: Child,
-    token: String,
-    log: PathBuf,
-}
-
-impl ControlProcess {
-    fn start(bin: &Path, dir: &Path, runtime: &Path, port: u16) -> anyhow::Result<ControlProcess> {
-        let log = dir.join("control.log");
-        let f = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--metrics-listen")
-            .arg(format!("127.0.0.1:{}", port + 1))
-            .arg("--db")
-            .arg(dir.join("control.db"))
-            .arg("--runtime-dir")
-            .arg(runtime)
-            .stdin(Stdio::null())
-            .stdout(f.try_clone()?)
-            .stderr(f)
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let mut c = ControlProcess {
-            child,
-            token: String::new(),
-            log,
-        };
-        let start = Instant::now();
-        loop {
-            if let Some(e) = c.exited() {
-                bail!("control exited: {e}");
-            }
-            if let Ok(t) = std::fs::read_to_string(dir.join("api-token")) {
-                if !t.trim().is_empty() && TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    c.token = t.trim().to_string();
-                    return Ok(c);
-                }
-            }
-            if start.elapsed() > Duration::from_secs(15) {
-                bail!("control not ready after 15 s");
-            }
-            sleep_checked(Duration::from_millis(50))?;
-        }
-    }
-
-    /// Some(description) when it has exited.
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(st)) => Some(format!(
-                "{st}: {}",
-                std::fs::read_to_string(&self.log)
-                    .unwrap_or_default()
-                    .trim()
-            )),
-            _ => None,
-        }
-    }
-
-    /// SIGTERM and wait; Some(problem) when it had died before.
-    fn stop(&mut self) -> Option<String> {
-        let died = self.exited();
-        // SAFETY: signals our own unreaped child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return died.map(|d| format!("control had exited during the run: {d}"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        died
-    }
-}
-
-impl Drop for ControlProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// An AF_PACKET socket on `iface` in the calling thread's namespace.
