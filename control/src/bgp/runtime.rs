@@ -127,7 +127,8 @@ impl SpeakerStatus {
     /// Every neighbour's state (empty when no speaker runs).
     pub async fn neighbors(&self) -> Vec<speaker::NeighborStatus> {
         match self.handle() {
-            Ok(h) => timed(h.neighbors()).await.unwrap_or_default(),
+            // As published (≤ 100 ms old): a scrape must not wait behind a flood.
+            Ok(h) => h.status().neighbors.clone(),
             Err(_) => Vec::new(),
         }
     }
@@ -179,8 +180,10 @@ impl SpeakerStatus {
                 installed_generation: 0,
             };
         };
-        let neighbors = timed(r.handle.neighbors()).await.unwrap_or_default();
-        let stats = timed(r.handle.stats()).await.unwrap_or_default();
+        // The published status, not a question to the instance: during a
+        // full-table flood its inbox is seconds deep.
+        let status = r.handle.status();
+        let (neighbors, stats) = (&status.neighbors, status.stats);
         let (generation, installed4) = self.installed4().await;
         BgpSummary {
             running: true,
@@ -210,8 +213,10 @@ impl BgpStatus for SpeakerStatus {
     fn neighbor(&self, address: IpAddr) -> BoxFuture<'_, Result<NeighborStatus, StatusError>> {
         Box::pin(async move {
             let h = self.handle()?;
-            let all = timed(h.neighbors()).await?;
-            all.iter()
+            let status = h.status();
+            status
+                .neighbors
+                .iter()
                 .find(|n| n.address.to_canonical() == address.to_canonical())
                 .map(neighbor_view)
                 .ok_or(StatusError::NoSuchNeighbor(address))

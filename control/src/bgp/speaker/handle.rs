@@ -30,6 +30,15 @@ pub struct RouteChange {
     pub seq: u64,
 }
 
+/// What the instance last published about itself (at most
+/// [`super::instance::STATUS_INTERVAL`] old): read without a round trip
+/// through its inbox, which a full-table flood keeps busy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpeakerStatus {
+    pub neighbors: Vec<NeighborStatus>,
+    pub stats: SpeakerStats,
+}
+
 /// Counts the summary shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpeakerStats {
@@ -90,6 +99,7 @@ pub struct SpeakerHandle {
     pub(crate) tx: mpsc::Sender<InstanceMsg>,
     pub(crate) routes: watch::Receiver<Arc<RouteTable>>,
     pub(crate) changes: broadcast::Sender<RouteChange>,
+    pub(crate) status: watch::Receiver<Arc<SpeakerStatus>>,
 }
 
 impl std::fmt::Debug for SpeakerHandle {
@@ -192,6 +202,12 @@ impl SpeakerHandle {
     /// A page of the RIB.
     pub async fn rib(&self, q: RibQuery) -> Result<Result<RibPage, StatusError>, Stopped> {
         self.ask(|tx| InstanceMsg::Rib(q, tx)).await
+    }
+
+    /// The neighbours' states and the counts as last published (no round
+    /// trip: answers at once even while the instance works through a flood).
+    pub fn status(&self) -> Arc<SpeakerStatus> {
+        self.status.borrow().clone()
     }
 
     pub async fn stats(&self) -> Result<SpeakerStats, Stopped> {

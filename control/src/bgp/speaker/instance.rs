@@ -18,13 +18,17 @@ use tokio::time::{sleep, sleep_until, Duration, Instant};
 
 use super::config::{NeighborConfig, SpeakerConfig};
 use super::export::{encode_updates, end_of_rib, export_route, ExportTarget, Source};
-use super::handle::{NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerStats};
+use super::handle::{
+    NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerStats, SpeakerStatus,
+};
 use super::messages::{InstanceMsg, NeighborIndex, SessionCmd};
 use super::session::{SessionParams, SessionTask};
 
 /// Most delay between a change of the selected routes and its snapshot
 /// in [`super::SpeakerHandle::routes`].
 pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(50);
+/// Most a published [`SpeakerStatus`] lags behind the instance.
+pub const STATUS_INTERVAL: Duration = Duration::from_millis(100);
 /// Capacity of each session's command channel.
 pub const SESSION_QUEUE: usize = 256;
 /// How soon a command a full session queue refused is offered again.
@@ -126,6 +130,9 @@ pub struct Instance {
     publish_at: Option<Instant>,
     changes: Vec<RibChange>,
     listener: Option<tokio::task::AbortHandle>,
+    status_tx: Option<watch::Sender<Arc<SpeakerStatus>>>,
+    /// When the next status is due (something changed since the last).
+    status_at: Option<Instant>,
 }
 
 impl Instance {
@@ -165,6 +172,8 @@ impl Instance {
             publish_at: None,
             changes: Vec::new(),
             listener: None,
+            status_tx: None,
+            status_at: None,
         };
         for n in &cfg.neighbors {
             inst.add_neighbor(n.clone());
@@ -333,6 +342,25 @@ impl Instance {
         n.queue(SessionCmd::Send { epoch, messages });
     }
 
+    /// Where the instance publishes its [`SpeakerStatus`] (first one now).
+    pub fn set_status_channel(&mut self, tx: watch::Sender<Arc<SpeakerStatus>>) {
+        self.status_tx = Some(tx);
+        self.publish_status();
+    }
+
+    fn publish_status(&mut self) {
+        self.status_at = None;
+        if let Some(tx) = &self.status_tx {
+            tx.send_replace(Arc::new(SpeakerStatus {
+                neighbors: self.statuses(),
+                stats: SpeakerStats {
+                    selected_ipv4: self.selected[0],
+                    selected_ipv6: self.selected[1],
+                },
+            }));
+        }
+    }
+
     /// The listener task, stopped with the instance.
     pub fn set_listener(&mut self, listener: tokio::task::AbortHandle) {
         self.listener = Some(listener);
@@ -347,6 +375,7 @@ impl Instance {
                 backlog |= !n.backlog.is_empty();
             }
             let publish_at = self.publish_at;
+            let status_at = self.status_at;
             tokio::select! {
                 m = self.rx.recv() => match m {
                     None => break,
@@ -355,8 +384,23 @@ impl Instance {
                         let _ = done.send(());
                         break;
                     }
-                    Some(m) => self.process(m),
+                    Some(m) => {
+                        let query = matches!(
+                            m,
+                            InstanceMsg::Neighbors(_)
+                                | InstanceMsg::Stats(_)
+                                | InstanceMsg::Rib(..)
+                                | InstanceMsg::Snapshot(_)
+                        );
+                        self.process(m);
+                        if !query && self.status_at.is_none() {
+                            self.status_at = Some(Instant::now() + STATUS_INTERVAL);
+                        }
+                    }
                 },
+                () = async { sleep_until(status_at.unwrap_or_else(Instant::now)).await }, if status_at.is_some() => {
+                    self.publish_status();
+                }
                 () = async { sleep_until(publish_at.unwrap_or_else(Instant::now)).await }, if publish_at.is_some() => {
                     self.publish();
                 }
@@ -364,6 +408,7 @@ impl Instance {
             }
         }
         self.publish();
+        self.publish_status();
     }
 
     fn publish(&mut self) {

@@ -47,7 +47,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 pub use config::{ConfigError, Families, NeighborConfig, SpeakerConfig, BGP_PORT};
 pub use handle::{
-    NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerHandle, SpeakerStats, Stopped,
+    NeighborCounters, NeighborStatus, RouteChange, RouteTable, SpeakerHandle, SpeakerStats,
+    SpeakerStatus, Stopped,
 };
 pub use messages::{BgpStream, Connection};
 pub use resolver::ConnectedResolver;
@@ -93,7 +94,9 @@ pub async fn spawn_with_resolver(
     let (tx, rx) = mpsc::channel(INSTANCE_QUEUE);
     let (routes_tx, routes_rx) = watch::channel(Arc::new(RouteTable::new()));
     let (changes_tx, _) = broadcast::channel(CHANGE_QUEUE);
+    let (status_tx, status_rx) = watch::channel(Arc::new(SpeakerStatus::default()));
     let mut inst = instance::Instance::new(&cfg, resolver, rx, &tx, routes_tx, changes_tx.clone());
+    inst.set_status_channel(status_tx);
     if let Some(l) = listener {
         inst.set_listener(tokio::spawn(listener::run(l, tx.clone())).abort_handle());
     }
@@ -102,5 +105,6 @@ pub async fn spawn_with_resolver(
         tx,
         routes: routes_rx,
         changes: changes_tx,
+        status: status_rx,
     })
 }

@@ -458,3 +458,27 @@ async fn ebgp_and_ibgp_export_rules() {
     assert!(u.nlri.is_empty());
     h.shutdown().await;
 }
+
+/// The published status follows the session and the selected routes
+/// without a question to the instance.
+#[tokio::test]
+async fn published_status_follows_state_and_selection() {
+    let (h, mut peer) = established(config(Some(accept_all()))).await;
+    peer.send(announce_v4(&["203.0.113.0/24"], "10.0.0.2"))
+        .await;
+    routes_until(&h, |t| t.len() == 1).await;
+    let s = timeout(WAIT, async {
+        loop {
+            let s = h.status();
+            if s.stats.selected_ipv4 == 1 {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("status published");
+    assert_eq!(s.neighbors.len(), 1);
+    assert_eq!(s.neighbors[0].state, State::Established);
+    assert_eq!(s.neighbors[0].address, ip("10.0.0.2"));
+}
