@@ -354,36 +354,57 @@ router bgp 65002
  timers bgp 3 9
  neighbor 10.2.0.1 remote-as 65001
  neighbor 10.2.0.1 timers connect 1
+ neighbor 2001:db8:2::1 remote-as 65001
+ neighbor 2001:db8:2::1 timers connect 1
  address-family ipv4 unicast
   network 10.99.0.0/24
   network 10.98.0.0/24
+  no neighbor 2001:db8:2::1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network 2001:db8:99::/64
+  neighbor 2001:db8:2::1 activate
  exit-address-family
 "#;
 
-/// eBGP with FRR over IPv4: routes in both directions, forwarding, and a
-/// withdrawal.
+/// eBGP with FRR over IPv4 and IPv6 (a session each, both through the
+/// punt path): routes in both directions, forwarding of both families, and
+/// a withdrawal.
 #[test]
-fn ebgp_with_frr_installs_forwards_and_withdraws() {
-    let mut lab = Lab::new("bgpfrr", false);
+fn ebgp_with_frr_over_ipv4_and_ipv6_installs_forwards_and_withdraws() {
+    let mut lab = Lab::new("bgpfrr", true);
     let dir = lab.t.dir.path().to_path_buf();
     let frr = Frr::start(&lab.t.h2, &dir, FRR_CONF);
     lab.global(65001);
     lab.network("10.1.0.0/24");
-    lab.neighbor(json!({
-        "address": H2, "remote_as": 65002, "import_policy": "all",
-        "export_policy": "all", "connect_retry_secs": 2, "hold_time_secs": 9
-    }));
-    lab.summary_until("established with FRR's routes installed", |s| {
-        n(&s["neighbors"]["established"]) == 1 && n(&s["installed_routes"]["ipv4"]) >= 2
+    lab.network("2001:db8:1::/64");
+    for (addr, fam) in [(H2, "ipv4-unicast"), (H2_6, "ipv6-unicast")] {
+        lab.neighbor(json!({
+            "address": addr, "remote_as": 65002, "import_policy": "all",
+            "export_policy": "all", "connect_retry_secs": 2, "hold_time_secs": 9,
+            "families": [fam]
+        }));
+    }
+    lab.summary_until("both sessions up, FRR's routes installed", |s| {
+        n(&s["neighbors"]["established"]) == 2
+            && n(&s["installed_routes"]["ipv4"]) >= 2
+            && n(&s["installed_routes"]["ipv6"]) >= 1
     });
     lab.ping_until("10.99.0.1", true);
     lab.ping_until("10.98.0.1", true);
+    lab.ping_until("2001:db8:99::1", true);
     let out = frr.vtysh_until(
         "show bgp ipv4 unicast 10.1.0.0/24",
         "learnt 10.1.0.0/24",
         |o| o.contains("65001"),
     );
     assert!(out.contains("10.2.0.1"), "{out}");
+    let out = frr.vtysh_until(
+        "show bgp ipv6 unicast 2001:db8:1::/64",
+        "learnt 2001:db8:1::/64",
+        |o| o.contains("65001"),
+    );
+    assert!(out.contains("2001:db8:2::1"), "{out}");
     frr.vtysh(&[
         "configure terminal",
         "router bgp 65002",
@@ -393,6 +414,49 @@ fn ebgp_with_frr_installs_forwards_and_withdraws() {
     lab.ping_until("10.98.0.1", false);
     let (ok, out) = ping(&lab.t.h1, "10.99.0.1", 2, &[]);
     assert!(ok, "{out}");
+    let (ok, out) = ping(&lab.t.h1, "2001:db8:99::1", 2, &[]);
+    assert!(ok, "{out}");
+}
+
+const FRR_IBGP_CONF: &str = r#"
+hostname frrpeer
+router bgp 65001
+ bgp router-id 10.2.0.2
+ no bgp network import-check
+ timers bgp 3 9
+ neighbor 10.2.0.1 remote-as 65001
+ neighbor 10.2.0.1 timers connect 1
+ address-family ipv4 unicast
+  network 10.99.0.0/24
+ exit-address-family
+"#;
+
+/// iBGP with FRR (no policies: RFC 8212 concerns eBGP only): FRR's route
+/// forwards, ours reaches FRR with LOCAL_PREF and an empty AS path.
+#[test]
+fn ibgp_with_frr_installs_and_forwards() {
+    let mut lab = Lab::new("bgpfrri", false);
+    let dir = lab.t.dir.path().to_path_buf();
+    let frr = Frr::start(&lab.t.h2, &dir, FRR_IBGP_CONF);
+    lab.global(65001);
+    lab.network("10.1.0.0/24");
+    lab.neighbor(json!({
+        "address": H2, "remote_as": 65001, "connect_retry_secs": 2, "hold_time_secs": 9
+    }));
+    lab.summary_until("established with FRR's route installed", |s| {
+        n(&s["neighbors"]["established"]) == 1 && n(&s["installed_routes"]["ipv4"]) >= 1
+    });
+    lab.ping_until("10.99.0.1", true);
+    let out = frr.vtysh_until(
+        "show bgp ipv4 unicast 10.1.0.0/24",
+        "learnt 10.1.0.0/24",
+        |o| o.contains("10.1.0.0/24") && o.contains("10.2.0.1"),
+    );
+    assert!(
+        out.contains("Local"),
+        "iBGP: empty AS path shown as Local: {out}"
+    );
+    assert!(out.contains("localpref 100"), "{out}");
 }
 
 const BIRD_EBGP6: &str = r#"
