@@ -47,6 +47,7 @@ pub mod pushed_ifaces;
 pub mod query_slot;
 pub mod stats;
 pub mod tables;
+pub mod wan;
 pub mod wg;
 pub mod wg_link;
 pub mod wg_plan;

@@ -1,0 +1,8 @@
+//! Unit and property tests of the WAN module, one file per part.
+
+mod compress;
+mod fec;
+mod probe;
+mod steering;
+mod window;
+mod wire;
