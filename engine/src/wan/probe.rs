@@ -14,7 +14,8 @@
 //! a path whose healthy RTT exceeds `dead_after_ns` would read as dead,
 //! so `dead_after_ns` must stay above the worst RTT expected.
 //!
-//! A dead path comes back after `rise` consecutive answered probes; an
+//! A dead path comes back after `rise` answered probes with consecutive
+//! sequence numbers; an
 //! unknown one (never answered yet) is alive at its first reply.
 
 use super::window::{ProbeWindow, ReplyOutcome, WindowConfig, WindowStats};
@@ -93,7 +94,8 @@ pub struct PathProbe {
     unanswered_since: Option<u64>,
     /// Highest sequence answered so far.
     last_answered: Option<u32>,
-    /// Answered probes in a row (reset by a loss).
+    /// Probes with consecutive sequence numbers answered, ending at
+    /// `last_answered`.
     streak: u32,
     sent: u64,
     late_replies: u64,
@@ -180,9 +182,6 @@ impl PathProbe {
         if reply.probe.path != self.path {
             return ReplyOutcome::Unknown;
         }
-        if self.window.expire(now) > 0 {
-            self.streak = 0;
-        }
         let seq = reply.probe.seq;
         if self.window.sent_at(seq) != Some(reply.probe.tx_ns) {
             // Not our probe (or a forged / stale timestamp).
@@ -202,11 +201,16 @@ impl PathProbe {
         let newer = self
             .last_answered
             .is_none_or(|l| seq.wrapping_sub(l) as i32 > 0);
+        // Consecutive sequence numbers answered make a streak.
+        if self.last_answered.map(|l| l.wrapping_add(1)) == Some(seq) {
+            self.streak += 1;
+        } else if newer {
+            self.streak = 1;
+        }
         if newer {
             self.last_answered = Some(seq);
             self.unanswered_since = self.window.sent_at(seq.wrapping_add(1));
         }
-        self.streak += 1;
         match self.state {
             PathState::Unknown => self.state = PathState::Alive,
             PathState::Dead if self.streak >= self.cfg.rise => self.state = PathState::Alive,
@@ -218,9 +222,7 @@ impl PathProbe {
     /// Expires lost probes and applies the dead rule at `now`. Returns the
     /// new state when it changed.
     pub fn tick(&mut self, now: u64) -> Option<PathState> {
-        if self.window.expire(now) > 0 {
-            self.streak = 0;
-        }
+        self.window.expire(now);
         if self.state == PathState::Dead {
             return None;
         }
