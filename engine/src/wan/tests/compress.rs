@@ -11,9 +11,13 @@ fn compressible_packet_shrinks_and_round_trips() {
     let mut c = Compressor::new();
     let mut out = vec![0u8; payload.len() + 2];
     let r = c.compress(&payload, &mut out).unwrap();
-    let Compressed::Compressed(n) = r else { panic!("not compressed: {r:?}") };
+    let Compressed::Compressed(n) = r else {
+        panic!("not compressed: {r:?}")
+    };
     assert!(n < payload.len());
-    let WanPacket::Compressed { orig_len, block } = WanPacket::parse(&out[..n]).unwrap() else { panic!() };
+    let WanPacket::Compressed { orig_len, block } = WanPacket::parse(&out[..n]).unwrap() else {
+        panic!()
+    };
     let mut back = vec![0u8; 2048];
     let m = c.decompress(orig_len, block, &mut back, 2048).unwrap();
     assert_eq!(&back[..m], &payload[..]);
@@ -25,10 +29,15 @@ fn compressible_packet_shrinks_and_round_trips() {
 #[test]
 fn incompressible_packet_goes_plain_and_is_counted_skipped() {
     // A de Bruijn-like byte sequence with no repeats of 4-byte strings.
-    let payload: Vec<u8> = (0u32..200).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let payload: Vec<u8> = (0u32..200)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let mut c = Compressor::new();
     let mut out = vec![0u8; payload.len() + 2];
-    assert_eq!(c.compress(&payload, &mut out), Ok(Compressed::Plain(payload.len() + 2)));
+    assert_eq!(
+        c.compress(&payload, &mut out),
+        Ok(Compressed::Plain(payload.len() + 2))
+    );
     assert_eq!(WanPacket::parse(&out), Ok(WanPacket::Plain(&payload)));
     assert_eq!(c.counters().skipped, 1);
 }
@@ -37,11 +46,23 @@ fn incompressible_packet_goes_plain_and_is_counted_skipped() {
 fn decompression_is_bounded() {
     let mut out = [0u8; 64];
     // A forged original length above the bound: refused before decoding.
-    assert_eq!(decompress_bounded(60_000, &[0x10, 1], &mut out, 64), Err(CompressError::TooLarge));
-    assert_eq!(decompress_bounded(65, &[0x10, 1], &mut out, 2048), Err(CompressError::TooLarge));
+    assert_eq!(
+        decompress_bounded(60_000, &[0x10, 1], &mut out, 64),
+        Err(CompressError::TooLarge)
+    );
+    assert_eq!(
+        decompress_bounded(65, &[0x10, 1], &mut out, 2048),
+        Err(CompressError::TooLarge)
+    );
     // A block that decodes to fewer bytes than claimed, and garbage.
-    assert_eq!(decompress_bounded(10, &[0x10, 1], &mut out, 64), Err(CompressError::Corrupt));
-    assert_eq!(decompress_bounded(10, &[0xff, 0xff, 0xff], &mut out, 64), Err(CompressError::Corrupt));
+    assert_eq!(
+        decompress_bounded(10, &[0x10, 1], &mut out, 64),
+        Err(CompressError::Corrupt)
+    );
+    assert_eq!(
+        decompress_bounded(10, &[0xff, 0xff, 0xff], &mut out, 64),
+        Err(CompressError::Corrupt)
+    );
 }
 
 proptest! {

@@ -8,7 +8,11 @@ use crate::wan::fec::*;
 const MS: u64 = 1_000_000;
 
 fn cfg(k: u8, m: u8) -> FecConfig {
-    FecConfig { k, m, ..FecConfig::default() }
+    FecConfig {
+        k,
+        m,
+        ..FecConfig::default()
+    }
 }
 
 /// Encodes `payloads` (one group unless the delay closes it early);
@@ -18,7 +22,9 @@ fn encode_all(enc: &mut FecEncoder, payloads: &[Vec<u8>], now: u64) -> Vec<Vec<u
     for p in payloads {
         let mut out = vec![0u8; p.len() + 16];
         let mut parity = Vec::new();
-        let n = enc.encode(p, now, &mut out, |w| parity.push(w.to_vec())).unwrap();
+        let n = enc
+            .encode(p, now, &mut out, |w| parity.push(w.to_vec()))
+            .unwrap();
         wires.push(out[..n].to_vec());
         wires.extend(parity);
     }
@@ -76,11 +82,18 @@ proptest! {
 
 #[test]
 fn partial_group_closes_on_delay_and_recovers() {
-    let c = FecConfig { max_delay_ns: 20 * MS, ..cfg(8, 2) };
+    let c = FecConfig {
+        max_delay_ns: 20 * MS,
+        ..cfg(8, 2)
+    };
     let mut enc = FecEncoder::new(c).unwrap();
     let payloads: Vec<Vec<u8>> = vec![vec![1; 10], vec![2; 50], vec![3; 3]];
     let mut wires = encode_all(&mut enc, &payloads, 0);
-    assert_eq!(wires.len(), 3, "no parity before the group fills or times out");
+    assert_eq!(
+        wires.len(),
+        3,
+        "no parity before the group fills or times out"
+    );
     assert_eq!(enc.deadline(), Some(20 * MS));
     assert_eq!(enc.poll(20 * MS - 1, |_| panic!("too early")).unwrap(), 0);
     assert_eq!(enc.poll(20 * MS, |w| wires.push(w.to_vec())).unwrap(), 2);
@@ -89,19 +102,34 @@ fn partial_group_closes_on_delay_and_recovers() {
     assert_eq!(enc.deadline(), None);
     // Lose two of the three data packets; parity (k = 3) rebuilds them.
     let mut dec = FecDecoder::new(c).unwrap();
-    let got = decode(&mut dec, &[wires[1].clone(), wires[3].clone(), wires[4].clone()], 21 * MS);
+    let got = decode(
+        &mut dec,
+        &[wires[1].clone(), wires[3].clone(), wires[4].clone()],
+        21 * MS,
+    );
     assert_eq!(got, vec![vec![2; 50], vec![1; 10], vec![3; 3]]);
     assert_eq!(dec.counters().recovered, 2);
 }
 
 #[test]
 fn too_many_losses_are_counted_unrecoverable_after_the_window() {
-    let c = FecConfig { reassembly_ns: 50 * MS, ..cfg(4, 1) };
+    let c = FecConfig {
+        reassembly_ns: 50 * MS,
+        ..cfg(4, 1)
+    };
     let mut enc = FecEncoder::new(c).unwrap();
-    let wires = encode_all(&mut enc, &[vec![1; 5], vec![2; 5], vec![3; 5], vec![4; 5]], 0);
+    let wires = encode_all(
+        &mut enc,
+        &[vec![1; 5], vec![2; 5], vec![3; 5], vec![4; 5]],
+        0,
+    );
     let mut dec = FecDecoder::new(c).unwrap();
     // Two data lost, one parity: not enough.
-    let got = decode(&mut dec, &[wires[0].clone(), wires[2].clone(), wires[4].clone()], 0);
+    let got = decode(
+        &mut dec,
+        &[wires[0].clone(), wires[2].clone(), wires[4].clone()],
+        0,
+    );
     assert_eq!(got.len(), 2);
     dec.expire(50 * MS - 1);
     assert_eq!(dec.counters().unrecoverable, 0);
@@ -115,9 +143,14 @@ fn too_many_losses_are_counted_unrecoverable_after_the_window() {
 
 #[test]
 fn packets_of_a_group_pushed_out_of_the_window_are_late() {
-    let c = FecConfig { window_groups: 2, ..cfg(1, 1) };
+    let c = FecConfig {
+        window_groups: 2,
+        ..cfg(1, 1)
+    };
     let mut enc = FecEncoder::new(c).unwrap();
-    let g: Vec<Vec<Vec<u8>>> = (0..3u8).map(|i| encode_all(&mut enc, &[vec![i; 4]], 0)).collect();
+    let g: Vec<Vec<Vec<u8>>> = (0..3u8)
+        .map(|i| encode_all(&mut enc, &[vec![i; 4]], 0))
+        .collect();
     let mut dec = FecDecoder::new(c).unwrap();
     decode(&mut dec, &g[0][..1], 0);
     decode(&mut dec, &g[2][..1], 0); // takes group 0's slot
@@ -140,8 +173,15 @@ fn inconsistent_and_oversized_packets_are_refused() {
     assert_eq!(dec.push(&w[2], 0, |_| {}), Err(FecError::Inconsistent));
     assert_eq!(dec.push(&[0x45, 0, 0], 0, |_| {}), Err(FecError::NotFec));
     assert_eq!(FecEncoder::new(cfg(33, 1)).err(), Some(FecError::BadShape));
-    let mut enc = FecEncoder::new(FecConfig { max_shard: 8, ..cfg(2, 1) }).unwrap();
-    assert_eq!(enc.encode(&[0; 9], 0, &mut [0; 32], |_| {}), Err(FecError::TooLong));
+    let mut enc = FecEncoder::new(FecConfig {
+        max_shard: 8,
+        ..cfg(2, 1)
+    })
+    .unwrap();
+    assert_eq!(
+        enc.encode(&[0; 9], 0, &mut [0; 32], |_| {}),
+        Err(FecError::TooLong)
+    );
 }
 
 #[test]
@@ -153,4 +193,15 @@ fn toggle_has_hysteresis() {
     assert!(t.update(5_000));
     assert!(!t.update(4_999));
     assert!(!t.update(10_000), "stays off between the thresholds");
+}
+
+#[test]
+fn bench_workload_delivers_everything_when_only_parity_is_lost() {
+    // k = 4, m = 1: every 5th wire packet is a parity packet.
+    let (delivered, bytes) = crate::wan::bench::fec_roundtrip(cfg(4, 1), 400, 100, 5).unwrap();
+    assert_eq!(delivered, 400);
+    assert_eq!(bytes, 400 * 110 + 100 * (10 + 8 + 100));
+    // Every 4th: one data packet per group lost, each rebuilt.
+    let (delivered, _) = crate::wan::bench::fec_roundtrip(cfg(3, 1), 300, 100, 4).unwrap();
+    assert_eq!(delivered, 300);
 }

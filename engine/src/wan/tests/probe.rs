@@ -23,10 +23,16 @@ fn drive(p: &mut PathProbe, from: u64, to: u64, answer: impl Fn(u64) -> bool) ->
                 inflight.push((now + 5 * MS, r));
             }
         }
-        let due: Vec<_> = inflight.iter().filter(|(at, _)| *at <= now).map(|x| x.1).collect();
+        let due: Vec<_> = inflight
+            .iter()
+            .filter(|(at, _)| *at <= now)
+            .map(|x| x.1)
+            .collect();
         inflight.retain(|(at, _)| *at > now);
         for r in due {
-            let WanPacket::ProbeReply(rep) = WanPacket::parse(&r).unwrap() else { panic!() };
+            let WanPacket::ProbeReply(rep) = WanPacket::parse(&r).unwrap() else {
+                panic!()
+            };
             assert_eq!(p.on_reply(&rep, now), ReplyOutcome::Accepted);
         }
         p.tick(now);
@@ -86,7 +92,10 @@ fn two_lost_probes_do_not_kill_a_path() {
 
 #[test]
 fn dead_path_needs_rise_replies_to_come_back() {
-    let cfg = ProbeConfig { rise: 3, ..ProbeConfig::default() };
+    let cfg = ProbeConfig {
+        rise: 3,
+        ..ProbeConfig::default()
+    };
     let mut p = PathProbe::new(1, cfg).unwrap();
     assert!(drive(&mut p, 0, 2_000, |t| t < 500).is_some());
     assert_eq!(p.state(), PathState::Dead);
@@ -107,7 +116,15 @@ fn never_answered_path_goes_dead_from_unknown() {
 
 #[test]
 fn next_deadline_is_the_dead_deadline_when_sooner() {
-    let mut p = PathProbe::new(1, ProbeConfig { interval_ns: 1_000 * MS, dead_after_ns: 1_500 * MS, ..ProbeConfig::default() }).unwrap();
+    let mut p = PathProbe::new(
+        1,
+        ProbeConfig {
+            interval_ns: 1_000 * MS,
+            dead_after_ns: 1_500 * MS,
+            ..ProbeConfig::default()
+        },
+    )
+    .unwrap();
     let mut out = [0u8; 16];
     p.poll(0, &mut out).unwrap();
     assert_eq!(p.next_deadline(), 1_000 * MS);
@@ -121,9 +138,15 @@ fn foreign_and_forged_replies_are_ignored() {
     let mut p = PathProbe::new(1, ProbeConfig::default()).unwrap();
     let mut out = [0u8; 16];
     let n = p.poll(0, &mut out).unwrap().unwrap();
-    let WanPacket::Probe(mut probe) = WanPacket::parse(&out[..n]).unwrap() else { panic!() };
+    let WanPacket::Probe(mut probe) = WanPacket::parse(&out[..n]).unwrap() else {
+        panic!()
+    };
     probe.tx_ns += 1;
-    let rep = crate::wan::wire::ProbeReply { probe, reflector_rx_ns: 0, reflector_tx_ns: 0 };
+    let rep = crate::wan::wire::ProbeReply {
+        probe,
+        reflector_rx_ns: 0,
+        reflector_tx_ns: 0,
+    };
     assert_eq!(p.on_reply(&rep, MS), ReplyOutcome::Unknown);
     probe.tx_ns -= 1;
     probe.path = 2;
@@ -135,7 +158,30 @@ fn foreign_and_forged_replies_are_ignored() {
 #[test]
 fn config_is_validated() {
     let d = ProbeConfig::default();
-    assert_eq!(PathProbe::new(0, ProbeConfig { interval_ns: 0, ..d }).err(), Some(ProbeConfigError::ZeroInterval));
-    assert_eq!(PathProbe::new(0, ProbeConfig { dead_after_ns: 1, ..d }).err(), Some(ProbeConfigError::DeadTooShort));
-    assert_eq!(PathProbe::new(0, ProbeConfig { rise: 0, ..d }).err(), Some(ProbeConfigError::ZeroRise));
+    assert_eq!(
+        PathProbe::new(
+            0,
+            ProbeConfig {
+                interval_ns: 0,
+                ..d
+            }
+        )
+        .err(),
+        Some(ProbeConfigError::ZeroInterval)
+    );
+    assert_eq!(
+        PathProbe::new(
+            0,
+            ProbeConfig {
+                dead_after_ns: 1,
+                ..d
+            }
+        )
+        .err(),
+        Some(ProbeConfigError::DeadTooShort)
+    );
+    assert_eq!(
+        PathProbe::new(0, ProbeConfig { rise: 0, ..d }).err(),
+        Some(ProbeConfigError::ZeroRise)
+    );
 }

@@ -5,7 +5,11 @@ use crate::wan::window::*;
 const MS: u64 = 1_000_000;
 
 fn win(n: u32, span_ms: u64, timeout_ms: u64) -> ProbeWindow {
-    ProbeWindow::new(WindowConfig { max_probes: n, span_ns: span_ms * MS, loss_timeout_ns: timeout_ms * MS })
+    ProbeWindow::new(WindowConfig {
+        max_probes: n,
+        span_ns: span_ms * MS,
+        loss_timeout_ns: timeout_ms * MS,
+    })
 }
 
 #[test]
@@ -28,7 +32,10 @@ fn replies_give_rtt_loss_and_p95() {
         let seq = w.record_sent(i * 100 * MS);
         if i != 7 {
             // RTTs 1..=20 ms (the 8th lost).
-            assert_eq!(w.on_reply(seq, (i + 1) * MS, 0, i * 100 * MS + MS), ReplyOutcome::Accepted);
+            assert_eq!(
+                w.on_reply(seq, (i + 1) * MS, 0, i * 100 * MS + MS),
+                ReplyOutcome::Accepted
+            );
         }
     }
     assert_eq!(w.on_reply(3, MS, 0, 2_000 * MS), ReplyOutcome::Duplicate);
@@ -83,7 +90,12 @@ fn jitter_is_mean_transit_difference_of_successive_replies() {
     for (i, t) in transits.iter().enumerate() {
         let seq = w.record_sent(i as u64 * 100 * MS);
         if let Some(t) = t {
-            w.on_reply(seq, 20 * MS, 1_000_000_000 + (*t as i64) * MS as i64, i as u64 * 100 * MS);
+            w.on_reply(
+                seq,
+                20 * MS,
+                1_000_000_000 + (*t as i64) * MS as i64,
+                i as u64 * 100 * MS,
+            );
         }
     }
     // |14-10| + |11-14| + |11-11| = 7 over 3 pairs.
