@@ -3,11 +3,12 @@
 //! is one gauge per neighbour holding RFC 4271's state number (Idle 1,
 //! Connect 2, Active 3, OpenSent 4, OpenConfirm 5, Established 6).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::proto::{MetricFamily, MetricType};
+
+use crate::metrics::family::FamilySpec;
 
 use super::runtime::{neighbor_view, state_number, SpeakerStatus};
 use super::speaker::NeighborStatus;
@@ -23,14 +24,7 @@ pub const BGP_UPDATES_SENT: &str = "patronus_bgp_updates_sent_total";
 pub const BGP_SELECTED_ROUTES: &str = "patronus_bgp_selected_routes";
 pub const BGP_INSTALLED_ROUTES: &str = "patronus_bgp_installed_routes";
 
-type Family = (
-    &'static str,
-    &'static str,
-    MetricType,
-    &'static [&'static str],
-);
-
-const FAMILIES: &[Family] = &[
+const FAMILIES: &[FamilySpec] = &[
     (
         BGP_SESSION_STATE,
         "BGP session state by RFC 4271 number: 1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established.",
@@ -109,17 +103,7 @@ impl std::fmt::Debug for BgpCollector {
 
 impl BgpCollector {
     pub fn new(status: SpeakerStatus) -> prometheus::Result<Self> {
-        let descs = FAMILIES
-            .iter()
-            .map(|(name, help, _, labels)| {
-                Desc::new(
-                    (*name).to_owned(),
-                    (*help).to_owned(),
-                    labels.iter().map(|l| (*l).to_owned()).collect(),
-                    HashMap::new(),
-                )
-            })
-            .collect::<prometheus::Result<Vec<_>>>()?;
+        let descs = crate::metrics::family::descs(FAMILIES)?;
         Ok(BgpCollector {
             status,
             snapshot: Arc::new(Mutex::new(Snapshot::default())),
@@ -163,56 +147,15 @@ impl BgpRefresher {
     }
 }
 
-fn metric(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
-    let mut labels = labels.to_vec();
-    labels.sort_unstable_by_key(|(k, _)| *k);
-    let mut m = proto::Metric::default();
-    m.set_label(
-        labels
-            .iter()
-            .map(|(k, v)| {
-                let mut lp = proto::LabelPair::default();
-                lp.set_name((*k).to_owned());
-                lp.set_value((*v).to_owned());
-                lp
-            })
-            .collect(),
-    );
-    if kind == MetricType::COUNTER {
-        let mut c = proto::Counter::default();
-        c.set_value(value);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-    }
-    m
-}
-
 impl Collector for BgpCollector {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut fams: Vec<MetricFamily> = FAMILIES
-            .iter()
-            .map(|(name, help, kind, _)| {
-                let mut mf = MetricFamily::default();
-                mf.set_name((*name).to_owned());
-                mf.set_help((*help).to_owned());
-                mf.set_field_type(*kind);
-                mf
-            })
-            .collect();
-        let mut add = |name: &str, labels: &[(&str, &str)], value: f64| {
-            if let Some(i) = FAMILIES.iter().position(|f| f.0 == name) {
-                fams[i]
-                    .mut_metric()
-                    .push(metric(labels, FAMILIES[i].2, value));
-            }
-        };
+        let mut scrape = crate::metrics::family::Scrape::new(FAMILIES);
+        let mut add =
+            |name: &str, labels: &[(&str, &str)], value: f64| scrape.add(name, labels, value);
         let snap = self
             .snapshot
             .lock()
@@ -259,7 +202,6 @@ impl Collector for BgpCollector {
                 s.installed_routes.ipv6 as f64,
             );
         }
-        fams.retain(|f| !f.get_metric().is_empty());
-        fams
+        scrape.finish()
     }
 }

@@ -6,12 +6,13 @@
 //! ([`LbCollector::refresh`]); without an answer the counter families are
 //! left out rather than reported as zeros.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::proto::{MetricFamily, MetricType};
+
+use crate::metrics::family::FamilySpec;
 
 use super::counters::{query, EngineLbCounters, LB_QUERY_TIMEOUT};
 use super::status::{backend_label, LbStatus};
@@ -28,7 +29,7 @@ pub const LB_FLOWS_ACTIVE: &str = "patronus_lb_flows_active";
 const BACKEND: &[&str] = &["vip", "backend"];
 
 /// (name, help, type, labels) of every family.
-const FAMILIES: &[(&str, &str, MetricType, &[&str])] = &[
+const FAMILIES: &[FamilySpec] = &[
     (
         LB_BACKEND_UP,
         "1 when the backend is healthy (or its VIP has no health check), as pushed to the engine.",
@@ -98,17 +99,7 @@ impl std::fmt::Debug for LbCollector {
 impl LbCollector {
     /// Over `status` (the store actor's), asking the engine at `socket`.
     pub fn new(status: LbStatus, socket: Option<PathBuf>) -> prometheus::Result<Self> {
-        let descs = FAMILIES
-            .iter()
-            .map(|(name, help, _, labels)| {
-                Desc::new(
-                    (*name).to_owned(),
-                    (*help).to_owned(),
-                    labels.iter().map(|l| (*l).to_owned()).collect(),
-                    HashMap::new(),
-                )
-            })
-            .collect::<prometheus::Result<Vec<_>>>()?;
+        let descs = crate::metrics::family::descs(FAMILIES)?;
         Ok(LbCollector {
             status,
             socket,
@@ -146,56 +137,15 @@ impl LbRefresher {
     }
 }
 
-fn metric(labels: &[(&str, &str)], kind: MetricType, value: f64) -> proto::Metric {
-    // Sorted by name, as the prometheus crate's own metrics are.
-    let mut labels = labels.to_vec();
-    labels.sort_unstable_by_key(|(k, _)| *k);
-    let mut m = proto::Metric::default();
-    m.set_label(
-        labels
-            .iter()
-            .map(|(k, v)| {
-                let mut lp = proto::LabelPair::default();
-                lp.set_name((*k).to_owned());
-                lp.set_value((*v).to_owned());
-                lp
-            })
-            .collect(),
-    );
-    if kind == MetricType::COUNTER {
-        let mut c = proto::Counter::default();
-        c.set_value(value);
-        m.set_counter(c);
-    } else {
-        let mut g = proto::Gauge::default();
-        g.set_value(value);
-        m.set_gauge(g);
-    }
-    m
-}
-
 impl Collector for LbCollector {
     fn desc(&self) -> Vec<&Desc> {
         self.descs.iter().collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let mut fams: Vec<MetricFamily> = FAMILIES
-            .iter()
-            .map(|(name, help, kind, _)| {
-                let mut mf = MetricFamily::default();
-                mf.set_name((*name).to_owned());
-                mf.set_help((*help).to_owned());
-                mf.set_field_type(*kind);
-                mf
-            })
-            .collect();
-        let mut add = |name: &str, labels: &[(&str, &str)], value: f64| {
-            if let Some(i) = FAMILIES.iter().position(|f| f.0 == name) {
-                let m = metric(labels, FAMILIES[i].2, value);
-                fams[i].mut_metric().push(m);
-            }
-        };
+        let mut scrape = crate::metrics::family::Scrape::new(FAMILIES);
+        let mut add =
+            |name: &str, labels: &[(&str, &str)], value: f64| scrape.add(name, labels, value);
         let counters = self
             .counters
             .lock()
@@ -226,7 +176,6 @@ impl Collector for LbCollector {
         if let Some(c) = &counters {
             add(LB_FLOWS_ACTIVE, &[], c.active_flows as f64);
         }
-        fams.retain(|f| !f.get_metric().is_empty());
-        fams
+        scrape.finish()
     }
 }

@@ -5,6 +5,7 @@
 //! localhost or behind a firewall).
 
 pub mod engine;
+pub mod family;
 mod http;
 
 use std::sync::Arc;
