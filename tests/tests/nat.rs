@@ -169,8 +169,17 @@ nat_test! {
             let out = text(o);
             assert!(o.status.success(), "ping from {addr}:\n{out}");
             // The server's replies (TTL 64) cross one router; every request
-            // got its own reply back to the right host.
-            assert_eq!(reply_ttls(&out), vec![63; 5], "replies to {addr}:\n{out}");
+            // got its own reply back to the right host. The kernel reference
+            // may drop the very first echo: two new conntrack entries with
+            // the same id race on two CPUs and the loser is dropped at
+            // confirm time (seen once in CI). The engine must answer all.
+            let ttls = reply_ttls(&out);
+            assert!(ttls.iter().all(|&ttl| ttl == 63), "replies to {addr}:\n{out}");
+            let want = match t.kind {
+                NatRouter::Engine => 5,
+                NatRouter::Nftables => 4,
+            };
+            assert!(ttls.len() >= want, "replies to {addr}:\n{out}");
         }
     }
 }
