@@ -236,4 +236,21 @@ impl PolicyTable {
     pub fn policies(&self) -> &[Policy] {
         &self.policies
     }
+
+    /// Renumbers the paths named in preference orders (`f` gives a path's
+    /// new id, or None to drop the entry: a path another table steers).
+    pub fn map_paths(&mut self, f: impl Fn(PathId) -> Option<PathId>) {
+        for p in &mut self.policies {
+            p.order.retain_mut(|e| match e {
+                Preference::Path(id) => match f(*id) {
+                    Some(n) => {
+                        *id = n;
+                        true
+                    }
+                    None => false,
+                },
+                _ => true,
+            });
+        }
+    }
 }
