@@ -9,6 +9,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
 use patronus_engine::wan::wire::{write_plain_header, WanPacket, PLAIN_HEADER_LEN};
 use patronus_engine::wan::{Compressor, FecConfig, FecDecoder, FecEncoder};
 
@@ -68,6 +70,9 @@ pub enum Work {
     Lz4,
     /// Compress, then parse and decompress (or copy out when plain).
     Lz4Rtt,
+    /// Context, not a baseline: boringtun encrypt + decrypt of the same
+    /// packet (what every path already pays for its tunnel).
+    WgRtt,
 }
 
 /// One timed row: its work, payloads, and the baseline its ratio uses.
@@ -90,6 +95,7 @@ impl Case {
             }
             Work::Lz4 => format!("lz4-{s}"),
             Work::Lz4Rtt => format!("lz4-rtt-{s}"),
+            Work::WgRtt => format!("boringtun-rtt-{s}"),
         }
     }
 
@@ -106,7 +112,7 @@ impl Case {
         match self.work {
             Work::CopyTx | Work::CopyRtt => None,
             Work::FecEnc(..) | Work::Lz4 => Some(tx.system()),
-            Work::FecRtt { .. } | Work::Lz4Rtt => Some(rtt.system()),
+            Work::FecRtt { .. } | Work::Lz4Rtt | Work::WgRtt => Some(rtt.system()),
         }
     }
 }
@@ -144,6 +150,10 @@ pub fn cases() -> Vec<Case> {
             work: Work::Lz4Rtt,
             set,
         });
+        v.push(Case {
+            work: Work::WgRtt,
+            set,
+        });
     }
     for work in [Work::CopyTx, Work::CopyRtt, Work::Lz4, Work::Lz4Rtt] {
         v.push(Case {
@@ -177,6 +187,7 @@ pub fn measure(case: &Case, pkts: &[Vec<u8>], dur: Duration) -> anyhow::Result<M
         Work::FecRtt { k, m, loss } => fec_rtt(pkts, dur, k, m, loss),
         Work::Lz4 => lz4_rows(pkts, dur, false),
         Work::Lz4Rtt => lz4_rows(pkts, dur, true),
+        Work::WgRtt => boringtun_rtt(pkts, dur),
     }
 }
 
@@ -370,6 +381,52 @@ fn lz4_rows(pkts: &[Vec<u8>], dur: Duration, rx: bool) -> anyhow::Result<Measure
     Ok(m)
 }
 
+/// boringtun `Tunn` A encrypts, B decrypts, after a handshake (as
+/// wg-mem's baseline row).
+fn boringtun_rtt(pkts: &[Vec<u8>], dur: Duration) -> anyhow::Result<Measured> {
+    let sa = StaticSecret::from([0x11; 32]);
+    let sb = StaticSecret::from([0x22; 32]);
+    let (pa, pb) = (PublicKey::from(&sa), PublicKey::from(&sb));
+    let mut a = Tunn::new(sa, pb, None, None, 1, None).map_err(anyhow::Error::msg)?;
+    let mut b = Tunn::new(sb, pa, None, None, 2, None).map_err(anyhow::Error::msg)?;
+    let mut buf1 = vec![0u8; 4096];
+    let mut buf2 = vec![0u8; 4096];
+    let init = match a.encapsulate(&pkts[0], &mut buf1) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => bail!("no initiation"),
+    };
+    let resp = match b.decapsulate(None, &init, &mut buf2) {
+        TunnResult::WriteToNetwork(p) => p.to_vec(),
+        _ => bail!("no response"),
+    };
+    if let TunnResult::WriteToNetwork(k) = a.decapsulate(None, &resp, &mut buf1) {
+        let k = k.to_vec();
+        let _ = b.decapsulate(None, &k, &mut buf2);
+    }
+    while let TunnResult::WriteToNetwork(_) = a.decapsulate(None, &[], &mut buf1) {}
+    let mut m = Measured::default();
+    let mut i = 0usize;
+    let start = Instant::now();
+    while start.elapsed() < dur {
+        for _ in 0..CHUNK {
+            let p = &pkts[i];
+            i = (i + 1) % pkts.len();
+            let len = match a.encapsulate(p, &mut buf1) {
+                TunnResult::WriteToNetwork(w) => w.len(),
+                _ => bail!("encapsulate failed"),
+            };
+            match b.decapsulate(None, &buf1[..len], &mut buf2) {
+                TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => {}
+                _ => bail!("decapsulate failed"),
+            }
+            m.packets += 1;
+            m.bytes += p.len() as u64;
+        }
+    }
+    m.secs = start.elapsed().as_secs_f64();
+    Ok(m)
+}
+
 /// The payload sets, built once.
 struct Sets {
     random: Vec<(usize, Vec<Vec<u8>>)>,
@@ -468,6 +525,17 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
             report.push_ratio(&c.system(), &base, median(&mut r));
         }
     }
+    // Context: FEC / lz4 round trips against what the tunnel costs.
+    for c in &cases {
+        if let (Work::FecRtt { loss: false, .. } | Work::Lz4Rtt, Set::Random(_)) = (c.work, c.set) {
+            let wg = Case {
+                work: Work::WgRtt,
+                set: c.set,
+            };
+            let mut r = same_round_ratios(&rounds, &c.system(), &wg.system());
+            report.push_ratio(&c.system(), &wg.system(), median(&mut r));
+        }
+    }
     let main = Case {
         work: Work::FecRtt {
             k: 10,
@@ -494,7 +562,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
          packets copied out when a group fills; fec-rtt = encode + FecDecoder::push of every data and \
          parity packet, delivered packets copied out; fec-rtt-loss5 = the same with 5 % of wire packets \
          (Bernoulli, seeded) dropped and recovered. lz4 = Compressor::compress (plain when it does not \
-         shrink); lz4-rtt = + parse + decompress. Ratio = row pps / its copy baseline's pps (same round, \
+         shrink); lz4-rtt = + parse + decompress. boringtun-rtt (context, the \
+         tunnel every path pays): boringtun Tunn encrypt at A + decrypt at B, as wg-mem's baseline. Ratio = row pps / its copy baseline's pps (same round, \
          median of rounds): enc/lz4 against copy-tx, rtt rows against copy-rtt; the main ratio is \
          fec-rtt-10/2-1400 / copy-rtt-1400"
             .into(),
