@@ -12,7 +12,7 @@ use patronus_engine::wan::{
     FecConfig, FecCounters, FecDecoder, FecEncoder, FecToggle, ProbeWindow, WindowConfig,
 };
 
-use super::channel::{Channel, LossModel};
+use super::channel::{Channel, LossModel, SplitMix64};
 use super::payload::random_packet;
 use crate::report::{Report, Row};
 use crate::scenarios::Options;
@@ -92,11 +92,40 @@ fn fec_config(k: u8, m: u8) -> FecConfig {
     }
 }
 
+/// IMIX by packet count (7 : 4 : 1 of 64, 576 and 1400 B inner packets).
+pub const IMIX: [usize; 12] = [64, 64, 64, 64, 64, 64, 64, 576, 576, 576, 576, 1400];
+
+/// The inner size of each packet: drawn from `sizes` by a generator
+/// seeded from `seed`, so the runs with and without FEC see the same
+/// sequence.
+struct Sizes<'a> {
+    sizes: &'a [usize],
+    rng: SplitMix64,
+}
+
+impl<'a> Sizes<'a> {
+    fn new(sizes: &'a [usize], seed: u64) -> Self {
+        Sizes {
+            sizes,
+            rng: SplitMix64::new(seed ^ 0x51_2e5),
+        }
+    }
+
+    fn next(&mut self) -> usize {
+        if self.sizes.len() == 1 {
+            return self.sizes[0];
+        }
+        self.sizes[(self.rng.next_u64() % self.sizes.len() as u64) as usize]
+    }
+}
+
 /// `packets` plain WAN packets over `model` (seeded), no FEC.
-pub fn without_fec(model: LossModel, seed: u64, packets: u64, size: usize) -> Transfer {
+pub fn without_fec(model: LossModel, seed: u64, packets: u64, sizes: &[usize]) -> Transfer {
     let mut ch = Channel::new(model, seed);
+    let mut sz = Sizes::new(sizes, seed);
     let mut t = Transfer::default();
     for _ in 0..packets {
+        let size = sz.next();
         t.data_packets += 1;
         t.data_bytes += size as u64;
         t.wire_packets += 1;
@@ -152,7 +181,7 @@ pub fn with_fec(
     model: LossModel,
     seed: u64,
     packets: u64,
-    size: usize,
+    sizes: &[usize],
     k: u8,
     m: u8,
 ) -> anyhow::Result<Transfer> {
@@ -163,14 +192,18 @@ pub fn with_fec(
         dec: FecDecoder::new(cfg)?,
         t: Transfer::default(),
     };
-    let inner = plain(size)?;
+    let mut sz = Sizes::new(sizes, seed);
+    let inner = plain(*sizes.iter().max().unwrap_or(&SIZE))?;
     let mut wire = vec![0u8; 4096];
     let mut parity: Vec<Vec<u8>> = Vec::with_capacity(usize::from(m));
     let mut now = 0u64;
     for _ in 0..packets {
+        let size = sz.next();
         now += GAP_NS;
         parity.clear();
-        let n = enc.encode(&inner, now, &mut wire, |p| parity.push(p.to_vec()))?;
+        let n = enc.encode(&inner[..PLAIN_HEADER_LEN + size], now, &mut wire, |p| {
+            parity.push(p.to_vec())
+        })?;
         link.t.data_packets += 1;
         link.t.data_bytes += size as u64;
         link.send(&wire[..n], false, now)?;
@@ -368,56 +401,78 @@ fn figures_of(plain: &Transfer, fec: &Transfer) -> BTreeMap<String, f64> {
     f
 }
 
+/// Rows of one loss model and size mix: each k/m of `shapes` against the
+/// same channel without FEC, totals over `rounds` seeds.
+fn loss_rows(
+    report: &mut Report,
+    model: LossModel,
+    sizes: &[usize],
+    shapes: &[(u8, u8)],
+    suffix: &str,
+    rounds: u64,
+) {
+    let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    let mut plain = Transfer::default();
+    for seed in 1..=rounds {
+        plain.add(&without_fec(model, seed, PACKETS, sizes));
+    }
+    for &(k, m) in shapes {
+        let system = format!("{k}/{m} {}{suffix}", model.label());
+        let mut fec = Transfer::default();
+        let mut per_round = Vec::new();
+        let mut failed = None;
+        for seed in 1..=rounds {
+            match with_fec(model, seed, PACKETS, sizes, k, m) {
+                Ok(t) => {
+                    per_round.push(format!("{:.3}", t.loss_pct()));
+                    fec.add(&t);
+                }
+                Err(e) => failed = Some(format!("{e:#}")),
+            }
+        }
+        if let Some(e) = failed {
+            report.rows.push(Row::not_run(&system, mean, e));
+            continue;
+        }
+        let mut row = Row {
+            system: system.clone(),
+            packet_size: mean,
+            packets: Some(fec.data_packets),
+            limited_by: "simulation, no timing".into(),
+            figures: figures_of(&plain, &fec),
+            ..Row::default()
+        };
+        row.notes.push(format!(
+            "delivered loss with FEC per round (%): {}",
+            per_round.join(", ")
+        ));
+        report.rows.push(row);
+        let (a, b) = (fec.loss_pct(), plain.loss_pct());
+        if b > 0.0 {
+            report.push_ratio(
+                &format!("{system} loss with FEC"),
+                "without FEC",
+                Some(a / b),
+            );
+        }
+    }
+}
+
 pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut report = Report::new("wan-fec-loss");
     let rounds = opts.rounds.max(1) as u64;
     for model in models() {
-        // The same channel without FEC, summed over the rounds' seeds.
-        let mut plain = Transfer::default();
-        for seed in 1..=rounds {
-            plain.add(&without_fec(model, seed, PACKETS, SIZE));
-        }
-        for &(k, m) in &SHAPES {
-            let system = format!("{k}/{m} {}", model.label());
-            let mut fec = Transfer::default();
-            let mut per_round = Vec::new();
-            let mut failed = None;
-            for seed in 1..=rounds {
-                match with_fec(model, seed, PACKETS, SIZE, k, m) {
-                    Ok(t) => {
-                        per_round.push(format!("{:.3}", t.loss_pct()));
-                        fec.add(&t);
-                    }
-                    Err(e) => failed = Some(format!("{e:#}")),
-                }
-            }
-            if let Some(e) = failed {
-                report.rows.push(Row::not_run(&system, SIZE, e));
-                continue;
-            }
-            let mut row = Row {
-                system: system.clone(),
-                packet_size: SIZE,
-                packets: Some(fec.data_packets),
-                limited_by: "simulation, no timing".into(),
-                figures: figures_of(&plain, &fec),
-                ..Row::default()
-            };
-            row.notes.push(format!(
-                "delivered loss with FEC per round (%): {}",
-                per_round.join(", ")
-            ));
-            report.rows.push(row);
-            let (a, b) = (fec.loss_pct(), plain.loss_pct());
-            if b > 0.0 {
-                report.push_ratio(
-                    &format!("{system} loss with FEC"),
-                    "without FEC",
-                    Some(a / b),
-                );
-            }
-        }
+        loss_rows(&mut report, model, &[SIZE], &SHAPES, "", rounds);
     }
+    // Mixed sizes: parity shards are as long as the group's longest packet.
+    loss_rows(
+        &mut report,
+        LossModel::Bernoulli { p: 0.05 },
+        &IMIX,
+        &[(10, 2), (10, 4), (20, 4)],
+        " imix",
+        rounds,
+    );
     // Adaptive: 10/2, toggled at 1 % / 0.2 % (the policy defaults).
     let (k, m) = (10, 2);
     for (name, mode) in [
@@ -474,7 +529,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
          (headers included) / data bytes; wire_overhead = wire bytes with FEC / without - 1 (FEC \
          header 10 B vs plain 2 B, parity); goodput = data bytes delivered / wire bytes sent. ge = \
          Gilbert-Elliott (good->bad 0.01, bad->good 0.2, all lost in bad: mean {:.2} %, bursts of 5). \
-         ratios: delivered loss with FEC / without",
+         imix rows: inner sizes 64/576/1400 B drawn 7:4:1 (seeded, same sequence with and without \
+         FEC), parity padded to each group's longest packet. ratios: delivered loss with FEC / without",
         models()[4].mean_loss() * 100.0
     ));
     report.notes.push(
@@ -493,8 +549,8 @@ mod tests {
     #[test]
     fn fec_recovers_what_the_plain_path_loses() {
         let model = LossModel::Bernoulli { p: 0.05 };
-        let plain = without_fec(model, 1, 20_000, 200);
-        let fec = with_fec(model, 1, 20_000, 200, 10, 4).unwrap();
+        let plain = without_fec(model, 1, 20_000, &[200]);
+        let fec = with_fec(model, 1, 20_000, &[200], 10, 4).unwrap();
         assert!(
             plain.loss_pct() > 4.0 && plain.loss_pct() < 6.0,
             "{plain:?}"
@@ -507,9 +563,22 @@ mod tests {
     }
 
     #[test]
+    fn mixed_sizes_pay_parity_for_the_longest_packet() {
+        let model = LossModel::Bernoulli { p: 0.0 };
+        let plain = without_fec(model, 1, 12_000, &IMIX);
+        let fec = with_fec(model, 1, 12_000, &IMIX, 10, 2).unwrap();
+        assert_eq!(plain.data_bytes, fec.data_bytes);
+        assert_eq!(fec.delivered_bytes, fec.data_bytes);
+        // Mean inner size 346 B; a group of 10 almost always holds a
+        // 1400 B packet, so parity is far above m/k = 20 % of the data.
+        let over = fec.parity_bytes as f64 / fec.data_bytes as f64;
+        assert!(over > 0.5, "{over}");
+    }
+
+    #[test]
     fn no_loss_delivers_everything_once() {
         let model = LossModel::Bernoulli { p: 0.0 };
-        let fec = with_fec(model, 1, 1_005, 300, 10, 2).unwrap();
+        let fec = with_fec(model, 1, 1_005, &[300], 10, 2).unwrap();
         assert_eq!(fec.delivered_packets, 1_005);
         assert_eq!(fec.delivered_bytes, 1_005 * 300);
         assert_eq!(fec.unrecoverable, 0);
