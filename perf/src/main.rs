@@ -19,7 +19,7 @@ use clap::Parser;
 #[command(about = "Patronus perf harness")]
 struct Args {
     /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | lb-mem | lb-veth |
-    /// wg-mem | wg-veth | classify-pcap | ml-infer | bgp-load
+    /// wg-mem | wg-veth | classify-pcap | ml-infer | bgp-load | wan-fec-cost | wan-fec-loss
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -119,8 +119,10 @@ fn run() -> anyhow::Result<()> {
         "classify-pcap" => scenarios::classify_pcap::run(&opts),
         "ml-infer" => scenarios::ml_infer::run(&opts),
         "bgp-load" => scenarios::bgp_load::run(&opts, args.prefixes),
+        "wan-fec-cost" => scenarios::wan_fec::run_cost(&opts),
+        "wan-fec-loss" => scenarios::wan_fec::run_loss(&opts),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer, bgp-load)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer, bgp-load, wan-fec-cost, wan-fec-loss)"
         ),
     };
     drop(autogroup);

@@ -15,6 +15,7 @@ pub mod nat_mem;
 pub mod nat_veth;
 mod rounds;
 pub mod route_push;
+pub mod wan_fec;
 pub mod wg_mem;
 pub mod wg_veth;
 
