@@ -1130,6 +1130,20 @@ async fn dashboard_queries_name_exported_metrics() {
         "patronus_bgp_updates_sent_total",
         "patronus_bgp_selected_routes",
         "patronus_bgp_installed_routes",
+        "patronus_wan_path_state",
+        "patronus_wan_path_rtt_seconds",
+        "patronus_wan_path_rtt_p95_seconds",
+        "patronus_wan_path_jitter_seconds",
+        "patronus_wan_path_loss_ratio",
+        "patronus_wan_path_fec_active",
+        "patronus_wan_path_tx_bytes_total",
+        "patronus_wan_policy_path_packets_total",
+        "patronus_wan_policy_moves_total",
+        "patronus_wan_fec_recovered_total",
+        "patronus_wan_fec_unrecoverable_total",
+        "patronus_wan_compress_in_bytes_total",
+        "patronus_wan_compress_out_bytes_total",
+        "patronus_wan_compress_skipped_total",
     ] {
         assert!(used.contains(needed), "no dashboard query uses {needed}");
     }
