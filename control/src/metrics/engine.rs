@@ -536,7 +536,8 @@ const FAMILIES: &[FamilySpec] = &[
 /// (lower buckets fold into the first bound, higher ones only into +Inf).
 const POLL_LATENCY_LOG2_BUCKETS: std::ops::RangeInclusive<usize> = 8..=30;
 
-/// Reads the [`EngineSource`] at each scrape and reports the engine families.
+/// Reads the [`EngineSource`] at each scrape and reports the engine families
+/// and the WAN ones ([`crate::wan::metrics`], from the same snapshot).
 /// When the engine is detached only `patronus_engine_attached 0` is reported.
 pub struct EngineCollector {
     source: Arc<dyn EngineSource>,
