@@ -3,8 +3,9 @@
 //! tunnel per uplink, `[wan]` on both; the control process attached to
 //! A's runtime directory reads A's `wan.` counters. Both paths come alive
 //! in the API (`patronusctl wan paths`), in `/metrics` (checked by
-//! promtool) and per policy; taking B's end of one uplink down makes that
-//! path dead in all three.
+//! promtool) and per policy; pings from a host behind A into the tunnel
+//! are counted per path and under the default policy; taking B's end of
+//! one uplink down makes that path dead in all three.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -124,8 +125,14 @@ fn path<'a>(paths: &'a Value, name: &str) -> &'a Value {
 fn wait_paths(c: &Control, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
-        let paths = json(c, &["--json", "wan", "paths"]);
-        if done(&paths) {
+        // 503 until the control sees the engine's workers beat.
+        let out = c.ctl(&["--json", "wan", "paths"]);
+        let paths = if out.status.success() {
+            serde_json::from_slice(&out.stdout).expect("JSON")
+        } else {
+            Value::String(String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        if paths.is_object() && done(&paths) {
             return paths;
         }
         assert!(start.elapsed() < SETTLE, "{what}: still {paths}");
@@ -184,9 +191,30 @@ fn control_shows_the_engines_wan_paths_alive_then_one_dead() {
         a.disable_ipv6(ifc);
         b.disable_ipv6(ifc);
     }
+    // A host behind A (10.10.0.2), the only source of data traffic.
+    let h = Netns::new("wh");
+    veth(&h, "eth0", &a, "lan0");
+    a.disable_ipv6("lan0");
+    h.addr_add("eth0", "10.10.0.2/24");
+    h.route_add(&["default", "via", "10.10.0.1"]);
     let (ka, kb) = (Keys::generate(), Keys::generate());
     let runtime = dir.path().join("shm");
-    let control_section = format!("\n[control]\nruntime_dir = \"{}\"\n", runtime.display());
+    let control_section = format!(
+        r#"
+[[port]]
+name = "lan0"
+driver = "afpacket"
+iface = "lan0"
+
+[[interface]]
+port = "lan0"
+address = "10.10.0.1/24"
+
+[control]
+runtime_dir = "{}"
+"#,
+        runtime.display()
+    );
     let mut ea = Engine::start(
         Some(&a),
         &site_config(1, 2, &ka, &kb, &control_section),
@@ -227,6 +255,28 @@ fn control_shows_the_engines_wan_paths_alive_then_one_dead() {
     });
     assert!(path(&reflected, "lte")["probes_reflected"].as_u64() > Some(0));
 
+    // 20 pings into the tunnel (B has nothing at 10.20.0.1: no replies).
+    let ping = h.exec_output(
+        "ping",
+        &["-n", "-q", "-c", "20", "-i", "0.05", "-W", "1", "10.20.0.1"],
+    );
+    assert!(
+        String::from_utf8_lossy(&ping.stdout).contains("20 packets transmitted"),
+        "{ping:?}"
+    );
+    let steered = |v: &Value| -> u64 {
+        v["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["tx_packets"].as_u64().unwrap())
+            .sum()
+    };
+    let paths = wait_paths(&c, "20 pings steered", |v| steered(v) == 20);
+    assert!(
+        path(&paths, "fibre")["tx_bytes"].as_u64() >= path(&paths, "fibre")["tx_packets"].as_u64()
+    );
+
     let table = c.ctl_ok(&["wan", "paths"]);
     let rows: Vec<Vec<&str>> = table
         .lines()
@@ -255,6 +305,22 @@ fn control_shows_the_engines_wan_paths_alive_then_one_dead() {
         assert_eq!(on, ["fibre", "lte"], "{policies}");
     }
     assert!(policies["compression"].is_object(), "{policies}");
+    // Without [classify] every flow's class is unknown: policy bulk,
+    // mode cheapest, so fibre (cost 1) takes all 20.
+    let packets = |policy: &str, on: &str| -> u64 {
+        policies["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"] == policy)
+            .flat_map(|p| p["paths"].as_array().unwrap())
+            .filter(|x| x["path"] == on)
+            .map(|x| x["packets"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(packets("bulk", "fibre"), 20, "{policies}");
+    assert_eq!(packets("bulk", "lte"), 0, "{policies}");
+    assert_eq!(packets("voice", "fibre") + packets("voice", "lte"), 0);
 
     let text = scrape(&c);
     assert_eq!(
@@ -263,11 +329,16 @@ fn control_shows_the_engines_wan_paths_alive_then_one_dead() {
     );
     assert_eq!(sample(&text, r#"patronus_wan_path_state{path="lte"}"#), 1.0);
     assert!(sample(&text, r#"patronus_wan_path_probes_sent_total{path="lte"}"#) > 0.0);
-    assert!(
+    assert_eq!(
         sample(
             &text,
             r#"patronus_wan_policy_path_packets_total{path="fibre",policy="bulk"}"#
-        ) >= 0.0
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(&text, r#"patronus_wan_path_tx_packets_total{path="fibre"}"#),
+        20.0
     );
     promtool_check(&text);
 
@@ -280,6 +351,7 @@ fn control_shows_the_engines_wan_paths_alive_then_one_dead() {
     assert!(lte["transitions"].as_u64() > Some(before), "{lte}");
     assert!(lte["loss_pct"].as_f64() > Some(0.0), "{lte}");
     let table = c.ctl_ok(&["wan", "paths"]);
+    eprintln!("{table}{}", c.ctl_ok(&["wan", "policies"]));
     assert!(
         table
             .lines()
