@@ -78,6 +78,7 @@ impl EngineSource for ShmEngine {
         let mut nat = Vec::new();
         let mut wg = Vec::new();
         let mut classify = Vec::new();
+        let mut wan = Vec::new();
         let mut route6_generation = None;
         let mut per_worker: Vec<WorkerSnapshot> = (0..snap.values.len())
             .map(|i| WorkerSnapshot {
@@ -150,6 +151,17 @@ impl EngineSource for ShmEngine {
                     total
                 };
                 classify.push((counter.to_string(), value));
+            } else if let Some(counter) = name.strip_prefix(crate::wan::counters::PREFIX) {
+                let value = if crate::wan::counters::is_gauge(counter) {
+                    snap.values
+                        .iter()
+                        .map(|w| w.get(c).copied().unwrap_or(0))
+                        .max()
+                        .unwrap_or(0)
+                } else {
+                    total
+                };
+                wan.push((counter.to_string(), value));
             } else if name == ROUTE6_GENERATION {
                 route6_generation = snap.values.iter().filter_map(|w| w.get(c).copied()).min();
             // adopted by every worker
@@ -174,6 +186,7 @@ impl EngineSource for ShmEngine {
             wg,
             classify,
             route6_generation,
+            wan,
         })
     }
 }
@@ -274,5 +287,73 @@ mod tests {
         assert_eq!(w.poll_latency_ns.buckets[10], 1, "700 ns");
         assert_eq!(s.workers[1].acked_generation, 0);
         assert_eq!(s.workers[1].poll_latency_ns.count, 0);
+    }
+
+    #[test]
+    fn wan_counters_are_summed_and_gauges_take_the_largest() {
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "patronus-engine-view-wan-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        )));
+        let mut pusher = Pusher::open(&dir.0).unwrap();
+        let view = ShmEngine::new(dir.0.clone(), pusher.publisher());
+        let sub = Subscriber::open(&dir.0).unwrap();
+        let w0 = sub.worker(0).unwrap();
+        let w1 = sub.worker(1).unwrap();
+        let names = [
+            "wan.path.lte.state",
+            "wan.path.lte.rtt_us",
+            "wan.path.lte.tx_packets",
+            "wan.policy.voice.path.lte.packets",
+            "wan.policy.voice.moves",
+            "wan.compress_in_bytes",
+            "wan.some_future_counter",
+        ];
+        let block = CounterBlock::create(
+            &dir.0,
+            &CounterSpec {
+                workers: 2,
+                counters: &names,
+                histograms: &[POLL_LATENCY_HISTOGRAM],
+            },
+        )
+        .unwrap();
+        let c0 = block.take_worker(0).unwrap();
+        let c1 = block.take_worker(1).unwrap();
+        // Worker 0 owns the prober (state, RTT); both steer traffic.
+        for (i, (a, b)) in [
+            (1, 0),
+            (48_000, 0),
+            (10, 5),
+            (7, 3),
+            (1, 2),
+            (900, 100),
+            (4, 4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            c0.set(i, a);
+            c1.set(i, b);
+        }
+        let g = pusher.push(&mut Store::open_in_memory().unwrap()).unwrap();
+        w0.ack(g);
+        w1.ack(g);
+        let s = view.snapshot().expect("attached");
+        let wan: Vec<(&str, u64)> = s.wan.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+        assert_eq!(
+            wan,
+            [
+                ("path.lte.state", 1),
+                ("path.lte.rtt_us", 48_000),
+                ("path.lte.tx_packets", 15),
+                ("policy.voice.path.lte.packets", 10),
+                ("policy.voice.moves", 3),
+                ("compress_in_bytes", 1000),
+                ("some_future_counter", 8),
+            ]
+        );
+        assert!(s.nat.is_empty() && s.classify.is_empty());
     }
 }

@@ -25,6 +25,7 @@ pub mod nat;
 pub mod push;
 pub mod state;
 pub mod store;
+pub mod wan;
 pub mod wg;
 
 pub use api::{app, AppState};

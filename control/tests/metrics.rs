@@ -145,6 +145,47 @@ fn fixed_snapshot() -> EngineSnapshot {
             ("class.some_future_counter".into(), 7),
         ],
         route6_generation: None,
+        wan: [
+            ("path.fibre.state", 1),
+            ("path.fibre.rtt_us", 12_500),
+            ("path.fibre.rtt_p95_us", 20_000),
+            ("path.fibre.jitter_us", 800),
+            ("path.fibre.loss_ppm", 2_500),
+            ("path.fibre.probes_sent", 600),
+            ("path.fibre.probes_replied", 598),
+            ("path.fibre.probes_reflected", 601),
+            ("path.fibre.transitions", 1),
+            ("path.fibre.tx_packets", 9_000),
+            ("path.fibre.tx_bytes", 4_500_000),
+            ("path.fibre.fec_active", 0),
+            ("path.fibre.fec_data_sent", 0),
+            ("path.fibre.fec_parity_sent", 0),
+            ("path.fibre.fec_recovered", 0),
+            ("path.fibre.fec_unrecoverable", 0),
+            ("path.lte.state", 2),
+            ("path.lte.rtt_us", 80_000),
+            ("path.lte.loss_ppm", 60_000),
+            ("path.lte.fec_active", 1),
+            ("path.lte.fec_data_sent", 100),
+            ("path.lte.fec_parity_sent", 20),
+            ("path.lte.fec_recovered", 6),
+            ("path.lte.fec_unrecoverable", 1),
+            ("path.lte.some_future_counter", 3),
+            ("policy.voice.path.fibre.packets", 700),
+            ("policy.voice.path.lte.packets", 50),
+            ("policy.voice.moves", 2),
+            ("policy.bulk.path.lte.packets", 300),
+            ("policy.bulk.moves", 0),
+            ("compress_in_bytes", 100_000),
+            ("compress_out_bytes", 40_000),
+            ("compress_skipped", 12),
+            ("decompress_errors", 1),
+            ("bad_packets", 4),
+            ("some_future_counter", 5),
+        ]
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), *v))
+        .collect(),
     }
 }
 
@@ -504,6 +545,84 @@ async fn scrape_reports_engine_snapshot_values_and_labels() {
 }
 
 #[tokio::test]
+async fn wan_counters_become_labelled_samples_in_prometheus_units() {
+    let metrics = Metrics::new(Arc::new(FixedEngine)).unwrap();
+    let text = scrape(&metrics).await;
+    assert!(text.contains("# TYPE patronus_wan_path_state gauge"));
+    assert!(text.contains("# HELP patronus_wan_path_state WAN path state from the engine's probes: 0 unknown (not yet decided), 1 alive, 2 dead."));
+    assert!(text.contains("# TYPE patronus_wan_path_rtt_seconds gauge"));
+    assert!(text.contains("# TYPE patronus_wan_fec_recovered_total counter"));
+    let s = parse_exposition(&text);
+    let fibre = [("path", "fibre")];
+    let lte = [("path", "lte")];
+    assert_eq!(value(&s, "patronus_wan_path_state", &fibre), 1.0);
+    assert_eq!(value(&s, "patronus_wan_path_state", &lte), 2.0);
+    assert_eq!(value(&s, "patronus_wan_path_rtt_seconds", &fibre), 0.0125);
+    assert_eq!(value(&s, "patronus_wan_path_rtt_p95_seconds", &fibre), 0.02);
+    assert_eq!(
+        value(&s, "patronus_wan_path_jitter_seconds", &fibre),
+        0.0008
+    );
+    assert_eq!(value(&s, "patronus_wan_path_loss_ratio", &lte), 0.06);
+    assert_eq!(
+        value(&s, "patronus_wan_path_probes_sent_total", &fibre),
+        600.0
+    );
+    assert_eq!(
+        value(&s, "patronus_wan_path_probes_replied_total", &fibre),
+        598.0
+    );
+    assert_eq!(
+        value(&s, "patronus_wan_path_probes_reflected_total", &fibre),
+        601.0
+    );
+    assert_eq!(
+        value(&s, "patronus_wan_path_transitions_total", &fibre),
+        1.0
+    );
+    assert_eq!(
+        value(&s, "patronus_wan_path_tx_packets_total", &fibre),
+        9000.0
+    );
+    assert_eq!(value(&s, "patronus_wan_path_tx_bytes_total", &fibre), 4.5e6);
+    assert_eq!(value(&s, "patronus_wan_path_fec_active", &lte), 1.0);
+    assert_eq!(value(&s, "patronus_wan_fec_data_sent_total", &lte), 100.0);
+    assert_eq!(value(&s, "patronus_wan_fec_parity_sent_total", &lte), 20.0);
+    assert_eq!(value(&s, "patronus_wan_fec_recovered_total", &lte), 6.0);
+    assert_eq!(value(&s, "patronus_wan_fec_unrecoverable_total", &lte), 1.0);
+    let policy_path = |q: &str, p: &str| {
+        value(
+            &s,
+            "patronus_wan_policy_path_packets_total",
+            &[("policy", q), ("path", p)],
+        )
+    };
+    assert_eq!(policy_path("voice", "fibre"), 700.0);
+    assert_eq!(policy_path("voice", "lte"), 50.0);
+    assert_eq!(policy_path("bulk", "lte"), 300.0);
+    assert_eq!(
+        value(
+            &s,
+            "patronus_wan_policy_moves_total",
+            &[("policy", "voice")]
+        ),
+        2.0
+    );
+    assert_eq!(value(&s, "patronus_wan_compress_in_bytes_total", &[]), 1e5);
+    assert_eq!(value(&s, "patronus_wan_compress_out_bytes_total", &[]), 4e4);
+    assert_eq!(value(&s, "patronus_wan_compress_skipped_total", &[]), 12.0);
+    assert_eq!(value(&s, "patronus_wan_decompress_errors_total", &[]), 1.0);
+    assert_eq!(value(&s, "patronus_wan_bad_packets_total", &[]), 4.0);
+    // Exactly the contract's names, each once (unknown ones left out).
+    let wan = s
+        .keys()
+        .filter(|(n, _)| n.starts_with("patronus_wan_"))
+        .count();
+    assert_eq!(wan, 16 + 8 + 5 + 5);
+    promtool_check(&text);
+}
+
+#[tokio::test]
 async fn detached_engine_exports_attached_zero_and_no_engine_counters() {
     let metrics = Metrics::new(Arc::new(Detached)).unwrap();
     let s = parse_exposition(&scrape(&metrics).await);
@@ -513,6 +632,7 @@ async fn detached_engine_exports_attached_zero_and_no_engine_counters() {
             !name.starts_with("patronus_port_")
                 && !name.starts_with("patronus_worker_")
                 && !name.starts_with("patronus_drops")
+                && !name.starts_with("patronus_wan_")
                 && !name.starts_with("patronus_table_generation"),
             "{name} exported while detached"
         );
@@ -1010,6 +1130,20 @@ async fn dashboard_queries_name_exported_metrics() {
         "patronus_bgp_updates_sent_total",
         "patronus_bgp_selected_routes",
         "patronus_bgp_installed_routes",
+        "patronus_wan_path_state",
+        "patronus_wan_path_rtt_seconds",
+        "patronus_wan_path_rtt_p95_seconds",
+        "patronus_wan_path_jitter_seconds",
+        "patronus_wan_path_loss_ratio",
+        "patronus_wan_path_fec_active",
+        "patronus_wan_path_tx_bytes_total",
+        "patronus_wan_policy_path_packets_total",
+        "patronus_wan_policy_moves_total",
+        "patronus_wan_fec_recovered_total",
+        "patronus_wan_fec_unrecoverable_total",
+        "patronus_wan_compress_in_bytes_total",
+        "patronus_wan_compress_out_bytes_total",
+        "patronus_wan_compress_skipped_total",
     ] {
         assert!(used.contains(needed), "no dashboard query uses {needed}");
     }

@@ -17,11 +17,13 @@ mod openapi_flows;
 mod openapi_lb;
 mod openapi_models;
 mod openapi_nat;
+mod openapi_wan;
 mod openapi_wg;
 mod orgs;
 pub mod paths;
 mod routes;
 mod status;
+mod wan;
 mod wg;
 
 use std::sync::Arc;
@@ -204,6 +206,8 @@ pub fn app(state: AppState) -> Router {
         .route(BGP_NETWORK, delete(bgp::delete_network))
         .route(BGP_RIB, get(bgp::rib))
         .route(BGP_SUMMARY, get(bgp::summary))
+        .route(WAN_PATHS, get(wan::paths))
+        .route(WAN_POLICIES, get(wan::policies))
         .fallback(error::no_such_path)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

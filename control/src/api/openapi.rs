@@ -258,7 +258,12 @@ fn build() -> Value {
     {
         all.extend(m);
     }
+    if let (Some(all), Value::Object(m)) = (schemas.as_object_mut(), super::openapi_wan::schemas())
+    {
+        all.extend(m);
+    }
     let mut p = serde_json::Map::new();
+    super::openapi_wan::insert_paths(&mut p);
     super::openapi_lb::insert_paths(&mut p);
     super::openapi_bgp::insert_paths(&mut p);
     super::openapi_models::insert_paths(&mut p);

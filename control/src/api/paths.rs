@@ -10,7 +10,8 @@
 //! load balancer's VIPs by name, their backends by `ADDRESS:PORT`
 //! (`/api/v1/lb/vips/{name}/backends/{backend}`); and BGP
 //! (`/api/v1/bgp...`): neighbors by address, policies by name, networks by
-//! URL-encoded prefix (`/api/v1/bgp/networks/10.0.0.0%2F24`).
+//! URL-encoded prefix (`/api/v1/bgp/networks/10.0.0.0%2F24`); and the
+//! engine's WAN paths and steering policies (`/api/v1/wan/...`, read-only).
 
 pub const OPENAPI: &str = "/api/v1/openapi.json";
 pub const STATUS: &str = "/api/v1/status";
@@ -58,6 +59,8 @@ pub const BGP_NETWORKS: &str = "/api/v1/bgp/networks";
 pub const BGP_NETWORK: &str = "/api/v1/bgp/networks/{prefix}";
 pub const BGP_RIB: &str = "/api/v1/bgp/rib";
 pub const BGP_SUMMARY: &str = "/api/v1/bgp/summary";
+pub const WAN_PATHS: &str = "/api/v1/wan/paths";
+pub const WAN_POLICIES: &str = "/api/v1/wan/policies";
 
 /// Every served path with its methods.
 pub const ALL: &[(&str, &[&str])] = &[
@@ -107,4 +110,6 @@ pub const ALL: &[(&str, &[&str])] = &[
     (BGP_NETWORK, &["DELETE"]),
     (BGP_RIB, &["GET"]),
     (BGP_SUMMARY, &["GET"]),
+    (WAN_PATHS, &["GET"]),
+    (WAN_POLICIES, &["GET"]),
 ];

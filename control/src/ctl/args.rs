@@ -16,7 +16,7 @@ pub const DEFAULT_TOKEN_FILE: &str = "/var/lib/patronus/api-token";
 #[command(
     name = "patronusctl",
     version,
-    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, load balancer, BGP, models, flows, status, counters)"
+    about = "Operator CLI for the Patronus control API (routes, interfaces, organizations, NAT, WireGuard, load balancer, BGP, models, flows, WAN, status, counters)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -83,6 +83,20 @@ pub enum Command {
     /// Flows the engine classified (one page, or every page with --all),
     /// or `flows summary`: counts per class and the classification counters
     Flows(FlowsArgs),
+    /// WAN paths (quality, traffic, FEC) and steering policies (path
+    /// choice, moves, compression), from the engine's counters
+    #[command(subcommand)]
+    Wan(WanCmd),
+}
+
+/// `wan paths` or `wan policies`.
+#[derive(Debug, Subcommand)]
+pub enum WanCmd {
+    /// Each path: state, RTT / p95 / jitter (ms) and loss (%) over the probe
+    /// window, probes, traffic steered onto it, FEC
+    Paths,
+    /// Each policy's packets per path and flows moved, then compression
+    Policies,
 }
 
 /// `flows [--class C] [--host IP] [--limit N] [--cursor C | --all]` or

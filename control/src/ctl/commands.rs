@@ -36,6 +36,7 @@ pub fn run(client: &Client, org: &str, json_out: bool, cmd: &Command) -> Result<
         Command::Bgp(c) => super::bgp::run(client, out.json, c),
         Command::Model(c) => super::models::run(client, out.json, c),
         Command::Flows(a) => super::flows::run(client, out.json, a),
+        Command::Wan(c) => super::wan::run(client, out.json, c),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `patronusctl`, the operator CLI over the REST API: [`args`] (command
 //! line), [`client`] (HTTP, token, exit codes), [`commands`] (one function
-//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`lb`] for `lb ...`, [`bgp`] for `bgp ...`, [`models`] for `model ...`, [`flows`] for `flows ...`), [`load`] (route files sent in bulk), [`table`]
+//! per subcommand; [`nat`] for `nat ...`, [`wg`] for `wg ...`, [`lb`] for `lb ...`, [`bgp`] for `bgp ...`, [`models`] for `model ...`, [`flows`] for `flows ...`, [`wan`] for `wan ...`), [`load`] (route files sent in bulk), [`table`]
 //! (plain-text rendering). [`main`] ties them up.
 
 pub mod args;
@@ -13,6 +13,7 @@ pub mod load;
 pub mod models;
 pub mod nat;
 pub mod table;
+pub mod wan;
 pub mod wg;
 
 use std::io::Write;

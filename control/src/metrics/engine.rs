@@ -74,6 +74,10 @@ pub struct EngineSnapshot {
     /// The `route6.bin` number every worker acknowledged (gauge
     /// `route6.generation`; `None` when the engine does not export it).
     pub route6_generation: Option<u64>,
+    /// WAN path and steering counters (`wan.<name>` in the counters file,
+    /// without the prefix; see [`crate::wan::counters`]), summed over the
+    /// workers (per-path gauges: the largest).
+    pub wan: Vec<(String, u64)>,
 }
 
 /// Where engine snapshots come from (the control process implements it over
@@ -532,7 +536,8 @@ const FAMILIES: &[FamilySpec] = &[
 /// (lower buckets fold into the first bound, higher ones only into +Inf).
 const POLL_LATENCY_LOG2_BUCKETS: std::ops::RangeInclusive<usize> = 8..=30;
 
-/// Reads the [`EngineSource`] at each scrape and reports the engine families.
+/// Reads the [`EngineSource`] at each scrape and reports the engine families
+/// and the WAN ones ([`crate::wan::metrics`], from the same snapshot).
 /// When the engine is detached only `patronus_engine_attached 0` is reported.
 pub struct EngineCollector {
     source: Arc<dyn EngineSource>,
@@ -551,6 +556,11 @@ impl EngineCollector {
                     HashMap::new(),
                 )
             })
+            .chain(
+                crate::metrics::family::descs(crate::wan::metrics::FAMILIES)?
+                    .into_iter()
+                    .map(Ok),
+            )
             .collect::<prometheus::Result<Vec<_>>>()?;
         Ok(EngineCollector { source, descs })
     }
@@ -831,7 +841,12 @@ impl Collector for EngineCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        snapshot_families(self.source.snapshot().as_ref())
+        let snapshot = self.source.snapshot();
+        let mut families = snapshot_families(snapshot.as_ref());
+        if let Some(s) = &snapshot {
+            families.extend(crate::wan::metrics::families(&s.wan));
+        }
+        families
     }
 }
 
