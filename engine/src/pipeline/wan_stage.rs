@@ -209,8 +209,14 @@ impl Pipeline {
             let key = st.rt.tunnel_of(i);
             *pos = self.wg.iter().position(|w| w.key == key).map(|t| t as u16);
         }
-        let (out, pool, pos) = (&mut st.out, &mut self.pool, &st.path_pos);
-        st.rt.poll(now, |path, bytes| {
+        let (out, pool, pos, wg) = (&mut st.out, &mut self.pool, &st.path_pos, &self.wg);
+        let session = |path: usize| {
+            pos.get(path)
+                .copied()
+                .flatten()
+                .is_some_and(|t| wg[usize::from(t)].tunnel.has_session(PeerId(0)))
+        };
+        st.rt.poll(now, session, |path, bytes| {
             if let Some(&Some(t)) = pos.get(path) {
                 queue_wan(pool, out, t, bytes);
             }

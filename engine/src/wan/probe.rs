@@ -176,6 +176,28 @@ impl PathProbe {
         Ok(Some(n))
     }
 
+    /// Like [`poll`](Self::poll) for a path whose tunnel has no session
+    /// yet and that was never alive: the probe due is written (it starts
+    /// the tunnel's handshake) but not recorded, so the probes a handshake
+    /// swallows at start-up do not read as loss. Once a path has been
+    /// alive every probe counts (a lost session is a real failure).
+    pub fn poll_unrecorded(&mut self, now: u64, out: &mut [u8]) -> Option<usize> {
+        if self.state != PathState::Unknown {
+            return self.poll(now, out).ok().flatten();
+        }
+        if self.next_send_ns.is_some_and(|t| now < t) {
+            return None;
+        }
+        let probe = Probe {
+            path: self.path,
+            seq: self.window.next_seq(),
+            tx_ns: now,
+        };
+        let n = write_probe(&probe, out).ok()?;
+        self.next_send_ns = Some(now + self.cfg.interval_ns);
+        Some(n)
+    }
+
     /// Counts a reply received at `now`; may bring the path alive.
     /// Replies for another path are `Unknown`.
     pub fn on_reply(&mut self, reply: &ProbeReply, now: u64) -> ReplyOutcome {

@@ -432,11 +432,24 @@ impl WanRuntime {
     /// Timers at `now`: probes due go to `send(path, bytes)`; FEC groups
     /// past their delay send their parity; reassembly gives up old groups;
     /// path states and stats feed the steering and the FEC toggles.
-    pub fn poll(&mut self, now: u64, mut send: impl FnMut(usize, &[u8])) {
+    /// `session(path)` says whether the path's tunnel has a session (see
+    /// [`PathProbe::poll_unrecorded`]).
+    pub fn poll(
+        &mut self,
+        now: u64,
+        session: impl Fn(usize) -> bool,
+        mut send: impl FnMut(usize, &[u8]),
+    ) {
         let mut buf = [0u8; wire::PROBE_LEN];
         let mut changed = false;
         for (i, p) in self.paths.iter_mut().enumerate() {
-            if let Ok(Some(n)) = p.probe.poll(now, &mut buf) {
+            let probe = if session(i) {
+                p.probe.poll(now, &mut buf).ok().flatten()
+            } else {
+                p.probe.tick(now);
+                p.probe.poll_unrecorded(now, &mut buf)
+            };
+            if let Some(n) = probe {
                 send(i, &buf[..n]);
             }
             for (enc, _) in p.fec.iter_mut().flatten() {

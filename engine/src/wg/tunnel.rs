@@ -423,6 +423,14 @@ impl Tunnel {
         &self.counters
     }
 
+    /// True when `peer` has a session (a completed handshake) on this
+    /// worker, the owner.
+    pub fn has_session(&self, peer: PeerId) -> bool {
+        self.peer(peer)
+            .and_then(|p| p.tunn.as_deref())
+            .is_some_and(|t| t.time_since_last_handshake().is_some())
+    }
+
     /// Encrypts the inner IPv4 packet `pkt` for `peer` in place: `pkt`
     /// becomes the outer IPv4/UDP packet (from `local_addr:listen_port` to
     /// the endpoint, checksums filled). Needs [`ENCAP_HEADROOM`] bytes of

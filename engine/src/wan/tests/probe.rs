@@ -185,3 +185,36 @@ fn config_is_validated() {
         Some(ProbeConfigError::ZeroRise)
     );
 }
+
+/// Probes sent while the tunnel's handshake is still running are not
+/// counted lost (the handshake swallows them); once the path has been
+/// alive, unanswered probes count again.
+#[test]
+fn start_up_probes_before_a_session_are_not_loss() {
+    let mut p = PathProbe::new(0, ProbeConfig::default()).unwrap();
+    let mut out = [0u8; 16];
+    // Three probe intervals without a session: probes written, not recorded.
+    for t in [0, 100, 200] {
+        assert!(p.poll_unrecorded(t * MS, &mut out).is_some());
+        assert!(
+            p.poll_unrecorded(t * MS + MS, &mut out).is_none(),
+            "one per interval"
+        );
+    }
+    assert_eq!(p.sent(), 0);
+    assert_eq!(p.tick(1_500 * MS), None, "not dead: nothing was recorded");
+    // The session is up: a recorded probe, answered.
+    let n = p.poll(1_500 * MS, &mut out).unwrap().unwrap();
+    let mut r = [0u8; 32];
+    reflect(&out[..n], 1_501 * MS, 1_501 * MS, &mut r).unwrap();
+    let WanPacket::ProbeReply(reply) = WanPacket::parse(&r).unwrap() else {
+        panic!("not a reply");
+    };
+    assert_eq!(p.on_reply(&reply, 1_502 * MS), ReplyOutcome::Accepted);
+    assert_eq!(p.state(), PathState::Alive);
+    assert_eq!(p.stats(1_600 * MS).loss_ppm, 0);
+    // Alive: the unrecorded form records (a lost session is a failure).
+    assert!(p.poll_unrecorded(1_600 * MS, &mut out).is_some());
+    assert_eq!(p.sent(), 2);
+    assert_eq!(p.tick(2_500 * MS), Some(PathState::Dead));
+}

@@ -148,9 +148,9 @@ impl Link {
             self.now += MS;
             let mut out = Vec::new();
             self.a
-                .poll(self.now, |p, b| out.push((p, true, b.to_vec())));
+                .poll(self.now, |_| true, |p, b| out.push((p, true, b.to_vec())));
             self.b
-                .poll(self.now, |p, b| out.push((p, false, b.to_vec())));
+                .poll(self.now, |_| true, |p, b| out.push((p, false, b.to_vec())));
             for (p, to_b, b) in out {
                 self.put(p, to_b, &b);
             }
