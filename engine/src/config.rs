@@ -17,6 +17,7 @@ pub mod ipv6;
 mod lb;
 mod nat;
 mod punt;
+pub mod wan;
 mod wireguard;
 pub use classify::{ClassifySection, IdleTimeouts};
 pub use dpdk::DpdkSection;
@@ -91,6 +92,8 @@ pub struct EngineConfig {
     pub lb: Option<LbSection>,
     /// Punt path: TAP interfaces mirroring the ports.
     pub punt: Option<PuntSection>,
+    /// WAN paths to other sites, probing and steering policies.
+    pub wan: Option<wan::WanSection>,
     /// The IPv6 entries of `interface`, `route` and `neighbor`, moved out
     /// of those lists by [`EngineConfig::parse`] (see [`ipv6`]).
     #[serde(skip)]
@@ -834,6 +837,7 @@ impl EngineConfig {
         wireguard::validate(self)?;
         lb::validate(self)?;
         punt::validate(self)?;
+        wan::validate(self)?;
         Ok(())
     }
 }

@@ -164,6 +164,7 @@ pub fn spawn(
     classify: Arc<ClassifySlot>,
     lb: Arc<LbShared>,
     punt: Arc<crate::punt::PuntTaps>,
+    wan: Option<Arc<crate::wan_shared::WanShared>>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, ShmError> {
     let sub = Subscriber::open(&dir)?;
@@ -186,7 +187,9 @@ pub fn spawn(
             path: dir.join(patronus_shm::runtime_dir::NAT_SOCKET),
             source: e,
         })?;
-    let names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    let mut names = counter_names(&cfg.ports.iter().map(|p| p.name.clone()).collect::<Vec<_>>());
+    // `[wan]`'s counters follow the fixed ones (its names never change).
+    names.extend(wan.iter().flat_map(|w| w.names.iter().cloned()));
     let plan = wg.load().1.ok_or(ShmError::Io {
         op: "start link: no WireGuard plan",
         path: PathBuf::new(),
@@ -200,7 +203,8 @@ pub fn spawn(
         .name("patronus-link".into())
         .spawn(move || {
             run(
-                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, punt, stop,
+                cfg, &dir, sub, handles, tables, counters, file, nat, wg, classify, lb, punt, wan,
+                stop,
             );
             // Same stop flag: the session server ends too (and removes
             // nat.sock) before the link reports done.
@@ -229,6 +233,7 @@ fn run(
     classify: Arc<ClassifySlot>,
     lb: Arc<LbShared>,
     punt: Arc<crate::punt::PuntTaps>,
+    wan: Option<Arc<crate::wan_shared::WanShared>>,
     stop: Arc<AtomicBool>,
 ) {
     // (local FIB generation, shared-memory generation) not yet acknowledged by all.
@@ -425,6 +430,9 @@ fn run(
             for (w, h) in handles.iter().enumerate() {
                 h.heartbeat_at(now_ms);
                 counter_values(&counters[w], &mut values);
+                if let Some(wv) = wan.as_ref().and_then(|s| s.counters.get(w)) {
+                    values.extend(wv.iter().map(read));
+                }
                 if let Some(wgv) = file.wg.counters.get(w) {
                     values.extend(wgv.iter().map(read));
                 }

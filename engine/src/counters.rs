@@ -98,6 +98,9 @@ drop_reasons! {
     Wg = "wg",
     /// Routed into a tunnel whose peers' allowed IPs hold no match.
     WgNoPeer = "wg_no_peer",
+    /// A WAN packet out of a tunnel that was malformed, failed FEC or
+    /// decompression, or came with no `[wan]` to take it.
+    WanBad = "wan_bad",
     /// A new flow to a VIP none of whose backends is up with a weight.
     LbNoBackend = "lb_no_backend",
     /// A DSR packet too big for its IP-in-IP header with DF set (an ICMP

@@ -48,6 +48,7 @@ pub mod query_slot;
 pub mod stats;
 pub mod tables;
 pub mod wan;
+pub mod wan_shared;
 pub mod wg;
 pub mod wg_link;
 pub mod wg_plan;

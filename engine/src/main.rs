@@ -191,6 +191,7 @@ fn main() -> ExitCode {
             engine.classify.clone(),
             engine.lb.clone(),
             engine.punt.clone(),
+            engine.wan.clone(),
             link_stop.clone(),
         ) {
             Ok(t) => Some(t),

@@ -738,6 +738,7 @@ inside = "10.10.0.10"
             Arc::new(crate::classify_slot::ClassifySlot::new(false, None, 2)),
             Arc::new(crate::lb_link::LbShared::new(&c, 2).unwrap()),
             Arc::default(),
+            None,
             stop.clone(),
         )
         .unwrap();

@@ -77,6 +77,10 @@ pub struct Snapshot {
     /// `icmpv6_echo_replies_sent`; the gauges `fib6.routes` and
     /// `route6.generation`: the smallest over workers).
     pub ipv6: std::collections::BTreeMap<&'static str, u64>,
+    /// `[wan]` counters summed over workers, by their `wan.` names without
+    /// the prefix (`crate::wan::runtime::counter_names`); empty without
+    /// `[wan]`.
+    pub wan: std::collections::BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -204,6 +208,9 @@ impl Snapshot {
                     *e += read(v);
                 }
             }
+        }
+        if let Some(w) = &engine.wan {
+            s.wan = w.totals().into_iter().collect();
         }
         s.drops_total = s.drops.values().sum();
         let (g, fib) = engine.tables.load();

@@ -59,6 +59,8 @@ pub struct Engine {
     pub lb: Arc<LbShared>,
     /// The punt path's kernel TAPs (none without `[punt]`).
     pub punt: Arc<crate::punt::PuntTaps>,
+    /// `[wan]`: its configuration and counters.
+    pub wan: Option<Arc<crate::wan_shared::WanShared>>,
     /// The engine clock's origin.
     pub started: Instant,
     /// The configuration it runs.
@@ -114,6 +116,7 @@ impl Engine {
         };
         let classify = Arc::new(ClassifySlot::new(cfg.classify.is_some(), model, n));
         let lb = Arc::new(LbShared::new(&cfg, n)?);
+        let wan = crate::wan_shared::WanShared::new(&cfg, n)?;
         let punt =
             Arc::new(crate::punt::open_taps(&cfg).map_err(|e| StartError::Punt(e.to_string()))?);
         let mut handoffs = Handoff::mesh(n).map_err(StartError::Handoff)?.into_iter();
@@ -132,6 +135,7 @@ impl Engine {
                 classify: classify.clone(),
                 lb: lb.clone(),
                 punt: punt.clone(),
+                wan: wan.clone(),
                 handoff: handoffs.next(),
                 open_turn: open_turn.clone(),
             };
@@ -182,6 +186,7 @@ impl Engine {
             classify,
             lb,
             punt: punt.clone(),
+            wan,
             started,
             cfg: cfg.clone(),
         };
@@ -229,6 +234,7 @@ struct Shared {
     lb: Arc<LbShared>,
     /// The kernel TAPs of the punt path (empty without `[punt]`).
     punt: Arc<crate::punt::PuntTaps>,
+    wan: Option<Arc<crate::wan_shared::WanShared>>,
     /// None with one worker.
     handoff: Option<Handoff>,
     open_turn: Arc<OpenTurn>,
@@ -296,6 +302,7 @@ fn run_worker(
         classify,
         lb,
         punt,
+        wan,
         handoff,
         open_turn: _,
     } = shared;
@@ -334,6 +341,15 @@ fn run_worker(
     classify.ack(w, model_generation);
     if let Some(p) = &cfg.punt {
         pipeline.set_punt(punt, p.rate_pps, p.burst, w == 0);
+    }
+    // The worker owning the path tunnels' peers (each has one) runs WAN.
+    if let Some(ws) = wan.as_deref() {
+        if w == crate::wg::owner_worker(crate::wg::PeerId(0), n) {
+            if let Err(e) = pipeline.enable_wan(ws, w) {
+                let _ = ready.send((w, Err(format!("wan: {e}"))));
+                return;
+            }
+        }
     }
     let (mut lb_generation, plan) = lb.plans.load();
     pipeline.set_lb(plan, w, n);

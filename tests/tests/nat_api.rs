@@ -189,6 +189,7 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
         )),
         Arc::new(patronus_engine::lb_link::LbShared::new(&cfg, WORKERS).unwrap()),
         Arc::default(),
+        None,
         stop.clone(),
     )
     .expect("link thread");

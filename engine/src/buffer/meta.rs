@@ -57,6 +57,8 @@ pub struct PacketMeta {
     pub handed_off: bool,
     /// Translated or encapsulated by the load balancer: NAT leaves it alone.
     pub lb_done: bool,
+    /// The WAN policy steering chose for it, plus one (0: not steered).
+    pub wan_policy: u8,
     /// The pipeline's decision.
     pub disposition: Disposition,
 }

@@ -43,6 +43,7 @@ mod nat_stage;
 mod nd6;
 mod punt_stage;
 mod rewrite;
+mod wan_stage;
 mod wg_stage;
 
 use crate::config::{NeighborConfig, PortConfig};
@@ -203,6 +204,8 @@ pub struct Pipeline {
     punt: Option<punt_stage::PuntState>,
     /// IPv6: interfaces, FIB, ND cache and held packets.
     v6: ipv6_input::Ipv6State,
+    /// WAN paths and steering (`[wan]`), on the worker running them.
+    wan: Option<Box<wan_stage::WanState>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -269,6 +272,7 @@ impl Pipeline {
             lb: None,
             lb_keys: Box::new([0; BATCH_SIZE]),
             punt: None,
+            wan: None,
             ports,
         }
     }
@@ -302,6 +306,7 @@ impl Pipeline {
         }
         self.lb_expire(now);
         self.wg_tick(now);
+        self.wan_tick(now);
         self.flush_tx();
         // After the bursts left: a batch of inference waits for no packet.
         if let Some(c) = self.classify.as_mut() {
@@ -486,6 +491,7 @@ impl Pipeline {
         self.publish_wg_counters();
         self.publish_classify_counters();
         self.publish_lb_counters();
+        self.publish_wan_counters(now);
         self.flush_tx();
     }
 

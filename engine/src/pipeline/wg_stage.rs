@@ -192,6 +192,19 @@ impl Pipeline {
             p.meta_mut().disposition = Disposition::Drop(DropReason::TtlExpired);
             return;
         }
+        // A path tunnel: the flow's policy picks the site's path (all
+        // paths' peers belong to this worker), and its encoding must fit.
+        let (mut t, mut mtu, mut peer, mut wan_policy) = (t, mtu, peer, 0u8);
+        if let Some((k2, pol)) = self.wan_steer(p, key, now) {
+            let steered = self.wg_position(k2).and_then(|t2| {
+                let w2 = &self.wg[usize::from(t2)];
+                Some((t2, w2.mtu, w2.tunnel.peer_for(dst.into())?))
+            });
+            if let Some((t2, m2, p2)) = steered {
+                (t, peer, wan_policy) = (t2, p2, (pol.0 as u8).saturating_add(1));
+                mtu = m2.saturating_sub(self.wan_overhead(pol));
+            }
+        }
         if total > mtu {
             // No fragmentation into tunnels: DF set gets frag-needed (path
             // MTU discovery), DF clear is dropped too.
@@ -210,6 +223,7 @@ impl Pipeline {
         super::ipv4_lookup::decrement_ttl(p);
         let m = p.meta_mut();
         m.next_hop = peer.0;
+        m.wan_policy = wan_policy;
         m.disposition = Disposition::Encap(t);
     }
 
@@ -220,10 +234,17 @@ impl Pipeline {
         if p.strip_front(l3).is_none() {
             return self.drop_packet(p, DropReason::Ipv4Truncated);
         }
-        let Some(w) = self.wg.get_mut(usize::from(t)) else {
+        if usize::from(t) >= self.wg.len() {
             return self.drop_packet(p, DropReason::Blackhole);
-        };
-        match w.tunnel.encapsulate(peer, &mut p, now) {
+        }
+        if let Err(r) = self.wan_wrap(&mut p, t, now) {
+            return self.drop_packet(p, r);
+        }
+        let w = &mut self.wg[usize::from(t)];
+        let sent = w.tunnel.encapsulate(peer, &mut p, now);
+        // Parity packets the wrapped one completed follow it.
+        self.wan_flush(now);
+        match sent {
             Encap::Sent | Encap::Handshake => self.send_outer(p, now),
             // `wg_route` checked ownership; a plan change in between.
             Encap::Handoff(_) => self.drop_packet(p, DropReason::HandoffLoop),
@@ -264,6 +285,9 @@ impl Pipeline {
             return self.drop_packet(p, DropReason::Blackhole);
         };
         match w.tunnel.decapsulate(&mut p, now) {
+            Decap::Inner(peer) if crate::wan::envelope::is_envelope(p.data()) => {
+                self.wan_input(p, t, peer, now)
+            }
             Decap::Inner(_) => {
                 let iface = w.iface;
                 self.wg_inner_push(p, iface);
@@ -289,7 +313,7 @@ impl Pipeline {
 
     /// Queues a decrypted inner packet (starting at its IPv4 header) to
     /// run through the stages.
-    fn wg_inner_push(&mut self, mut p: Packet, iface: u16) {
+    pub(super) fn wg_inner_push(&mut self, mut p: Packet, iface: u16) {
         let Some(l2) = p.prepend(14) else {
             return self.drop_packet(p, DropReason::NoBuffer);
         };
@@ -347,7 +371,7 @@ impl Pipeline {
 
     /// Routes an outer packet the tunnel built (starting at its IPv4
     /// header) to its destination.
-    fn send_outer(&mut self, mut p: Packet, now: u64) {
+    pub(super) fn send_outer(&mut self, mut p: Packet, now: u64) {
         let m = p.meta_mut();
         m.l3_offset = 0;
         m.local_origin = true;

@@ -12,14 +12,18 @@
 //! - [`fec`]: Reed-Solomon groups of k data + m parity packets, bounded
 //!   delay both ways, adaptive on/off.
 //! - [`compress`]: per-packet lz4, skipped when it does not pay.
+//! - [`runtime`]: one worker's state built from `[wan]` (the above per
+//!   path and site), what the pipeline's WAN stage calls.
 //!
 //! [`bench`] holds workload functions the perf harness can time.
 
 pub mod bench;
 pub mod compress;
+pub mod envelope;
 pub mod fec;
 pub mod policy;
 pub mod probe;
+pub mod runtime;
 pub mod steering;
 pub mod window;
 pub mod wire;

@@ -178,6 +178,10 @@ pub enum PolicyError {
 pub struct PolicyTable {
     policies: Vec<Policy>,
     rules: HashMap<(Option<TenantId>, Option<AppClass>), PolicyId>,
+    /// The (any tenant, class) rules by class number, for tables without
+    /// tenant rules: one index instead of hashing per packet.
+    by_class: Vec<Option<PolicyId>>,
+    tenant_rules: bool,
     default: PolicyId,
 }
 
@@ -190,6 +194,8 @@ impl PolicyTable {
         Ok(PolicyTable {
             policies,
             rules: HashMap::new(),
+            by_class: Vec::new(),
+            tenant_rules: false,
             default: PolicyId(0),
         })
     }
@@ -205,12 +211,31 @@ impl PolicyTable {
             return Err(PolicyError::BadId);
         }
         self.rules.insert((tenant, class), policy);
+        match (tenant, class) {
+            (None, Some(c)) if usize::from(c.0) < 1024 => {
+                let i = usize::from(c.0);
+                if self.by_class.len() <= i {
+                    self.by_class.resize(i + 1, None);
+                }
+                self.by_class[i] = Some(policy);
+            }
+            (None, None) => self.default = policy,
+            _ => self.tenant_rules = true,
+        }
         Ok(())
     }
 
     /// Most specific first: (tenant, class), (any, class), (tenant, any),
     /// then the default.
     pub fn lookup(&self, tenant: TenantId, class: AppClass) -> PolicyId {
+        if !self.tenant_rules {
+            return self
+                .by_class
+                .get(usize::from(class.0))
+                .copied()
+                .flatten()
+                .unwrap_or(self.default);
+        }
         [
             (Some(tenant), Some(class)),
             (None, Some(class)),
@@ -235,5 +260,22 @@ impl PolicyTable {
 
     pub fn policies(&self) -> &[Policy] {
         &self.policies
+    }
+
+    /// Renumbers the paths named in preference orders (`f` gives a path's
+    /// new id, or None to drop the entry: a path another table steers).
+    pub fn map_paths(&mut self, f: impl Fn(PathId) -> Option<PathId>) {
+        for p in &mut self.policies {
+            p.order.retain_mut(|e| match e {
+                Preference::Path(id) => match f(*id) {
+                    Some(n) => {
+                        *id = n;
+                        true
+                    }
+                    None => false,
+                },
+                _ => true,
+            });
+        }
     }
 }

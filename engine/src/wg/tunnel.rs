@@ -548,7 +548,11 @@ impl Tunnel {
                 let n = inner.len();
                 p.seen(od.src, od.dst);
                 p.counters.rx_bytes += len as u64;
-                if self.allowed.lookup(src) != Some(peer.0) {
+                // WAN envelopes come from 0.0.0.0: the WAN stage checks
+                // the packets it unwraps against the allowed IPs instead.
+                if self.allowed.lookup(src) != Some(peer.0)
+                    && !crate::wan::envelope::is_envelope(inner)
+                {
                     p.counters.drop(WgDrop::NotAllowedIp);
                     return Decap::Drop(WgDrop::NotAllowedIp);
                 }

@@ -3,6 +3,7 @@
 mod compress;
 mod fec;
 mod probe;
+mod runtime;
 mod steering;
 mod window;
 mod wire;
