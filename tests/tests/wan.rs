@@ -133,11 +133,14 @@ fn plain_wireguard_both_tunnels() {
 fn paths_come_up() {
     let mut t = up(WanOptions::default());
     for site in [Site::A, Site::B] {
-        // Let a few more probes go both ways after the last came alive.
+        // Two seconds of probes both ways: the window then holds 20 (the
+        // first, sent while both ends start their handshakes at once, may
+        // be lost).
         let s = wait_for(&mut t, site, "probes reflected on both paths", |s| {
-            WanPath::BOTH
-                .iter()
-                .all(|p| path_counter(s, *p, "probes_reflected") >= 3)
+            WanPath::BOTH.iter().all(|p| {
+                path_counter(s, *p, "probes_reflected") >= 20
+                    && path_counter(s, *p, "probes_sent") >= 20
+            })
         });
         for p in WanPath::BOTH {
             let c = |leaf: &str| path_counter(&s, p, leaf);
@@ -155,7 +158,7 @@ fn paths_come_up() {
                 c("transitions") >= 1,
                 "came alive without a transition: {ctx}"
             );
-            // No loss configured: the window's loss stays under 10 %.
+            // No loss configured: at most one probe of 20 (see above) lost.
             assert!(c("loss_ppm") < 100_000, "{ctx}");
         }
     }
@@ -254,6 +257,7 @@ fn webrtc_leaves_lossy_fibre_bulk_stays() {
         v.json,
         b.json
     );
+    eprintln!("voice moved: {ctx}\nvoice {}\nbulk {}", v.json, b.json);
 }
 
 /// Failover: a flow on fibre; fibre's link goes down. The longest silence
@@ -302,6 +306,7 @@ fn failover_within_one_second() {
         "the flow did not go on over lte: {ctx}"
     );
     assert_eq!(r.duplicates + r.corrupt + r.bad, 0, "{ctx}");
+    eprintln!("failover: gap {:.3} s; {ctx}", r.max_gap_s);
 }
 
 /// Sends a bulk flow over paths with 5 % random loss each (so whichever
@@ -358,6 +363,7 @@ fn fec_repairs_five_percent_loss() {
         on_loss < 0.5,
         "delivered loss {on_loss:.2} % with FEC ({off_loss:.2} % without): {on_ctx}"
     );
+    eprintln!("fec: loss {on_loss:.2} % with, {off_loss:.2} % without\n{off_ctx}\n{on_ctx}");
 }
 
 /// A policy with compression: a compressible flow goes out smaller than
@@ -387,4 +393,5 @@ fn compression_shrinks_and_delivers_intact() {
     assert_eq!(wan_opt(&b, "bad_packets"), Some(0), "{ctx}");
     assert_eq!(r.corrupt + r.bad + r.duplicates, 0, "{ctx}");
     assert_eq!(r.received, sent, "datagrams lost on a lossless path: {ctx}");
+    eprintln!("compression: {ctx}");
 }
