@@ -1,16 +1,17 @@
 //! The two-site, two-path WAN topology (issue 10): a host behind each
-//! site's engine, the engines joined by two carrier namespaces — Linux
-//! routers between site A's uplink subnet and site B's, whose forward
-//! chain can drop a share of packets (nftables `numgen random`) and whose
-//! links can be set down. Each engine runs one WireGuard tunnel per
-//! uplink (one peer: the other engine on the matching uplink), routes the
-//! far site's LAN into the fibre tunnel, classifies flows, and (unless
-//! built plain) steers among its two paths with the `[wan]` section.
+//! site's engine, the engines joined by two carriers — Linux routers
+//! between site A's uplink subnet and site B's, which can drop a share of
+//! the packets they forward (nftables `numgen random`) and whose links
+//! can be set down. Each engine runs one WireGuard tunnel per uplink (one
+//! peer: the other engine on the matching uplink), routes the far site's
+//! LAN into the fibre tunnel, classifies flows, and (unless built plain)
+//! steers among its two paths with the `[wan]` section.
 //!
 //! ```text
-//!                      ┌─ wanx 172.16.1.1 ── cX (fibre) ── 172.16.2.1 wanx ─┐
-//!  hA 10.10.1.2 ── lan0 eA                                                  eB lan0 ── 10.10.2.2 hB
-//!                      └─ wany 172.17.1.1 ── cY (lte)   ── 172.17.2.1 wany ─┘
+//!                      ┌─ wanx 172.16.1.1 ── cX (cfa ═ cfb) ── 172.16.2.1 wanx ─┐
+//!  hA 10.10.1.2 ── lan0 eA          fibre                                        eB lan0 ── 10.10.2.2 hB
+//!                      └─ wany 172.17.1.1 ── cY (cla ═ clb) ── 172.17.2.1 wany ─┘
+//!                                   lte
 //! ```
 //!
 //! Namespaces carry the test's pid in their names and go on drop, with
@@ -116,6 +117,9 @@ pub enum Site {
 /// A policy's repair settings (`fec*`, `compress` of `[[wan.policy]]`).
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyOpts {
+    /// `mode` instead of the policy's own (voice "best-score", bulk
+    /// "cheapest", default: the engine's default).
+    pub mode: Option<&'static str>,
     /// "off", "on" or "adaptive".
     pub fec: &'static str,
     pub fec_k: u8,
@@ -127,6 +131,7 @@ pub struct PolicyOpts {
 impl Default for PolicyOpts {
     fn default() -> Self {
         PolicyOpts {
+            mode: None,
             fec: "off",
             fec_k: 10,
             fec_m: 2,
@@ -137,9 +142,13 @@ impl Default for PolicyOpts {
 }
 
 impl PolicyOpts {
-    fn toml(&self) -> String {
+    fn toml(&self, mode: Option<&str>) -> String {
+        let mode = match self.mode.or(mode) {
+            Some(m) => format!("mode = \"{m}\"\n"),
+            None => String::new(),
+        };
         format!(
-            "fec = \"{}\"\nfec_k = {}\nfec_m = {}\nfec_delay_ms = {}\ncompress = {}\n",
+            "{mode}fec = \"{}\"\nfec_k = {}\nfec_m = {}\nfec_delay_ms = {}\ncompress = {}\n",
             self.fec, self.fec_k, self.fec_m, self.fec_delay_ms, self.compress
         )
     }
@@ -173,32 +182,71 @@ impl Default for WanOptions {
     }
 }
 
-/// A carrier: a Linux router between the two sites' uplink subnets of one
-/// path.
+/// A carrier: Linux routers between the two sites' uplink subnets of one
+/// path, as two namespaces joined by a `mid` veth pair: `a` (site A's
+/// side) and `b` (site B's). Each segments what it sends over `mid` (no
+/// UDP segmentation offload there), and the other's loss rule takes only
+/// what comes in over `mid`: so random loss hits every packet on its own
+/// even when an engine hands over a UDP GSO train (its afpacket port
+/// coalesces a flow's consecutive frames, e.g. a FEC group's parity, into
+/// one skb that a veth carries whole: one drop decision would take the
+/// whole train or none of it).
 #[derive(Debug)]
 pub struct Carrier {
-    pub ns: Netns,
+    /// Site A's side (`to-a`, `mid`) and site B's (`mid`, `to-b`).
+    pub a: Netns,
+    pub b: Netns,
     pub path: WanPath,
     dir: std::path::PathBuf,
 }
 
 impl Carrier {
-    /// Its interface toward site A (`to-a`) or B (`to-b`).
-    pub fn iface(&self, site: Site) -> &'static str {
+    /// The carrier of `path` between engine A's and engine B's uplinks.
+    fn build(path: WanPath, ea: &Netns, eb: &Netns, dir: &Path) -> Carrier {
+        let tag = &path.name()[..1];
+        let a = Netns::new(&format!("c{tag}a"));
+        let b = Netns::new(&format!("c{tag}b"));
+        let up = path.uplink();
+        veth(ea, up, &a, "to-a");
+        veth(&a, "mid", &b, "mid");
+        veth(&b, "to-b", eb, up);
+        let ad = path.addrs();
+        let n = 1 + path.index() * 4;
+        let (mid_a, mid_b) = (format!("172.31.0.{n}"), format!("172.31.0.{}", n + 1));
+        for (ns, outer, outer_addr, mine, far, far_net) in [
+            (&a, "to-a", &ad.carrier_a, &mid_a, &mid_b, subnet(&ad.b)),
+            (&b, "to-b", &ad.carrier_b, &mid_b, &mid_a, subnet(&ad.a)),
+        ] {
+            ns.addr_add(outer, &format!("{outer_addr}/24"));
+            ns.addr_add("mid", &format!("{mine}/30"));
+            ns.route_add(&[&far_net, "via", far]);
+            ns.sysctl("net.ipv4.ip_forward", "1");
+            ns.exec("ethtool", &["-K", "mid", "tx-udp-segmentation", "off"]);
+        }
+        Carrier {
+            a,
+            b,
+            path,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Its side toward `site` and the interface there.
+    fn side(&self, site: Site) -> (&Netns, &'static str) {
         match site {
-            Site::A => "to-a",
-            Site::B => "to-b",
+            Site::A => (&self.a, "to-a"),
+            Site::B => (&self.b, "to-b"),
         }
     }
 
     /// Drops `pct` percent of the packets it forwards, either way, chosen
-    /// at random (0: none); replaces the previous setting atomically.
+    /// at random per packet (0: none); replaces the previous setting.
     pub fn set_loss(&self, pct: u8) {
         assert!(pct <= 100, "loss {pct} %");
         let rule = if pct == 0 {
             String::new()
         } else {
-            format!("numgen random mod 100 < {pct} counter drop")
+            format!("iifname \"mid\" numgen random mod 100 < {pct} counter drop")
         };
         // Declaring the table first makes the delete succeed either way.
         let ruleset = format!(
@@ -208,34 +256,40 @@ impl Carrier {
         );
         let file = self.dir.join(format!("loss-{}.nft", self.path.name()));
         std::fs::write(&file, ruleset).expect("write nft ruleset");
-        self.ns
-            .exec("nft", &["-f", file.to_str().expect("utf-8 path")]);
+        for ns in [&self.a, &self.b] {
+            ns.exec("nft", &["-f", file.to_str().expect("utf-8 path")]);
+        }
     }
 
-    /// Packets the loss rule has dropped so far.
+    /// Packets the loss rules have dropped so far (both ways).
     pub fn dropped(&self) -> u64 {
-        let out = self
-            .ns
-            .exec("nft", &["-j", "list", "table", "inet", "wanloss"]);
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("nft -j: {e}: {out}"));
-        v["nftables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|o| o["rule"]["expr"].as_array())
-            .flatten()
-            .filter_map(|e| e["counter"]["packets"].as_u64())
-            .sum()
+        let mut n = 0;
+        for ns in [&self.a, &self.b] {
+            let out = ns.exec("nft", &["-j", "list", "table", "inet", "wanloss"]);
+            let v: Value =
+                serde_json::from_str(&out).unwrap_or_else(|e| panic!("nft -j: {e}: {out}"));
+            n += v["nftables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o["rule"]["expr"].as_array())
+                .flatten()
+                .filter_map(|e| e["counter"]["packets"].as_u64())
+                .sum::<u64>();
+        }
+        n
     }
 
-    /// Sets its link toward `site` down (the uplink loses carrier).
+    /// Sets its link toward `site` down (that site's uplink loses carrier).
     pub fn link_down(&self, site: Site) {
-        self.ns.ip(&["link", "set", self.iface(site), "down"]);
+        let (ns, i) = self.side(site);
+        ns.ip(&["link", "set", i, "down"]);
     }
 
     /// Sets its link toward `site` up again.
     pub fn link_up(&self, site: Site) {
-        self.ns.link_up(self.iface(site));
+        let (ns, i) = self.side(site);
+        ns.link_up(i);
     }
 }
 
@@ -247,7 +301,8 @@ pub struct WanTopology {
     pub engines: Vec<Engine>,
     pub ha: Netns,
     pub ea: Netns,
-    /// Carriers of fibre (cX) and lte (cY).
+    /// Carriers of fibre (cX: namespaces `cfa`, `cfb`) and lte (cY:
+    /// `cla`, `clb`).
     pub carriers: Vec<Carrier>,
     pub eb: Netns,
     pub hb: Netns,
@@ -268,19 +323,12 @@ impl WanTopology {
         let ea = Netns::new("ea");
         let eb = Netns::new("eb");
         let hb = Netns::new("hb");
-        let cx = Netns::new("cx");
-        let cy = Netns::new("cy");
         veth(&ha, "eth0", &ea, "lan0");
         veth(&eb, "lan0", &hb, "eth0");
-        for (c, path) in [(&cx, WanPath::Fibre), (&cy, WanPath::Lte)] {
-            let up = path.uplink();
-            veth(&ea, up, c, "to-a");
-            veth(c, "to-b", &eb, up);
-            let ad = path.addrs();
-            c.addr_add("to-a", &format!("{}/24", ad.carrier_a));
-            c.addr_add("to-b", &format!("{}/24", ad.carrier_b));
-            c.sysctl("net.ipv4.ip_forward", "1");
-        }
+        let carriers: Vec<Carrier> = [WanPath::Fibre, WanPath::Lte]
+            .into_iter()
+            .map(|path| Carrier::build(path, &ea, &eb, dir.path()))
+            .collect();
         for e in [&ea, &eb] {
             // The engine owns these: no kernel address, no IPv6.
             for i in ["lan0", "wanx", "wany"] {
@@ -294,18 +342,6 @@ impl WanTopology {
                 h.addr_add("lo", &format!("{lte}/32"));
             }
         }
-        let carriers = vec![
-            Carrier {
-                ns: cx,
-                path: WanPath::Fibre,
-                dir: dir.path().to_path_buf(),
-            },
-            Carrier {
-                ns: cy,
-                path: WanPath::Lte,
-                dir: dir.path().to_path_buf(),
-            },
-        ];
         for (c, pct) in carriers.iter().zip(opts.loss_pct) {
             c.set_loss(pct);
         }
@@ -468,17 +504,17 @@ allowed_ips = ["{far_lan}"{extra}]
         }
         s += &format!(
             "\n[[wan.policy]]\nname = \"voice\"\nclasses = [\"webrtc\"]\nmax_loss_pct = 1.0\n\
-             max_rtt_ms = 150\nmax_jitter_ms = 30\nmode = \"best-score\"\n\
+             max_rtt_ms = 150\nmax_jitter_ms = 30\n\
              prefer = [\"any\", \"lte\"]\n{}",
-            self.opts.voice.toml()
+            self.opts.voice.toml(Some("best-score"))
         );
         s += &format!(
-            "\n[[wan.policy]]\nname = \"bulk\"\nclasses = [\"unknown\"]\nmode = \"cheapest\"\n{}",
-            self.opts.bulk.toml()
+            "\n[[wan.policy]]\nname = \"bulk\"\nclasses = [\"unknown\"]\n{}",
+            self.opts.bulk.toml(Some("cheapest"))
         );
         s += &format!(
             "\n[[wan.policy]]\nname = \"default\"\n{}",
-            self.opts.default.toml()
+            self.opts.default.toml(None)
         );
         s
     }

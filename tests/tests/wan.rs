@@ -167,9 +167,21 @@ fn paths_come_up() {
 /// With 10 % loss on the fibre carrier, a webrtc flow (voice policy: loss
 /// under 1 %, LTE last) leaves fibre for lte, while a bulk flow (cheapest
 /// path) stays on fibre.
+///
+/// Voice runs in mode "preferred" here (rank, then score): in
+/// "best-score" mode the engine orders compliant paths by score first and
+/// takes the preference order only to break exact ties, and the two
+/// namespace paths' scores differ by noise alone (RTT 0.6–0.8 ms each
+/// way round), so the flow would start on either path at random.
 #[test]
 fn webrtc_leaves_lossy_fibre_bulk_stays() {
-    let mut t = up(WanOptions::default());
+    let mut t = up(WanOptions {
+        voice: PolicyOpts {
+            mode: Some("preferred"),
+            ..PolicyOpts::default()
+        },
+        ..WanOptions::default()
+    });
     let (voice_port, bulk_port) = (5004, 5005);
     let voice_rx = FlowReceiver::start(&t.hb, voice_port, t.dir());
     let bulk_rx = FlowReceiver::start(&t.hb, bulk_port, t.dir());
@@ -187,7 +199,7 @@ fn webrtc_leaves_lossy_fibre_bulk_stays() {
         spec(FlowKind::Bulk, 100, 20, 800),
         t.dir(),
     );
-    // Both start on fibre: the best score with LTE last, and the cheapest.
+    // Both start on fibre: the preferred order (LTE last), the cheapest.
     let s = wait_for(&mut t, Site::A, "both flows steered", |s| {
         policy_packets(s, "voice", WanPath::Fibre) >= 50
             && policy_packets(s, "bulk", WanPath::Fibre) >= 50
@@ -205,6 +217,12 @@ fn webrtc_leaves_lossy_fibre_bulk_stays() {
         s.json["wan"]
     );
     let moves0 = wan(&s, "policy.voice.moves");
+    // lte meets voice's SLA before fibre turns lossy (a probe lost at
+    // start, to both ends' simultaneous handshakes, leaves the window
+    // within 5 s).
+    wait_for(&mut t, Site::A, "no loss on lte", |s| {
+        path_counter(s, WanPath::Lte, "loss_ppm") == 0
+    });
 
     t.carrier(WanPath::Fibre).set_loss(10);
     let moved = wait_for(&mut t, Site::A, "voice moved to lte", |s| {
@@ -314,12 +332,15 @@ fn failover_within_one_second() {
 /// flow's delivered loss in percent and the engines' FEC counters (parity
 /// sent at A, recovered at B, over both paths).
 fn lossy_flow(fec: &'static str) -> (f64, u64, u64, String) {
+    let loss_pct = [5, 5];
     let mut t = up(WanOptions {
-        loss_pct: [5, 5],
+        loss_pct,
         bulk: PolicyOpts {
             fec,
             fec_k: 10,
             fec_m: 4,
+            // 10 datagrams at 200 pps take 45 ms: whole groups of k = 10.
+            fec_delay_ms: 60,
             ..PolicyOpts::default()
         },
         ..WanOptions::default()
@@ -336,17 +357,22 @@ fn lossy_flow(fec: &'static str) -> (f64, u64, u64, String) {
         "fec {fec}: sent {sent}, receiver {}\nA: {}\nB: {}",
         r.json, a.json["wan"], b.json["wan"]
     );
+    let dropped: Vec<u64> = WanPath::BOTH
+        .iter()
+        .map(|p| t.carrier(*p).dropped())
+        .collect();
+    let ctx = format!("{ctx}\ncarriers dropped (fibre, lte, both ways): {dropped:?}");
+    for (pct, d) in loss_pct.iter().zip(&dropped) {
+        assert_eq!(*pct > 0, *d > 0, "carrier loss {loss_pct:?}: {ctx}");
+    }
+    let recovered = sum(&b, "fec_recovered");
+    // Only a lost packet can be recovered.
     assert!(
-        WanPath::BOTH.iter().all(|p| t.carrier(*p).dropped() > 0),
-        "a carrier dropped nothing: {ctx}"
+        recovered <= dropped.iter().sum::<u64>(),
+        "engine B recovered {recovered} packets, more than the carriers dropped: {ctx}"
     );
-    assert_eq!(r.corrupt + r.bad, 0, "{ctx}");
-    (
-        r.loss_pct(sent),
-        sum(&a, "fec_parity_sent"),
-        sum(&b, "fec_recovered"),
-        ctx,
-    )
+    assert_eq!(r.corrupt + r.bad + r.duplicates, 0, "{ctx}");
+    (r.loss_pct(sent), sum(&a, "fec_parity_sent"), recovered, ctx)
 }
 
 /// With 5 % random loss, FEC (k 10, m 4) brings the flow's delivered loss
