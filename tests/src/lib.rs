@@ -17,10 +17,12 @@ pub mod probe;
 pub mod process;
 pub mod routing_daemons;
 pub mod scapy;
+pub mod seq_udp;
 pub mod seqflow;
 pub mod stats;
 pub mod tempdir;
 pub mod topology;
+pub mod wan_topology;
 pub mod wg_topology;
 
 pub use capture::Capture;
