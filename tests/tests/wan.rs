@@ -87,7 +87,6 @@ fn plain_wireguard_both_tunnels() {
         WanTopology::ping_until(&t.ha, None, HB, WAIT),
         "{HA} cannot reach {HB} through wg-fibre"
     );
-    let s = t.stats(Site::A);
     let fibre = format!(
         "{}.{}.tx_packets",
         WanPath::Fibre.tunnel(),
@@ -98,18 +97,18 @@ fn plain_wireguard_both_tunnels() {
         WanPath::Lte.tunnel(),
         t.peer_label(Site::A, WanPath::Lte)
     );
-    let (f0, l0) = (wg(&s, &fibre), wg(&s, &lte));
-    assert!(f0 > 0, "no packet sent into wg-fibre: {}", s.json["wg"]);
+    // Workers publish tunnel counters every 10 ms: a ping may be quicker.
+    let s = wait_for(&mut t, Site::A, "a packet sent into wg-fibre", |s| {
+        wg(s, &fibre) > 0
+    });
+    let l0 = wg(&s, &lte);
     assert!(
         WanTopology::ping_until(&t.ha, Some(HA_LTE), HB_LTE, WAIT),
         "{HA_LTE} cannot reach {HB_LTE} through wg-lte"
     );
-    let s = t.stats(Site::A);
-    assert!(
-        wg(&s, &lte) > l0,
-        "the lte ping did not go into wg-lte: {}",
-        s.json["wg"]
-    );
+    wait_for(&mut t, Site::A, "the lte ping sent into wg-lte", |s| {
+        wg(s, &lte) > l0
+    });
     // Fibre's tunnel may have sent a keepalive meanwhile but no ping.
     let s = t.stats(Site::A);
     let before = wg(&s, &fibre);
@@ -122,8 +121,9 @@ fn plain_wireguard_both_tunnels() {
         !WanTopology::ping_until(&t.ha, None, HB, Duration::from_secs(2)),
         "{HB} answered with fibre's link down: not through wg-fibre?"
     );
-    let s = t.stats(Site::A);
-    assert!(wg(&s, &fibre) > before, "{}", s.json["wg"]);
+    wait_for(&mut t, Site::A, "wg-fibre tried again while down", |s| {
+        wg(s, &fibre) > before
+    });
 }
 
 /// Both engines see both paths alive, with round-trip time, jitter and

@@ -241,15 +241,15 @@ impl Pipeline {
             return self.drop_packet(p, r);
         }
         let w = &mut self.wg[usize::from(t)];
-        let sent = w.tunnel.encapsulate(peer, &mut p, now);
-        // Parity packets the wrapped one completed follow it.
-        self.wan_flush(now);
-        match sent {
+        match w.tunnel.encapsulate(peer, &mut p, now) {
             Encap::Sent | Encap::Handshake => self.send_outer(p, now),
             // `wg_route` checked ownership; a plan change in between.
             Encap::Handoff(_) => self.drop_packet(p, DropReason::HandoffLoop),
             Encap::Drop(_) => self.drop_packet(p, DropReason::Wg),
         }
+        // Parity packets the wrapped one completed go after it (before it,
+        // the receiver would rebuild the packet instead of receiving it).
+        self.wan_flush(now);
     }
 
     /// The tunnel listening on `dst:dport`, if any.

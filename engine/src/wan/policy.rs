@@ -91,11 +91,13 @@ impl Sla {
 /// How compliant paths are ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SteeringMode {
-    /// Lowest [`score`], then preference rank.
+    /// Preference rank (the tiers of the policy's order; one tier when it
+    /// has none), then lowest [`score`].
     BestScore,
     /// Lowest cost, then rank, then score.
     Cheapest,
-    /// Preference rank, then score.
+    /// The same order as `BestScore` (kept as the name for policies whose
+    /// order is the point).
     PreferredOrder,
 }
 

@@ -257,16 +257,18 @@ impl Steering {
                 <= u128::from(score(&pc.stats)) * u128::from(100 - pol.better_margin_pct.min(100))
         };
         match pol.mode {
-            SteeringMode::BestScore => score_better(),
+            // A preference order makes tiers: the best score within the
+            // most preferred tier ("prefer LTE last": LTE only when no
+            // other path complies). Without one, every path ranks alike.
+            SteeringMode::BestScore | SteeringMode::PreferredOrder => {
+                pol.rank(&pb.info) < pol.rank(&pc.info)
+                    || (pol.rank(&pb.info) == pol.rank(&pc.info) && score_better())
+            }
             SteeringMode::Cheapest => {
                 (pb.info.cost, pol.rank(&pb.info)) < (pc.info.cost, pol.rank(&pc.info))
                     || (pb.info.cost == pc.info.cost
                         && pol.rank(&pb.info) == pol.rank(&pc.info)
                         && score_better())
-            }
-            SteeringMode::PreferredOrder => {
-                pol.rank(&pb.info) < pol.rank(&pc.info)
-                    || (pol.rank(&pb.info) == pol.rank(&pc.info) && score_better())
             }
         }
     }
@@ -278,8 +280,7 @@ fn key(pol: &Policy, p: &PathEntry, i: usize) -> (u64, u64, u64, usize) {
     let s = score(&p.stats);
     let cost = u64::from(p.info.cost);
     match pol.mode {
-        SteeringMode::BestScore => (s, rank, cost, i),
+        SteeringMode::BestScore | SteeringMode::PreferredOrder => (rank, s, cost, i),
         SteeringMode::Cheapest => (cost, rank, s, i),
-        SteeringMode::PreferredOrder => (rank, s, cost, i),
     }
 }

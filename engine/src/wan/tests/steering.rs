@@ -216,3 +216,36 @@ fn policy_lookup_prefers_the_most_specific_rule() {
     assert_eq!(p.rank(&paths()[0]), 0);
     assert_eq!(p.rank(&paths()[2]), 1);
 }
+
+/// "Prefer LTE last" holds in best-score mode too: a better-scoring LTE
+/// path is not chosen while another path complies, and is once none does.
+#[test]
+fn best_score_keeps_lte_last_while_another_path_complies() {
+    let mut s = steering(Policy {
+        mode: SteeringMode::BestScore,
+        ..voice()
+    });
+    set(&mut s, 0, stats(40, 0), 0);
+    set(&mut s, 1, stats(30, 0), 0);
+    set(&mut s, 2, stats(5, 0), 0);
+    let mut f = FlowSteer::default();
+    // Among the non-LTE tier, the best score: cable (30 ms).
+    assert_eq!(s.steer(&mut f, PolicyId(0), 0), Some(20));
+    // Both non-LTE paths breach the 1 % loss limit: LTE now.
+    set(&mut s, 0, stats(40, 50_000), MS);
+    set(&mut s, 1, stats(30, 50_000), MS);
+    assert_eq!(s.steer(&mut f, PolicyId(0), MS), Some(30));
+    // Without an order, best score alone: LTE from the start.
+    let mut plain = steering(Policy {
+        mode: SteeringMode::BestScore,
+        order: Vec::new(),
+        ..voice()
+    });
+    set(&mut plain, 0, stats(40, 0), 0);
+    set(&mut plain, 1, stats(30, 0), 0);
+    set(&mut plain, 2, stats(5, 0), 0);
+    assert_eq!(
+        plain.steer(&mut FlowSteer::default(), PolicyId(0), 0),
+        Some(30)
+    );
+}
