@@ -421,3 +421,58 @@ fn compression_shrinks_and_delivers_intact() {
     assert_eq!(r.received, sent, "datagrams lost on a lossless path: {ctx}");
     eprintln!("compression: {ctx}");
 }
+
+/// Adaptive FEC follows each path's measured loss: on clean paths the
+/// policy's FEC stays off and adds nothing; with 10 % loss on the paths
+/// it comes on by itself (probe loss crossed the policy's 1 %), parity
+/// flows and the far engine recovers packets.
+#[test]
+fn adaptive_fec_follows_the_measured_loss() {
+    let adaptive = PolicyOpts {
+        fec: "adaptive",
+        fec_k: 10,
+        fec_m: 4,
+        fec_delay_ms: 60,
+        ..PolicyOpts::default()
+    };
+    let sum = |s: &EngineStats, leaf: &str| -> u64 {
+        WanPath::BOTH
+            .iter()
+            .map(|p| path_counter(s, *p, leaf))
+            .sum()
+    };
+    let mut clean = up(WanOptions {
+        bulk: adaptive,
+        ..WanOptions::default()
+    });
+    let (sent, r) = flow(&clean, 5011, spec(FlowKind::Bulk, 200, 3, 200));
+    let a = clean.stats(Site::A);
+    let ctx = format!(
+        "clean: sent {sent}, receiver {}\nA: {}",
+        r.json, a.json["wan"]
+    );
+    assert_eq!(sum(&a, "fec_active"), 0, "FEC on without loss: {ctx}");
+    assert_eq!(sum(&a, "fec_parity_sent"), 0, "parity without loss: {ctx}");
+    assert_eq!(r.received, sent, "{ctx}");
+    drop(clean);
+
+    let mut lossy = up(WanOptions {
+        loss_pct: [10, 10],
+        bulk: adaptive,
+        ..WanOptions::default()
+    });
+    wait_for(&mut lossy, Site::A, "FEC on with the loss", |s| {
+        WanPath::BOTH
+            .iter()
+            .all(|p| path_counter(s, *p, "fec_active") == 1)
+    });
+    let (sent, r) = flow(&lossy, 5013, spec(FlowKind::Bulk, 200, 4, 200));
+    let (a, b) = (lossy.stats(Site::A), lossy.stats(Site::B));
+    let ctx = format!(
+        "lossy: sent {sent}, receiver {}\nA: {}\nB: {}",
+        r.json, a.json["wan"], b.json["wan"]
+    );
+    assert!(sum(&a, "fec_parity_sent") > 0, "no parity: {ctx}");
+    assert!(sum(&b, "fec_recovered") > 0, "nothing recovered: {ctx}");
+    assert_eq!(r.corrupt + r.bad + r.duplicates, 0, "{ctx}");
+}
