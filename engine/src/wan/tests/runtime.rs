@@ -390,3 +390,48 @@ fn the_section_names_the_key_at_fault() {
     bad("[[wan.policy]]\nname = \"x\"", "wan.policy[0].classes");
     assert!(config(POLICIES).validate().is_ok());
 }
+
+/// Tenants are ingress VLANs: a policy listing VLANs takes only their
+/// flows (with its classes, or all of the tenant's with none).
+#[test]
+fn vlan_tenants_choose_their_policies() {
+    let cfg = config(
+        r#"
+[[wan.policy]]
+name = "t100-voice"
+classes = ["webrtc"]
+vlans = [100]
+[[wan.policy]]
+name = "t200"
+vlans = [200]
+mode = "cheapest"
+[[wan.policy]]
+name = "voice"
+classes = ["webrtc"]
+"#,
+    );
+    let mut l = Link::new(&cfg);
+    l.run(1000);
+    let (web, dns) = (class("webrtc"), class("dns"));
+    let pol = |l: &mut Link, fp: u64, vlan: u32, c: AppClass| {
+        l.a.steer(0, fp, TenantId(vlan), c, l.now).unwrap().1
+    };
+    let names: Vec<String> =
+        l.a.config()
+            .table
+            .policies()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+    let name = |p: PolicyId| names[usize::from(p.0)].clone();
+    assert_eq!(name(pol(&mut l, 1, 100, web)), "t100-voice");
+    assert_eq!(name(pol(&mut l, 2, 100, dns)), "default");
+    assert_eq!(
+        name(pol(&mut l, 3, 200, web)),
+        "voice",
+        "class rule beats tenant-only rule"
+    );
+    assert_eq!(name(pol(&mut l, 4, 200, dns)), "t200");
+    assert_eq!(name(pol(&mut l, 5, 0, web)), "voice");
+    assert_eq!(name(pol(&mut l, 6, 0, dns)), "default");
+}
