@@ -155,7 +155,8 @@ async fn paths_and_policies_come_from_the_engine_counters() {
                     { "path": "fibre", "packets": 700 }, { "path": "lte", "packets": 50 } ] }
             ],
             "compression": { "in_bytes": 100_000, "out_bytes": 40_000, "skipped": 12,
-                "ratio": 0.4, "saved_bytes": 60_000, "decompress_errors": 1 }
+                "ratio": 0.4, "saved_bytes": 60_000, "decompress_errors": 1 },
+            "duplication": { "sent": 0, "dropped": 0 }
         })
     );
 }

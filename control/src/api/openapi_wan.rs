@@ -62,10 +62,15 @@ pub fn schemas() -> Value {
                 "ratio": { "type": "number", "nullable": true, "minimum": 0, "description": "out_bytes / in_bytes; null before anything was offered" },
                 "saved_bytes": count("in_bytes - out_bytes (0 if compression cost bytes overall)"),
                 "decompress_errors": count("compressed packets received that did not decompress") } },
-        "WanPolicies": { "type": "object", "required": ["policies", "compression"],
+        "WanDuplication": { "type": "object", "required": ["sent", "dropped"],
+            "properties": {
+                "sent": count("packets of duplicating policies also sent on a second path"),
+                "dropped": count("second copies received and dropped") } },
+        "WanPolicies": { "type": "object", "required": ["policies", "compression", "duplication"],
             "properties": {
                 "policies": { "type": "array", "items": schema_ref("WanPolicy"), "description": "by name; empty when the engine runs without [wan]" },
-                "compression": schema_ref("WanCompression") } },
+                "compression": schema_ref("WanCompression"),
+                "duplication": schema_ref("WanDuplication") } },
     })
 }
 

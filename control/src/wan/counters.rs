@@ -43,6 +43,8 @@ pub const GLOBAL_COUNTERS: &[&str] = &[
     "compress_skipped",
     "decompress_errors",
     "bad_packets",
+    "dup_sent",
+    "dup_dropped",
 ];
 
 /// One WAN counter name, without the `wan.` prefix.

@@ -34,6 +34,8 @@ pub const WAN_COMPRESS_OUT_BYTES: &str = "patronus_wan_compress_out_bytes_total"
 pub const WAN_COMPRESS_SKIPPED: &str = "patronus_wan_compress_skipped_total";
 pub const WAN_DECOMPRESS_ERRORS: &str = "patronus_wan_decompress_errors_total";
 pub const WAN_BAD_PACKETS: &str = "patronus_wan_bad_packets_total";
+pub const WAN_DUP_SENT: &str = "patronus_wan_dup_sent_total";
+pub const WAN_DUP_DROPPED: &str = "patronus_wan_dup_dropped_total";
 
 /// Where each per-path counter goes (label `path`) and the divisor from
 /// the engine's unit (µs, ppm) to the family's (seconds, ratio). Every name of the contract's
@@ -64,6 +66,8 @@ pub const GLOBAL_METRICS: &[(&str, &str)] = &[
     ("compress_skipped", WAN_COMPRESS_SKIPPED),
     ("decompress_errors", WAN_DECOMPRESS_ERRORS),
     ("bad_packets", WAN_BAD_PACKETS),
+    ("dup_sent", WAN_DUP_SENT),
+    ("dup_dropped", WAN_DUP_DROPPED),
 ];
 
 const PATH: &[&str] = &["path"];
@@ -204,6 +208,18 @@ pub const FAMILIES: &[FamilySpec] = &[
     (
         WAN_BAD_PACKETS,
         "WAN packets received that could not be parsed.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        WAN_DUP_SENT,
+        "Packets of duplicating policies sent on a second path too.",
+        MetricType::COUNTER,
+        &[],
+    ),
+    (
+        WAN_DUP_DROPPED,
+        "Second copies of duplicated packets received and dropped.",
         MetricType::COUNTER,
         &[],
     ),

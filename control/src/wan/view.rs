@@ -149,12 +149,22 @@ pub struct Compression {
     pub decompress_errors: u64,
 }
 
+/// Duplication over every policy that has it on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Duplication {
+    /// Packets also sent on a second path.
+    pub sent: u64,
+    /// Second copies received and dropped.
+    pub dropped: u64,
+}
+
 /// `GET /api/v1/wan/policies`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WanPolicies {
     /// By name.
     pub policies: Vec<PolicyView>,
     pub compression: Compression,
+    pub duplication: Duplication,
 }
 
 /// Every name of the contract once, repeats combined (sum; gauges: the
@@ -235,6 +245,10 @@ pub fn policies(wan: &[(String, u64)]) -> WanPolicies {
             ratio: (in_bytes > 0).then(|| out_bytes as f64 / in_bytes as f64),
             saved_bytes: in_bytes.saturating_sub(out_bytes),
             decompress_errors: g("decompress_errors"),
+        },
+        duplication: Duplication {
+            sent: g("dup_sent"),
+            dropped: g("dup_dropped"),
         },
     }
 }
@@ -350,6 +364,8 @@ mod tests {
             ("compress_skipped", 7),
             ("decompress_errors", 1),
             ("bad_packets", 3),
+            ("dup_sent", 12),
+            ("dup_dropped", 11),
             ("path.lte.state", 1),
         ]);
         let v = serde_json::to_value(policies(&wan)).unwrap();
@@ -365,7 +381,8 @@ mod tests {
                         { "path": "lte", "packets": 10 } ] }
                 ],
                 "compression": { "in_bytes": 10000, "out_bytes": 4000, "skipped": 7,
-                    "ratio": 0.4, "saved_bytes": 6000, "decompress_errors": 1 }
+                    "ratio": 0.4, "saved_bytes": 6000, "decompress_errors": 1 },
+                "duplication": { "sent": 12, "dropped": 11 }
             })
         );
     }
@@ -381,13 +398,11 @@ mod tests {
         // Every global name is read by one of the two answers.
         for g in GLOBAL_COUNTERS {
             let wan = vec![((*g).to_owned(), 5)];
+            let p = policies(&wan);
+            let holds_5 = |v: serde_json::Value| v.as_object().unwrap().values().any(|v| v == 5);
             let seen = paths(&wan).bad_packets == 5
-                || serde_json::to_value(policies(&wan).compression)
-                    .unwrap()
-                    .as_object()
-                    .unwrap()
-                    .values()
-                    .any(|v| v == 5);
+                || holds_5(serde_json::to_value(p.compression).unwrap())
+                || holds_5(serde_json::to_value(p.duplication).unwrap());
             assert!(seen, "{g}");
         }
     }

@@ -59,6 +59,10 @@ fec = "on"
 fec_k = 3
 fec_m = 2
 compress = true
+[[wan.policy]]
+name = "dup"
+classes = ["unknown"]
+duplicate = true
 "#;
 
 fuzz_target!(|data: &[u8]| {
@@ -79,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
         let key = config_tunnel_key(u16::from(t & 1));
         if t & 2 == 0 {
             let _ = rt.input(key, b, now, &mut reply, |ip| assert!(ip.len() <= 2048));
-        } else if let Some((path, pol)) = rt.steer(0, u64::from(t) | 1, TenantId(0), AppClass(0), now)
+        } else if let Some((path, pol)) = rt.steer(0, u64::from(t) | 1, TenantId(0), AppClass(if t & 4 != 0 { 10 } else { 0 }), now)
         {
             let _ = rt.encode(path, pol, b, now, &mut out, |p| assert!(p.len() <= 4096));
         }

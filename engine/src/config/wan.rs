@@ -25,6 +25,7 @@
 //! prefer = ["any", "lte"]  # path names, uplink kinds, "any"
 //! fec = "adaptive"         # off | on | adaptive
 //! compress = false
+//! duplicate = false        # also send on the best other path (excludes fec)
 //! ```
 
 use serde::Deserialize;
@@ -114,6 +115,10 @@ pub struct PolicySection {
     pub fec_delay_ms: u32,
     #[serde(default)]
     pub compress: bool,
+    /// Send each packet on the flow's path and on the best other alive
+    /// path too (the far end keeps the first copy). Excludes `fec`.
+    #[serde(default)]
+    pub duplicate: bool,
 }
 
 fn default_interval() -> u32 {
@@ -192,6 +197,7 @@ pub struct PolicyActions {
     pub fec_m: u8,
     pub fec_delay_ns: u64,
     pub compress: bool,
+    pub duplicate: bool,
 }
 
 impl PolicyActions {
@@ -204,12 +210,17 @@ impl PolicyActions {
         } else {
             crate::wan::wire::FEC_HEADER_LEN as u16 + 2 * u16::from(self.fec_k)
         };
-        let wrap = if fec > 0 || self.compress {
+        let wrap = if fec > 0 || self.compress || self.duplicate {
             ENVELOPE_LEN as u16 + crate::wan::wire::PLAIN_HEADER_LEN as u16
         } else {
             0
         };
-        wrap + fec
+        let dup = if self.duplicate {
+            crate::wan::wire::DUP_HEADER_LEN as u16
+        } else {
+            0
+        };
+        wrap + fec + dup
     }
 }
 
@@ -417,6 +428,7 @@ impl WanSection {
                     fec_off_loss_pct: default_fec_off(),
                     fec_delay_ms: default_fec_delay(),
                     compress: false,
+                    duplicate: false,
                 };
                 sections.push(&implicit);
             }
@@ -516,12 +528,19 @@ impl WanSection {
             if !(1..=1000).contains(&p.fec_delay_ms) {
                 return Err(invalid(k("fec_delay_ms"), "must be 1..=1000"));
             }
+            if p.duplicate && fec != FecMode::Off {
+                return Err(invalid(
+                    k("duplicate"),
+                    "duplication and FEC exclude each other (pick one)",
+                ));
+            }
             actions.push(PolicyActions {
                 fec,
                 fec_k: p.fec_k,
                 fec_m: p.fec_m,
                 fec_delay_ns: u64::from(p.fec_delay_ms) * 1_000_000,
                 compress: p.compress,
+                duplicate: p.duplicate,
             });
             for c in &p.classes {
                 let class = class_number(c).ok_or_else(|| {

@@ -142,7 +142,12 @@ impl Pipeline {
         );
         match r {
             Ok(None) => Ok(()),
-            Ok(Some(n)) => {
+            Ok(Some(e)) => {
+                let n = e.len;
+                // The copy for the other path (queued: sent after this one).
+                if let Some(Some(t2)) = e.also.map(|q| st.path_pos.get(q).copied().flatten()) {
+                    queue_wan(pool, out, t2, &buf[ENVELOPE_LEN..ENVELOPE_LEN + n]);
+                }
                 envelope::write(buf, n).ok_or(DropReason::MtuExceeded)?;
                 let total = ENVELOPE_LEN + n;
                 p.set_len(0).ok_or(DropReason::NoBuffer)?;

@@ -19,6 +19,7 @@
 
 pub mod bench;
 pub mod compress;
+pub mod dedup;
 pub mod envelope;
 pub mod fec;
 pub mod policy;

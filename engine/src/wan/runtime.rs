@@ -46,12 +46,14 @@ pub const PATH_COUNTERS: [&str; 16] = [
     "fec_unrecoverable",
 ];
 /// Global counters, after the per-policy ones.
-pub const GLOBAL_COUNTERS: [&str; 5] = [
+pub const GLOBAL_COUNTERS: [&str; 7] = [
     "compress_in_bytes",
     "compress_out_bytes",
     "compress_skipped",
     "decompress_errors",
     "bad_packets",
+    "dup_sent",
+    "dup_dropped",
 ];
 
 /// Every exported name (with the `wan.` prefix), in the order
@@ -99,6 +101,8 @@ struct PathRt {
     fec: Vec<Option<(FecEncoder, FecToggle)>>,
     dec: FecDecoder,
     c: PathCounters,
+    /// Score at the last refresh (for the duplicate's path).
+    score: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,6 +119,19 @@ struct SiteRt {
     paths: Vec<u16>,
     steering: Steering,
     flows: Box<[FlowSlot]>,
+    /// Sequence of the next packet duplicated to this site.
+    dup_seq: u32,
+    /// Copies this site's engine sent us, kept once.
+    dedup: super::dedup::DedupWindow,
+}
+
+/// What [`WanRuntime::encode`] made of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encoded {
+    /// Length of the WAN packet written.
+    pub len: usize,
+    /// Send a copy on this path too (duplication).
+    pub also: Option<usize>,
 }
 
 /// Why a received WAN packet was not taken.
@@ -138,6 +155,8 @@ pub struct WanRuntime {
     policy_moves: Vec<u64>,
     bad: u64,
     decompress_errors: u64,
+    dup_sent: u64,
+    dup_dropped: u64,
     last_refresh: u64,
     /// Scratch for a compressed packet before FEC wraps it, and for
     /// decompression.
@@ -189,6 +208,7 @@ impl WanRuntime {
                 fec,
                 dec,
                 c: PathCounters::default(),
+                score: u64::MAX,
             });
         }
         let mut sites = Vec::new();
@@ -213,6 +233,8 @@ impl WanRuntime {
                 paths: members,
                 steering,
                 flows: vec![FlowSlot::default(); cfg.flows as usize].into_boxed_slice(),
+                dup_seq: 0,
+                dedup: super::dedup::DedupWindow::default(),
             });
         }
         for p in &mut paths {
@@ -230,6 +252,8 @@ impl WanRuntime {
             compressor: Compressor::new(),
             bad: 0,
             decompress_errors: 0,
+            dup_sent: 0,
+            dup_dropped: 0,
             last_refresh: 0,
             scratch: vec![0; MAX_WAN_LEN].into_boxed_slice(),
             inner: vec![0; MAX_WAN_LEN].into_boxed_slice(),
@@ -291,9 +315,10 @@ impl WanRuntime {
     }
 
     /// Encodes an inner IP packet sent on path `path` under `policy`:
-    /// `Ok(Some(n))` when `out[..n]` (a WAN packet) must be sent instead of
-    /// the packet, `Ok(None)` when the bare packet goes as is. Parity
-    /// packets completed by this one go to `parity`.
+    /// `Ok(Some(e))` when `out[..e.len]` (a WAN packet) must be sent
+    /// instead of the packet (and, duplicated, on path `e.also` too),
+    /// `Ok(None)` when the bare packet goes as is. Parity packets
+    /// completed by this one go to `parity`.
     pub fn encode(
         &mut self,
         path: usize,
@@ -302,12 +327,17 @@ impl WanRuntime {
         now: u64,
         out: &mut [u8],
         parity: impl FnMut(&[u8]),
-    ) -> Result<Option<usize>, InputError> {
+    ) -> Result<Option<Encoded>, InputError> {
         let pi = usize::from(policy.0);
         let npaths = self.paths.len();
         if let Some(c) = self.policy_packets.get_mut(pi * npaths + path) {
             *c += 1;
         }
+        let also = if self.cfg.actions.get(pi).is_some_and(|a| a.duplicate) {
+            self.dup_path(path)
+        } else {
+            None
+        };
         let p = &mut self.paths[path];
         p.c.tx_packets += 1;
         p.c.tx_bytes += ip.len() as u64;
@@ -317,16 +347,17 @@ impl WanRuntime {
             .get_mut(pi)
             .and_then(Option::as_mut)
             .filter(|(_, t)| t.is_on());
-        if !compress && fec.is_none() {
+        if !compress && fec.is_none() && also.is_none() {
             return Ok(None);
         }
-        // The WAN packet the FEC protects (or that is sent): compressed,
-        // else plain.
+        // The WAN packet the FEC protects, duplicates or sends:
+        // compressed, else plain.
+        let wrapped = fec.is_some() || also.is_some();
         let wan: &[u8] = if compress {
             match self.compressor.compress(ip, &mut self.scratch) {
                 Ok(Compressed::Compressed(n)) => &self.scratch[..n],
-                Ok(Compressed::Plain(n)) if fec.is_some() => &self.scratch[..n],
-                // Not worth it and no FEC: the bare packet.
+                Ok(Compressed::Plain(n)) if wrapped => &self.scratch[..n],
+                // Not worth it and nothing else to do: the bare packet.
                 Ok(Compressed::Plain(_)) => return Ok(None),
                 Err(_) => return Err(InputError::Bad),
             }
@@ -339,18 +370,46 @@ impl WanRuntime {
             self.scratch[n..end].copy_from_slice(ip);
             &self.scratch[..end]
         };
-        match fec {
+        if let Some(other) = also {
+            let s = &mut self.sites[usize::from(p.site)];
+            let h = wire::write_dup_header(s.dup_seq, out).map_err(|_| InputError::Bad)?;
+            s.dup_seq = s.dup_seq.wrapping_add(1);
+            out.get_mut(h..h + wan.len())
+                .ok_or(InputError::Bad)?
+                .copy_from_slice(wan);
+            self.dup_sent += 1;
+            let q = &mut self.paths[other];
+            q.c.tx_packets += 1;
+            q.c.tx_bytes += ip.len() as u64;
+            return Ok(Some(Encoded {
+                len: h + wan.len(),
+                also: Some(other),
+            }));
+        }
+        let len = match fec {
             Some((enc, _)) => enc
                 .encode(wan, now, out, parity)
-                .map(Some)
-                .map_err(|_| InputError::Bad),
+                .map_err(|_| InputError::Bad)?,
             None => {
                 out.get_mut(..wan.len())
                     .ok_or(InputError::Bad)?
                     .copy_from_slice(wan);
-                Ok(Some(wan.len()))
+                wan.len()
             }
-        }
+        };
+        Ok(Some(Encoded { len, also: None }))
+    }
+
+    /// The path a duplicate of a packet on `path` takes: the best-scoring
+    /// other alive path of its site.
+    fn dup_path(&self, path: usize) -> Option<usize> {
+        let site = self.paths[path].site;
+        self.paths
+            .iter()
+            .enumerate()
+            .filter(|(i, q)| *i != path && q.site == site && q.state == PathState::Alive)
+            .min_by_key(|(_, q)| q.score)
+            .map(|(i, _)| i)
     }
 
     /// Takes a WAN packet received on tunnel `key` at `now`. A probe's
@@ -414,6 +473,27 @@ impl WanRuntime {
                 }
                 Ok(0)
             }
+            WanPacket::Duplicate { seq, inner } => {
+                let Some(p) = path else {
+                    self.bad += 1;
+                    return Err(InputError::Bad);
+                };
+                let site = &mut self.sites[usize::from(self.paths[p].site)];
+                if !site.dedup.accept(seq) {
+                    self.dup_dropped += 1;
+                    return Ok(0);
+                }
+                let r = unwrap_inner(
+                    inner,
+                    &mut self.inner,
+                    &mut self.decompress_errors,
+                    &mut deliver,
+                );
+                if r.is_err() {
+                    self.bad += 1;
+                }
+                r.map(|()| 0)
+            }
             WanPacket::Plain(_) | WanPacket::Compressed { .. } | WanPacket::Raw(_) => {
                 let r = unwrap_inner(
                     b,
@@ -472,6 +552,7 @@ impl WanRuntime {
         self.last_refresh = now;
         for p in &mut self.paths {
             let stats = p.probe.stats(now);
+            p.score = super::policy::score(&stats);
             let s = &mut self.sites[usize::from(p.site)];
             let _ = s.steering.update_path(usize::from(p.local), p.state, stats);
             for (_, t) in p.fec.iter_mut().flatten() {
@@ -539,6 +620,8 @@ impl WanRuntime {
             c.skipped,
             self.decompress_errors + c.decompress_errors,
             self.bad,
+            self.dup_sent,
+            self.dup_dropped,
         ] {
             put(v);
         }

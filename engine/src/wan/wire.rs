@@ -11,6 +11,7 @@
 //! FEC data    0x11 0x03 index:u8 k:u8 m:u8 0:u8 group:u32 | inner WAN packet
 //! FEC parity  0x11 0x04 index:u8 k:u8 m:u8 0:u8 group:u32 len[k]:u16 | parity shard
 //! compressed  0x11 0x05 orig_len:u16 | lz4 block
+//! duplicate   0x11 0x06 0:u16 seq:u32 | inner WAN packet (plain or compressed)
 //! ```
 //! The version byte's high nibble (1) can never be an IP version (4 or 6),
 //! so a receiver may also accept a bare IP packet as plain
@@ -32,6 +33,8 @@ pub const FEC_HEADER_LEN: usize = 10;
 pub const COMPRESSED_HEADER_LEN: usize = 4;
 /// Header before a plain payload.
 pub const PLAIN_HEADER_LEN: usize = 2;
+/// Header of a duplicated packet (sent on two paths, kept once).
+pub const DUP_HEADER_LEN: usize = 8;
 
 /// The kind byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +46,7 @@ pub enum Kind {
     FecData = 3,
     FecParity = 4,
     Compressed = 5,
+    Duplicate = 6,
 }
 
 impl Kind {
@@ -54,6 +58,7 @@ impl Kind {
             3 => Kind::FecData,
             4 => Kind::FecParity,
             5 => Kind::Compressed,
+            6 => Kind::Duplicate,
             _ => return None,
         })
     }
@@ -147,6 +152,11 @@ pub enum WanPacket<'a> {
     Compressed {
         orig_len: u16,
         block: &'a [u8],
+    },
+    /// `inner` is a whole WAN packet (plain or compressed).
+    Duplicate {
+        seq: u32,
+        inner: &'a [u8],
     },
 }
 
@@ -263,6 +273,18 @@ impl<'a> WanPacket<'a> {
                     block: &b[COMPRESSED_HEADER_LEN..],
                 })
             }
+            Kind::Duplicate => {
+                if b.len() <= DUP_HEADER_LEN {
+                    return Err(WanWireError::Truncated);
+                }
+                if b[2..4] != [0, 0] {
+                    return Err(WanWireError::BadLength);
+                }
+                Ok(WanPacket::Duplicate {
+                    seq: u32_at(b, 4),
+                    inner: &b[DUP_HEADER_LEN..],
+                })
+            }
         }
     }
 }
@@ -349,4 +371,15 @@ pub fn write_compressed_header(orig_len: u16, out: &mut [u8]) -> Result<usize, W
     o[1] = Kind::Compressed as u8;
     o[2..4].copy_from_slice(&orig_len.to_be_bytes());
     Ok(COMPRESSED_HEADER_LEN)
+}
+
+/// Writes a duplicate header with sequence `seq`; the inner WAN packet
+/// follows at offset 8.
+pub fn write_dup_header(seq: u32, out: &mut [u8]) -> Result<usize, WanWireError> {
+    let o = room(out, DUP_HEADER_LEN)?;
+    o[0] = VERSION;
+    o[1] = Kind::Duplicate as u8;
+    o[2..4].copy_from_slice(&[0, 0]);
+    o[4..8].copy_from_slice(&seq.to_be_bytes());
+    Ok(DUP_HEADER_LEN)
 }
