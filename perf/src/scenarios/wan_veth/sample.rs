@@ -201,3 +201,43 @@ impl Sample {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_of_pooled_samples() {
+        let a = Sample {
+            sent: 1000,
+            send_secs: 0.5,
+            received: 950,
+            received_bytes: 950_000,
+            span_secs: 0.5,
+            fec_data_sent: 1000,
+            fec_parity_sent: 200,
+            wire_sent_packets: 1200,
+            wire_sent_bytes: 1_300_000,
+            wire_delivered_packets: 1140,
+            ..Sample::default()
+        };
+        let mut p = a;
+        p.add(&Sample {
+            received: 1000,
+            received_bytes: 1_000_000,
+            ..a
+        });
+        assert_eq!(p.sent, 2000);
+        assert!((p.delivered_loss_pct() - 2.5).abs() < 1e-9);
+        assert!((p.goodput_mbit_s() - 15.6).abs() < 1e-9);
+        assert!((p.offered_pps() - 2000.0).abs() < 1e-9);
+        assert!((p.wire_loss_pct() - 5.0).abs() < 1e-9);
+        assert!((p.parity_per_data() - 0.2).abs() < 1e-9);
+        assert!((p.delivered_per_wire_byte() - 0.75).abs() < 1e-9);
+        // Nothing sent or received: zeros, not NaN.
+        let z = Sample::default();
+        assert_eq!(z.delivered_loss_pct(), 0.0);
+        assert_eq!(z.goodput_mbit_s(), 0.0);
+        assert_eq!(z.offered_pps(), 0.0);
+    }
+}
