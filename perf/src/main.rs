@@ -19,7 +19,8 @@ use clap::Parser;
 #[command(about = "Patronus perf harness")]
 struct Args {
     /// fwd-mem | fwd-veth | fwd-dpdk-null | route-push | nat-mem | nat-veth | lb-mem | lb-veth |
-    /// wg-mem | wg-veth | classify-pcap | ml-infer | bgp-load | wan-fec-cost | wan-fec-loss
+    /// wg-mem | wg-veth | classify-pcap | ml-infer | bgp-load | wan-fec-cost | wan-fec-loss |
+    /// wan-veth
     scenario: String,
     /// Write the report as JSON to FILE.
     #[arg(long)]
@@ -50,7 +51,8 @@ struct Args {
     #[arg(long)]
     rps: bool,
     /// fwd-veth, fwd-dpdk-null, nat-mem, nat-veth, lb-mem, lb-veth, bgp-load: interleaved rounds (each system's median row and the median
-    /// of the same-round ratios are reported).
+    /// of the same-round ratios are reported); wan-veth: rounds of all FEC settings, counts
+    /// pooled over the rounds.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
     /// nat-veth, wg-veth, lb-veth: parallel iperf3 streams per test.
@@ -69,6 +71,15 @@ struct Args {
     /// bgp-load: IPv4 prefixes the BIRD feeder sends to each receiver.
     #[arg(long, default_value_t = 1_000_000)]
     prefixes: usize,
+    /// wan-veth: datagrams per second of the measured UDP flow.
+    #[arg(long, default_value_t = 2000)]
+    wan_pps: u32,
+    /// wan-veth: UDP payload bytes per datagram.
+    #[arg(long, default_value_t = 1000)]
+    wan_payload: u32,
+    /// wan-veth: carrier loss levels in percent, one row group each.
+    #[arg(long, value_delimiter = ',', default_value = "5,1,10")]
+    wan_loss: Vec<u8>,
 }
 
 fn main() {
@@ -121,8 +132,16 @@ fn run() -> anyhow::Result<()> {
         "bgp-load" => scenarios::bgp_load::run(&opts, args.prefixes),
         "wan-fec-cost" => scenarios::wan_fec::run_cost(&opts),
         "wan-fec-loss" => scenarios::wan_fec::run_loss(&opts),
+        "wan-veth" => scenarios::wan_veth::run(
+            &opts,
+            &scenarios::wan_veth::FlowOptions {
+                pps: args.wan_pps,
+                payload: args.wan_payload,
+                loss_pct: args.wan_loss.clone(),
+            },
+        ),
         other => bail!(
-            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer, bgp-load, wan-fec-cost, wan-fec-loss)"
+            "unknown scenario {other:?} (fwd-mem, fwd-veth, fwd-dpdk-null, route-push, nat-mem, nat-veth, lb-mem, lb-veth, wg-mem, wg-veth, classify-pcap, ml-infer, bgp-load, wan-fec-cost, wan-fec-loss, wan-veth)"
         ),
     };
     drop(autogroup);

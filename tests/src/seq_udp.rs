@@ -181,7 +181,16 @@ impl FlowSender {
     }
 
     /// Waits for it to send its last datagram; returns how many it sent.
-    pub fn wait(mut self, timeout: Duration) -> u64 {
+    pub fn wait(self, timeout: Duration) -> u64 {
+        let v = self.wait_report(timeout);
+        v["sent"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("sender printed {v}"))
+    }
+
+    /// Waits for it to send its last datagram; returns its whole report
+    /// (`sent`, `errors`, `elapsed_s`: first to last datagram).
+    pub fn wait_report(mut self, timeout: Duration) -> Value {
         let status = self.0.wait_timeout(timeout).unwrap_or_else(|| {
             panic!(
                 "seq_udp send did not finish in {timeout:?}: {}",
@@ -189,9 +198,6 @@ impl FlowSender {
             )
         });
         assert!(status.success(), "seq_udp send: {}", self.0.report());
-        let v = parse(&self.0, "send");
-        v["sent"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("sender printed {v}"))
+        parse(&self.0, "send")
     }
 }

@@ -2,8 +2,10 @@
 
 send DST PORT KIND PPS COUNT SIZE [SPORT]
     One socket (one 5-tuple), COUNT datagrams at PPS per second, then exits
-    printing {"sent": N, "errors": E} as JSON. Every datagram carries
-    (sequence number u64, send time ns u64) in its data part. KIND:
+    printing {"sent": N, "errors": E, "elapsed_s": S} as JSON (S: from the
+    first datagram to the last, so N / S is the rate it sustained). Every
+    datagram carries (sequence number u64, send time ns u64) in its data
+    part. KIND:
       webrtc        a STUN binding request (RFC 5389, magic cookie) first,
                     then RTP (version 2, payload type 111, one SSRC,
                     sequence numbers +1, timestamps +960) with the data
@@ -19,7 +21,9 @@ recv PORT
     time; then prints received, duplicates, highest, missing (below the
     highest), corrupt (a compressible payload that differs from what was
     sent), stun (STUN messages seen), the longest gap between two
-    consecutive arrivals (seconds) and the sequence numbers around it.
+    consecutive arrivals (seconds) and the sequence numbers around it, the
+    UDP payload bytes of the distinct data datagrams ("bytes") and the time
+    from the first of them to arrive to the last ("span_s").
 """
 import json
 import os
@@ -90,11 +94,14 @@ def send(dst, port, kind, pps, count, size, sport):
         time.sleep(0.02)
     period = 1.0 / pps
     next_t = time.monotonic()
+    start = next_t
+    last_sent = start
     seq = 0
     while seq < count and not stop:
         try:
             s.send(datagram(kind, seq, size, ssrc, rng))
             seq += 1
+            last_sent = time.monotonic()
         except OSError:
             # A pending ICMP error fails this send and nothing goes out:
             # the same number goes next time.
@@ -103,7 +110,7 @@ def send(dst, port, kind, pps, count, size, sport):
         delay = next_t - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-    print(json.dumps({"sent": seq, "errors": errors}), flush=True)
+    print(json.dumps({"sent": seq, "errors": errors, "elapsed_s": last_sent - start}), flush=True)
 
 
 def parse(data):
@@ -131,12 +138,13 @@ def recv(port):
     seen = set()
     st = {"received": 0, "duplicates": 0, "corrupt": 0, "stun": 0, "bad": 0,
           "highest": -1, "kinds": [], "max_gap_s": 0.0, "gap_after_seq": None,
-          "gap_before_seq": None, "max_delay_ms": 0.0}
+          "gap_before_seq": None, "max_delay_ms": 0.0, "bytes": 0, "span_s": 0.0}
     last = None  # (arrival monotonic, seq)
+    first = None  # arrival of the first data datagram (monotonic)
     print("listening", flush=True, file=sys.stderr)
 
     def record(data, now):
-        nonlocal last
+        nonlocal last, first
         p = parse(data)
         if isinstance(p, str):
             st[p] += 1
@@ -151,6 +159,10 @@ def recv(port):
             return
         seen.add(seq)
         st["received"] += 1
+        st["bytes"] += len(data)
+        if first is None:
+            first = now
+        st["span_s"] = now - first
         st["highest"] = max(st["highest"], seq)
         st["max_delay_ms"] = max(st["max_delay_ms"], (time.time_ns() - sent_ns) / 1e6)
         if last is not None and now - last[0] > st["max_gap_s"]:

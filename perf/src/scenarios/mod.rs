@@ -16,6 +16,7 @@ pub mod nat_veth;
 mod rounds;
 pub mod route_push;
 pub mod wan_fec;
+pub mod wan_veth;
 pub mod wg_mem;
 pub mod wg_veth;
 
