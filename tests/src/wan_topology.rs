@@ -126,6 +126,8 @@ pub struct PolicyOpts {
     pub fec_m: u8,
     pub fec_delay_ms: u32,
     pub compress: bool,
+    /// Each packet on two paths (the far end keeps one).
+    pub duplicate: bool,
 }
 
 impl Default for PolicyOpts {
@@ -137,6 +139,7 @@ impl Default for PolicyOpts {
             fec_m: 2,
             fec_delay_ms: 20,
             compress: false,
+            duplicate: false,
         }
     }
 }
@@ -148,8 +151,8 @@ impl PolicyOpts {
             None => String::new(),
         };
         format!(
-            "{mode}fec = \"{}\"\nfec_k = {}\nfec_m = {}\nfec_delay_ms = {}\ncompress = {}\n",
-            self.fec, self.fec_k, self.fec_m, self.fec_delay_ms, self.compress
+            "{mode}fec = \"{}\"\nfec_k = {}\nfec_m = {}\nfec_delay_ms = {}\ncompress = {}\nduplicate = {}\n",
+            self.fec, self.fec_k, self.fec_m, self.fec_delay_ms, self.compress, self.duplicate
         )
     }
 }
