@@ -92,6 +92,7 @@ fn topology(s: &Setting, loss: u8) -> WanTopology {
         fec_m: s.m,
         fec_delay_ms: 20,
         compress: false,
+        duplicate: false,
     };
     let mut t = WanTopology::build(WanOptions {
         loss_pct: [loss, loss],
