@@ -4,7 +4,7 @@
 //! skipped. Decompression writes into a caller buffer of bounded size, so
 //! a forged length can neither allocate nor overrun.
 //!
-//! Allocation: lz4_flex's `compress_into` builds its 16 KiB hash table on
+//! Allocation: lz4_flex's `compress_into` builds its hash table (8 KiB for packet-sized inputs) on
 //! the heap for every call (its API takes no caller-owned table); the
 //! output goes through a scratch buffer allocated once in
 //! [`Compressor::new`]. Decompression allocates nothing.
