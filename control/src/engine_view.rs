@@ -91,6 +91,15 @@ impl EngineSource for ShmEngine {
                 ..Default::default()
             })
             .collect();
+        // Counter `c` combined over the workers by `pick` (gauges: the
+        // newest, the largest, the smallest).
+        let across = |c: usize, pick: fn(u64, u64) -> u64| {
+            snap.values
+                .iter()
+                .map(|w| w.get(c).copied().unwrap_or(0))
+                .reduce(pick)
+                .unwrap_or(0)
+        };
         for (c, name) in snap.names.iter().enumerate() {
             let total: u64 = snap
                 .values
@@ -131,33 +140,21 @@ impl EngineSource for ShmEngine {
                 nat.push((counter.to_string(), total));
             } else if let Some(counter) = name.strip_prefix(crate::wg::counters::PREFIX) {
                 let value = if crate::wg::counters::is_max(counter) {
-                    snap.values
-                        .iter()
-                        .map(|w| w.get(c).copied().unwrap_or(0))
-                        .max()
-                        .unwrap_or(0)
+                    across(c, u64::max)
                 } else {
                     total
                 };
                 wg.push((counter.to_string(), value));
             } else if let Some(counter) = name.strip_prefix(crate::flows::summary::PREFIX) {
                 let value = if crate::flows::summary::combines_by_min(counter) {
-                    snap.values
-                        .iter()
-                        .map(|w| w.get(c).copied().unwrap_or(0))
-                        .min()
-                        .unwrap_or(0)
+                    across(c, u64::min)
                 } else {
                     total
                 };
                 classify.push((counter.to_string(), value));
             } else if let Some(counter) = name.strip_prefix(crate::wan::counters::PREFIX) {
                 let value = if crate::wan::counters::is_gauge(counter) {
-                    snap.values
-                        .iter()
-                        .map(|w| w.get(c).copied().unwrap_or(0))
-                        .max()
-                        .unwrap_or(0)
+                    across(c, u64::max)
                 } else {
                     total
                 };
