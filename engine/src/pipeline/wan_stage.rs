@@ -132,21 +132,27 @@ impl Pipeline {
             return Ok(());
         };
         let (buf, out, pool) = (&mut st.buf, &mut st.out, &mut self.pool);
+        let mut lost = 0u32;
         let r = st.rt.encode(
             path,
             PolicyId(u16::from(policy - 1)),
             p.data(),
             now,
             &mut buf[ENVELOPE_LEN..],
-            |parity| queue_wan(pool, out, t, parity),
+            |parity| lost += u32::from(!queue_wan(pool, out, t, parity)),
         );
+        for _ in 0..lost {
+            self.tally.add(DropReason::NoBuffer);
+        }
         match r {
             Ok(None) => Ok(()),
             Ok(Some(e)) => {
                 let n = e.len;
                 // The copy for the other path (queued: sent after this one).
                 if let Some(Some(t2)) = e.also.map(|q| st.path_pos.get(q).copied().flatten()) {
-                    queue_wan(pool, out, t2, &buf[ENVELOPE_LEN..ENVELOPE_LEN + n]);
+                    if !queue_wan(pool, out, t2, &buf[ENVELOPE_LEN..ENVELOPE_LEN + n]) {
+                        self.tally.add(DropReason::NoBuffer);
+                    }
                 }
                 envelope::write(buf, n).ok_or(DropReason::MtuExceeded)?;
                 let total = ENVELOPE_LEN + n;
@@ -171,7 +177,7 @@ impl Pipeline {
             return self.drop_packet(p, DropReason::WanBad);
         };
         let (out, pool) = (&mut st.out, &mut self.pool);
-        let mut foreign = 0u32;
+        let (mut foreign, mut lost) = (0u32, 0u32);
         let mut reply = [0u8; crate::wan::wire::PROBE_REPLY_LEN];
         let r = st.rt.input(key, body, now, &mut reply, |ip| {
             // Unwrapped packets answer to the allowed IPs like any
@@ -183,19 +189,21 @@ impl Pipeline {
                 foreign += 1;
                 return;
             }
-            if out.len() < out.capacity() {
-                if let Some(q) = pool.alloc_from(ip) {
-                    out.push((Out::Inner(t), q));
-                }
+            match pool.alloc_from(ip).filter(|_| out.len() < out.capacity()) {
+                Some(q) => out.push((Out::Inner(t), q)),
+                None => lost += 1,
             }
         });
         match r {
             Ok(0) => {}
-            Ok(n) => queue_wan(pool, out, t, &reply[..n]),
+            Ok(n) => lost += u32::from(!queue_wan(pool, out, t, &reply[..n])),
             Err(_) => self.tally.add(DropReason::WanBad),
         }
         for _ in 0..foreign {
             self.tally.add(DropReason::Wg);
+        }
+        for _ in 0..lost {
+            self.tally.add(DropReason::NoBuffer);
         }
         drop(p);
         self.wan_flush(now);
@@ -221,11 +229,15 @@ impl Pipeline {
                 .flatten()
                 .is_some_and(|t| wg[usize::from(t)].tunnel.has_session(PeerId(0)))
         };
+        let mut lost = 0u32;
         st.rt.poll(now, session, |path, bytes| {
             if let Some(&Some(t)) = pos.get(path) {
-                queue_wan(pool, out, t, bytes);
+                lost += u32::from(!queue_wan(pool, out, t, bytes));
             }
         });
+        for _ in 0..lost {
+            self.tally.add(DropReason::NoBuffer);
+        }
         self.wan_flush(now);
     }
 
@@ -296,26 +308,29 @@ fn fingerprint(ip: &[u8]) -> u64 {
     h.wrapping_mul(0xff51_afd7_ed55_8ccd) | 1
 }
 
-/// Builds an enveloped WAN packet from `bytes` for tunnel position `t`.
+/// Builds an enveloped WAN packet from `bytes` for tunnel position `t`;
+/// false (the caller counts `no_buffer`) when the queue or the pool is
+/// full or the packet does not fit a buffer.
 fn queue_wan(
     pool: &mut crate::buffer::PacketPool,
     out: &mut Vec<(Out, Packet)>,
     t: u16,
     bytes: &[u8],
-) {
+) -> bool {
     if out.len() >= out.capacity() {
-        return;
+        return false;
     }
     let Some(mut q) = pool.alloc() else {
-        return;
+        return false;
     };
     let Some(room) = q.append(ENVELOPE_LEN + bytes.len()) else {
-        return;
+        return false;
     };
     if envelope::write(room, bytes.len()).is_none() {
-        return;
+        return false;
     }
     room[ENVELOPE_LEN..].copy_from_slice(bytes);
     *q.meta_mut() = PacketMeta::default();
     out.push((Out::Wan(t), q));
+    true
 }
