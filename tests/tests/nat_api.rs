@@ -146,6 +146,21 @@ fn wait_plan(slot: &NatSlot, what: &str, want: impl Fn(Option<&NatPlan>) -> bool
     }
 }
 
+/// Waits until the slot's generation passes `g` and returns it: the link
+/// stores a plan before it bumps the generation, so a reader can see the
+/// new plan a moment before its number.
+fn wait_generation_above(slot: &NatSlot, g: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = slot.generation();
+        if now > g {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "generation never passed {g}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// Waits until every stand-in worker runs the newest plan.
 fn wait_adopted(slot: &NatSlot) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -289,7 +304,7 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
     wait_plan(&slot, "with the forward", |p| {
         p.is_some_and(|p| p.config.forwards.len() == 1)
     });
-    assert!(slot.generation() > before);
+    wait_generation_above(&slot, before);
     let f = slot.load().1.unwrap().config.forwards[0];
     assert_eq!(
         (f.outside_port, f.inside_addr, f.inside_port),
@@ -349,9 +364,9 @@ fn nat_config_flows_from_patronusctl_to_the_workers_and_sessions_back() {
         p.is_some_and(|p| p.config.forwards.len() == 2)
     });
     assert_eq!(
-        slot.generation(),
+        wait_generation_above(&slot, g),
         g + 1,
-        "the republished plan was not published again"
+        "the republished plan was published again"
     );
     wait_adopted(&slot);
 
