@@ -22,6 +22,8 @@
 
 #[path = "afpacket/coalesce.rs"]
 mod coalesce;
+#[path = "afpacket/features.rs"]
+mod features;
 #[path = "afpacket/kernel_ingress.rs"]
 mod kernel_ingress;
 #[path = "afpacket/offload.rs"]
@@ -44,6 +46,7 @@ use std::time::{Duration, Instant};
 use super::{LinkInfo, Port, PortError, PortStats, TxDone};
 use crate::buffer::{Batch, PacketPool};
 use crate::config::{parse_mac, KernelIngress, PortConfig};
+use features::GsoSupport;
 use kernel_ingress::KernelIngressDrop;
 use offload::{VnetHdr, VNET_F_NEEDS_CSUM};
 use ring::RxRing;
@@ -72,6 +75,8 @@ pub struct AfPacketPort {
     mac_override: Option<[u8; 6]>,
     mtu_override: Option<u16>,
     link: Cell<(Instant, LinkInfo)>,
+    /// Superframes the device segments itself (refreshed with `link`).
+    gso: Cell<GsoSupport>,
     rx_missed: Cell<u64>,
     rx_errors: u64,
     tx_errors: u64,
@@ -188,6 +193,7 @@ impl AfPacketPort {
                     speed_mbps: None,
                 },
             )),
+            gso: Cell::new(GsoSupport::default()),
             rx_missed: Cell::new(0),
             rx_errors: 0,
             tx_errors: 0,
@@ -196,6 +202,7 @@ impl AfPacketPort {
         };
         let info = port.query_link().map_err(err)?;
         port.link.set((Instant::now(), info));
+        port.refresh_gso();
         Ok(port)
     }
 
@@ -212,6 +219,19 @@ impl AfPacketPort {
     /// Frames this queue sent inside GSO superframes (diagnostics).
     pub fn frames_coalesced(&self) -> u64 {
         self.tx.frames_coalesced()
+    }
+
+    /// Superframes the TX coalescer may build now.
+    pub fn gso_support(&self) -> GsoSupport {
+        self.gso.get()
+    }
+
+    /// Re-reads the device's segmentation features; a device that does not
+    /// report them gets no superframes (each would be dropped, see
+    /// [`features`]).
+    fn refresh_gso(&self) {
+        let g = features::gso_support(self.fd.as_raw_fd(), &self.iface).unwrap_or_default();
+        self.gso.set(g);
     }
 
     fn query_link(&self) -> io::Result<LinkInfo> {
@@ -295,7 +315,7 @@ impl Port for AfPacketPort {
     }
 
     fn tx_burst(&mut self, batch: &mut Batch) -> TxDone {
-        let (sent, failed) = self.tx.send(self.fd.as_raw_fd(), batch);
+        let (sent, failed) = self.tx.send(self.fd.as_raw_fd(), batch, self.gso.get());
         self.tx_errors += failed as u64;
         sent
     }
@@ -308,6 +328,7 @@ impl Port for AfPacketPort {
         // On a failed query keep the last known state, marked down.
         let fresh = self.query_link().unwrap_or(LinkInfo { up: false, ..info });
         self.link.set((Instant::now(), fresh));
+        self.refresh_gso();
         fresh
     }
 

@@ -42,6 +42,13 @@ pub struct Seg {
     flags: u8,
 }
 
+impl Seg {
+    /// TCP (else UDP).
+    pub fn tcp(&self) -> bool {
+        self.tcp
+    }
+}
+
 /// A candidate: untagged IPv4 without options or fragmentation, whose
 /// lengths agree with the frame, holding UDP or a TCP segment with payload
 /// and only ACK (and PSH) set.

@@ -621,9 +621,38 @@ fn udp_datagram(dst: [u8; 6], sport: u16, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn coalesced_udp_reaches_a_kernel_socket_datagram_by_datagram() {
+    udp_train_reaches_a_kernel_socket(true);
+}
+
+/// Without UDP segmentation offload on the device the kernel would have to
+/// cut a superframe in software, which a qdisc-bypass send cannot do (it
+/// drops the frame): the port must see the feature is off and send the
+/// datagrams one by one.
+#[test]
+fn udp_is_not_coalesced_when_the_device_cannot_segment_it() {
+    udp_train_reaches_a_kernel_socket(false);
+}
+
+fn udp_train_reaches_a_kernel_socket(udp_segmentation: bool) {
     let ns = Netns::new();
     let (va, vb, b) = (ns.va.clone(), ns.vb.clone(), ns.b.clone());
     run("ip", &["-n", &b, "addr", "add", "10.66.0.1/24", "dev", &vb]);
+    if !udp_segmentation {
+        let (a, va) = (&ns.a, &ns.va);
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                a,
+                "ethtool",
+                "-K",
+                va,
+                "tx-udp-segmentation",
+                "off",
+            ],
+        );
+    }
     let (ready_tx, ready_rx) = mpsc::channel();
     // 9 full-size datagrams and a short one (one run), one of another flow,
     // then two more of the first: 3 messages.
@@ -653,21 +682,26 @@ fn coalesced_udp_reaches_a_kernel_socket_datagram_by_datagram() {
         .iter()
         .map(|(sport, p)| udp_datagram(mac, *sport, p))
         .collect();
-    let (sent, coalesced, stats) = in_ns(&ns.a, move || {
+    let (sent, coalesced, stats, gso) = in_ns(&ns.a, move || {
         let mut port = AfPacketPort::open(&port_cfg(&va), 0, 1).unwrap();
         let mut pool = PacketPool::new(64);
         let mut batch = Batch::new();
         for f in &frames {
             batch.push(pool.alloc_from(f).unwrap()).unwrap();
         }
+        let gso = port.gso_support();
         let done = port.tx_burst(&mut batch);
-        (done.packets, port.frames_coalesced(), port.stats())
+        (done.packets, port.frames_coalesced(), port.stats(), gso)
     })
     .join()
     .unwrap();
+    // A veth segments TCP and UDP superframes unless told not to.
+    assert!(gso.tcp4, "{gso:?}");
+    assert_eq!(gso.udp, udp_segmentation, "{gso:?}");
     assert_eq!(sent, payloads.len());
     assert_eq!(stats.tx_errors, 0);
-    assert_eq!(coalesced, 12, "the run of 10 and the run of 2");
+    let want_coalesced = if udp_segmentation { 12 } else { 0 };
+    assert_eq!(coalesced, want_coalesced, "the run of 10 and the run of 2");
     let mut got = receiver.join().unwrap();
     // The kernel may queue the superframes' datagrams in any order
     // relative to each other's flows; within a flow they stay in order.

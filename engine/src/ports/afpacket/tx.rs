@@ -12,6 +12,7 @@
 use std::os::fd::RawFd;
 
 use super::coalesce::{self, Run};
+use super::features::GsoSupport;
 use super::offload::VNET_HDR_LEN;
 use crate::buffer::{Batch, BATCH_SIZE};
 use crate::ports::TxDone;
@@ -54,13 +55,16 @@ impl SendmmsgTx {
     }
 
     /// Builds the messages for `batch` (rewriting the first frame of each
-    /// coalesced run in place); returns how many.
-    fn plan(&mut self, batch: &mut Batch) -> usize {
+    /// coalesced run in place, for the protocols `gso` allows); returns how
+    /// many.
+    fn plan(&mut self, batch: &mut Batch, gso: GsoSupport) -> usize {
         let pkts = batch.packets_mut();
         let n = pkts.len();
         let (mut nmsg, mut niov, mut i) = (0, 0, 0);
         while i < n {
-            let mut run = coalesce::parse(pkts[i].data()).map(Run::new);
+            let mut run = coalesce::parse(pkts[i].data())
+                .filter(|s| if s.tcp() { gso.tcp4 } else { gso.udp })
+                .map(Run::new);
             let mut j = i + 1;
             let mut bytes = pkts[i].len() as u64;
             if let Some(r) = run.as_mut() {
@@ -110,11 +114,11 @@ impl SendmmsgTx {
     }
 
     /// Sends every packet of `batch` (leaving it empty); returns (sent, failed).
-    pub fn send(&mut self, fd: RawFd, batch: &mut Batch) -> (TxDone, usize) {
+    pub fn send(&mut self, fd: RawFd, batch: &mut Batch, gso: GsoSupport) -> (TxDone, usize) {
         if batch.is_empty() {
             return (TxDone::default(), 0);
         }
-        let n = self.plan(batch);
+        let n = self.plan(batch, gso);
         let (mut off, mut failed) = (0usize, 0usize);
         let mut sent = TxDone::default();
         while off < n {
