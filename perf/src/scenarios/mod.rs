@@ -15,6 +15,7 @@ pub mod nat_mem;
 pub mod nat_veth;
 mod rounds;
 pub mod route_push;
+mod udp_rate;
 pub mod wan_fec;
 pub mod wan_veth;
 pub mod wg_mem;

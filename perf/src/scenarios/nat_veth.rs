@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 
 use super::fwd_veth::Driver;
 use super::rounds::{median, merge_rounds_by, same_round_ratios_by, Key};
+use super::udp_rate;
 use super::Options;
 use crate::engine::{self, EngineProcess};
 use crate::netns::{sleep_checked, End, Lab};
@@ -27,6 +28,13 @@ const SERVER: &str = "203.0.113.2";
 const IPERF_PORT: &str = "5201";
 /// UDP datagram size: a 1428-byte IP packet, below the veth MTU.
 const UDP_LEN: usize = 1400;
+/// Loss a UDP rate probe may have and still pass, in percent.
+const UDP_MAX_LOSS_PCT: f64 = 0.5;
+/// Probes of a UDP rate search, each `UDP_PROBE_SECS` after a second's warm-up.
+const UDP_PROBES: usize = 7;
+const UDP_PROBE_SECS: u64 = 3;
+/// First offered rate of a search (all streams).
+const UDP_START_BPS: f64 = 1e9;
 
 /// The traffic of one row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +42,9 @@ pub(super) enum Traffic {
     Tcp,
     /// Unlimited rate (`-b 0`), `UDP_LEN`-byte datagrams.
     Udp,
+    /// `UDP_LEN`-byte datagrams at the highest rate the router carries
+    /// with at most `UDP_MAX_LOSS_PCT` loss ([`super::udp_rate`]).
+    UdpRate,
 }
 
 impl Traffic {
@@ -41,6 +52,7 @@ impl Traffic {
         match self {
             Traffic::Tcp => "tcp",
             Traffic::Udp => "udp",
+            Traffic::UdpRate => "udp-rate",
         }
     }
 }
@@ -63,6 +75,8 @@ impl Router {
     }
 }
 
+const TRAFFIC: [Traffic; 3] = [Traffic::Tcp, Traffic::Udp, Traffic::UdpRate];
+
 const ROUTERS: [Router; 3] = [
     Router::Nftables,
     Router::Engine(Driver::AfPacket),
@@ -75,7 +89,7 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
     let mut rounds: Vec<Vec<Row>> = Vec::new();
     for _ in 0..opts.rounds.max(1) {
         let mut rows = Vec::new();
-        for traffic in [Traffic::Tcp, Traffic::Udp] {
+        for traffic in TRAFFIC {
             for router in ROUTERS {
                 rows.push(match run_one(opts, router, traffic, streams) {
                     Ok(r) => r,
@@ -87,7 +101,7 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
         rounds.push(rows);
     }
     report.rows = merge_rounds_by(&rounds, &mut report.notes, Key::Bps);
-    for traffic in [Traffic::Tcp, Traffic::Udp] {
+    for traffic in TRAFFIC {
         let base = Router::Nftables.system(traffic);
         for router in &ROUTERS[1..] {
             let sys = router.system(traffic);
@@ -112,11 +126,16 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
     report.notes.push(format!(
         "iperf3 -P {streams} from {INSIDE_HOST} (inside namespace) to {SERVER} (outside namespace) through \
          the router namespace; {}s measured after {}s omitted (-O); TCP with the veth offloads left on \
-         (TSO/GSO, checksum offload); UDP -b 0 -l {UDP_LEN}. Ratios are bit rate / nftables of the same \
-         traffic; Gbit/s = iperf3's received goodput (TCP: sum_received; UDP: received datagrams); Mpps \
-         = frames counted at the outside server's veth over the whole iperf3 run (TSO frames count once)",
+         (TSO/GSO, checksum offload); UDP -b 0 -l {UDP_LEN} (a flood: the receiving iperf3 drops most of \
+         it); udp-rate: -l {UDP_LEN} at the highest offered rate (of {UDP_PROBES} probes of \
+         {UDP_PROBE_SECS}s, doubling from {:.1} Gbit/s then bisecting) that lost at most {UDP_MAX_LOSS_PCT}% \
+         (RFC 2544 throughput with a loss allowance), Gbit/s = the goodput of that probe. Ratios are bit \
+         rate / nftables of the same traffic; Gbit/s = iperf3's received goodput (TCP: sum_received; UDP: \
+         received datagrams); Mpps = frames counted at the outside server's veth over the whole iperf3 \
+         run (TSO frames count once)",
         secs(opts.duration),
-        secs(opts.warmup)
+        secs(opts.warmup),
+        UDP_START_BPS / 1e9
     ));
     report.notes.push(format!(
         "nftables: ip_forward=1 and `oifname <outside veth> masquerade` in a nat postrouting chain; \
@@ -324,7 +343,12 @@ fn run_one(
     let cpu0 = ProcStat::read()?;
     let frames0 = sysstat::if_counters(&o0.netns, &o0.iface)?.rx_packets;
     let t0 = Instant::now();
-    let out = iperf3_client(opts, &i0.netns, SERVER, IPERF_PORT, traffic, streams)?;
+    let (out, rate_notes) = if traffic == Traffic::UdpRate {
+        udp_rate_search(&i0.netns, streams)?
+    } else {
+        let out = iperf3_client(opts, &i0.netns, SERVER, IPERF_PORT, traffic, streams)?;
+        (out, Vec::new())
+    };
     let wall = t0.elapsed().as_secs_f64();
     let frames = sysstat::if_counters(&o0.netns, &o0.iface)?.rx_packets - frames0;
     let cpu = ProcStat::read()?.delta(&cpu0);
@@ -338,10 +362,11 @@ fn run_one(
         system,
         packet_size: match traffic {
             Traffic::Tcp => 0,
-            Traffic::Udp => UDP_LEN + 42,
+            Traffic::Udp | Traffic::UdpRate => UDP_LEN + 42,
         },
         bps: Some(bps),
-        pps: Some(frames as f64 / wall),
+        // A rate search's frames span all its probes: no single rate.
+        pps: (traffic != Traffic::UdpRate).then_some(frames as f64 / wall),
         packets: Some(frames),
         window_secs: Some(wall),
         ..Row::default()
@@ -373,20 +398,31 @@ fn run_one(
         let share = busy_polls as f64 / (busy_polls + idle_polls).max(1) as f64;
         let engine_cpu = cb.saturating_sub(*ca) as f64;
         row.cpu_ns_per_packet = Some(engine_cpu / frames.max(1) as f64);
+        // The share of polls that found packets alone misleads: a poll that
+        // finds a GSO train works for long, and the engine thread's time
+        // includes the kernel's work inside its sends (skb copies, veth
+        // delivery, the receiver's softirq). Say what was measured.
+        let engine_pct = engine_cpu / 1e7 / wall;
         let other = if opts.router_core == 0 { 1 } else { 0 };
         row.limited_by = if share > 0.9 {
             format!(
                 "engine: {:.0}% of its polls found packets (its core is the limit)",
                 share * 100.0
             )
+        } else if engine_pct < 90.0 {
+            format!(
+                "a shared core: the engine thread ran only {engine_pct:.0}% of its core (the scheduler \
+                 gave the rest to iperf3 or softirq work); other core {:.0}% busy",
+                busy(other)
+            )
         } else {
             format!(
-                "the other core ({:.0}% busy: iperf3 client and server, the kernel's TCP/UDP and veth \
-                 delivery to and from the engine's sockets); the engine had spare polls (only {:.1}% \
-                 found packets, {:.0} packets each)",
-                busy(other),
+                "not told by the counters: the engine ran {engine_pct:.0}% of its core (its time includes \
+                 the kernel's work in its sends), {:.1}% of its polls found packets ({:.0} frames each); \
+                 other core {:.0}% busy",
                 share * 100.0,
-                frames as f64 / busy_polls.max(1) as f64
+                frames as f64 / busy_polls.max(1) as f64,
+                busy(other)
             )
         };
         row.notes.push(format!(
@@ -415,6 +451,7 @@ fn run_one(
     if let Some(note) = udp_loss_note(&out, traffic) {
         row.notes.push(note);
     }
+    row.notes.extend(rate_notes);
     drop(server);
     if let Some((e, _)) = eng {
         let info = e.stop()?;
@@ -430,6 +467,70 @@ fn run_one(
     Ok(row)
 }
 
+/// The UDP rate search of a `udp-rate` row: returns the report of the best
+/// passing probe (or of the last probe when none passed) and a note per
+/// probe.
+fn udp_rate_search(
+    netns: &str,
+    streams: usize,
+) -> anyhow::Result<(serde_json::Value, Vec<String>)> {
+    let mut reports: Vec<serde_json::Value> = Vec::new();
+    let s = udp_rate::Search {
+        start_bps: UDP_START_BPS,
+        probes: UDP_PROBES,
+        max_loss_pct: UDP_MAX_LOSS_PCT,
+    };
+    let (best, probes) = udp_rate::search(s, |offered| {
+        // iperf3's -b is per stream.
+        let per_stream = format!("{}", (offered / streams as f64).round() as u64);
+        let v = iperf3_run(
+            netns,
+            SERVER,
+            IPERF_PORT,
+            streams,
+            Some(&per_stream),
+            UDP_PROBE_SECS,
+            1,
+        )?;
+        let p = udp_rate::Probe {
+            offered_bps: offered,
+            received_bps: received_bps(&v, Traffic::UdpRate)?,
+            loss_pct: udp_rate::loss_percent(&v).context("iperf3 UDP report without loss")?,
+        };
+        reports.push(v);
+        Ok(p)
+    })?;
+    let notes = probes
+        .iter()
+        .map(|p| {
+            format!(
+                "udp-rate probe: offered {:.2} Gbit/s, received {:.2} Gbit/s, lost {:.2}%{}",
+                p.offered_bps / 1e9,
+                p.received_bps / 1e9,
+                p.loss_pct,
+                if p.loss_pct <= UDP_MAX_LOSS_PCT {
+                    " (pass)"
+                } else {
+                    ""
+                }
+            )
+        })
+        .collect();
+    let at = match best {
+        Some(b) => probes
+            .iter()
+            .position(|p| *p == b)
+            .context("best probe not among the probes")?,
+        None => probes.len() - 1,
+    };
+    let mut v = reports.swap_remove(at);
+    if best.is_none() {
+        // No rate passed: the row's goodput is zero, not the failing probe's.
+        v["server_output_json"]["end"]["sum"]["bits_per_second"] = serde_json::json!(0.0);
+    }
+    Ok((v, notes))
+}
+
 /// Runs the iperf3 client in `netns` against `server`:`port` and returns
 /// its JSON report.
 pub(super) fn iperf3_client(
@@ -440,11 +541,24 @@ pub(super) fn iperf3_client(
     traffic: Traffic,
     streams: usize,
 ) -> anyhow::Result<serde_json::Value> {
-    let (t, omit, p) = (
-        secs(opts.duration).max(1).to_string(),
-        secs(opts.warmup).to_string(),
-        streams.to_string(),
-    );
+    let udp = (traffic != Traffic::Tcp).then_some("0");
+    let (t, omit) = (secs(opts.duration).max(1), secs(opts.warmup));
+    iperf3_run(netns, server, port, streams, udp, t, omit)
+}
+
+/// One iperf3 client run of `t` seconds after `omit` seconds of warm-up;
+/// UDP at `-b udp_rate` per stream when `udp_rate` is set, else TCP.
+fn iperf3_run(
+    netns: &str,
+    server: &str,
+    port: &str,
+    streams: usize,
+    udp_rate: Option<&str>,
+    t: u64,
+    omit: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(t + omit + 30);
+    let (t, omit_s, p) = (t.to_string(), omit.to_string(), streams.to_string());
     let len = UDP_LEN.to_string();
     let mut args = vec![
         "netns",
@@ -458,14 +572,14 @@ pub(super) fn iperf3_client(
         "-t",
         &t,
         "-O",
-        &omit,
+        &omit_s,
         "-P",
         &p,
         "-J",
         "--get-server-output",
     ];
-    if traffic == Traffic::Udp {
-        args.extend_from_slice(&["-u", "-b", "0", "-l", &len]);
+    if let Some(b) = udp_rate {
+        args.extend_from_slice(&["-u", "-b", b, "-l", &len]);
     }
     let child = Command::new("ip")
         .args(&args)
@@ -475,7 +589,6 @@ pub(super) fn iperf3_client(
         .spawn()
         .context("starting iperf3 -c")?;
     let mut guard = ChildGuard(child);
-    let deadline = Instant::now() + opts.duration + opts.warmup + Duration::from_secs(30);
     loop {
         if let Some(status) = guard.0.try_wait()? {
             let mut stdout = String::new();
@@ -508,7 +621,7 @@ pub(super) fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::R
             .get("sum_received")
             .and_then(|s| f(s, "bits_per_second"))
             .context("iperf3 report without end.sum_received.bits_per_second"),
-        Traffic::Udp => {
+        Traffic::Udp | Traffic::UdpRate => {
             if let Some(bps) = v
                 .get("server_output_json")
                 .and_then(|s| s.get("end"))
@@ -526,7 +639,7 @@ pub(super) fn received_bps(v: &serde_json::Value, traffic: Traffic) -> anyhow::R
 }
 
 fn udp_loss_note(v: &serde_json::Value, traffic: Traffic) -> Option<String> {
-    if traffic != Traffic::Udp {
+    if traffic == Traffic::Tcp {
         return None;
     }
     let sum = v.get("end")?.get("sum")?;
