@@ -75,7 +75,8 @@ pub struct AfPacketPort {
     mac_override: Option<[u8; 6]>,
     mtu_override: Option<u16>,
     link: Cell<(Instant, LinkInfo)>,
-    /// Superframes the device segments itself (refreshed with `link`).
+    /// Superframes the device segments itself (read at open and whenever
+    /// `link` asks the kernel again).
     gso: Cell<GsoSupport>,
     rx_missed: Cell<u64>,
     rx_errors: u64,
@@ -221,6 +222,11 @@ impl AfPacketPort {
         self.tx.frames_coalesced()
     }
 
+    /// Messages (superframes and lone frames) this queue sent (diagnostics).
+    pub fn tx_messages(&self) -> u64 {
+        self.tx.messages_sent()
+    }
+
     /// Superframes the TX coalescer may build now.
     pub fn gso_support(&self) -> GsoSupport {
         self.gso.get()
@@ -230,7 +236,10 @@ impl AfPacketPort {
     /// report them gets no superframes (each would be dropped, see
     /// [`features`]).
     fn refresh_gso(&self) {
-        let g = features::gso_support(self.fd.as_raw_fd(), &self.iface).unwrap_or_default();
+        let mut g = features::gso_support(self.fd.as_raw_fd(), &self.iface).unwrap_or_default();
+        // Unknown limits: the kernel's default size, and the segment count
+        // the coalescer never exceeds anyway.
+        g.limits = features::gso_limits(self.ifindex).unwrap_or_default();
         self.gso.set(g);
     }
 

@@ -14,6 +14,7 @@
 //! checksum is computed afresh, which would otherwise turn a corrupt
 //! segment into a valid one.
 
+use super::features::GsoLimits;
 use super::offload::{
     csum_add, fold, VnetHdr, VNET_F_NEEDS_CSUM, VNET_GSO_TCPV4, VNET_GSO_UDP_L4, VNET_HDR_LEN,
 };
@@ -100,15 +101,29 @@ pub struct Run {
     prev: Seg,
     segs: usize,
     payload: usize,
+    /// Segments and frame bytes a superframe may have on this device.
+    max_segs: usize,
+    max_frame: usize,
 }
 
 impl Run {
+    /// A run for a device with the kernel's default GSO limits.
+    #[cfg(test)]
     pub fn new(first: Seg) -> Self {
+        Self::with_limits(first, GsoLimits::default())
+    }
+
+    /// A run for a device with `limits`: a superframe the device would
+    /// refuse (too many segments, or `max_size` bytes or more with its
+    /// Ethernet header) is dropped, not segmented, on a qdisc-bypass send.
+    pub fn with_limits(first: Seg, limits: GsoLimits) -> Self {
         Run {
             first,
             prev: first,
             segs: 1,
             payload: first.payload,
+            max_segs: MAX_SEGS.min(limits.max_segs as usize),
+            max_frame: (ETH_LEN + MAX_L3_LEN).min((limits.max_size as usize).saturating_sub(1)),
         }
     }
 
@@ -122,13 +137,13 @@ impl Run {
     #[inline]
     pub fn extend(&mut self, first: &[u8], f: &[u8], s: &Seg) -> bool {
         let (a, p) = (&self.first, &self.prev);
-        let fits = self.segs < MAX_SEGS
+        let fits = self.segs < self.max_segs
             && s.tcp == a.tcp
             && s.hdr_len == a.hdr_len
             && p.payload == a.payload
             && s.payload <= a.payload
             && p.flags & TCP_PSH == 0
-            && a.hdr_len - ETH_LEN + self.payload + s.payload <= MAX_L3_LEN
+            && a.hdr_len + self.payload + s.payload <= self.max_frame
             && (!s.tcp || s.seq == p.seq.wrapping_add(p.payload as u32));
         if !fits || !same_flow(first, f, a.hdr_len, a.tcp) {
             return false;

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::features::{GsoLimits, GsoSupport};
 use super::offload::{csum_add, fold};
 use super::{sys, AfPacketPort};
 use crate::buffer::{Batch, PacketPool};
@@ -619,9 +620,61 @@ fn udp_datagram(dst: [u8; 6], sport: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
+/// 9 full-size datagrams and a short one (one run), one of another flow,
+/// then two more of the first: 3 messages, 12 datagrams coalesced.
+fn mixed_train() -> Vec<(u16, Vec<u8>)> {
+    let mut payloads: Vec<(u16, Vec<u8>)> = (0..10)
+        .map(|i| (4000, vec![i as u8; if i < 9 { 1200 } else { 77 }]))
+        .collect();
+    payloads.push((4001, vec![0xaa; 1200]));
+    payloads.extend((0..2).map(|i| (4000, vec![0x50 + i as u8; 1200])));
+    payloads
+}
+
 #[test]
 fn coalesced_udp_reaches_a_kernel_socket_datagram_by_datagram() {
-    udp_train_reaches_a_kernel_socket(true);
+    let sent = udp_train_reaches_a_kernel_socket(|_| {}, mixed_train());
+    // A veth segments TCP and UDP superframes, up to the kernel's defaults.
+    assert!(sent.gso.tcp4 && sent.gso.udp, "{:?}", sent.gso);
+    assert_eq!(sent.gso.limits, GsoLimits::default());
+    assert_eq!(sent.coalesced, 12, "the run of 10 and the run of 2");
+}
+
+/// A device that takes superframes of at most 4 segments gets runs of 4.
+#[test]
+fn runs_respect_the_device_s_segment_limit() {
+    let set = |ns: &Netns| {
+        run(
+            "ip",
+            &[
+                "-n",
+                &ns.a,
+                "link",
+                "set",
+                "dev",
+                &ns.va,
+                "gso_max_segs",
+                "4",
+            ],
+        );
+    };
+    let train: Vec<(u16, Vec<u8>)> = (0..10).map(|i| (4000, vec![i as u8; 1000])).collect();
+    let sent = udp_train_reaches_a_kernel_socket(set, train);
+    assert_eq!(sent.gso.limits.max_segs, 4, "{:?}", sent.gso);
+    assert_eq!(sent.messages, 3, "runs of 4, 4 and 2");
+}
+
+/// The device refuses a superframe of gso_max_size (65536) bytes or more,
+/// Ethernet header included, though its IPv4 length would fit: such a run
+/// must be cut short. 44 × 1472 + 730 payload bytes: IPv4 length 65526,
+/// frame 65540.
+#[test]
+fn a_run_stops_below_the_device_s_gso_size() {
+    let mut train: Vec<(u16, Vec<u8>)> = (0..44).map(|i| (4000, vec![i as u8; 1472])).collect();
+    train.push((4000, vec![0xee; 730]));
+    let sent = udp_train_reaches_a_kernel_socket(|_| {}, train);
+    assert!(sent.coalesced > 0, "{}", sent.coalesced);
+    assert_eq!(sent.messages, 2, "a run of 44, then one datagram");
 }
 
 /// Without UDP segmentation offload on the device the kernel would have to
@@ -630,37 +683,48 @@ fn coalesced_udp_reaches_a_kernel_socket_datagram_by_datagram() {
 /// datagrams one by one.
 #[test]
 fn udp_is_not_coalesced_when_the_device_cannot_segment_it() {
-    udp_train_reaches_a_kernel_socket(false);
-}
-
-fn udp_train_reaches_a_kernel_socket(udp_segmentation: bool) {
-    let ns = Netns::new();
-    let (va, vb, b) = (ns.va.clone(), ns.vb.clone(), ns.b.clone());
-    run("ip", &["-n", &b, "addr", "add", "10.66.0.1/24", "dev", &vb]);
-    if !udp_segmentation {
-        let (a, va) = (&ns.a, &ns.va);
+    let off = |ns: &Netns| {
         run(
             "ip",
             &[
                 "netns",
                 "exec",
-                a,
+                &ns.a,
                 "ethtool",
                 "-K",
-                va,
+                &ns.va,
                 "tx-udp-segmentation",
                 "off",
             ],
         );
-    }
+    };
+    let sent = udp_train_reaches_a_kernel_socket(off, mixed_train());
+    assert!(sent.gso.tcp4 && !sent.gso.udp, "{:?}", sent.gso);
+    assert_eq!(sent.coalesced, 0);
+}
+
+/// What a test's burst did at the port.
+struct Sent {
+    /// Frames sent inside superframes.
+    coalesced: u64,
+    /// sendmmsg messages (superframes and lone frames).
+    messages: usize,
+    /// What the port read of the device.
+    gso: GsoSupport,
+}
+
+/// Sends `payloads` (source port, payload) to a kernel UDP socket in one
+/// burst from a port on a veth that `setup` prepared, and checks every
+/// datagram arrived intact and none failed at the port.
+fn udp_train_reaches_a_kernel_socket(
+    setup: impl FnOnce(&Netns),
+    payloads: Vec<(u16, Vec<u8>)>,
+) -> Sent {
+    let ns = Netns::new();
+    let (va, vb, b) = (ns.va.clone(), ns.vb.clone(), ns.b.clone());
+    run("ip", &["-n", &b, "addr", "add", "10.66.0.1/24", "dev", &vb]);
+    setup(&ns);
     let (ready_tx, ready_rx) = mpsc::channel();
-    // 9 full-size datagrams and a short one (one run), one of another flow,
-    // then two more of the first: 3 messages.
-    let mut payloads: Vec<(u16, Vec<u8>)> = (0..10)
-        .map(|i| (4000, vec![i as u8; if i < 9 { 1200 } else { 77 }]))
-        .collect();
-    payloads.push((4001, vec![0xaa; 1200]));
-    payloads.extend((0..2).map(|i| (4000, vec![0x50 + i as u8; 1200])));
     let expect = payloads.len();
     let receiver = in_ns(&b, move || {
         let s = std::net::UdpSocket::bind("10.66.0.1:9000").unwrap();
@@ -691,17 +755,19 @@ fn udp_train_reaches_a_kernel_socket(udp_segmentation: bool) {
         }
         let gso = port.gso_support();
         let done = port.tx_burst(&mut batch);
-        (done.packets, port.frames_coalesced(), port.stats(), gso)
+        let messages = port.tx_messages() as usize;
+        (
+            done.packets,
+            (port.frames_coalesced(), messages),
+            port.stats(),
+            gso,
+        )
     })
     .join()
     .unwrap();
-    // A veth segments TCP and UDP superframes unless told not to.
-    assert!(gso.tcp4, "{gso:?}");
-    assert_eq!(gso.udp, udp_segmentation, "{gso:?}");
+    let (coalesced, messages) = coalesced;
     assert_eq!(sent, payloads.len());
     assert_eq!(stats.tx_errors, 0);
-    let want_coalesced = if udp_segmentation { 12 } else { 0 };
-    assert_eq!(coalesced, want_coalesced, "the run of 10 and the run of 2");
     let mut got = receiver.join().unwrap();
     // The kernel may queue the superframes' datagrams in any order
     // relative to each other's flows; within a flow they stay in order.
@@ -709,4 +775,9 @@ fn udp_train_reaches_a_kernel_socket(udp_segmentation: bool) {
     got.sort_by_key(|(port, _)| *port);
     want.sort_by_key(|(port, _)| *port);
     assert!(got == want, "datagrams differ: {} received", got.len());
+    Sent {
+        coalesced,
+        messages,
+        gso,
+    }
 }

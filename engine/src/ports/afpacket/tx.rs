@@ -30,6 +30,8 @@ pub struct SendmmsgTx {
     /// Per message: frames it carries and their bytes (as given).
     frames: Box<[(usize, u64)]>,
     coalesced: u64,
+    /// Messages the kernel took (superframes and lone frames).
+    messages: u64,
 }
 
 impl SendmmsgTx {
@@ -46,12 +48,18 @@ impl SendmmsgTx {
             vnets: vec![[0; VNET_HDR_LEN]; BATCH_SIZE].into_boxed_slice(),
             frames: vec![(0, 0); BATCH_SIZE].into_boxed_slice(),
             coalesced: 0,
+            messages: 0,
         }
     }
 
     /// Frames sent inside superframes rather than alone (diagnostics).
     pub fn frames_coalesced(&self) -> u64 {
         self.coalesced
+    }
+
+    /// Messages the kernel took (diagnostics).
+    pub fn messages_sent(&self) -> u64 {
+        self.messages
     }
 
     /// Builds the messages for `batch` (rewriting the first frame of each
@@ -64,7 +72,7 @@ impl SendmmsgTx {
         while i < n {
             let mut run = coalesce::parse(pkts[i].data())
                 .filter(|s| if s.tcp() { gso.tcp4 } else { gso.udp })
-                .map(Run::new);
+                .map(|s| Run::with_limits(s, gso.limits));
             let mut j = i + 1;
             let mut bytes = pkts[i].len() as u64;
             if let Some(r) = run.as_mut() {
@@ -139,6 +147,7 @@ impl SendmmsgTx {
                     sent.bytes += bytes;
                 }
                 off += r as usize;
+                self.messages += r as u64;
                 continue;
             }
             let errno = std::io::Error::last_os_error().raw_os_error();
