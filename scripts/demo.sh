@@ -14,7 +14,10 @@
 # `patronusctl flows` lists what the engine classified them as; a model is
 # uploaded and promoted through the registry. Last, a VIP made through
 # the API (`patronusctl lb ...`) balances curl from h1 over three web
-# backends in h2, one of them then drained. Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
+# backends in h2, one of them then drained. Then two sites with a fibre and an
+# LTE uplink each (`wan_demo`): `patronusctl wan paths|policies`, a webrtc call
+# leaving lossy fibre while bulk stays, and failover when fibre goes down.
+# Everything is torn down on exit or Ctrl-C. Without root (or with PATRONUS_DEMO_MEM=1)
 # it runs the engine on in-memory ports instead (a generator and a sink, 5 s).
 set -euo pipefail
 
@@ -37,6 +40,15 @@ cleanup() {
         kill -INT "$ENGINE_PID"
         for _ in $(seq 50); do kill -0 "$ENGINE_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$ENGINE_PID" 2>/dev/null
+    fi
+    if [ -n "${WAN_PID:-}" ]; then
+        # Interrupted: wan_demo's own clean-up did not run. Its namespaces
+        # are named pt<pid>x...
+        kill -KILL "$WAN_PID" 2>/dev/null
+        for ns in $(ip netns list | awk -v p="pt${WAN_PID}x" 'index($1, p) == 1 {print $1}'); do
+            for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+            ip netns del "$ns" 2>/dev/null
+        done
     fi
     for ns in "${NAMESPACES[@]}"; do
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
@@ -507,4 +519,12 @@ wait "$ENGINE_PID" || status=$?
 ENGINE_PID=""
 cat "$WORK/engine.log"
 echo "engine exit status $status"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# Two sites with two uplinks each: path probes, per-application steering,
+# failover (tests/src/bin/wan_demo.rs; it removes its namespaces itself).
+cargo build --release -p patronus-e2e --bin wan_demo
+"$ROOT/target/release/wan_demo" &
+WAN_PID=$!
+wait "$WAN_PID"
+WAN_PID=""

@@ -170,6 +170,9 @@ pub struct WanOptions {
     pub default: PolicyOpts,
     /// Engine workers per site.
     pub workers: usize,
+    /// Site A's engine keeps its shared-memory files in
+    /// [`WanTopology::runtime_dir`], for a control process to read.
+    pub control_a: bool,
 }
 
 impl Default for WanOptions {
@@ -181,6 +184,7 @@ impl Default for WanOptions {
             bulk: PolicyOpts::default(),
             default: PolicyOpts::default(),
             workers: 1,
+            control_a: false,
         }
     }
 }
@@ -487,7 +491,18 @@ allowed_ips = ["{far_lan}"{extra}]
         if self.opts.wan {
             c += &self.wan_section(far_site);
         }
+        if self.opts.control_a && site == Site::A {
+            c += &format!(
+                "\n[control]\nruntime_dir = \"{}\"\n",
+                self.runtime_dir().display()
+            );
+        }
         c
+    }
+
+    /// Site A's runtime directory (with [`WanOptions::control_a`]).
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("shm-a")
     }
 
     /// The `[wan]` section: two paths to `far_site`, policies voice, bulk
