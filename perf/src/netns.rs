@@ -172,12 +172,16 @@ impl End {
 /// Namespaces whose name starts with `pperf<pid>` (for checking that nothing
 /// was left behind).
 pub fn leftover_namespaces() -> Vec<String> {
-    let prefix = format!("pperf{}", std::process::id());
+    namespaces_starting_with(&format!("pperf{}", std::process::id()))
+}
+
+/// Namespaces whose name starts with `prefix`.
+pub fn namespaces_starting_with(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/run/netns")
         .map(|d| {
             d.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
+                .filter(|n| n.starts_with(prefix))
                 .collect()
         })
         .unwrap_or_default()

@@ -483,28 +483,10 @@ impl WanRuntime {
                     self.dup_dropped += 1;
                     return Ok(0);
                 }
-                let r = unwrap_inner(
-                    inner,
-                    &mut self.inner,
-                    &mut self.decompress_errors,
-                    &mut deliver,
-                );
-                if r.is_err() {
-                    self.bad += 1;
-                }
-                r.map(|()| 0)
+                self.unwrap_counted(inner, &mut deliver)
             }
             WanPacket::Plain(_) | WanPacket::Compressed { .. } | WanPacket::Raw(_) => {
-                let r = unwrap_inner(
-                    b,
-                    &mut self.inner,
-                    &mut self.decompress_errors,
-                    &mut deliver,
-                );
-                if r.is_err() {
-                    self.bad += 1;
-                }
-                r.map(|()| 0)
+                self.unwrap_counted(b, &mut deliver)
             }
         }
     }
@@ -562,6 +544,19 @@ impl WanRuntime {
         for s in &mut self.sites {
             s.steering.refresh(now);
         }
+    }
+
+    /// [`unwrap_inner`] on a received WAN packet `w`, counting a bad one.
+    fn unwrap_counted(
+        &mut self,
+        w: &[u8],
+        deliver: &mut impl FnMut(&[u8]),
+    ) -> Result<usize, InputError> {
+        let r = unwrap_inner(w, &mut self.inner, &mut self.decompress_errors, deliver);
+        if r.is_err() {
+            self.bad += 1;
+        }
+        r.map(|()| 0)
     }
 
     /// Writes every counter (order of [`counter_names`]) into `out`.

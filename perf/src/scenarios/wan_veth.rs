@@ -187,15 +187,7 @@ fn row(system: &str, payload: u32, x: &Sample) -> Row {
 
 /// Namespaces of the e2e helpers (`pt<pid>x…`) still present.
 fn leftover_e2e_namespaces() -> Vec<String> {
-    let prefix = format!("pt{}x", std::process::id());
-    std::fs::read_dir("/run/netns")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with(&prefix))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::netns::namespaces_starting_with(&format!("pt{}x", std::process::id()))
 }
 
 pub fn run(opts: &Options, flow: &FlowOptions) -> anyhow::Result<Report> {

@@ -59,20 +59,9 @@ fn main() {
     println!(
         "==> a webrtc call (100 pps) and a bulk transfer (200 pps) from A's host to B's, 24 s"
     );
-    let voice = FlowSender::start(
-        &t.ha,
-        HB,
-        voice_port,
-        flow(FlowKind::Webrtc, 100, 24, 160),
-        t.dir(),
-    );
-    let bulk = FlowSender::start(
-        &t.ha,
-        HB,
-        bulk_port,
-        flow(FlowKind::Bulk, 200, 24, 800),
-        t.dir(),
-    );
+    let send = |port, spec| FlowSender::start(&t.ha, HB, port, spec, t.dir());
+    let voice = send(voice_port, flow(FlowKind::Webrtc, 100, 24, 160));
+    let bulk = send(bulk_port, flow(FlowKind::Bulk, 200, 24, 800));
     wait_for(&mut t, "both flows on fibre", |s| {
         on(s, "voice", WanPath::Fibre) >= 100 && on(s, "bulk", WanPath::Fibre) >= 100
     });
