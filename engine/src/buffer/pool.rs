@@ -38,6 +38,14 @@ const _: () = assert!(std::mem::size_of::<PacketMeta>() <= META_ROOM);
 const _: () = assert!(std::mem::align_of::<PacketMeta>() <= 64);
 const _: () = assert!(BUF_STRIDE.is_multiple_of(64));
 
+/// Bit of `Packet::idx` saying the frame's TCP/UDP checksum is known to be
+/// right (see [`Packet::l4_csum_ok`]); the other bits are the buffer index.
+/// Held in the handle, not the metadata, so that no stale value from a
+/// buffer's previous life can survive: every handle starts without it.
+const CSUM_OK: u32 = 1 << 31;
+/// `Packet::idx` of a buffer of an external allocator (not in a free list).
+const EXTERNAL_IDX: u32 = !CSUM_OK;
+
 /// Buffers a pool takes from an outside allocator (a DPDK mempool whose
 /// mbufs have a [`BUF_META_ROOM`]-byte private area and [`BUF_SIZE`] bytes
 /// of buffer) instead of its own memory. Each buffer is [`BUF_SIZE`] bytes,
@@ -105,6 +113,10 @@ impl PacketPool {
     /// This is the only allocation the pool ever makes.
     pub fn new(nbufs: u32) -> Self {
         assert!(nbufs > 0, "a packet pool needs at least one buffer");
+        assert!(
+            nbufs < EXTERNAL_IDX,
+            "buffer indices leave the top bit free"
+        );
         let layout = Layout::from_size_align(nbufs as usize * BUF_STRIDE, 64)
             .expect("pool size fits in memory");
         // SAFETY: the layout has a non-zero size.
@@ -172,7 +184,7 @@ impl PacketPool {
         Packet {
             pool: self.inner,
             buf: raw.buf,
-            idx: u32::MAX,
+            idx: EXTERNAL_IDX,
             head: raw.head,
             len: raw.len,
             _not_send: PhantomData,
@@ -198,7 +210,7 @@ impl PacketPool {
             batch.push_in_place(|slot| {
                 std::ptr::addr_of_mut!((*slot).pool).write(inner);
                 std::ptr::addr_of_mut!((*slot).buf).write(raw.buf);
-                std::ptr::addr_of_mut!((*slot).idx).write(u32::MAX);
+                std::ptr::addr_of_mut!((*slot).idx).write(EXTERNAL_IDX);
                 std::ptr::addr_of_mut!((*slot).head).write(raw.head);
                 std::ptr::addr_of_mut!((*slot).len).write(raw.len);
                 std::ptr::addr_of_mut!((*slot)._not_send).write(PhantomData);
@@ -237,7 +249,7 @@ impl PacketPool {
                 };
                 std::ptr::addr_of_mut!((*slot).pool).write(inner);
                 std::ptr::addr_of_mut!((*slot).buf).write(raw.buf);
-                std::ptr::addr_of_mut!((*slot).idx).write(u32::MAX);
+                std::ptr::addr_of_mut!((*slot).idx).write(EXTERNAL_IDX);
                 std::ptr::addr_of_mut!((*slot).head).write(raw.head);
                 std::ptr::addr_of_mut!((*slot).len).write(raw.len);
                 std::ptr::addr_of_mut!((*slot)._not_send).write(PhantomData);
@@ -412,6 +424,7 @@ impl Packet {
         }
         self.head -= n as u16;
         self.len += n as u16;
+        self.idx &= !CSUM_OK;
         Some(&mut self.data_mut()[..n])
     }
 
@@ -423,6 +436,7 @@ impl Packet {
         }
         self.head += n as u16;
         self.len -= n as u16;
+        self.idx &= !CSUM_OK;
         Some(())
     }
 
@@ -434,6 +448,7 @@ impl Packet {
         }
         let old = self.len();
         self.len += n as u16;
+        self.idx &= !CSUM_OK;
         Some(&mut self.data_mut()[old..])
     }
 
@@ -442,6 +457,7 @@ impl Packet {
     pub fn truncate(&mut self, len: usize) {
         if len < self.len() {
             self.len = len as u16;
+            self.idx &= !CSUM_OK;
         }
     }
 
@@ -452,6 +468,7 @@ impl Packet {
             return None;
         }
         self.len = len as u16;
+        self.idx &= !CSUM_OK;
         Some(())
     }
 
@@ -460,6 +477,7 @@ impl Packet {
     pub fn reset(&mut self) {
         self.head = BUF_HEADROOM as u16;
         self.len = 0;
+        self.idx &= !CSUM_OK;
     }
 
     /// The whole buffer from the data start to its end (for ports that write
@@ -467,6 +485,7 @@ impl Packet {
     #[inline]
     pub fn room_mut(&mut self) -> &mut [u8] {
         let room = BUF_SIZE - self.head as usize;
+        self.idx &= !CSUM_OK;
         // SAFETY: the range lies inside this packet's buffer, owned uniquely.
         unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(self.head as usize), room) }
     }
@@ -487,10 +506,29 @@ impl Packet {
     }
 
     /// The buffer's index in its pool (stable for the packet's life;
-    /// `u32::MAX` for external buffers).
+    /// `0x7fff_ffff` for external buffers).
     #[inline]
     pub fn index(&self) -> u32 {
-        self.idx
+        self.idx & !CSUM_OK
+    }
+
+    /// The frame's TCP/UDP checksum is known to be right: a port set this
+    /// on receipt because it computed the checksum itself or the kernel
+    /// said it was verified. Rewrites that keep the checksum right
+    /// (incremental updates through [`data_mut`](Self::data_mut)) keep it;
+    /// anything that moves the data's start or end clears it. The TX
+    /// coalescer then need not verify the frame again before the kernel
+    /// computes a superframe's checksum afresh.
+    #[inline]
+    pub fn l4_csum_ok(&self) -> bool {
+        self.idx & CSUM_OK != 0
+    }
+
+    /// Marks the frame's TCP/UDP checksum as right (see
+    /// [`l4_csum_ok`](Self::l4_csum_ok)); only for a port that knows it.
+    #[inline]
+    pub fn set_l4_csum_ok(&mut self) {
+        self.idx |= CSUM_OK;
     }
 
     /// Address of the buffer (tests check that a frame was never copied).
@@ -621,7 +659,7 @@ impl Drop for Packet {
         unsafe {
             match (*inner).external {
                 Some(ext) => (ext.free)(ext.ctx, self.buf),
-                None => (*(*inner).free.get()).push(self.idx),
+                None => (*(*inner).free.get()).push(self.idx & !CSUM_OK),
             }
             release(inner);
         }
@@ -631,6 +669,46 @@ impl Drop for Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_checksum_lasts_until_the_data_moves() {
+        let mut pool = PacketPool::new(2);
+        let fresh = |pool: &mut PacketPool| {
+            let mut p = pool.alloc_from(&[7u8; 100]).unwrap();
+            assert!(!p.l4_csum_ok(), "a new handle vouches for nothing");
+            p.set_l4_csum_ok();
+            p
+        };
+        let mut p = fresh(&mut pool);
+        // In-place rewrites (NAT's incremental updates) and no-op trims keep it.
+        p.data_mut()[50] = 1;
+        p.truncate(200);
+        assert!(p.l4_csum_ok());
+        let idx = p.index();
+        assert!(idx < 2, "the flag is not part of the index");
+        let ops: [fn(&mut Packet); 7] = [
+            |p| assert!(p.prepend(4).is_some()),
+            |p| assert!(p.strip_front(4).is_some()),
+            |p| assert!(p.append(4).is_some()),
+            |p| p.truncate(10),
+            |p| assert!(p.set_len(100).is_some()),
+            |p| p.reset(),
+            |p| assert!(!p.room_mut().is_empty()),
+        ];
+        drop(p);
+        for (k, op) in ops.iter().enumerate() {
+            let mut p = fresh(&mut pool);
+            op(&mut p);
+            assert!(!p.l4_csum_ok(), "op {k} clears it");
+        }
+        // Buffers freed with the flag set went back under their own index.
+        let a = pool.alloc().unwrap();
+        let b = pool.alloc().unwrap();
+        let mut got = [a.index(), b.index()];
+        got.sort();
+        assert_eq!(got, [0, 1]);
+        assert!(pool.alloc().is_none());
+    }
 
     #[test]
     fn alloc_and_return() {

@@ -12,7 +12,10 @@
 //! numbers follow on, flags are ACK (PSH only on the last). And like GRO,
 //! a frame's L4 checksum is verified before it joins: the superframe's
 //! checksum is computed afresh, which would otherwise turn a corrupt
-//! segment into a valid one.
+//! segment into a valid one. Frames whose checksum the receiving port
+//! computed or the kernel verified (`Packet::l4_csum_ok`, kept through
+//! incremental rewrites such as NAT's) skip that second read of their
+//! payload.
 
 use super::features::GsoLimits;
 use super::offload::{
@@ -133,9 +136,18 @@ impl Run {
     }
 
     /// Takes frame `f` (parsed as `s`) if it continues the run that
-    /// `first` (the run's first frame, unmodified) starts.
-    #[inline]
+    /// `first` (the run's first frame, unmodified) starts, verifying both
+    /// frames' checksums.
+    #[cfg(test)]
     pub fn extend(&mut self, first: &[u8], f: &[u8], s: &Seg) -> bool {
+        self.extend_known(first, f, s, [false, false])
+    }
+
+    /// [`extend`](Self::extend) where `known_ok` says, for `first` and `f`,
+    /// that the frame's L4 checksum is known to be right
+    /// (`Packet::l4_csum_ok`), so reading its payload again is not needed.
+    #[inline]
+    pub fn extend_known(&mut self, first: &[u8], f: &[u8], s: &Seg, known_ok: [bool; 2]) -> bool {
         let (a, p) = (&self.first, &self.prev);
         let fits = self.segs < self.max_segs
             && s.tcp == a.tcp
@@ -149,7 +161,9 @@ impl Run {
             return false;
         }
         // Checked only once a run forms: a frame sent alone keeps its own.
-        if (self.segs == 1 && !l4_checksum_ok(first, a.tcp)) || !l4_checksum_ok(f, a.tcp) {
+        if (self.segs == 1 && !known_ok[0] && !l4_checksum_ok(first, a.tcp))
+            || (!known_ok[1] && !l4_checksum_ok(f, a.tcp))
+        {
             return false;
         }
         self.prev = *s;

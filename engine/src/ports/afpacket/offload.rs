@@ -15,6 +15,9 @@ pub const VNET_HDR_LEN: usize = 10;
 
 /// `virtio_net_hdr.flags`: the checksum at csum_start/csum_offset is partial.
 pub const VNET_F_NEEDS_CSUM: u8 = 1;
+/// `virtio_net_hdr.flags`: the kernel (or the NIC) verified the checksum
+/// (`CHECKSUM_UNNECESSARY`).
+pub const VNET_F_DATA_VALID: u8 = 2;
 /// `virtio_net_hdr.gso_type` values (the kernel's `VIRTIO_NET_HDR_GSO_*`).
 pub const VNET_GSO_NONE: u8 = 0;
 pub const VNET_GSO_TCPV4: u8 = 1;
@@ -126,15 +129,20 @@ fn deliver_one(
         Some(room) => room.copy_from_slice(frame),
         None => return dropped(1),
     }
-    if vnet.flags & VNET_F_NEEDS_CSUM != 0
-        && complete_csum(
+    if vnet.flags & VNET_F_NEEDS_CSUM != 0 {
+        if complete_csum(
             p.data_mut(),
             vnet.csum_start as usize,
             vnet.csum_offset as usize,
         )
         .is_none()
-    {
-        return dropped(1);
+        {
+            return dropped(1);
+        }
+        // Computed here over the data as it is.
+        p.set_l4_csum_ok();
+    } else if vnet.flags & VNET_F_DATA_VALID != 0 {
+        p.set_l4_csum_ok();
     }
     if batch.push(p).is_err() {
         return dropped(1);
@@ -299,6 +307,8 @@ fn segment(
             ip_id,
             seq0.wrapping_add((i * mss) as u32),
         );
+        // `fix_segment` computed the checksum over the segment as it is.
+        p.set_l4_csum_ok();
         if batch.push(p).is_err() {
             out.dropped += nseg - i;
             break;
@@ -439,6 +449,7 @@ mod tests {
             assert_eq!(f.len(), 54 + seg_len);
             assert!(ipv4_header_ok(f), "segment {i} IPv4 checksum");
             assert!(l4_ok_v4(f, IPPROTO_TCP), "segment {i} TCP checksum");
+            assert!(p.l4_csum_ok(), "segment {i}: computed here, known right");
             assert_eq!(u16::from_be_bytes([f[16], f[17]]) as usize, 40 + seg_len);
             assert_eq!(u16::from_be_bytes([f[18], f[19]]), 0x1234 + i as u16);
             let seq = u32::from_be_bytes([f[38], f[39], f[40], f[41]]);
@@ -542,8 +553,29 @@ mod tests {
         assert_eq!(d.pkts, 1);
         let out = batch.packets()[0].data();
         assert!(l4_ok_v4(out, IPPROTO_UDP));
+        assert!(
+            batch.packets()[0].l4_csum_ok(),
+            "computed here: known right"
+        );
         assert_eq!(&out[..40], &f[..40], "only the checksum changes");
         assert_eq!(&out[42..], &f[42..]);
+    }
+
+    #[test]
+    fn only_checksums_computed_or_verified_are_marked_known() {
+        let frame = tcp4_superframe(&pattern(100), 0x10);
+        let mut pool = PacketPool::new(4);
+        let mut batch = Batch::new();
+        // No flags: the checksum field is whatever came in.
+        deliver(&frame, &VnetHdr::default(), &mut pool, &mut batch).unwrap();
+        // The kernel verified it (CHECKSUM_UNNECESSARY).
+        let valid = VnetHdr {
+            flags: VNET_F_DATA_VALID,
+            ..Default::default()
+        };
+        deliver(&frame, &valid, &mut pool, &mut batch).unwrap();
+        let known: Vec<bool> = batch.packets().iter().map(|p| p.l4_csum_ok()).collect();
+        assert_eq!(known, [false, true]);
     }
 
     #[test]

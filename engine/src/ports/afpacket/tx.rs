@@ -78,8 +78,9 @@ impl SendmmsgTx {
             if let Some(r) = run.as_mut() {
                 while j < n {
                     let f = pkts[j].data();
+                    let known = [pkts[i].l4_csum_ok(), pkts[j].l4_csum_ok()];
                     match coalesce::parse(f) {
-                        Some(s) if r.extend(pkts[i].data(), f, &s) => {}
+                        Some(s) if r.extend_known(pkts[i].data(), f, &s, known) => {}
                         _ => break,
                     }
                     bytes += f.len() as u64;
