@@ -185,7 +185,12 @@ pub struct PortConfig {
     /// the interface: "drop" (default: a tc ingress filter drops them after
     /// the engine's socket saw them) or "pass" (the kernel processes them too).
     pub kernel_ingress: Option<KernelIngress>,
-    /// afpacket: RX ring block size in bytes (power of two, ≥ 4096).
+    /// afpacket: RX ring layout: "v2" (default: frames are seen as soon as
+    /// the kernel writes them) or "v3" (blocks handed over when full or
+    /// after 1 ms, fewer cache misses at high rates, up to 1 ms more
+    /// latency per crossing under light traffic).
+    pub rx_ring: Option<RxRingKind>,
+    /// afpacket: RX ring block size in bytes (power of two, ≥ 4096; v3 only).
     pub ring_block_size: Option<u32>,
     /// afpacket: RX ring blocks.
     pub ring_blocks: Option<u32>,
@@ -201,6 +206,17 @@ pub struct PortConfig {
     /// dpdk: the DPDK device, a vdev name from `dpdk.vdevs` ("net_null0")
     /// or a PCI address from `dpdk.pci_allow`.
     pub device: Option<String>,
+}
+
+/// The afpacket RX ring's layout (`PACKET_VERSION`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RxRingKind {
+    /// TPACKET_V2: one slot per frame, handed over frame by frame.
+    #[default]
+    V2,
+    /// TPACKET_V3: frames packed into blocks, handed over block by block.
+    V3,
 }
 
 /// What the kernel does with frames on an interface the engine owns.
@@ -606,6 +622,7 @@ impl EngineConfig {
                         }
                     }
                     only("kernel_ingress", p.kernel_ingress.is_some(), "afpacket")?;
+                    only("rx_ring", p.rx_ring.is_some(), "afpacket")?;
                     only("ring_block_size", p.ring_block_size.is_some(), "afpacket")?;
                     only("ring_blocks", p.ring_blocks.is_some(), "afpacket")?;
                     only("input", p.input.is_some(), "pcap")?;

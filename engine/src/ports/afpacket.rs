@@ -1,5 +1,6 @@
 //! The `afpacket` port: a Linux interface driven through AF_PACKET, with an
-//! mmap'd TPACKET_V3 RX ring, batched `sendmmsg` TX, software completion of
+//! mmap'd RX ring (TPACKET_V2 slots, `ring_v2.rs`, by default; TPACKET_V3
+//! blocks, `ring.rs`, on request), batched `sendmmsg` TX, software completion of
 //! the kernel's checksum/GSO offloads, and PACKET_FANOUT across workers.
 //!
 //! Each queue (one per worker) is one socket: bound to the interface with
@@ -30,6 +31,8 @@ mod kernel_ingress;
 mod offload;
 #[path = "afpacket/ring.rs"]
 mod ring;
+#[path = "afpacket/ring_v2.rs"]
+mod ring_v2;
 #[path = "afpacket/sys.rs"]
 pub(super) mod sys;
 #[cfg(test)]
@@ -45,11 +48,12 @@ use std::time::{Duration, Instant};
 
 use super::{LinkInfo, Port, PortError, PortStats, TxDone};
 use crate::buffer::{Batch, PacketPool};
-use crate::config::{parse_mac, KernelIngress, PortConfig};
+use crate::config::{parse_mac, KernelIngress, PortConfig, RxRingKind};
 use features::GsoSupport;
 use kernel_ingress::KernelIngressDrop;
 use offload::{VnetHdr, VNET_F_NEEDS_CSUM};
-use ring::RxRing;
+use ring::{RxFrame, RxRing};
+use ring_v2::RxRingV2;
 
 /// Default RX ring block: holds a 64 KiB GSO superframe with room to spare.
 pub const DEFAULT_RING_BLOCK_SIZE: u32 = 1 << 17;
@@ -69,7 +73,7 @@ pub struct AfPacketPort {
     iface: String,
     ifindex: i32,
     // Field order matters for Drop: unmap the ring before closing the socket.
-    ring: RxRing,
+    ring: Rx,
     fd: OwnedFd,
     tx: tx::SendmmsgTx,
     mac_override: Option<[u8; 6]>,
@@ -87,6 +91,30 @@ pub struct AfPacketPort {
     scratch: Box<[u8]>,
     /// The tc filter that keeps the kernel stack off the interface (queue 0).
     _kernel_drop: Option<KernelIngressDrop>,
+}
+
+/// The RX ring of either layout.
+enum Rx {
+    V3(RxRing),
+    V2(RxRingV2),
+}
+
+impl Rx {
+    #[inline]
+    fn peek(&mut self) -> Option<RxFrame<'_>> {
+        match self {
+            Rx::V3(r) => r.peek(),
+            Rx::V2(r) => r.peek(),
+        }
+    }
+
+    #[inline]
+    fn advance(&mut self) {
+        match self {
+            Rx::V3(r) => r.advance(),
+            Rx::V2(r) => r.advance(),
+        }
+    }
 }
 
 /// Fanout group id from ifindex and process id, so two engines (or two ports)
@@ -132,8 +160,12 @@ impl AfPacketPort {
         let fd = sys::packet_socket().map_err(err)?;
         let raw = fd.as_raw_fd();
         sys::if_up(raw, &iface).map_err(err)?;
-        let v3 = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
-        sys::set_packet_opt(raw, libc::PACKET_VERSION, &v3, "PACKET_VERSION").map_err(err)?;
+        let kind = cfg.rx_ring.unwrap_or_default();
+        let version = match kind {
+            RxRingKind::V2 => libc::tpacket_versions::TPACKET_V2,
+            RxRingKind::V3 => libc::tpacket_versions::TPACKET_V3,
+        } as libc::c_int;
+        sys::set_packet_opt(raw, libc::PACKET_VERSION, &version, "PACKET_VERSION").map_err(err)?;
         let one: libc::c_int = 1;
         sys::set_packet_opt(raw, libc::PACKET_VNET_HDR, &one, "PACKET_VNET_HDR").map_err(err)?;
         sys::set_packet_opt(
@@ -145,7 +177,16 @@ impl AfPacketPort {
         .map_err(err)?;
         sys::set_packet_opt(raw, libc::PACKET_QDISC_BYPASS, &one, "PACKET_QDISC_BYPASS")
             .map_err(err)?;
-        let ring = RxRing::new(raw, block_size, nblocks).map_err(err)?;
+        let ring = match kind {
+            RxRingKind::V3 => Rx::V3(RxRing::new(raw, block_size, nblocks).map_err(err)?),
+            // The same ring memory, in MTU-sized slots.
+            RxRingKind::V2 => {
+                let slots = (u64::from(block_size) * u64::from(nblocks)
+                    / u64::from(ring_v2::SLOT_SIZE))
+                .clamp(64, 1 << 20) as u32;
+                Rx::V2(RxRingV2::new(raw, slots, MAX_FRAME).map_err(err)?)
+            }
+        };
         sys::bind(raw, ifindex, sys::ETH_P_ALL_BE).map_err(err)?;
         if nqueues > 1 {
             // The group's own hook decides what members see, so

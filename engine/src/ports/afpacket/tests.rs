@@ -17,7 +17,7 @@ use super::features::{GsoLimits, GsoSupport};
 use super::offload::{csum_add, fold};
 use super::{sys, AfPacketPort};
 use crate::buffer::{Batch, PacketPool};
-use crate::config::{PortConfig, PortDriver};
+use crate::config::{PortConfig, PortDriver, RxRingKind};
 use crate::ports::Port;
 
 /// Experimental ethertype for the test frames (IEEE local experimental 1).
@@ -114,6 +114,13 @@ fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) ->
     })
 }
 
+fn port_cfg_ring(iface: &str, ring: RxRingKind) -> PortConfig {
+    PortConfig {
+        rx_ring: Some(ring),
+        ..port_cfg(iface)
+    }
+}
+
 fn port_cfg(iface: &str) -> PortConfig {
     PortConfig {
         name: "test0".into(),
@@ -123,6 +130,7 @@ fn port_cfg(iface: &str) -> PortConfig {
         iface: Some(iface.into()),
         mac: None,
         mtu: None,
+        rx_ring: None,
         ring_block_size: None,
         ring_blocks: None,
         afxdp: None,
@@ -243,11 +251,20 @@ fn missing_interface_is_a_clear_error() {
 
 #[test]
 fn frames_from_the_peer_arrive_intact() {
+    frames_arrive_intact(RxRingKind::V2);
+}
+
+#[test]
+fn frames_from_the_peer_arrive_intact_through_a_v3_ring() {
+    frames_arrive_intact(RxRingKind::V3);
+}
+
+fn frames_arrive_intact(ring: RxRingKind) {
     let ns = Netns::new();
     let (va, vb, expect_mac) = (ns.va.clone(), ns.vb.clone(), ns.mac_of_a());
     let (tx, rx) = mpsc::channel();
     let port_thread = in_ns(&ns.a, move || {
-        let mut port = AfPacketPort::open(&port_cfg(&va), 0, 1).unwrap();
+        let mut port = AfPacketPort::open(&port_cfg_ring(&va, ring), 0, 1).unwrap();
         let link = port.link();
         tx.send(link.mac).unwrap();
         let mut pool = PacketPool::new(4096);
@@ -376,6 +393,17 @@ fn parse_tcp4(f: &[u8], src: [u8; 4], port: u16) -> Option<Seen> {
 
 #[test]
 fn tcp_with_offloads_on_is_segmented_and_checksummed() {
+    // The default ring reads superframes off the socket beside it
+    // (TP_STATUS_COPY); the V3 ring holds them in its blocks.
+    tcp_superframes_are_segmented(RxRingKind::V2);
+}
+
+#[test]
+fn tcp_with_offloads_on_is_segmented_and_checksummed_through_a_v3_ring() {
+    tcp_superframes_are_segmented(RxRingKind::V3);
+}
+
+fn tcp_superframes_are_segmented(ring: RxRingKind) {
     const LEN: usize = 3 << 20;
     const PORT: u16 = 5301;
     let ns = Netns::new();
@@ -397,7 +425,7 @@ fn tcp_with_offloads_on_is_segmented_and_checksummed() {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let port_thread = in_ns(&ns.a, move || {
-        let mut port = AfPacketPort::open(&port_cfg(&va), 0, 1).unwrap();
+        let mut port = AfPacketPort::open(&port_cfg_ring(&va, ring), 0, 1).unwrap();
         ready_tx.send(()).unwrap();
         let mut pool = PacketPool::new(4096);
         let mut seen = Vec::new();

@@ -340,6 +340,7 @@ fn port_cfg(iface: &str, bind: XskBindMode) -> PortConfig {
         iface: Some(iface.into()),
         mac: None,
         mtu: None,
+        rx_ring: None,
         ring_block_size: None,
         ring_blocks: None,
         device: None,

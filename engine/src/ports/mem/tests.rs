@@ -34,6 +34,7 @@ fn port_cfg(g: Option<GeneratorConfig>) -> PortConfig {
         iface: None,
         mac: None,
         mtu: None,
+        rx_ring: None,
         ring_block_size: None,
         ring_blocks: None,
         afxdp: None,

@@ -43,6 +43,7 @@ fn cfg(input: Option<&Path>, output: Option<&Path>) -> PortConfig {
         iface: None,
         mac: None,
         mtu: None,
+        rx_ring: None,
         ring_block_size: None,
         ring_blocks: None,
         afxdp: None,
