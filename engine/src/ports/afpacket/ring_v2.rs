@@ -79,18 +79,25 @@ impl RxRingV2 {
         let mut aux = one;
         sys::set_packet_opt(fd, libc::PACKET_AUXDATA, &aux, "PACKET_AUXDATA")?;
         aux = COPY_RCVBUF;
-        // SAFETY: a valid int option on our socket.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                &aux as *const libc::c_int as *const libc::c_void,
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            return Err(sys::ctx("SO_RCVBUFFORCE", io::Error::last_os_error()));
+        // Past `net.core.rmem_max` needs CAP_NET_ADMIN; without it, take what
+        // the sysctl allows (superframes beyond it are counted as truncated).
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: a valid int option on our socket.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    &aux as *const libc::c_int as *const libc::c_void,
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+            if opt == libc::SO_RCVBUF {
+                return Err(sys::ctx("SO_RCVBUF", io::Error::last_os_error()));
+            }
         }
         sys::set_packet_opt(fd, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
         let map_len = (SLOT_SIZE * SLOTS_PER_BLOCK) as usize * nblocks as usize;
