@@ -61,15 +61,36 @@ impl Traffic {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Router {
     Nftables,
-    Engine(Driver),
+    Engine(Driver, Poll),
+}
+
+/// The engine worker's `poll` mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Poll {
+    /// Spins on its core whether or not traffic comes.
+    Busy,
+    /// The engine's default: backs off and sleeps when idle, leaving its
+    /// core to the co-located iperf3 ends.
+    Adaptive,
+}
+
+impl Poll {
+    fn config(self) -> &'static str {
+        match self {
+            Poll::Busy => "busy",
+            Poll::Adaptive => "adaptive",
+        }
+    }
 }
 
 impl Router {
     fn system(self, t: Traffic) -> String {
         let r = match self {
             Router::Nftables => "nftables",
-            Router::Engine(Driver::AfPacket) => "patronus",
-            Router::Engine(Driver::AfXdp) => "patronus-afxdp",
+            Router::Engine(Driver::AfPacket, Poll::Busy) => "patronus",
+            Router::Engine(Driver::AfPacket, Poll::Adaptive) => "patronus-adaptive",
+            Router::Engine(Driver::AfXdp, Poll::Busy) => "patronus-afxdp",
+            Router::Engine(Driver::AfXdp, Poll::Adaptive) => "patronus-afxdp-adaptive",
         };
         format!("{r}-{}", t.name())
     }
@@ -77,10 +98,11 @@ impl Router {
 
 const TRAFFIC: [Traffic; 3] = [Traffic::Tcp, Traffic::Udp, Traffic::UdpRate];
 
-const ROUTERS: [Router; 3] = [
+const ROUTERS: [Router; 4] = [
     Router::Nftables,
-    Router::Engine(Driver::AfPacket),
-    Router::Engine(Driver::AfXdp),
+    Router::Engine(Driver::AfPacket, Poll::Busy),
+    Router::Engine(Driver::AfPacket, Poll::Adaptive),
+    Router::Engine(Driver::AfXdp, Poll::Busy),
 ];
 
 pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
@@ -117,7 +139,7 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
                 ));
             }
             let ratio = median(&mut ratios);
-            if traffic == Traffic::Tcp && *router == Router::Engine(Driver::AfPacket) {
+            if traffic == Traffic::Tcp && *router == Router::Engine(Driver::AfPacket, Poll::Busy) {
                 report.ratio = ratio;
             }
             report.push_ratio(&sys, &base, ratio);
@@ -139,7 +161,8 @@ pub fn run(opts: &Options, streams: usize) -> anyhow::Result<Report> {
     ));
     report.notes.push(format!(
         "nftables: ip_forward=1 and `oifname <outside veth> masquerade` in a nat postrouting chain; \
-         patronus: one busy-polling worker pinned to core {} at nice {}, [nat] outside = wan0, pool = \
+         patronus: one busy-polling worker pinned to core {} at nice {} (patronus-adaptive: the same with \
+         the engine's default poll = \"adaptive\", which sleeps when idle), [nat] outside = wan0, pool = \
          [{ROUTER_OUTSIDE}]; iperf3 client and server are not pinned (the scheduler places them), so with \
          the engine they share the core the worker leaves, while the kernel routes in softirq on whichever \
          core sends; core busy % per row says where the CPU went. The outside server has no route back to \
@@ -193,12 +216,12 @@ fn nft_ruleset(outside_iface: &str) -> String {
 
 /// Engine config for R: ports of `driver` on r0/r1, source NAT to the
 /// outside address.
-fn engine_config(opts: &Options, r0: &End, r1: &End, driver: Driver) -> String {
+fn engine_config(opts: &Options, r0: &End, r1: &End, driver: Driver, poll: Poll) -> String {
     format!(
         r#"# nat-veth: Patronus as the NAT router R
 [engine]
 workers = 1
-poll = "busy"
+poll = "{poll}"
 cores = [{core}]
 
 [[port]]
@@ -221,6 +244,7 @@ outside = "wan0"
 pool = ["{ROUTER_OUTSIDE}"]
 "#,
         core = opts.router_core,
+        poll = poll.config(),
         lan_keys = driver.port_keys(&r0.iface),
         wan_keys = driver.port_keys(&r1.iface),
     )
@@ -244,8 +268,9 @@ fn run_one(
 ) -> anyhow::Result<Row> {
     let tag = match router {
         Router::Nftables => "n",
-        Router::Engine(Driver::AfPacket) => "e",
-        Router::Engine(Driver::AfXdp) => "a",
+        Router::Engine(Driver::AfPacket, Poll::Busy) => "e",
+        Router::Engine(Driver::AfPacket, Poll::Adaptive) => "d",
+        Router::Engine(Driver::AfXdp, _) => "a",
     };
     let (lab, [i0, r0, r1, o0]) = nat_lab(tag)?;
     let r_ns = r0.netns.clone();
@@ -290,7 +315,7 @@ fn run_one(
                 ],
             )?;
         }
-        Router::Engine(driver) => {
+        Router::Engine(driver, poll) => {
             let bin = engine::locate(opts.engine.as_deref())?;
             // The engine owns R's veth ends: no kernel address, no IPv6.
             for end in [&r0, &r1] {
@@ -301,7 +326,7 @@ fn run_one(
                 )?;
             }
             let config = dir.join("nat-veth-engine.toml");
-            std::fs::write(&config, engine_config(opts, &r0, &r1, driver))?;
+            std::fs::write(&config, engine_config(opts, &r0, &r1, driver, poll))?;
             engine::check_config(&bin, &config)?;
             let stats = dir.join("nat-veth-stats.json");
             let _ = std::fs::remove_file(&stats);
@@ -390,7 +415,7 @@ fn run_one(
         Router::Nftables => {
             "endpoints and the kernel's forwarding share both cores (softirq of the sender)".into()
         }
-        Router::Engine(_) => "see notes: engine poll counters".into(),
+        Router::Engine(..) => "see notes: engine poll counters".into(),
     };
     if let (Some((a, ca)), Some((b, cb))) = (&engine_before, &engine_after) {
         let busy_polls = b.busy_polls.saturating_sub(a.busy_polls);
@@ -672,8 +697,17 @@ mod tests {
         };
         let r0 = End::new("ns", "r0", [0, 1]);
         let r1 = End::new("ns", "r1", [0, 2]);
-        for driver in [Driver::AfPacket, Driver::AfXdp] {
-            let cfg = EngineConfig::parse(&engine_config(&opts, &r0, &r1, driver)).unwrap();
+        for (driver, poll) in [
+            (Driver::AfPacket, Poll::Busy),
+            (Driver::AfPacket, Poll::Adaptive),
+            (Driver::AfXdp, Poll::Busy),
+        ] {
+            let cfg = EngineConfig::parse(&engine_config(&opts, &r0, &r1, driver, poll)).unwrap();
+            let want = match poll {
+                Poll::Busy => patronus_engine::config::PollMode::Busy,
+                Poll::Adaptive => patronus_engine::config::PollMode::Adaptive,
+            };
+            assert_eq!(cfg.engine.poll, want);
             let nat = cfg.nat.as_ref().unwrap();
             assert_eq!(nat.outside, "wan0");
             assert_eq!(
