@@ -31,6 +31,8 @@ mod kernel_ingress;
 mod offload;
 #[path = "afpacket/ring.rs"]
 mod ring;
+#[path = "afpacket/ring_map.rs"]
+mod ring_map;
 #[path = "afpacket/ring_v2.rs"]
 mod ring_v2;
 #[path = "afpacket/sys.rs"]
@@ -56,8 +58,10 @@ use ring::{RxFrame, RxRing};
 use ring_v2::RxRingV2;
 
 /// Default RX ring block: holds a 64 KiB GSO superframe with room to spare.
+/// Block size × blocks is the ring's memory for either layout (a V2 ring
+/// cuts the same memory into 2 KiB slots).
 pub const DEFAULT_RING_BLOCK_SIZE: u32 = 1 << 17;
-/// Default RX ring blocks per queue. Many small blocks rather than a few big
+/// Default RX ring blocks per queue (V3). Many small blocks rather than a few big
 /// ones: under light traffic the kernel retires a block every millisecond
 /// however empty, so the block count is what bounds how long a descheduled
 /// worker may be away before frames are lost (128 blocks ≈ 128 ms).

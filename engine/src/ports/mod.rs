@@ -5,7 +5,7 @@
 //! it, so no two threads ever touch one queue. Drivers:
 //! - [`mem`]: synthetic generator and sink, for benchmarks and demos;
 //! - [`pcap`]: read a capture (pcap or pcapng), write what leaves to a pcap;
-//! - [`afpacket`]: a Linux interface through a TPACKET_V3 ring, fanned out
+//! - [`afpacket`]: a Linux interface through a TPACKET_V2 (or V3) ring, fanned out
 //!   across workers with PACKET_FANOUT;
 //! - [`afxdp`]: a Linux interface through AF_XDP sockets (one per queue)
 //!   fed by the driver's own XDP program;

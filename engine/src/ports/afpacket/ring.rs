@@ -3,10 +3,10 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::offload::VNET_HDR_LEN;
+use super::ring_map::RingMap;
 use super::sys;
 
 /// Block retire timeout: a partly filled block is handed over after this
@@ -46,8 +46,7 @@ pub struct RxFrame<'a> {
 
 /// A TPACKET_V3 RX ring and the walker's position in it.
 pub struct RxRing {
-    map: NonNull<u8>,
-    map_len: usize,
+    map: RingMap,
     block_size: usize,
     nblocks: usize,
     /// Block being walked (or waited for).
@@ -72,26 +71,9 @@ impl RxRing {
             tp_feature_req_word: 0,
         };
         sys::set_packet_opt(fd, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
-        let map_len = block_size as usize * nblocks as usize;
-        // SAFETY: maps the ring the kernel just allocated for this socket; the
-        // mapping is owned by the returned value and unmapped on drop.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(sys::ctx("mmap of the RX ring", io::Error::last_os_error()));
-        }
+        let map = RingMap::new(fd, block_size as usize * nblocks as usize)?;
         Ok(RxRing {
-            map: NonNull::new(p as *mut u8)
-                .ok_or_else(|| io::Error::other("mmap returned NULL"))?,
-            map_len,
+            map,
             block_size: block_size as usize,
             nblocks: nblocks as usize,
             block: 0,
@@ -101,25 +83,21 @@ impl RxRing {
     }
 
     fn block_ptr(&self) -> *mut u8 {
-        // SAFETY: `block < nblocks`, so the offset stays inside the mapping.
-        unsafe { self.map.as_ptr().add(self.block * self.block_size) }
+        self.map.at(self.block * self.block_size)
     }
 
     fn block_status(&self) -> &AtomicU32 {
-        // SAFETY: the status word is a 4-aligned u32 inside the mapping that
-        // the kernel and we access only atomically; it lives as long as self.
-        unsafe { AtomicU32::from_ptr(self.block_ptr().add(BLK_STATUS) as *mut u32) }
+        self.map.status(self.block * self.block_size + BLK_STATUS)
     }
 
+    /// Callers pass offsets inside the current block (checked against
+    /// `block_size`); the block is owned by user space now.
     fn read_u32(&self, at: usize) -> u32 {
-        // SAFETY: callers pass offsets inside the current block (checked
-        // against `block_size`); the block is owned by user space now.
-        unsafe { (self.block_ptr().add(at) as *const u32).read_unaligned() }
+        self.map.u32_at(self.block * self.block_size + at)
     }
 
     fn read_u16(&self, at: usize) -> u16 {
-        // SAFETY: as in `read_u32`.
-        unsafe { (self.block_ptr().add(at) as *const u16).read_unaligned() }
+        self.map.u16_at(self.block * self.block_size + at)
     }
 
     /// The next frame, or `None` when the kernel has handed over nothing new.
@@ -193,13 +171,5 @@ impl RxRing {
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
         self.left = 0;
         self.block = (self.block + 1) % self.nblocks;
-    }
-}
-
-impl Drop for RxRing {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region mapped in `new`; no frame borrow
-        // can outlive `self`.
-        unsafe { libc::munmap(self.map.as_ptr() as *mut libc::c_void, self.map_len) };
     }
 }

@@ -11,11 +11,11 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::offload::VNET_HDR_LEN;
 use super::ring::RxFrame;
+use super::ring_map::RingMap;
 use super::sys;
 
 /// Slot size: an MTU frame with its VLAN tag, the `tpacket2_hdr`, the
@@ -39,8 +39,7 @@ const TP_HDR_LEN: usize = 32;
 /// beside it.
 pub struct RxRingV2 {
     fd: RawFd,
-    map: NonNull<u8>,
-    map_len: usize,
+    map: RingMap,
     slots: usize,
     slot: usize,
     /// Vnet header and frame of the last `TP_STATUS_COPY` slot.
@@ -100,27 +99,13 @@ impl RxRingV2 {
             }
         }
         sys::set_packet_opt(fd, libc::PACKET_RX_RING, &req, "PACKET_RX_RING")?;
-        let map_len = (SLOT_SIZE * SLOTS_PER_BLOCK) as usize * nblocks as usize;
-        // SAFETY: maps the ring the kernel just allocated for this socket; the
-        // mapping is owned by the returned value and unmapped on drop.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                map_len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(sys::ctx("mmap of the RX ring", io::Error::last_os_error()));
-        }
+        let map = RingMap::new(
+            fd,
+            (SLOT_SIZE * SLOTS_PER_BLOCK) as usize * nblocks as usize,
+        )?;
         Ok(RxRingV2 {
             fd,
-            map: NonNull::new(p as *mut u8)
-                .ok_or_else(|| io::Error::other("mmap returned NULL"))?,
-            map_len,
+            map,
             slots: (nblocks * SLOTS_PER_BLOCK) as usize,
             slot: 0,
             big: vec![0; VNET_HDR_LEN + max_frame].into_boxed_slice(),
@@ -128,26 +113,22 @@ impl RxRingV2 {
         })
     }
 
-    fn slot_ptr(&self) -> *mut u8 {
-        // SAFETY: `slot < slots`, and slots tile the mapping (blocks hold a
-        // whole number of them), so the offset stays inside it.
-        unsafe { self.map.as_ptr().add(self.slot * SLOT_SIZE as usize) }
+    /// Slots tile the mapping (blocks hold a whole number of them) and
+    /// `slot < slots`, so every offset inside a slot lies inside it.
+    fn slot_off(&self) -> usize {
+        self.slot * SLOT_SIZE as usize
     }
 
     fn status(&self) -> &AtomicU32 {
-        // SAFETY: the status word is a 4-aligned u32 inside the mapping that
-        // the kernel and we access only atomically; it lives as long as self.
-        unsafe { AtomicU32::from_ptr(self.slot_ptr().add(TP_STATUS) as *mut u32) }
+        self.map.status(self.slot_off() + TP_STATUS)
     }
 
     fn read_u32(&self, at: usize) -> u32 {
-        // SAFETY: callers pass offsets inside the slot; user space owns it.
-        unsafe { (self.slot_ptr().add(at) as *const u32).read_unaligned() }
+        self.map.u32_at(self.slot_off() + at)
     }
 
     fn read_u16(&self, at: usize) -> u16 {
-        // SAFETY: as in `read_u32`.
-        unsafe { (self.slot_ptr().add(at) as *const u16).read_unaligned() }
+        self.map.u16_at(self.slot_off() + at)
     }
 
     /// The next frame, or `None` when the kernel has handed over nothing new.
@@ -192,7 +173,7 @@ impl RxRingV2 {
         // belongs to user space until `advance` gives it back; the borrow of
         // `self` keeps `advance` from running while they live.
         let (data, vnet) = unsafe {
-            let base = self.slot_ptr();
+            let base = self.map.at(self.slot_off());
             (
                 std::slice::from_raw_parts(base.add(mac), snaplen),
                 &*(base.add(mac - VNET_HDR_LEN) as *const [u8; VNET_HDR_LEN]),
@@ -259,13 +240,5 @@ impl RxRingV2 {
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
         self.slot = (self.slot + 1) % self.slots;
         self.big_frame = None;
-    }
-}
-
-impl Drop for RxRingV2 {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the region mapped in `new`; no frame borrow
-        // can outlive `self`.
-        unsafe { libc::munmap(self.map.as_ptr() as *mut libc::c_void, self.map_len) };
     }
 }

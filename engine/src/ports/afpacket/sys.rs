@@ -166,7 +166,8 @@ pub fn if_mac(fd: RawFd, name: &str) -> io::Result<[u8; 6]> {
     Ok(mac)
 }
 
-/// `PACKET_STATISTICS` (TPACKET_V3 layout); the kernel zeroes them on read.
+/// `PACKET_STATISTICS` (TPACKET_V3 layout; a V2 socket fills the first two
+/// fields, packets and drops, the same way); the kernel zeroes them on read.
 pub fn packet_stats(fd: &OwnedFd) -> io::Result<libc::tpacket_stats_v3> {
     // SAFETY: all-zero is a valid value of this plain C struct.
     let mut st: libc::tpacket_stats_v3 = unsafe { std::mem::zeroed() };

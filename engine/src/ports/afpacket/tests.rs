@@ -870,30 +870,11 @@ fn a_tagged_superframe_keeps_its_tag_through_both_rings() {
         let mac = rx.recv().unwrap();
         let frame = tagged_superframe(mac, 7, &payload, 1000);
         in_ns(&ns.b, move || {
-            let fd = sys::packet_socket().unwrap();
+            // The frame goes out behind its vnet header, as GSO.
+            let s = RawSock::open(&vb);
             let one: libc::c_int = 1;
-            sys::set_packet_opt(fd.as_raw_fd(), libc::PACKET_VNET_HDR, &one, "vnet").unwrap();
-            sys::bind(
-                fd.as_raw_fd(),
-                sys::ifindex(&vb).unwrap(),
-                sys::ETH_P_ALL_BE,
-            )
-            .unwrap();
-            // SAFETY: `frame` is valid for reads of its length.
-            let r = unsafe {
-                libc::send(
-                    fd.as_raw_fd(),
-                    frame.as_ptr() as *const libc::c_void,
-                    frame.len(),
-                    0,
-                )
-            };
-            assert_eq!(
-                r,
-                frame.len() as isize,
-                "send: {}",
-                std::io::Error::last_os_error()
-            );
+            sys::set_packet_opt(s.0.as_raw_fd(), libc::PACKET_VNET_HDR, &one, "vnet").unwrap();
+            s.send(&frame);
         })
         .join()
         .unwrap();
