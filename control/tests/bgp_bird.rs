@@ -199,6 +199,13 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // A failed test shows what the peer saw (BIRD's log, when it has
+        // one); BGP_TEST_LOGS=1 shows it always.
+        if std::thread::panicking() || std::env::var_os("BGP_TEST_LOGS").is_some() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.join("bird.log")) {
+                eprintln!("--- {}/bird.log ---\n{log}", self.dir.display());
+            }
+        }
         if let Some(mut c) = self.bird.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -219,6 +226,13 @@ struct Speaker {
 
 impl Speaker {
     fn start(ns: &str, cfg: SpeakerConfig) -> Speaker {
+        // The speaker's session log goes to the test's captured output,
+        // shown when the test fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_test_writer()
+            .try_init();
         let path = format!("/var/run/netns/{ns}");
         let (htx, hrx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -438,6 +452,7 @@ protocol bgp p4 {
   neighbor 10.0.0.1 as 65001;
   connect delay time 1;
   graceful restart on;
+  debug { states, events };
   ipv4 { import all; export filter { bgp_local_pref = 200; accept; }; };
 }
 "#;

@@ -37,6 +37,8 @@ pub mod rib_page;
 pub mod session;
 
 #[cfg(test)]
+mod restart_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;

@@ -27,6 +27,11 @@ use super::open::{local_open, peer_open};
 /// Read buffer grows by at least this much per read.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How long a connection that arrives while Established (with graceful
+/// restart) waits for the probe of the old one: a restarted peer's host
+/// answers the probe with a reset within a round trip.
+const RESTART_PROBE: Duration = Duration::from_secs(2);
+
 /// A live connection and what has been read from it but not framed yet.
 struct Conn {
     stream: Box<dyn BgpStream>,
@@ -48,6 +53,19 @@ impl Conn {
     async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await
+    }
+
+    /// Closes this connection as the loser of a collision (a Cease; the
+    /// caller drops it).
+    async fn refuse_collision(&mut self, ctx: &SessionContext) {
+        let n = Notification::new(
+            code::CEASE,
+            cease_subcode::CONNECTION_COLLISION_RESOLUTION,
+            Vec::new(),
+        );
+        if let Ok(b) = Message::Notification(n).to_bytes(ctx) {
+            let _ = self.write(&b).await;
+        }
     }
 }
 
@@ -75,6 +93,15 @@ pub struct SessionTask {
     /// An incoming connection while one is in OpenSent/OpenConfirm: kept
     /// until its OPEN tells who wins the collision.
     pending: Option<Conn>,
+    /// Set when `pending` arrived while Established with graceful restart:
+    /// either the peer restarted (its old connection is dead, RFC 4724
+    /// 4.2) or its connect crossed ours as the session came up (a
+    /// collision, RFC 4271 6.8). The old connection is probed with a
+    /// KEEPALIVE: if it fails before this deadline the new one is adopted
+    /// as the restart, else the new one is closed.
+    restart_probe: Option<Instant>,
+    /// The pending connection's OPEN, held while the probe decides.
+    held_open: Option<Open>,
     connecting: Option<Connecting>,
     /// Counts sessions that reached Established.
     epoch: u64,
@@ -131,6 +158,8 @@ impl SessionTask {
             ctx: SessionContext::CLASSIC,
             conn: None,
             pending: None,
+            restart_probe: None,
+            held_open: None,
             connecting: None,
             epoch: 0,
             stash: None,
@@ -168,6 +197,7 @@ impl SessionTask {
         });
         loop {
             self.execute().await;
+            self.replay_held_open().await;
             if self.instance_gone {
                 break;
             }
@@ -205,6 +235,7 @@ impl SessionTask {
                     let now = self.now();
                     self.fsm.poll(now, &mut self.actions);
                 }
+                () = sleep_opt(self.restart_probe) => self.probe_expired().await,
             }
         }
     }
@@ -217,7 +248,7 @@ impl SessionTask {
                 self.act(a).await;
             }
             if std::mem::take(&mut self.io_failed) && self.conn.is_some() {
-                self.event(Event::TcpConnectionFails);
+                self.conn_failed();
             }
         }
     }
@@ -340,16 +371,58 @@ impl SessionTask {
         let now = self.now();
         self.fsm.update_sent(now, &mut self.actions);
         if std::mem::take(&mut self.io_failed) {
-            self.event(Event::TcpConnectionFails);
+            self.conn_failed();
         }
     }
 
     async fn on_read(&mut self, r: io::Result<usize>) {
         if !matches!(r, Ok(n) if n > 0) {
-            self.event(Event::TcpConnectionFails);
+            self.conn_failed();
             return;
         }
         self.process_buffer().await;
+    }
+
+    /// The current connection failed. If a restart probe is out, the peer
+    /// restarted: its new connection replaces the old one (the FSM keeps
+    /// the routes stale) and the OPEN it sent meanwhile is replayed.
+    fn conn_failed(&mut self) {
+        let restarted = self.restart_probe.take().is_some()
+            && self.pending.is_some()
+            && self.fsm.state() == State::Established;
+        if restarted {
+            tracing::info!(peer = %self.address, "BGP: the old connection failed the probe: the peer restarted, adopting its new connection");
+            self.event(Event::AdoptNewConnection);
+        } else {
+            self.held_open = None;
+            self.event(Event::TcpConnectionFails);
+        }
+    }
+
+    /// After an adoption by [`Self::conn_failed`]: the new connection's
+    /// OPEN that arrived while the probe was out.
+    async fn replay_held_open(&mut self) {
+        if self.restart_probe.is_some() || self.conn.is_none() {
+            return;
+        }
+        let Some(open) = self.held_open.take() else {
+            return;
+        };
+        self.on_message(Ok(Received::Open(open))).await;
+        self.execute().await;
+        self.process_buffer().await;
+    }
+
+    /// The old connection survived the probe: the new one was a collision
+    /// with an Established session, closed (RFC 4271 6.8).
+    async fn probe_expired(&mut self) {
+        self.restart_probe = None;
+        self.held_open = None;
+        let Some(mut p) = self.pending.take() else {
+            return;
+        };
+        tracing::info!(peer = %self.address, "BGP: the old connection is alive: the new one was a collision, closed");
+        p.refuse_collision(&self.ctx).await;
     }
 
     /// Handles every whole message read so far.
@@ -475,25 +548,23 @@ impl SessionTask {
             }
             State::OpenSent | State::OpenConfirm => self.pending = Some(conn),
             State::Established
-                if self
-                    .fsm
-                    .negotiated()
-                    .is_some_and(|n| !n.graceful_restart.is_empty()) =>
+                if self.pending.is_none()
+                    && self
+                        .fsm
+                        .negotiated()
+                        .is_some_and(|n| !n.graceful_restart.is_empty()) =>
             {
-                // The peer restarted (RFC 4724 4.2): the old connection is dead.
+                // A restart or a collision: the probe of the old
+                // connection tells (see `restart_probe`).
+                tracing::info!(peer = %self.address, "BGP: new connection while established: probing the old one");
                 self.pending = Some(conn);
-                self.event(Event::AdoptNewConnection);
-            }
-            State::Established => {
-                let n = Notification::new(
-                    code::CEASE,
-                    cease_subcode::CONNECTION_COLLISION_RESOLUTION,
-                    Vec::new(),
-                );
-                if let Ok(b) = Message::Notification(n).to_bytes(&self.ctx) {
-                    let _ = conn.write(&b).await;
+                self.restart_probe = Some(Instant::now() + RESTART_PROBE);
+                self.send(&Message::Keepalive).await;
+                if std::mem::take(&mut self.io_failed) {
+                    self.conn_failed();
                 }
             }
+            State::Established => conn.refuse_collision(&self.ctx).await,
             // Idle refuses connections (and a second one while connected
             // without an OPEN sent cannot happen).
             _ => {}
@@ -503,6 +574,8 @@ impl SessionTask {
     async fn on_pending_read(&mut self, r: io::Result<usize>) {
         if !matches!(r, Ok(n) if n > 0) {
             self.pending = None;
+            self.restart_probe = None;
+            self.held_open = None;
             return;
         }
         let Some(p) = self.pending.as_mut() else {
@@ -521,24 +594,21 @@ impl SessionTask {
             Ok(Received::Open(o)) => o,
             _ => {
                 self.pending = None;
+                self.restart_probe = None;
+                self.held_open = None;
                 return;
             }
         };
+        if self.restart_probe.is_some() {
+            self.held_open = Some(open);
+            return;
+        }
         let initiator = self.conn.as_ref().map_or(Initiator::Local, |c| c.initiator);
         match resolve_collision(self.fsm.state(), initiator, self.local_id, open.bgp_id) {
             CollisionVerdict::CloseNew => {
-                let n = Notification::new(
-                    code::CEASE,
-                    cease_subcode::CONNECTION_COLLISION_RESOLUTION,
-                    Vec::new(),
-                );
-                if let (Some(p), Ok(b)) = (
-                    self.pending.as_mut(),
-                    Message::Notification(n).to_bytes(&self.ctx),
-                ) {
-                    let _ = p.write(&b).await;
+                if let Some(mut p) = self.pending.take() {
+                    p.refuse_collision(&self.ctx).await;
                 }
-                self.pending = None;
             }
             CollisionVerdict::CloseExisting => {
                 tracing::info!(peer = %self.address, "BGP: collision, keeping the new connection");

@@ -17,21 +17,21 @@ use tokio::time::{timeout, Duration};
 
 use super::*;
 
-const LOCAL_AS: u32 = 65001;
-const PEER_AS: u32 = 65002;
+pub(super) const LOCAL_AS: u32 = 65001;
+pub(super) const PEER_AS: u32 = 65002;
 /// Generous bound so a broken speaker fails the test instead of hanging it.
-const WAIT: Duration = Duration::from_secs(10);
+pub(super) const WAIT: Duration = Duration::from_secs(10);
 
-fn pfx(s: &str) -> Prefix {
+pub(super) fn pfx(s: &str) -> Prefix {
     let (a, l) = s.split_once('/').unwrap();
     Prefix::new(a.parse().unwrap(), l.parse().unwrap()).unwrap()
 }
 
-fn ip(s: &str) -> IpAddr {
+pub(super) fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn accept_all() -> Policy {
+pub(super) fn accept_all() -> Policy {
     Policy::from_json(r#"{"name":"all","default":"accept"}"#).unwrap()
 }
 
@@ -42,7 +42,7 @@ fn reject_203() -> Policy {
     .unwrap()
 }
 
-fn config(import: Option<Policy>) -> SpeakerConfig {
+pub(super) fn config(import: Option<Policy>) -> SpeakerConfig {
     let mut cfg = SpeakerConfig::new(LOCAL_AS, Ipv4Addr::new(10, 0, 0, 1));
     cfg.listen = None;
     cfg.networks = vec![pfx("192.0.2.0/24")];
@@ -58,14 +58,14 @@ fn config(import: Option<Policy>) -> SpeakerConfig {
 }
 
 /// The scripted neighbour's end of the stream.
-struct Peer {
-    io: DuplexStream,
-    buf: Vec<u8>,
-    ctx: SessionContext,
+pub(super) struct Peer {
+    pub(super) io: DuplexStream,
+    pub(super) buf: Vec<u8>,
+    pub(super) ctx: SessionContext,
 }
 
 impl Peer {
-    async fn recv(&mut self) -> Received {
+    pub(super) async fn recv(&mut self) -> Received {
         loop {
             if let Some(len) = frame(&self.buf).expect("framing") {
                 let msg: Vec<u8> = self.buf.drain(..len).collect();
@@ -89,7 +89,7 @@ impl Peer {
         }
     }
 
-    async fn send(&mut self, m: Message) {
+    pub(super) async fn send(&mut self, m: Message) {
         let b = m.to_bytes(&self.ctx).unwrap();
         self.send_raw(&b).await;
     }
@@ -155,7 +155,7 @@ fn attrs(path: &[u32], nh: &str) -> PathAttributes {
     }
 }
 
-fn announce_v4(prefixes: &[&str], nh: &str) -> Message {
+pub(super) fn announce_v4(prefixes: &[&str], nh: &str) -> Message {
     announce_v4_from(&[PEER_AS], prefixes, nh)
 }
 
@@ -183,7 +183,10 @@ fn announce_v6(prefixes: &[&str], nh: &str) -> Message {
 }
 
 /// Waits until the selected routes satisfy `ok`.
-async fn routes_until(h: &SpeakerHandle, ok: impl Fn(&RouteTable) -> bool) -> Arc<RouteTable> {
+pub(super) async fn routes_until(
+    h: &SpeakerHandle,
+    ok: impl Fn(&RouteTable) -> bool,
+) -> Arc<RouteTable> {
     let mut rx = h.routes();
     timeout(WAIT, async {
         loop {
@@ -198,7 +201,7 @@ async fn routes_until(h: &SpeakerHandle, ok: impl Fn(&RouteTable) -> bool) -> Ar
     .expect("routes reached the expected state")
 }
 
-async fn neighbor(h: &SpeakerHandle) -> NeighborStatus {
+pub(super) async fn neighbor(h: &SpeakerHandle) -> NeighborStatus {
     h.neighbors().await.unwrap().remove(0)
 }
 
