@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use patronus_bgp::fsm::State;
 use patronus_bgp::types::Afi;
 use patronus_bgp::wire::{
-    cease_subcode, code, Capability, GrFamily, GracefulRestart, Message, Open, Received,
-    SessionContext, Update,
+    cease_subcode, code, Capability, GrFamily, GracefulRestart, Message, Notification, Open,
+    Received, SessionContext, Update,
 };
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::sync::broadcast::Receiver;
@@ -181,4 +181,26 @@ async fn a_new_connection_after_the_old_one_died_is_the_peers_restart() {
             "203.0.113.0/24 removed during the restart: {c:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_held_connection_is_closed_when_the_old_session_ends_otherwise() {
+    // While the probe is out the peer closes the old session itself (an
+    // administrative reset): the held connection is not adopted into a
+    // session that no longer exists; it is closed and the peer may retry.
+    let (h, mut old, mut new, _changes) = second_connection().await;
+    old.send(Message::Notification(Notification::new(
+        code::CEASE,
+        cease_subcode::ADMINISTRATIVE_RESET,
+        Vec::new(),
+    )))
+    .await;
+    drop(old);
+    match timeout(WAIT, new.recv()).await.expect("answered in time") {
+        Received::Notification(n) => assert_eq!(n.code, code::CEASE),
+        m => panic!("expected a Cease on the held connection, got {m:?}"),
+    }
+    let n = neighbor(&h).await;
+    assert_ne!(n.state, State::Established);
+    assert_eq!(n.counters.established_transitions, 1);
 }

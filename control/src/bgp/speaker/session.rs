@@ -387,16 +387,19 @@ impl SessionTask {
     /// restarted: its new connection replaces the old one (the FSM keeps
     /// the routes stale) and the OPEN it sent meanwhile is replayed.
     fn conn_failed(&mut self) {
-        let restarted = self.restart_probe.take().is_some()
-            && self.pending.is_some()
-            && self.fsm.state() == State::Established;
-        if restarted {
+        let probing = self.restart_probe.take().is_some();
+        if probing && self.pending.is_some() && self.fsm.state() == State::Established {
             tracing::info!(peer = %self.address, "BGP: the old connection failed the probe: the peer restarted, adopting its new connection");
             self.event(Event::AdoptNewConnection);
-        } else {
-            self.held_open = None;
-            self.event(Event::TcpConnectionFails);
+            return;
         }
+        if probing {
+            // The session left Established another way meanwhile: close the
+            // held connection (its OPEN is gone) so that the peer retries.
+            self.pending = None;
+        }
+        self.held_open = None;
+        self.event(Event::TcpConnectionFails);
     }
 
     /// After an adoption by [`Self::conn_failed`]: the new connection's
