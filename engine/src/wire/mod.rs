@@ -9,6 +9,8 @@
 
 pub mod arp;
 pub mod checksum;
+#[cfg(target_arch = "x86_64")]
+pub mod checksum_avx2;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod icmpv6;
