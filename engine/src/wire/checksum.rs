@@ -22,16 +22,14 @@ use std::net::Ipv4Addr;
 /// take the portable loop.
 #[inline]
 pub fn sum(data: &[u8]) -> u32 {
-    let mut acc = 0;
-    let mut rest = data;
     #[cfg(target_arch = "x86_64")]
     if data.len() >= super::checksum_avx2::MIN_LEN && super::checksum_avx2::available() {
         let whole = data.len() & !63;
         // SAFETY: the CPU has AVX2 (checked at run time just above).
-        acc = unsafe { super::checksum_avx2::sum_blocks(&data[..whole]) };
-        rest = &data[whole..];
+        let acc = unsafe { super::checksum_avx2::sum_blocks(&data[..whole]) };
+        return fold_be(add_words(acc, &data[whole..]));
     }
-    fold_be(add_words(acc, rest))
+    fold_be(add_words(0, data))
 }
 
 /// Adds `data` to `acc` as native-endian 32-bit words, the last one
