@@ -16,17 +16,18 @@
 //! skips the work of stages that have nothing to do. Packets set aside can
 //! leave after the fast ones of the same batch.
 
+use super::iface::Interfaces;
 use super::lb_stage::FastLb;
 use super::nat_stage::FastNat;
 use super::{ipv4_input, Pipeline};
 use crate::buffer::{Batch, Packet, PacketMeta};
 use crate::counters::DropReason;
 use crate::fib::lpm::LPM_MISS;
-use crate::fib::NextHop;
+use crate::fib::{Fib, NextHop};
 use crate::wire::ethernet::ETHERTYPE_IPV4;
 
 /// Frame bytes the fast path reads: Ethernet header + 20-byte IPv4 header.
-const FAST_HEADERS: usize = 14 + 20;
+pub(super) const FAST_HEADERS: usize = 14 + 20;
 
 /// What pass 1 decided for packet `i` (`Pipeline::lane`).
 pub(super) const LANE_SLOW: u8 = 0;
@@ -142,21 +143,9 @@ impl Pipeline {
             let route = match last {
                 Some(r) if r.idx == idx => r,
                 _ => {
-                    let r = match fib.next_hop(idx, 0) {
-                        _ if fib.is_ecmp(idx) => None,
-                        NextHop::Connected { iface } => Some((iface, None)),
-                        NextHop::Via { iface, gw } => Some((iface, Some(gw))),
-                        _ => None,
-                    };
-                    let Some((iface, gw)) = r else {
+                    let Some(r) = Route::of(&fib, &self.ifaces, idx) else {
                         set_aside(slow, p, port, lane == LANE_LB);
                         return;
-                    };
-                    let r = Route {
-                        idx,
-                        iface,
-                        gw,
-                        mtu: self.ifaces.get(iface).mtu,
                     };
                     last = Some(r);
                     r
@@ -198,7 +187,7 @@ impl Pipeline {
 /// driver left there is not trusted: the fast path never reads it, so ports
 /// need not reset it) naming the port it came in on.
 #[inline]
-fn set_aside(slow: &mut Batch, mut p: Packet, port: u16, lb_done: bool) {
+pub(super) fn set_aside(slow: &mut Batch, mut p: Packet, port: u16, lb_done: bool) {
     *p.meta_mut() = PacketMeta {
         rx_port: port,
         lb_done,
@@ -210,11 +199,31 @@ fn set_aside(slow: &mut Batch, mut p: Packet, port: u16, lb_done: bool) {
 
 /// What pass 2 keeps of the last route it used.
 #[derive(Clone, Copy)]
-struct Route {
+pub(super) struct Route {
     /// The LPM result it belongs to.
-    idx: u32,
-    iface: u16,
+    pub(super) idx: u32,
+    pub(super) iface: u16,
     /// The gateway; None for a connected subnet (the destination itself).
-    gw: Option<u32>,
-    mtu: u16,
+    pub(super) gw: Option<u32>,
+    pub(super) mtu: u16,
+}
+
+impl Route {
+    /// The route behind LPM result `idx` when the fast path can take it: one
+    /// next hop (an ECMP group or a local/blackhole entry goes to the stages).
+    #[inline]
+    pub(super) fn of(fib: &Fib, ifaces: &Interfaces, idx: u32) -> Option<Route> {
+        let (iface, gw) = match fib.next_hop(idx, 0) {
+            _ if fib.is_ecmp(idx) => return None,
+            NextHop::Connected { iface } => (iface, None),
+            NextHop::Via { iface, gw } => (iface, Some(gw)),
+            _ => return None,
+        };
+        Some(Route {
+            idx,
+            iface,
+            gw,
+            mtu: ifaces.get(iface).mtu,
+        })
+    }
 }

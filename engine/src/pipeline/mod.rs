@@ -25,6 +25,7 @@ mod classify_stage;
 mod dispatch;
 mod ethernet;
 mod fast_path;
+mod fast_plain;
 pub mod flow_hash;
 mod fragment;
 pub mod handoff;
@@ -169,6 +170,10 @@ pub struct Pipeline {
     /// compare the two.
     #[cfg(test)]
     staged_only: bool,
+    /// Tests: the two-pass fast path even for a plain router, to compare it
+    /// with the one-pass form.
+    #[cfg(test)]
+    two_pass_only: bool,
     last_housekeeping: u64,
     /// The last next hop resolved in this batch: (interface, address, MAC).
     /// Consecutive packets mostly share a next hop; valid within one batch.
@@ -255,6 +260,8 @@ impl Pipeline {
             slow: Some(Batch::new()),
             #[cfg(test)]
             staged_only: false,
+            #[cfg(test)]
+            two_pass_only: false,
             last_housekeeping: 0,
             adj_cache: None,
             ip_ident: 1,
@@ -335,7 +342,14 @@ impl Pipeline {
             }
             std::mem::swap(batch, &mut slow);
         }
-        self.fast_path(batch, port, &mut slow, now);
+        let plain = self.plain_router();
+        #[cfg(test)]
+        let plain = plain && !self.two_pass_only;
+        if plain {
+            self.fast_path_plain(batch, port, &mut slow, now);
+        } else {
+            self.fast_path(batch, port, &mut slow, now);
+        }
         self.run_stages(&mut slow, now);
         self.slow = Some(slow);
     }
