@@ -1,7 +1,10 @@
 //! The fast path: what nearly every packet of a router is — an untagged
 //! IPv4 frame to our MAC, a plain 20-byte header, a unicast route through
 //! one next hop, TTL above 1, within the MTU — done in two passes over the
-//! batch around one batched LPM, with no per-stage revisits.
+//! batch around one batched LPM, with no per-stage revisits. This is the
+//! form for NAT, the balancer and the classifier, which act between the
+//! checks and the lookup; a plain router takes the one-pass form of
+//! [`super::fast_plain`].
 //!
 //! Anything else (IPv6, VLAN tags, ARP, options, bad headers, local delivery, ECMP,
 //! TTL expiry, fragmentation, no route) is set aside untouched and runs
