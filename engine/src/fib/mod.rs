@@ -399,13 +399,6 @@ impl Fib {
         self.lpm.lookup_batch(addrs, out)
     }
 
-    /// The next-hop index of one destination (host order), or
-    /// [`lpm::LPM_MISS`]: [`Fib::lookup_batch`] for a single address.
-    #[inline]
-    pub fn lookup_index(&self, addr: u32) -> u32 {
-        self.lpm.lookup(addr).unwrap_or(lpm::LPM_MISS)
-    }
-
     /// Looks up one destination.
     #[inline]
     pub fn lookup(&self, addr: u32) -> Option<NextHop> {
